@@ -1,0 +1,66 @@
+# Every target installs what it needs: `make up` and `make test` work on a fresh machine.
+SHELL       := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+PYTHON      ?= python3
+VENV        := .venv
+PY          := $(VENV)/bin/python
+STAMP       := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
+CHECKOV_VENV := .venv-checkov
+CHECKOV_VERSION := 3.3.30
+
+.DEFAULT_GOAL := help
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip==25.2
+	$(VENV)/bin/pip install -q -e '.[dev]'
+	rm -f $(VENV)/.installed-* && touch $@
+
+venv: $(STAMP) ## create .venv with the pinned dependencies
+
+build: $(STAMP) ## build the reproducible Lambda package (build/lambda/payment-app.zip)
+	$(PY) -m ops.build
+
+up: $(STAMP) ## run the platform locally: emulator + terraform apply + demo payments + report + links
+	$(VENV)/bin/ops up
+
+down: $(STAMP) ## destroy the local platform and stop the emulator
+	$(VENV)/bin/ops down
+
+fmt: ## format HCL and Python
+	terraform fmt -recursive
+	$(VENV)/bin/ruff format .
+
+lint: $(STAMP) ## terraform fmt/validate, ruff, mypy
+	terraform fmt -check -recursive
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	$(PY) -m ops.terraform validate
+
+$(CHECKOV_VENV)/bin/checkov:
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install -q checkov==$(CHECKOV_VERSION)
+
+security: $(CHECKOV_VENV)/bin/checkov ## checkov over the root module and every module
+	$(CHECKOV_VENV)/bin/checkov --config-file .checkov.yaml
+
+unit: $(STAMP) ## unit, property and CLI tests (moto in-process)
+	$(VENV)/bin/pytest -q -m "not plan and not apply and not e2e"
+
+test: lint security build ## THE test command: lint, security scan, unit, plan, apply and end-to-end tests
+	$(VENV)/bin/pytest -q -m "not e2e and not apply"
+	$(VENV)/bin/pytest -q -m "apply or e2e"
+
+bench: build ## benchmarks; figures land in bench/results/*.md
+	$(PY) -m bench.deploy
+	$(PY) -m bench.handlers
+	$(PY) -m bench.ops_bench
+
+clean: ## remove build outputs and local state (run `make down` first)
+	rm -rf build .local .pytest_cache .mypy_cache .ruff_cache
+
+.PHONY: help venv build up down fmt lint security unit test bench clean

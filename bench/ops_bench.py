@@ -1,0 +1,522 @@
+"""Benchmark of the ops algorithms against the S0 designs they replace, on moto (in-process).
+
+For each table size it seeds one platform (batch writes), then runs side by side:
+
+* report  — ours: one paginated Query per by-day shard, in parallel; S0: one full-table Scan
+  without pagination. Metric: items read per report ÷ items of the day (lower bound 1; target ≤ 1.05).
+* cleanup — ours: parallel paginated Scan, archive to S3, BatchWriteItem 25 at a time; S0: one
+  Scan page and a DeleteItem per item. Metric: write requests (DynamoDB writes + S3 puts) per
+  deleted item (lower bound 1/25 = 0.04; target ≤ 0.045) with 100 % of eligible items removed.
+* redrive — ours: the receive(10) → send batch → delete batch loop; S0-style: one message at a time.
+  Metric: SQS calls per redriven message (lower bound 0.3; target ≤ 0.31 in loop mode).
+
+Requests are counted with botocore event hooks (``before-call``), so retries and pagination are
+all included. Run: ``python -m bench.ops_bench [--sizes 10000,100000]``; writes
+``bench/results/ops.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import json
+import os
+import platform as host
+import random
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+import moto
+from moto import mock_aws
+
+from ops.core.cleanup import cutoff_for, run_cleanup
+from ops.core.redrive import redrive
+from ops.core.report import build_report
+
+REGION = "us-east-1"
+TABLE = "payment-transactions-bench"
+BUCKET = "payment-archive-bench-123456789012"
+SHARDS = 16
+RETENTION_DAYS = 90
+HISTORY_DAYS = 180
+DAY_FRACTION = 0.01
+RESULTS = Path(__file__).resolve().parent / "results" / "ops.md"
+TARGETS = {"report": 1.05, "cleanup": 0.045, "redrive": 0.31}
+
+
+class Calls:
+    """Counts API calls per operation on the clients it is attached to."""
+
+    def __init__(self, *clients: Any) -> None:
+        self.counts: Counter[str] = Counter()
+        for client in clients:
+            client.meta.events.register("before-call", self._count)
+
+    def _count(self, event_name: str, **_: Any) -> None:
+        self.counts[event_name.split(".", 2)[2]] += 1
+
+    def reset(self) -> Counter[str]:
+        snapshot = Counter(self.counts)
+        self.counts.clear()
+        return snapshot
+
+
+@dataclass
+class Row:
+    size: int
+    job: str
+    algorithm: str
+    metric: float
+    lower_bound: float
+    correct: str
+    requests: dict[str, int]
+    seconds: float
+    target: float | None = None
+
+    @property
+    def ratio(self) -> float:
+        return self.metric / self.lower_bound if self.lower_bound else float("nan")
+
+    @property
+    def verdict(self) -> str:
+        if self.target is None:
+            return "—"
+        return "PASS" if self.metric <= self.target else "FAIL"
+
+
+@dataclass
+class Fixture:
+    dynamodb: Any
+    s3: Any
+    sqs: Any
+    day: dt.date
+    day_items: int
+    eligible: int
+    notes: list[str] = field(default_factory=list)
+
+
+@contextmanager
+def timed() -> Iterator[list[float]]:
+    box = [0.0]
+    start = time.perf_counter()
+    try:
+        yield box
+    finally:
+        box[0] = time.perf_counter() - start
+
+
+def _item(n: int, timestamp_ms: int, rng: random.Random) -> dict[str, Any]:
+    """A transaction item of realistic size and shape (about 600 bytes)."""
+    transaction_id = f"txn_{timestamp_ms:013d}{n:013d}"
+    shard = int(hashlib.sha256(transaction_id.encode()).hexdigest(), 16) % SHARDS
+    at = dt.datetime.fromtimestamp(timestamp_ms / 1000, dt.UTC)
+    currency = rng.choice(["USD", "USD", "EUR", "GBP", "JPY", "KWD"])
+    status = rng.choices(["COMPLETED", "FAILED", "REJECTED", "PENDING"], weights=[90, 4, 4, 2])[0]
+    iso = at.isoformat(timespec="milliseconds")
+    return {
+        "transaction_id": {"S": transaction_id},
+        "timestamp": {"N": str(timestamp_ms)},
+        "day_shard": {"S": f"{at.date().isoformat()}#{shard:02d}"},
+        "created_at": {"S": iso},
+        "updated_at": {"S": iso},
+        "status": {"S": status},
+        "merchant_id": {"S": f"merch_{rng.randrange(200):04d}"},
+        "customer_id": {"S": f"cust_{rng.randrange(20_000):06d}"},
+        "amount_minor": {"N": str(rng.randrange(100, 500_000))},
+        "currency": {"S": currency},
+        "payment_method_type": {"S": "card"},
+        "payment_method_token": {"S": f"tok_{rng.getrandbits(96):024x}"},
+        "country": {"S": rng.choice(["US", "DE", "GB", "JP", "KW"])},
+        "description": {"S": "Order #%08d" % rng.randrange(10**8)},
+        "reference": {"S": f"ref-{n:010d}"},
+        "metadata": {"M": {"channel": {"S": "web"}, "campaign": {"S": "spring"}}},
+        "fraud": {
+            "M": {
+                "score": {"N": str(rng.randrange(0, 60))},
+                "decision": {"S": "APPROVE"},
+                "reasons": {"L": []},
+            }
+        },
+        "attempts": {"N": "1"},
+        "version": {"N": "4"},
+    }
+
+
+def _create(dynamodb: Any, s3: Any) -> None:
+    def gsi(name: str, key: str) -> dict[str, Any]:
+        return {
+            "IndexName": name,
+            "KeySchema": [
+                {"AttributeName": key, "KeyType": "HASH"},
+                {"AttributeName": "timestamp", "KeyType": "RANGE"},
+            ],
+            "Projection": {"ProjectionType": "ALL"},
+        }
+
+    dynamodb.create_table(
+        TableName=TABLE,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": "transaction_id", "AttributeType": "S"},
+            {"AttributeName": "timestamp", "AttributeType": "N"},
+            {"AttributeName": "customer_id", "AttributeType": "S"},
+            {"AttributeName": "merchant_id", "AttributeType": "S"},
+            {"AttributeName": "day_shard", "AttributeType": "S"},
+        ],
+        KeySchema=[
+            {"AttributeName": "transaction_id", "KeyType": "HASH"},
+            {"AttributeName": "timestamp", "KeyType": "RANGE"},
+        ],
+        GlobalSecondaryIndexes=[
+            gsi("by-customer", "customer_id"),
+            gsi("by-merchant", "merchant_id"),
+            gsi("by-day", "day_shard"),
+        ],
+    )
+    s3.create_bucket(Bucket=BUCKET)
+
+
+def seed(size: int, now: dt.datetime, rng: random.Random) -> Fixture:
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    s3 = boto3.client("s3", region_name=REGION)
+    sqs = boto3.client("sqs", region_name=REGION)
+    _create(dynamodb, s3)
+    today = now.date()
+    day = today - dt.timedelta(days=10)
+    day_start = int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp() * 1000)
+    cutoff_ms = int(cutoff_for(RETENTION_DAYS, now).timestamp() * 1000)
+    history_start = day_start - (HISTORY_DAYS - 10) * 86_400_000
+    day_items = int(size * DAY_FRACTION)
+    eligible = 0
+    batch: list[dict[str, Any]] = []
+    for n in range(size):
+        if n < day_items:
+            ts = day_start + rng.randrange(86_400_000)
+        else:
+            ts = history_start + rng.randrange(HISTORY_DAYS * 86_400_000)
+            while day_start <= ts < day_start + 86_400_000 or ts >= int(now.timestamp() * 1000):
+                ts = history_start + rng.randrange(HISTORY_DAYS * 86_400_000)
+        eligible += ts < cutoff_ms
+        batch.append({"PutRequest": {"Item": _item(n, ts, rng)}})
+        if len(batch) == 25:
+            dynamodb.batch_write_item(RequestItems={TABLE: batch})
+            batch = []
+    if batch:
+        dynamodb.batch_write_item(RequestItems={TABLE: batch})
+    return Fixture(dynamodb, s3, sqs, day, day_items, eligible)
+
+
+# -- report ---------------------------------------------------------------------------------
+def report_ours(fx: Fixture, size: int) -> Row:
+    calls = Calls(fx.dynamodb)
+    with timed() as t:
+        report = build_report(fx.dynamodb, TABLE, "by-day", SHARDS, fx.day)
+    correct = "yes" if report.count == fx.day_items else f"NO ({report.count}/{fx.day_items})"
+    return Row(
+        size,
+        "report",
+        "ours: Query × shards, paginated",
+        report.items_read / fx.day_items,
+        1.0,
+        correct,
+        dict(calls.reset()),
+        t[0],
+        TARGETS["report"],
+    )
+
+
+def report_s0(fx: Fixture, size: int) -> Row:
+    calls = Calls(fx.dynamodb)
+    with timed() as t:
+        # S0: one Scan of the whole table, filtered by day, no pagination.
+        page = fx.dynamodb.scan(
+            TableName=TABLE,
+            FilterExpression="begins_with(created_at, :day)",
+            ExpressionAttributeValues={":day": {"S": fx.day.isoformat()}},
+        )
+    found = len(page["Items"])
+    correct = "yes" if found == fx.day_items else f"NO ({found}/{fx.day_items} items)"
+    return Row(
+        size,
+        "report",
+        "S0: one Scan, no pagination",
+        page["ScannedCount"] / fx.day_items,
+        1.0,
+        correct,
+        dict(calls.reset()),
+        t[0],
+    )
+
+
+# -- cleanup --------------------------------------------------------------------------------
+def _remaining_eligible(fx: Fixture, cutoff_ms: int) -> int:
+    remaining = 0
+    request: dict[str, Any] = {
+        "TableName": TABLE,
+        "Select": "COUNT",
+        "FilterExpression": "#ts < :c",
+        "ExpressionAttributeNames": {"#ts": "timestamp"},
+        "ExpressionAttributeValues": {":c": {"N": str(cutoff_ms)}},
+    }
+    for _ in range(100_000):
+        page = fx.dynamodb.scan(**request)
+        remaining += page["Count"]
+        if "LastEvaluatedKey" not in page:
+            return remaining
+        request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+    raise RuntimeError("count scan did not finish")
+
+
+def cleanup_s0(fx: Fixture, size: int, now: dt.datetime) -> Row:
+    cutoff_ms = int(cutoff_for(RETENTION_DAYS, now).timestamp() * 1000)
+    calls = Calls(fx.dynamodb)
+    with timed() as t:
+        # S0: one Scan page, then one DeleteItem per item; no archive.
+        page = fx.dynamodb.scan(
+            TableName=TABLE,
+            FilterExpression="#ts < :c",
+            ExpressionAttributeNames={"#ts": "timestamp"},
+            ExpressionAttributeValues={":c": {"N": str(cutoff_ms)}},
+        )
+        for item in page["Items"]:
+            fx.dynamodb.delete_item(
+                TableName=TABLE,
+                Key={"transaction_id": item["transaction_id"], "timestamp": item["timestamp"]},
+            )
+    deleted = len(page["Items"])
+    requests = calls.reset()
+    fx.eligible -= deleted
+    return Row(
+        size,
+        "cleanup",
+        "S0: one Scan page + DeleteItem each",
+        requests["DeleteItem"] / max(deleted, 1),
+        1 / 25,
+        f"removed {deleted}/{deleted + fx.eligible} eligible, nothing archived",
+        dict(requests),
+        t[0],
+    )
+
+
+def cleanup_ours(fx: Fixture, size: int, now: dt.datetime) -> Row:
+    cutoff_ms = int(cutoff_for(RETENTION_DAYS, now).timestamp() * 1000)
+    calls = Calls(fx.dynamodb, fx.s3)
+    with timed() as t:
+        result = run_cleanup(
+            fx.dynamodb,
+            TABLE,
+            older_than_days=RETENTION_DAYS,
+            s3_client=fx.s3,
+            bucket=BUCKET,
+            segments=4,
+            dry_run=False,
+            now=now,
+        )
+    requests = calls.reset()
+    writes = requests["BatchWriteItem"] + requests["PutObject"]
+    left = _remaining_eligible(fx, cutoff_ms)
+    complete = result.deleted == fx.eligible and left == 0 and result.archived == result.deleted
+    correct = (
+        f"removed {result.deleted}/{fx.eligible} (100 %), all archived"
+        if complete
+        else f"NO: removed {result.deleted}/{fx.eligible}, {left} left, archived {result.archived}"
+    )
+    return Row(
+        size,
+        "cleanup",
+        "ours: parallel Scan + archive + BatchWrite 25",
+        writes / max(result.deleted, 1),
+        1 / 25,
+        correct,
+        dict(requests),
+        t[0],
+        TARGETS["cleanup"],
+    )
+
+
+# -- redrive --------------------------------------------------------------------------------
+def _queues(sqs: Any, tag: str) -> tuple[str, str]:
+    dlq = sqs.create_queue(QueueName=f"failed-transactions-dlq-{tag}")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    source = sqs.create_queue(
+        QueueName=f"failed-transactions-{tag}",
+        Attributes={"RedrivePolicy": json.dumps({"deadLetterTargetArn": arn, "maxReceiveCount": 3})},
+    )["QueueUrl"]
+    return dlq, source
+
+
+def _fill(sqs: Any, url: str, count: int) -> None:
+    for start in range(0, count, 10):
+        entries = [
+            {
+                "Id": str(i),
+                "MessageBody": json.dumps({"transaction_id": f"txn_{start + i:08d}", "error": "Timeout"}),
+                "MessageAttributes": {"event_type": {"DataType": "String", "StringValue": "failure"}},
+            }
+            for i in range(min(10, count - start))
+        ]
+        sqs.send_message_batch(QueueUrl=url, Entries=entries)
+
+
+def redrive_ours(fx: Fixture, size: int, messages: int) -> Row:
+    dlq, source = _queues(fx.sqs, f"ours-{size}")
+    _fill(fx.sqs, dlq, messages)
+    calls = Calls(fx.sqs)
+    with timed() as t:
+        result = redrive(fx.sqs, dlq, mode="loop", wait_s=0)
+    requests = calls.reset()
+    arrived = int(
+        fx.sqs.get_queue_attributes(QueueUrl=source, AttributeNames=["ApproximateNumberOfMessages"])[
+            "Attributes"
+        ]["ApproximateNumberOfMessages"]
+    )
+    correct = "yes" if result.moved == messages == arrived else f"NO ({result.moved}/{messages})"
+    return Row(
+        size,
+        "redrive",
+        "ours: receive 10 → send batch → delete batch",
+        sum(requests.values()) / max(result.moved, 1),
+        0.3,
+        correct,
+        dict(requests),
+        t[0],
+        TARGETS["redrive"],
+    )
+
+
+def redrive_s0(fx: Fixture, size: int, messages: int) -> Row:
+    dlq, source = _queues(fx.sqs, f"s0-{size}")
+    _fill(fx.sqs, dlq, messages)
+    calls = Calls(fx.sqs)
+    moved = 0
+    with timed() as t:
+        for _ in range(messages + 1):  # one message at a time: receive, send, delete
+            got = fx.sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=1).get("Messages", [])
+            if not got:
+                break
+            fx.sqs.send_message(QueueUrl=source, MessageBody=got[0]["Body"])
+            fx.sqs.delete_message(QueueUrl=dlq, ReceiptHandle=got[0]["ReceiptHandle"])
+            moved += 1
+    requests = calls.reset()
+    return Row(
+        size,
+        "redrive",
+        "one message at a time",
+        sum(requests.values()) / max(moved, 1),
+        0.3,
+        "yes (attributes dropped)" if moved == messages else f"NO ({moved}/{messages})",
+        dict(requests),
+        t[0],
+    )
+
+
+# -- driver ---------------------------------------------------------------------------------
+def run_size(size: int, messages: int, seed_value: int) -> tuple[list[Row], dict[str, float]]:
+    rng = random.Random(seed_value)
+    now = dt.datetime.now(dt.UTC)
+    timings: dict[str, float] = {}
+    with mock_aws():
+        with timed() as t:
+            fx = seed(size, now, rng)
+        timings["seed"] = t[0]
+        rows = [report_ours(fx, size), report_s0(fx, size)]
+        rows.append(cleanup_s0(fx, size, now))
+        rows.append(cleanup_ours(fx, size, now))
+        rows.append(redrive_ours(fx, size, messages))
+        rows.append(redrive_s0(fx, size, messages))
+    return rows, timings
+
+
+def _fmt_requests(requests: dict[str, int]) -> str:
+    return ", ".join(f"{k} {v:,}" for k, v in sorted(requests.items()))
+
+
+def render(
+    rows: list[Row], timings: dict[int, dict[str, float]], messages: dict[int, int], wall: float
+) -> str:
+    lines = [
+        "# ops benchmark: our algorithms vs. S0's",
+        "",
+        f"Generated by `python -m bench.ops_bench --sizes {','.join(str(s) for s in timings)}` on "
+        f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC — moto {moto.__version__} in-process, "
+        f"Python {host.python_version()}, {os.cpu_count()} CPU(s); total {wall:.0f} s.",
+        "",
+        f"Data: {DAY_FRACTION:.0%} of the items on the report day, the rest spread over "
+        f"{HISTORY_DAYS} days; retention {RETENTION_DAYS} days (about half the table is eligible). "
+        "Requests counted with botocore `before-call` hooks.",
+        "",
+        "Metrics (lower bound in brackets): report = items read ÷ items of the day [1]; "
+        "cleanup = write requests (DynamoDB + S3 PutObject) ÷ deleted items [1/25]; "
+        "redrive = SQS calls ÷ messages moved [3/10]. The S0 cleanup ran first, on the same table; "
+        "ours then removed every remaining eligible item.",
+        "",
+        "| items | job | algorithm | metric | × lower bound | target | verdict | correct | requests | time |",
+        "|---:|---|---|---:|---:|---:|---|---|---|---:|",
+    ]
+    for row in rows:
+        target = f"≤ {row.target}" if row.target is not None else ""
+        lines.append(
+            f"| {row.size:,} | {row.job} | {row.algorithm} | {row.metric:.4f} | {row.ratio:.2f} | {target} | "
+            f"{row.verdict} | {row.correct} | {_fmt_requests(row.requests)} | {row.seconds:.2f} s |"
+        )
+    lines += ["", "Seeding (BatchWriteItem, 25 items per call) and DLQ sizes:", ""]
+    for size, t in timings.items():
+        lines.append(
+            f"- {size:,} items: seeded in {t['seed']:.0f} s; {messages[size]:,} DLQ messages per redrive run"
+        )
+    lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--sizes", default="10000,100000", help="comma-separated table sizes")
+    parser.add_argument(
+        "--messages", type=int, default=None, help="DLQ messages (default: items / 10, ≥ 1000)"
+    )
+    parser.add_argument("--seed", type=int, default=20260314)
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
+    if any(s < 100 for s in sizes):
+        parser.error("sizes must be at least 100 (1 % of the items make the report day)")
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        os.environ.setdefault(name, "bench")
+    os.environ.pop("AWS_ENDPOINT_URL", None)
+    rows: list[Row] = []
+    timings: dict[int, dict[str, float]] = {}
+    messages: dict[int, int] = {}
+    start = time.perf_counter()
+    for size in sizes:
+        messages[size] = args.messages or max(1000, size // 10)
+        print(f"size {size:,}: seeding and running …", file=sys.stderr, flush=True)
+        size_rows, timings[size] = run_size(size, messages[size], args.seed)
+        rows += size_rows
+        for row in size_rows:
+            print(
+                f"  {row.job:8} {row.algorithm:48} {row.metric:9.4f} (×{row.ratio:6.2f}) "
+                f"{row.verdict:5} {row.seconds:7.2f} s  {row.correct}",
+                flush=True,
+            )
+    text = render(rows, timings, messages, time.perf_counter() - start)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(text, encoding="utf-8")
+    print(f"wrote {args.output}", file=sys.stderr)
+    failed = [
+        row
+        for row in rows
+        if row.verdict == "FAIL" or (row.target and not row.correct.startswith(("yes", "removed")))
+    ]
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Lambda entry points (``handlers.<module>.handler``): parse the event, call the domain, shape the answer."""

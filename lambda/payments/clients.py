@@ -1,0 +1,151 @@
+"""AWS clients, created once per container on first use and shared by every invocation.
+
+Lazily, so importing a handler costs no client construction and tests can swap the
+environment (moto) before the first call. ``reset()`` forgets them.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import (
+    ClientError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+)
+
+from payments.config import get_settings
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.parameters import SSMProvider
+    from mypy_boto3_cloudwatch import CloudWatchClient
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_sfn import SFNClient
+    from mypy_boto3_sns import SNSClient
+    from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_ssm import SSMClient
+
+# Standard retry mode already backs off on throttling; keep the total bounded so an API
+# caller gets a 503 + Retry-After well inside the gateway's 29 s limit.
+_CONFIG = Config(
+    retries={"mode": "standard", "max_attempts": 3},
+    connect_timeout=3,
+    read_timeout=10,
+)
+
+_lock = threading.Lock()
+_clients: dict[str, Any] = {}
+_ssm_provider: SSMProvider | None = None
+
+# Error codes meaning "AWS is throttling us or briefly unavailable": answer 503 + Retry-After.
+RETRYABLE_CODES = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "Throttling",
+        "ThrottledException",
+        "TooManyRequestsException",
+        "RequestLimitExceeded",
+        "RequestThrottled",
+        "RequestThrottledException",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "InternalServerError",
+        "InternalFailure",
+        "InternalError",
+        "TransactionInProgressException",
+    }
+)
+
+
+def _client(service: str) -> Any:
+    client = _clients.get(service)
+    if client is None:
+        with _lock:
+            client = _clients.get(service)
+            if client is None:
+                client = boto3.client(service, region_name=get_settings().region, config=_CONFIG)  # type: ignore[call-overload]
+                _clients[service] = client
+    return client
+
+
+def dynamodb() -> DynamoDBClient:
+    client: DynamoDBClient = _client("dynamodb")
+    return client
+
+
+def sqs() -> SQSClient:
+    client: SQSClient = _client("sqs")
+    return client
+
+
+def sns() -> SNSClient:
+    client: SNSClient = _client("sns")
+    return client
+
+
+def s3() -> S3Client:
+    client: S3Client = _client("s3")
+    return client
+
+
+def stepfunctions() -> SFNClient:
+    client: SFNClient = _client("stepfunctions")
+    return client
+
+
+def cloudwatch() -> CloudWatchClient:
+    client: CloudWatchClient = _client("cloudwatch")
+    return client
+
+
+def ssm() -> SSMClient:
+    client: SSMClient = _client("ssm")
+    return client
+
+
+def parameters() -> SSMProvider:
+    """Powertools SSM provider over this container's SSM client (values cached by max_age)."""
+    global _ssm_provider  # noqa: PLW0603 - one provider per container
+    if _ssm_provider is None:
+        from aws_lambda_powertools.utilities.parameters import SSMProvider  # noqa: PLC0415 - cold path only
+
+        with _lock:
+            if _ssm_provider is None:
+                _ssm_provider = SSMProvider(boto3_client=ssm())
+    return _ssm_provider
+
+
+def reset() -> None:
+    """Forget every client and cached parameter (tests, or after credentials rotate)."""
+    global _ssm_provider  # noqa: PLW0603
+    with _lock:
+        _clients.clear()
+        _ssm_provider = None
+
+
+def error_code(exc: BaseException) -> str:
+    if isinstance(exc, ClientError):
+        return str(exc.response.get("Error", {}).get("Code", ""))
+    return ""
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """True when ``exc`` is AWS throttling or a transient service/network failure."""
+    if isinstance(
+        exc, (EndpointConnectionError, ConnectTimeoutError, ReadTimeoutError, ConnectionClosedError)
+    ):
+        return True
+    if isinstance(exc, ClientError):
+        if error_code(exc) in RETRYABLE_CODES:
+            return True
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        return status in (500, 502, 503, 504)
+    cause = exc.__cause__
+    return cause is not None and cause is not exc and is_retryable(cause)

@@ -1,0 +1,99 @@
+"""Configuration: every environment variable the application reads, in one place.
+
+Names and meanings are the contract in docs/interfaces.md ("Environment variables").
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+
+
+@dataclass(frozen=True)
+class Settings:
+    environment_suffix: str
+    region: str
+    transactions_table: str
+    audit_table: str
+    idempotency_table: str
+    by_day_index: str
+    by_customer_index: str
+    by_merchant_index: str
+    day_shards: int
+    audit_queue_url: str
+    failed_queue_url: str
+    dlq_url: str
+    alerts_topic_arn: str
+    events_topic_arn: str
+    failed_topic_arn: str
+    archive_bucket: str
+    state_machine_arn: str
+    processor_endpoint_param: str
+    processor_credentials_param: str
+    fraud_rules_param: str
+    audit_ttl_days: int
+    idempotency_ttl_hours: int
+    alarm_name_prefix: str
+    cors_allowed_origins: tuple[str, ...]
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ValueError(f"environment variable {name} must be an integer") from exc
+    if value < minimum:
+        raise ValueError(f"environment variable {name} must be >= {minimum}")
+    return value
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Read the settings from ``env`` (default: the process environment)."""
+    e = os.environ if env is None else env
+    suffix = e.get("ENVIRONMENT_SUFFIX", "dev")
+    origins = tuple(o.strip() for o in e.get("CORS_ALLOWED_ORIGINS", "*").split(",") if o.strip())
+    return Settings(
+        environment_suffix=suffix,
+        region=e.get("AWS_REGION") or e.get("AWS_DEFAULT_REGION") or "us-east-1",
+        transactions_table=e.get("TRANSACTIONS_TABLE", f"payment-transactions-{suffix}"),
+        audit_table=e.get("AUDIT_TABLE", f"payment-audit-{suffix}"),
+        idempotency_table=e.get("IDEMPOTENCY_TABLE", f"payment-idempotency-{suffix}"),
+        by_day_index=e.get("BY_DAY_INDEX", "by-day"),
+        by_customer_index=e.get("BY_CUSTOMER_INDEX", "by-customer"),
+        by_merchant_index=e.get("BY_MERCHANT_INDEX", "by-merchant"),
+        day_shards=_int(e, "DAY_SHARDS", 16, 1),
+        audit_queue_url=e.get("AUDIT_QUEUE_URL", ""),
+        failed_queue_url=e.get("FAILED_QUEUE_URL", ""),
+        dlq_url=e.get("DLQ_URL", ""),
+        alerts_topic_arn=e.get("ALERTS_TOPIC_ARN", ""),
+        events_topic_arn=e.get("EVENTS_TOPIC_ARN", ""),
+        failed_topic_arn=e.get("FAILED_TOPIC_ARN", ""),
+        archive_bucket=e.get("ARCHIVE_BUCKET", ""),
+        state_machine_arn=e.get("STATE_MACHINE_ARN", ""),
+        processor_endpoint_param=e.get("PROCESSOR_ENDPOINT_PARAM", f"/payment-{suffix}/processor/endpoint"),
+        processor_credentials_param=e.get(
+            "PROCESSOR_CREDENTIALS_PARAM", f"/payment-{suffix}/processor/credentials"
+        ),
+        fraud_rules_param=e.get("FRAUD_RULES_PARAM", f"/payment-{suffix}/fraud/rules"),
+        audit_ttl_days=_int(e, "AUDIT_TTL_DAYS", 90, 1),
+        # The spec keeps idempotency records at least 24 h: a smaller value is raised to it.
+        idempotency_ttl_hours=max(24, _int(e, "IDEMPOTENCY_TTL_HOURS", 24, 1)),
+        alarm_name_prefix=e.get("ALARM_NAME_PREFIX", "payment-"),
+        cors_allowed_origins=origins or ("*",),
+    )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Settings of this container, read once (Lambda environments do not change while warm)."""
+    return load_settings()
+
+
+def reset_settings() -> None:
+    """Forget the cached settings (tests change the environment between cases)."""
+    get_settings.cache_clear()

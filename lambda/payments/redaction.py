@@ -1,0 +1,39 @@
+"""Second line of defence for logs: card-number-looking digit runs are masked on output.
+
+The code never logs events, bodies, tokens or keys; this catches what slips through
+(an exception message quoting input, a library's debug line).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from payments.pan import mask_pans
+
+
+class PanMaskingFilter(logging.Filter):
+    """Renders the record's message with PANs masked (attach to handlers or loggers)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:
+            message = str(record.msg)
+        masked = mask_pans(message)
+        if masked != message or record.args:
+            record.msg = masked
+            record.args = None
+        return True
+
+
+def mask_json_text(text: str) -> str:
+    return mask_pans(text)
+
+
+def install(logger: Any) -> None:
+    """Attach the filter to a std logger and all its handlers (idempotent)."""
+    targets = [logger, *getattr(logger, "handlers", [])]
+    for target in targets:
+        if not any(isinstance(f, PanMaskingFilter) for f in getattr(target, "filters", [])):
+            target.addFilter(PanMaskingFilter())

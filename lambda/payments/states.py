@@ -1,0 +1,57 @@
+"""Transaction lifecycle (docs/interfaces.md, "Status lifecycle").
+
+Every change of ``status`` is one of the transitions below, written as a conditional
+update on the current status: a step that runs twice, late or out of order cannot move a
+transaction backwards or through the same transition twice.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Status(StrEnum):
+    PENDING = "PENDING"
+    VALIDATING = "VALIDATING"
+    SETTLING = "SETTLING"
+    COMPLETED = "COMPLETED"
+    REJECTED = "REJECTED"
+    FAILED = "FAILED"
+
+
+ALLOWED_TRANSITIONS: dict[Status, frozenset[Status]] = {
+    Status.PENDING: frozenset({Status.VALIDATING, Status.FAILED}),
+    Status.VALIDATING: frozenset({Status.REJECTED, Status.SETTLING, Status.FAILED}),
+    Status.SETTLING: frozenset({Status.COMPLETED, Status.REJECTED, Status.FAILED}),
+    # Only the retry consumer leaves FAILED: a new attempt, or a rejection when the
+    # re-run checks refuse the payment.
+    Status.FAILED: frozenset({Status.SETTLING, Status.REJECTED}),
+    Status.COMPLETED: frozenset(),
+    Status.REJECTED: frozenset(),
+}
+
+TERMINAL: frozenset[Status] = frozenset({Status.COMPLETED, Status.REJECTED})
+# States a failure can be recorded from (anything not finished and not already failed).
+FAILABLE: frozenset[Status] = frozenset(
+    s for s, targets in ALLOWED_TRANSITIONS.items() if Status.FAILED in targets
+)
+
+
+def can_transition(current: str, target: str) -> bool:
+    try:
+        return Status(target) in ALLOWED_TRANSITIONS[Status(current)]
+    except ValueError:
+        return False
+
+
+def is_terminal(status: str) -> bool:
+    return status in TERMINAL
+
+
+class InvalidTransition(ValueError):
+    """A transition the lifecycle does not allow (a programming error, not a race)."""
+
+
+def check_transition(current: str, target: str) -> None:
+    if not can_transition(current, target):
+        raise InvalidTransition(f"{current} -> {target} is not an allowed transition")

@@ -1,0 +1,271 @@
+# The platform, in the order a payment travels through it (SPEC §2):
+#   keys and network underneath; WAF -> API -> functions -> tables -> workflow
+#   -> queues/topics -> archive; scheduled jobs; alarms and dashboards watching it all.
+# Only module calls and the glue locals they share live here.
+
+data "aws_caller_identity" "current" {}
+
+data "aws_partition" "current" {}
+
+locals {
+  # S3's fallback rule: an empty region means eu-central-1.
+  region     = var.aws_region != "" ? var.aws_region : "eu-central-1"
+  account_id = data.aws_caller_identity.current.account_id
+  partition  = data.aws_partition.current.partition
+  suffix     = var.environment_suffix
+
+  # Functions need the state machine ARN (environment, IAM) and the state machine
+  # needs the function ARNs: building the ARN from its name breaks the cycle.
+  state_machine_name = "payment-workflow-${local.suffix}"
+  state_machine_arn  = "arn:${local.partition}:states:${local.region}:${local.account_id}:stateMachine:${local.state_machine_name}"
+
+  lambda_package_path = startswith(var.lambda_package_path, "/") ? var.lambda_package_path : "${path.module}/${var.lambda_package_path}"
+
+  fraud_rules = {
+    amount_thresholds = merge(
+      { default = tostring(var.fraud_amount_threshold) },
+      { for currency, amount in var.fraud_amount_thresholds : currency => tostring(amount) },
+    )
+    velocity_window_minutes = var.fraud_velocity_window_minutes
+    velocity_max            = var.fraud_velocity_max
+    blocked_countries       = var.fraud_blocked_countries
+    blocked_merchants       = var.fraud_blocked_merchants
+    reject_score            = var.fraud_reject_score
+  }
+
+  # The same names for every function (docs/interfaces.md "Environment
+  # variables"); IAM decides what each may touch. No secrets: credentials are
+  # read from SSM at run time. POWERTOOLS_SERVICE_NAME is added per function.
+  lambda_environment = {
+    ENVIRONMENT_SUFFIX           = local.suffix
+    TRANSACTIONS_TABLE           = module.data.transactions_table_name
+    AUDIT_TABLE                  = module.data.audit_table_name
+    IDEMPOTENCY_TABLE            = module.data.idempotency_table_name
+    BY_DAY_INDEX                 = module.data.index_names["day"]
+    BY_CUSTOMER_INDEX            = module.data.index_names["customer"]
+    BY_MERCHANT_INDEX            = module.data.index_names["merchant"]
+    DAY_SHARDS                   = tostring(var.day_shard_count)
+    AUDIT_QUEUE_URL              = module.messaging.audit_queue_url
+    FAILED_QUEUE_URL             = module.messaging.failed_queue_url
+    DLQ_URL                      = module.messaging.dlq_url
+    ALERTS_TOPIC_ARN             = module.messaging.topic_arns["alerts"]
+    EVENTS_TOPIC_ARN             = module.messaging.topic_arns["events"]
+    FAILED_TOPIC_ARN             = module.messaging.topic_arns["failed"]
+    ARCHIVE_BUCKET               = module.storage.bucket_name
+    STATE_MACHINE_ARN            = local.state_machine_arn
+    PROCESSOR_ENDPOINT_PARAM     = module.storage.parameter_names["processor_endpoint"]
+    PROCESSOR_CREDENTIALS_PARAM  = module.storage.parameter_names["processor_credentials"]
+    FRAUD_RULES_PARAM            = module.storage.parameter_names["fraud_rules"]
+    AUDIT_TTL_DAYS               = tostring(var.audit_ttl_days)
+    IDEMPOTENCY_TTL_HOURS        = tostring(var.idempotency_ttl_hours)
+    ALARM_NAME_PREFIX            = "payment-"
+    CORS_ALLOWED_ORIGINS         = join(",", var.cors_allowed_origins)
+    POWERTOOLS_METRICS_NAMESPACE = "PaymentPlatform"
+    LOG_LEVEL                    = "INFO"
+  }
+
+  log_group_names = merge(
+    module.functions.log_group_names,
+    {
+      workflow   = module.workflow.log_group_name
+      api-access = module.api.access_log_group_name
+      waf        = module.edge.log_group_name
+      vpc-flow   = module.network.flow_log_group_name
+    },
+  )
+}
+
+################################################################################
+# Foundations: keys and network
+################################################################################
+
+module "kms" {
+  source = "./modules/kms"
+
+  suffix                  = local.suffix
+  account_id              = local.account_id
+  region                  = local.region
+  partition               = local.partition
+  deletion_window_in_days = var.kms_deletion_window_in_days
+}
+
+module "network" {
+  source = "./modules/network"
+
+  suffix                      = local.suffix
+  region                      = local.region
+  vpc_cidr                    = var.vpc_cidr
+  az_count                    = 2
+  interface_endpoint_services = var.interface_endpoint_services
+  enable_nat_gateway          = var.enable_nat_gateway
+  flow_log_retention_days     = var.security_log_retention_days
+  logs_kms_key_arn            = module.kms.key_arns["logs"]
+}
+
+################################################################################
+# Request path: WAF -> API Gateway -> functions
+################################################################################
+
+module "edge" {
+  source = "./modules/edge"
+
+  suffix              = local.suffix
+  stage_arn           = module.api.stage_arn
+  rate_limit          = var.waf_rate_limit
+  geo_block_countries = var.geo_block_countries
+  enable_bot_control  = var.enable_bot_control
+  log_retention_days  = var.security_log_retention_days
+  logs_kms_key_arn    = module.kms.key_arns["logs"]
+}
+
+module "api" {
+  source = "./modules/api"
+
+  suffix                         = local.suffix
+  function_invoke_arns           = module.functions.invoke_arns
+  function_names                 = module.functions.function_names
+  request_schema                 = file("${path.module}/lambda/payments/schemas/create_transaction.json")
+  cors_allowed_origins           = var.cors_allowed_origins
+  throttle_rate_limit            = var.api_throttle_rate_limit
+  throttle_burst_limit           = var.api_throttle_burst_limit
+  usage_plans                    = var.usage_plans
+  access_log_retention_days      = var.security_log_retention_days
+  logs_kms_key_arn               = module.kms.key_arns["logs"]
+  manage_account_cloudwatch_role = var.manage_api_gateway_account
+}
+
+module "functions" {
+  source = "./modules/functions"
+
+  suffix               = local.suffix
+  package_path         = local.lambda_package_path
+  package_hash         = filebase64sha256(local.lambda_package_path)
+  architecture         = var.lambda_architecture
+  memory_size          = var.lambda_memory_size
+  reserved_concurrency = var.reserved_concurrency
+  subnet_ids           = module.network.private_subnet_ids
+  security_group_ids   = [module.network.lambda_security_group_id]
+  environment          = local.lambda_environment
+  log_retention_days   = var.log_retention_days
+  logs_kms_key_arn     = module.kms.key_arns["logs"]
+  env_kms_key_arn      = module.kms.key_arns["data"]
+  failed_queue_arn     = module.messaging.failed_queue_arn
+
+  resources = {
+    transactions_table_arn = module.data.transactions_table_arn
+    audit_table_arn        = module.data.audit_table_arn
+    idempotency_table_arn  = module.data.idempotency_table_arn
+    audit_queue_arn        = module.messaging.audit_queue_arn
+    failed_queue_arn       = module.messaging.failed_queue_arn
+    dlq_arn                = module.messaging.dlq_arn
+    events_topic_arn       = module.messaging.topic_arns["events"]
+    failed_topic_arn       = module.messaging.topic_arns["failed"]
+    alerts_topic_arn       = module.messaging.topic_arns["alerts"]
+    archive_bucket_arn     = module.storage.bucket_arn
+    state_machine_arn      = local.state_machine_arn
+    ssm_parameter_arns     = module.storage.parameter_arns
+    kms_key_arns           = module.kms.key_arns
+  }
+}
+
+################################################################################
+# State: tables, workflow, queues and topics, archive and parameters
+################################################################################
+
+module "data" {
+  source = "./modules/data"
+
+  suffix                 = local.suffix
+  kms_key_arn            = module.kms.key_arns["data"]
+  deletion_protection    = var.table_deletion_protection
+  point_in_time_recovery = true
+}
+
+module "workflow" {
+  source = "./modules/workflow"
+
+  suffix             = local.suffix
+  type               = var.workflow_type
+  function_arns      = module.functions.function_arns
+  log_retention_days = var.security_log_retention_days
+  logs_kms_key_arn   = module.kms.key_arns["logs"]
+  kms_key_arn        = module.kms.key_arns["data"]
+  timeout_seconds    = 60
+}
+
+module "messaging" {
+  source = "./modules/messaging"
+
+  suffix              = local.suffix
+  kms_key_arn         = module.kms.key_arns["messaging"]
+  alert_email         = var.alert_email
+  notification_email  = var.notification_email
+  publisher_role_arns = values(module.functions.role_arns)
+}
+
+module "storage" {
+  source = "./modules/storage"
+
+  suffix                             = local.suffix
+  account_id                         = local.account_id
+  kms_key_arn                        = module.kms.key_arns["data"]
+  force_destroy                      = var.archive_force_destroy
+  archive_transition_days            = var.archive_transition_days
+  noncurrent_version_expiration_days = var.noncurrent_version_expiration_days
+  processor_endpoint                 = var.processor_endpoint
+  processor_credentials              = var.processor_credentials
+  fraud_rules_json                   = jsonencode(local.fraud_rules)
+}
+
+################################################################################
+# Scheduled jobs (02:00 report, 03:00 cleanup)
+################################################################################
+
+module "schedules" {
+  source = "./modules/schedules"
+
+  suffix                      = local.suffix
+  report_function_arn         = module.functions.function_arns["report"]
+  cleanup_function_arn        = module.functions.function_arns["cleanup"]
+  report_schedule_expression  = var.report_schedule_expression
+  cleanup_schedule_expression = var.cleanup_schedule_expression
+  cleanup_retention_days      = var.cleanup_retention_days
+  kms_key_arn                 = module.kms.key_arns["messaging"]
+}
+
+################################################################################
+# Observability: alarms, dashboard, X-Ray, on-call links
+################################################################################
+
+module "observability" {
+  source = "./modules/observability"
+
+  suffix             = local.suffix
+  region             = local.region
+  alerts_topic_arn   = module.messaging.topic_arns["alerts"]
+  function_names     = module.functions.function_names
+  api_name           = module.api.rest_api_name
+  api_stage_name     = module.api.stage_name
+  table_names        = module.data.table_names
+  dlq_url            = module.messaging.dlq_url
+  state_machine_arn  = module.workflow.state_machine_arn
+  state_machine_name = module.workflow.state_machine_name
+  log_group_names    = local.log_group_names
+  xray_kms_key_arn   = module.kms.key_arns["logs"]
+  sampling_rate      = var.xray_sampling_rate
+
+  queue_names = {
+    failed        = module.messaging.failed_queue_name
+    dlq           = module.messaging.dlq_name
+    audit         = module.messaging.audit_queue_name
+    scheduler_dlq = module.schedules.dlq_name
+  }
+}
+
+# The ARN the functions were given must be the one the workflow module created.
+check "state_machine_arn_matches" {
+  assert {
+    condition     = module.workflow.state_machine_arn == local.state_machine_arn
+    error_message = "module.workflow created ${module.workflow.state_machine_arn}, but the functions were wired to ${local.state_machine_arn}."
+  }
+}

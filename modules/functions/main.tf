@@ -1,0 +1,101 @@
+# -----------------------------------------------------------------------------
+# The ten functions share one package; this table is the only place their
+# shape differs (docs/interfaces.md "Lambda package").
+# -----------------------------------------------------------------------------
+locals {
+  functions = {
+    intake       = { handler = "handlers.intake.handler", memory = 512, timeout = 10, reserved = 50, description = "POST /transactions and /validate: validate, store PENDING, start the workflow" }
+    status       = { handler = "handlers.status.handler", memory = 512, timeout = 10, reserved = 50, description = "GET /transactions/{id} and /status/{id}" }
+    validator    = { handler = "handlers.validator.handler", memory = 512, timeout = 15, reserved = 100, description = "Workflow step: PENDING -> VALIDATING and business validation" }
+    fraud-check  = { handler = "handlers.fraud_check.handler", memory = 512, timeout = 15, reserved = 50, description = "Workflow step: rule-based risk score" }
+    settlement   = { handler = "handlers.settlement.handler", memory = 512, timeout = 30, reserved = 50, description = "Workflow step: processor call, COMPLETED + archive or REJECTED" }
+    notification = { handler = "handlers.notification.handler", memory = 512, timeout = 15, reserved = 50, description = "Workflow step: outcome/reject/failure events" }
+    retry        = { handler = "handlers.retry.handler", memory = 512, timeout = 60, reserved = 50, description = "Consumer of failed-transactions: resumes failed transactions" }
+    health       = { handler = "handlers.health.handler", memory = 512, timeout = 15, reserved = 50, description = "GET /health: tables, queues, DLQ and alarm state" }
+    report       = { handler = "handlers.report.handler", memory = 1024, timeout = 300, reserved = 50, description = "02:00 UTC daily report (by-day index)" }
+    cleanup      = { handler = "handlers.cleanup.handler", memory = 1024, timeout = 900, reserved = 50, description = "03:00 UTC archive-then-delete of old transactions" }
+  }
+
+  function_names = { for role in keys(local.functions) : role => "payment-${role}-${var.suffix}" }
+
+  reserved_concurrency = merge(
+    { for role, f in local.functions : role => f.reserved },
+    var.reserved_concurrency,
+  )
+}
+
+data "aws_partition" "current" {}
+data "aws_region" "current" {}
+data "aws_caller_identity" "current" {}
+
+# -----------------------------------------------------------------------------
+# Log groups exist before the functions so Lambda never creates an
+# unencrypted, never-expiring group on first invocation.
+# -----------------------------------------------------------------------------
+resource "aws_cloudwatch_log_group" "this" {
+  for_each = local.functions
+
+  name              = "/aws/lambda/${local.function_names[each.key]}"
+  retention_in_days = var.log_retention_days
+  kms_key_id        = var.logs_kms_key_arn
+}
+
+resource "aws_lambda_function" "this" {
+  for_each = local.functions
+
+  function_name    = local.function_names[each.key]
+  description      = each.value.description
+  role             = aws_iam_role.this[each.key].arn
+  handler          = each.value.handler
+  runtime          = var.runtime
+  architectures    = [var.architecture]
+  memory_size      = max(var.memory_size, each.value.memory)
+  timeout          = each.value.timeout
+  filename         = var.package_path
+  source_code_hash = var.package_hash
+  kms_key_arn      = var.env_kms_key_arn
+
+  reserved_concurrent_executions = local.reserved_concurrency[each.key]
+
+  environment {
+    variables = merge(var.environment, {
+      POWERTOOLS_SERVICE_NAME = "payment-${each.key}"
+    })
+  }
+
+  tracing_config {
+    mode = "Active"
+  }
+
+  vpc_config {
+    subnet_ids         = var.subnet_ids
+    security_group_ids = var.security_group_ids
+  }
+
+  logging_config {
+    log_format            = "JSON"
+    log_group             = aws_cloudwatch_log_group.this[each.key].name
+    application_log_level = var.application_log_level
+    system_log_level      = "WARN"
+  }
+
+  # The role's inline policy must exist before the first invocation and the
+  # log group before the first log line.
+  depends_on = [
+    aws_cloudwatch_log_group.this,
+    aws_iam_role_policy.this,
+    aws_iam_role_policy.vpc_access,
+  ]
+}
+
+# -----------------------------------------------------------------------------
+# failed-transactions -> retry. Partial batch responses so one bad message
+# does not send its nine neighbours back to the queue.
+# -----------------------------------------------------------------------------
+resource "aws_lambda_event_source_mapping" "retry" {
+  event_source_arn        = var.failed_queue_arn
+  function_name           = aws_lambda_function.this["retry"].arn
+  batch_size              = var.retry_batch_size
+  function_response_types = ["ReportBatchItemFailures"]
+  enabled                 = true
+}

@@ -1,0 +1,142 @@
+# Three customer-managed keys split by blast radius: data at rest (tables, archive,
+# parameters, Lambda environment, state machine), messaging (queues, topics) and
+# telemetry (log groups, WAF logs, X-Ray). A key policy cannot name the function
+# roles (they are created later and a deleted role would orphan the statement), so
+# the account root delegates to IAM and each role's own policy grants key use.
+
+locals {
+  root_arn = "arn:${var.partition}:iam::${var.account_id}:root"
+
+  keys = {
+    data = {
+      description = "payment-${var.suffix}: DynamoDB tables, S3 archive, SSM parameters, Lambda environment, Step Functions"
+      # Services that call KMS on a caller's behalf (grants or per-request data keys).
+      via_services = ["dynamodb", "s3", "ssm", "lambda", "states"]
+      # Services that call KMS with their own identity.
+      service_principals = []
+    }
+    messaging = {
+      description  = "payment-${var.suffix}: SQS queues and SNS topics"
+      via_services = ["sqs", "sns"]
+      # CloudWatch alarms, EventBridge and Scheduler publish to the encrypted
+      # topics/DLQs as themselves; without these statements notifications are
+      # silently dropped. They only get data-key and decrypt rights.
+      service_principals = ["cloudwatch.amazonaws.com", "events.amazonaws.com", "scheduler.amazonaws.com"]
+    }
+    logs = {
+      description        = "payment-${var.suffix}: CloudWatch log groups, WAF logs, X-Ray traces"
+      via_services       = ["xray"]
+      service_principals = ["delivery.logs.amazonaws.com"]
+    }
+  }
+}
+
+data "aws_iam_policy_document" "key" {
+  for_each = local.keys
+
+  statement {
+    sid       = "EnableIAMPolicies"
+    effect    = "Allow"
+    actions   = ["kms:*"]
+    resources = ["*"]
+
+    principals {
+      type        = "AWS"
+      identifiers = [local.root_arn]
+    }
+  }
+
+  statement {
+    sid    = "AllowUseThroughIntegratedServices"
+    effect = "Allow"
+    actions = [
+      "kms:Encrypt",
+      "kms:Decrypt",
+      "kms:ReEncrypt*",
+      "kms:GenerateDataKey*",
+      "kms:DescribeKey",
+      "kms:CreateGrant",
+    ]
+    resources = ["*"]
+
+    principals {
+      type        = "AWS"
+      identifiers = [local.root_arn]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:CallerAccount"
+      values   = [var.account_id]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = [for service in each.value.via_services : "${service}.${var.region}.amazonaws.com"]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = length(each.value.service_principals) > 0 ? [each.value.service_principals] : []
+
+    content {
+      sid       = "AllowServicePrincipals"
+      effect    = "Allow"
+      actions   = ["kms:Decrypt", "kms:GenerateDataKey*"]
+      resources = ["*"]
+
+      principals {
+        type        = "Service"
+        identifiers = statement.value
+      }
+    }
+  }
+
+  # CloudWatch Logs encrypts with its regional principal; the encryption-context
+  # condition keeps it to log groups of this account and region.
+  dynamic "statement" {
+    for_each = each.key == "logs" ? [1] : []
+
+    content {
+      sid    = "AllowCloudWatchLogs"
+      effect = "Allow"
+      actions = [
+        "kms:Encrypt*",
+        "kms:Decrypt*",
+        "kms:ReEncrypt*",
+        "kms:GenerateDataKey*",
+        "kms:Describe*",
+      ]
+      resources = ["*"]
+
+      principals {
+        type        = "Service"
+        identifiers = ["logs.${var.region}.amazonaws.com"]
+      }
+
+      condition {
+        test     = "ArnLike"
+        variable = "kms:EncryptionContext:aws:logs:arn"
+        values   = ["arn:${var.partition}:logs:${var.region}:${var.account_id}:log-group:*"]
+      }
+    }
+  }
+}
+
+resource "aws_kms_key" "this" {
+  for_each = local.keys
+
+  description             = each.value.description
+  deletion_window_in_days = var.deletion_window_in_days
+  enable_key_rotation     = true
+  key_usage               = "ENCRYPT_DECRYPT"
+  policy                  = data.aws_iam_policy_document.key[each.key].json
+}
+
+resource "aws_kms_alias" "this" {
+  for_each = local.keys
+
+  name          = "alias/payment-${each.key}-${var.suffix}"
+  target_key_id = aws_kms_key.this[each.key].key_id
+}

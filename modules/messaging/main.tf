@@ -1,0 +1,277 @@
+# Queues carry their policies inline (rather than aws_sqs_queue_policy) and the
+# DLQ's redrive-allow policy names the failed queue by a computed ARN: the failed
+# queue points at the DLQ, so referencing it back would be a cycle.
+
+data "aws_caller_identity" "current" {}
+
+data "aws_partition" "current" {}
+
+data "aws_region" "current" {}
+
+locals {
+  account_id = data.aws_caller_identity.current.account_id
+  arn_prefix = "arn:${data.aws_partition.current.partition}"
+
+  queue_names = {
+    audit  = "transaction-queue-${var.suffix}.fifo"
+    failed = "failed-transactions-${var.suffix}"
+    dlq    = "failed-transactions-dlq-${var.suffix}"
+  }
+
+  queue_arns = {
+    for key, name in local.queue_names :
+    key => "${local.arn_prefix}:sqs:${data.aws_region.current.name}:${local.account_id}:${name}"
+  }
+
+  topic_arns = {
+    for key, topic in local.topics :
+    key => "${local.arn_prefix}:sns:${data.aws_region.current.name}:${local.account_id}:${topic.name}"
+  }
+
+  topics = {
+    alerts = {
+      name         = "payment-alerts-${var.suffix}"
+      display_name = "Payment alerts (${var.suffix})"
+      email        = var.alert_email
+      # Only the alarms topic accepts CloudWatch as a publisher.
+      cloudwatch = true
+    }
+    events = {
+      name         = "payment-events-${var.suffix}"
+      display_name = "Payments completed (${var.suffix})"
+      email        = var.notification_email
+      cloudwatch   = false
+    }
+    failed = {
+      name         = "payment-failed-${var.suffix}"
+      display_name = "Payments rejected or failed (${var.suffix})"
+      email        = var.notification_email
+      cloudwatch   = false
+    }
+  }
+}
+
+################################################################################
+# Queues
+################################################################################
+
+data "aws_iam_policy_document" "queue" {
+  for_each = local.queue_arns
+
+  statement {
+    sid       = "DenyInsecureTransport"
+    effect    = "Deny"
+    actions   = ["sqs:*"]
+    resources = [each.value]
+
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+
+    condition {
+      test     = "Bool"
+      variable = "aws:SecureTransport"
+      values   = ["false"]
+    }
+  }
+}
+
+# Audit stream: one message group per transaction keeps its state changes in
+# order; high-throughput mode lifts the per-queue limit to the per-group limit.
+resource "aws_sqs_queue" "audit" {
+  name                              = local.queue_names.audit
+  fifo_queue                        = true
+  content_based_deduplication       = true
+  deduplication_scope               = "messageGroup"
+  fifo_throughput_limit             = "perMessageGroupId"
+  message_retention_seconds         = var.message_retention_seconds
+  kms_master_key_id                 = var.kms_key_arn
+  kms_data_key_reuse_period_seconds = var.kms_data_key_reuse_period_seconds
+  policy                            = data.aws_iam_policy_document.queue["audit"].json
+
+  tags = { Name = local.queue_names.audit }
+}
+
+resource "aws_sqs_queue" "dlq" {
+  name                              = local.queue_names.dlq
+  message_retention_seconds         = var.message_retention_seconds
+  kms_master_key_id                 = var.kms_key_arn
+  kms_data_key_reuse_period_seconds = var.kms_data_key_reuse_period_seconds
+  policy                            = data.aws_iam_policy_document.queue["dlq"].json
+
+  # Only the failed queue may dead-letter here; it also lets the console and
+  # StartMessageMoveTask redrive back to it.
+  redrive_allow_policy = jsonencode({
+    redrivePermission = "byQueue"
+    sourceQueueArns   = [local.queue_arns.failed]
+  })
+
+  tags = { Name = local.queue_names.dlq }
+}
+
+resource "aws_sqs_queue" "failed" {
+  name                              = local.queue_names.failed
+  visibility_timeout_seconds        = var.failed_visibility_timeout_seconds
+  message_retention_seconds         = var.message_retention_seconds
+  kms_master_key_id                 = var.kms_key_arn
+  kms_data_key_reuse_period_seconds = var.kms_data_key_reuse_period_seconds
+  policy                            = data.aws_iam_policy_document.queue["failed"].json
+
+  redrive_policy = jsonencode({
+    deadLetterTargetArn = aws_sqs_queue.dlq.arn
+    maxReceiveCount     = var.max_receive_count
+  })
+
+  tags = { Name = local.queue_names.failed }
+}
+
+################################################################################
+# Topics
+################################################################################
+
+resource "aws_sns_topic" "this" {
+  for_each = local.topics
+
+  name              = each.value.name
+  display_name      = each.value.display_name
+  kms_master_key_id = var.kms_key_arn
+
+  tags = { Name = each.value.name }
+}
+
+data "aws_iam_policy_document" "topic" {
+  for_each = local.topics
+
+  statement {
+    sid    = "OwnerManagesTopic"
+    effect = "Allow"
+    actions = [
+      "sns:GetTopicAttributes",
+      "sns:SetTopicAttributes",
+      "sns:AddPermission",
+      "sns:RemovePermission",
+      "sns:DeleteTopic",
+      "sns:Subscribe",
+      "sns:ListSubscriptionsByTopic",
+    ]
+    resources = [local.topic_arns[each.key]]
+
+    principals {
+      type        = "AWS"
+      identifiers = ["${local.arn_prefix}:iam::${local.account_id}:root"]
+    }
+  }
+
+  dynamic "statement" {
+    for_each = each.value.cloudwatch ? [1] : []
+
+    content {
+      sid       = "AllowCloudWatchAlarms"
+      effect    = "Allow"
+      actions   = ["sns:Publish"]
+      resources = [local.topic_arns[each.key]]
+
+      principals {
+        type        = "Service"
+        identifiers = ["cloudwatch.amazonaws.com"]
+      }
+
+      condition {
+        test     = "StringEquals"
+        variable = "aws:SourceAccount"
+        values   = [local.account_id]
+      }
+
+      condition {
+        test     = "ArnLike"
+        variable = "aws:SourceArn"
+        values   = ["${local.arn_prefix}:cloudwatch:${data.aws_region.current.name}:${local.account_id}:alarm:*"]
+      }
+    }
+  }
+
+  dynamic "statement" {
+    for_each = length(var.publisher_role_arns) > 0 ? [1] : []
+
+    content {
+      sid       = "AllowPlatformRoles"
+      effect    = "Allow"
+      actions   = ["sns:Publish"]
+      resources = [local.topic_arns[each.key]]
+
+      principals {
+        type        = "AWS"
+        identifiers = var.publisher_role_arns
+      }
+    }
+  }
+
+  # Makes "only the platform publishes" hold even against broad IAM grants in the
+  # account. Service principals carry no aws:PrincipalArn; on the alerts topic
+  # the CloudWatch exemption keeps alarm notifications flowing.
+  dynamic "statement" {
+    for_each = length(var.publisher_role_arns) > 0 ? [1] : []
+
+    content {
+      sid       = "DenyOtherPublishers"
+      effect    = "Deny"
+      actions   = ["sns:Publish"]
+      resources = [local.topic_arns[each.key]]
+
+      principals {
+        type        = "*"
+        identifiers = ["*"]
+      }
+
+      condition {
+        test     = "ArnNotEquals"
+        variable = "aws:PrincipalArn"
+        values   = var.publisher_role_arns
+      }
+
+      dynamic "condition" {
+        for_each = each.value.cloudwatch ? [1] : []
+
+        content {
+          test     = "StringNotEqualsIfExists"
+          variable = "aws:PrincipalServiceName"
+          values   = ["cloudwatch.amazonaws.com"]
+        }
+      }
+    }
+  }
+
+  statement {
+    sid       = "DenyInsecureTransport"
+    effect    = "Deny"
+    actions   = ["sns:Publish", "sns:Subscribe"]
+    resources = [local.topic_arns[each.key]]
+
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+
+    condition {
+      test     = "Bool"
+      variable = "aws:SecureTransport"
+      values   = ["false"]
+    }
+  }
+}
+
+resource "aws_sns_topic_policy" "this" {
+  for_each = local.topics
+
+  arn    = aws_sns_topic.this[each.key].arn
+  policy = data.aws_iam_policy_document.topic[each.key].json
+}
+
+resource "aws_sns_topic_subscription" "email" {
+  for_each = local.topics
+
+  topic_arn = aws_sns_topic.this[each.key].arn
+  protocol  = "email"
+  endpoint  = each.value.email
+}

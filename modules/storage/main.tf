@@ -1,0 +1,168 @@
+################################################################################
+# Archive bucket: settled transactions, daily reports, cleanup archives
+################################################################################
+
+data "aws_partition" "current" {}
+
+locals {
+  bucket_name = "payment-archive-${var.suffix}-${var.account_id}"
+  # Known at plan time (S3 ARNs carry no region or account), so the policy below
+  # can be reviewed in the plan.
+  bucket_arn       = "arn:${data.aws_partition.current.partition}:s3:::${local.bucket_name}"
+  parameter_prefix = "/payment-${var.suffix}"
+}
+
+resource "aws_s3_bucket" "archive" {
+  bucket        = local.bucket_name
+  force_destroy = var.force_destroy
+
+  tags = { Name = local.bucket_name }
+}
+
+resource "aws_s3_bucket_public_access_block" "archive" {
+  bucket = aws_s3_bucket.archive.id
+
+  block_public_acls       = true
+  block_public_policy     = true
+  ignore_public_acls      = true
+  restrict_public_buckets = true
+}
+
+# ACLs off: every object belongs to the bucket owner, access is policy-only.
+resource "aws_s3_bucket_ownership_controls" "archive" {
+  bucket = aws_s3_bucket.archive.id
+
+  rule {
+    object_ownership = "BucketOwnerEnforced"
+  }
+}
+
+resource "aws_s3_bucket_versioning" "archive" {
+  bucket = aws_s3_bucket.archive.id
+
+  versioning_configuration {
+    status = "Enabled"
+  }
+}
+
+# The bucket key cuts KMS requests (and their quota use) by reusing a
+# bucket-level data key instead of one KMS call per object.
+resource "aws_s3_bucket_server_side_encryption_configuration" "archive" {
+  bucket = aws_s3_bucket.archive.id
+
+  rule {
+    bucket_key_enabled = true
+
+    apply_server_side_encryption_by_default {
+      sse_algorithm     = "aws:kms"
+      kms_master_key_id = var.kms_key_arn
+    }
+  }
+}
+
+data "aws_iam_policy_document" "archive" {
+  statement {
+    sid       = "DenyInsecureTransport"
+    effect    = "Deny"
+    actions   = ["s3:*"]
+    resources = [local.bucket_arn, "${local.bucket_arn}/*"]
+
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+
+    condition {
+      test     = "Bool"
+      variable = "aws:SecureTransport"
+      values   = ["false"]
+    }
+  }
+
+  # A writer may rely on the default encryption, but may not downgrade an
+  # object to SSE-S3 or send it unencrypted.
+  statement {
+    sid       = "DenyNonKmsEncryption"
+    effect    = "Deny"
+    actions   = ["s3:PutObject"]
+    resources = ["${local.bucket_arn}/*"]
+
+    principals {
+      type        = "*"
+      identifiers = ["*"]
+    }
+
+    condition {
+      test     = "StringNotEqualsIfExists"
+      variable = "s3:x-amz-server-side-encryption"
+      values   = ["aws:kms", "aws:kms:dsse"]
+    }
+  }
+}
+
+resource "aws_s3_bucket_policy" "archive" {
+  bucket = aws_s3_bucket.archive.id
+  policy = data.aws_iam_policy_document.archive.json
+
+  # S3 rejects concurrent configuration calls on one bucket (OperationAborted).
+  depends_on = [aws_s3_bucket_public_access_block.archive]
+}
+
+resource "aws_s3_bucket_lifecycle_configuration" "archive" {
+  bucket = aws_s3_bucket.archive.id
+
+  rule {
+    id     = "archive-to-glacier"
+    status = "Enabled"
+
+    filter {}
+
+    transition {
+      days          = var.archive_transition_days
+      storage_class = "GLACIER"
+    }
+
+    noncurrent_version_expiration {
+      noncurrent_days = var.noncurrent_version_expiration_days
+    }
+
+    abort_incomplete_multipart_upload {
+      days_after_initiation = var.abort_incomplete_multipart_upload_days
+    }
+  }
+
+  # Noncurrent-version rules need versioning in place first.
+  depends_on = [aws_s3_bucket_versioning.archive]
+}
+
+################################################################################
+# SSM parameters under /payment-<suffix>/
+################################################################################
+
+resource "aws_ssm_parameter" "processor_endpoint" {
+  name        = "${local.parameter_prefix}/processor/endpoint"
+  description = "Payment processor endpoint (sim://approve or an http(s) URL)"
+  type        = "String"
+  value       = var.processor_endpoint
+}
+
+resource "aws_ssm_parameter" "processor_credentials" {
+  name        = "${local.parameter_prefix}/processor/credentials"
+  description = "Payment processor credentials; set the real value out of band"
+  type        = "SecureString"
+  key_id      = var.kms_key_arn
+  value       = var.processor_credentials
+
+  # The secret is rotated outside Terraform; the placeholder only creates the
+  # parameter, so the real value never lands in plans or state diffs.
+  lifecycle {
+    ignore_changes = [value]
+  }
+}
+
+resource "aws_ssm_parameter" "fraud_rules" {
+  name        = "${local.parameter_prefix}/fraud/rules"
+  description = "Fraud rules (JSON): amount thresholds per currency, velocity, blocked lists, reject score"
+  type        = "String"
+  value       = var.fraud_rules_json
+}

@@ -1,0 +1,86 @@
+data "aws_iam_policy_document" "assume" {
+  statement {
+    sid     = "StatesAssume"
+    actions = ["sts:AssumeRole"]
+
+    principals {
+      type        = "Service"
+      identifiers = ["states.amazonaws.com"]
+    }
+
+    # Confused-deputy guard: only this account's state machines.
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [data.aws_caller_identity.current.account_id]
+    }
+  }
+}
+
+resource "aws_iam_role" "this" {
+  name                  = "${local.name}-role"
+  description           = "Execution role of ${local.name}"
+  assume_role_policy    = data.aws_iam_policy_document.assume.json
+  force_detach_policies = true
+}
+
+data "aws_iam_policy_document" "this" {
+  statement {
+    sid     = "InvokeSteps"
+    actions = ["lambda:InvokeFunction"]
+    resources = flatten([
+      for role in local.step_roles : [local.step_function_arns[role], "${local.step_function_arns[role]}:*"]
+    ])
+  }
+
+  # The CloudWatch Logs vended-delivery API has no resource-level
+  # permissions: AWS documents "*" as the only accepted resource.
+  statement {
+    sid = "LogDelivery"
+    actions = [
+      "logs:CreateLogDelivery",
+      "logs:DeleteLogDelivery",
+      "logs:DescribeLogGroups",
+      "logs:DescribeResourcePolicies",
+      "logs:GetLogDelivery",
+      "logs:ListLogDeliveries",
+      "logs:PutResourcePolicy",
+      "logs:UpdateLogDelivery",
+    ]
+    resources = ["*"]
+  }
+
+  # X-Ray writes have no resource type.
+  statement {
+    sid = "XRayWrite"
+    actions = [
+      "xray:GetSamplingRules",
+      "xray:GetSamplingTargets",
+      "xray:PutTelemetryRecords",
+      "xray:PutTraceSegments",
+    ]
+    resources = ["*"]
+  }
+
+  dynamic "statement" {
+    for_each = var.kms_encryption_enabled ? [var.kms_key_arn] : []
+
+    content {
+      sid       = "StateMachineKey"
+      actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+      resources = [statement.value]
+
+      condition {
+        test     = "StringEquals"
+        variable = "kms:EncryptionContext:aws:states:stateMachineArn"
+        values   = [local.state_machine_arn]
+      }
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "this" {
+  name   = "least-privilege"
+  role   = aws_iam_role.this.id
+  policy = data.aws_iam_policy_document.this.json
+}

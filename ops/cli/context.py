@@ -1,0 +1,239 @@
+"""Shared CLI plumbing: the context object, option bundles, output helpers.
+
+Every command takes the same AWS and output options (``aws_options``, ``output_options``); they are
+accepted on the root group (``ops --json report``) and on each command (``ops report --json``), and
+land in one ``OpsContext`` either way.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import boto3
+import click
+from botocore.config import Config
+from click.core import ParameterSource
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+from ops.core.names import NameResolver, load_outputs_file, terraform_outputs
+
+F = TypeVar("F", bound=Callable[..., Any])
+DEFAULT_REGION = "us-east-1"
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "OPS", "show_default": True}
+
+
+@dataclass
+class Settings:
+    endpoint_url: str | None = None
+    region: str | None = None
+    profile: str | None = None
+    suffix: str | None = None
+    tf_dir: str | None = None
+    outputs_file: str | None = None
+    json: bool = False
+    verbose: int = 0
+    quiet: bool = False
+    explicit: set[str] = field(default_factory=set)
+
+
+class OpsContext:
+    """One per invocation: settings, consoles, a boto3 session and the name resolver."""
+
+    def __init__(self) -> None:
+        self.settings = Settings()
+        # file=None: rich writes to whatever sys.stdout/sys.stderr is at print time (CliRunner
+        # swaps them). Colour and live rendering switch off by themselves when not a TTY.
+        self.out = Console(highlight=False, soft_wrap=False)
+        self.err = Console(stderr=True, highlight=False)
+        self._session: boto3.Session | None = None
+        self._clients: dict[str, Any] = {}
+        self._names: NameResolver | None = None
+
+    # -- output ----------------------------------------------------------------------------
+    def info(self, message: str) -> None:
+        if not self.settings.quiet:
+            self.err.print(message)
+
+    def debug(self, message: str) -> None:
+        if self.settings.verbose and not self.settings.quiet:
+            self.err.print(f"[dim]{message}[/dim]")
+
+    def emit_json(self, data: Any) -> None:
+        # Plain click.echo, not rich: machine output must not be wrapped or styled.
+        click.echo(json.dumps(data, indent=2, sort_keys=False, default=str))
+
+    @contextmanager
+    def progress(self, description: str, total: float | None = None) -> Iterator[Callable[[float], None]]:
+        """A stderr progress bar; yields ``advance(n)``. Silent with --quiet or --json."""
+        progress = Progress(
+            SpinnerColumn(),
+            TextColumn("[progress.description]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=self.err,
+            disable=self.settings.quiet or self.settings.json,
+            transient=False,
+        )
+        with progress:
+            task = progress.add_task(description, total=total)
+
+            def advance(n: float) -> None:
+                progress.advance(task, n)
+
+            yield advance
+
+    # -- AWS -------------------------------------------------------------------------------
+    @property
+    def session(self) -> boto3.Session:
+        if self._session is None:
+            self._session = boto3.Session(profile_name=self.settings.profile or None)
+        return self._session
+
+    @property
+    def region(self) -> str:
+        if self.settings.region:
+            return self.settings.region
+        if self.session.region_name:
+            return str(self.session.region_name)
+        from_outputs = self.names.outputs.get("region") if self._has_outputs_source() else None
+        return str(from_outputs or DEFAULT_REGION)
+
+    def client(self, service: str) -> Any:
+        if service not in self._clients:
+            # AWS_MAX_ATTEMPTS / AWS_RETRY_MODE still win, as with any AWS tool.
+            config = Config(
+                retries={
+                    "mode": "legacy" if os.environ.get("AWS_RETRY_MODE") == "legacy" else "standard",
+                    "max_attempts": int(os.environ.get("AWS_MAX_ATTEMPTS") or 5),
+                },
+                connect_timeout=10,
+                max_pool_connections=64,  # parallel queries / scan segments share one client
+                user_agent_extra="payment-ops",
+            )
+            self._clients[service] = self.session.client(
+                service,  # type: ignore[call-overload]
+                region_name=self.region,
+                endpoint_url=self.settings.endpoint_url or None,
+                config=config,
+            )
+        return self._clients[service]
+
+    # -- names -----------------------------------------------------------------------------
+    def _has_outputs_source(self) -> bool:
+        return bool(self.settings.outputs_file or self.settings.tf_dir)
+
+    def _load_outputs(self) -> dict[str, Any]:
+        if self.settings.outputs_file:
+            return load_outputs_file(self.settings.outputs_file)
+        if self.settings.tf_dir:
+            self.debug(f"reading names from `terraform output -json` in {self.settings.tf_dir}")
+            return terraform_outputs(self.settings.tf_dir)
+        return {}
+
+    def _account_id(self) -> str:
+        return str(self.client("sts").get_caller_identity()["Account"])
+
+    @property
+    def names(self) -> NameResolver:
+        if self._names is None:
+            self._names = NameResolver(self._load_outputs, self.settings.suffix, self._account_id)
+        return self._names
+
+
+pass_ops = click.make_pass_decorator(OpsContext, ensure=True)
+
+
+def _store(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """Record an option in the shared settings; a default never overrides an explicit value."""
+    state = ctx.ensure_object(OpsContext)
+    name = str(param.name)
+    source = ctx.get_parameter_source(name)
+    explicit = source not in (None, ParameterSource.DEFAULT)
+    if explicit or name not in state.settings.explicit:
+        if name == "verbose":
+            value = max(int(value or 0), state.settings.verbose)
+        setattr(state.settings, name, value)
+    if explicit:
+        state.settings.explicit.add(name)
+    if name == "verbose" and state.settings.verbose >= 2:
+        logging.basicConfig(stream=sys.stderr, level=logging.DEBUG)
+        logging.getLogger("botocore").setLevel(logging.DEBUG)
+    return value
+
+
+def _opt(*decls: str, **kwargs: Any) -> Callable[[F], F]:
+    return click.option(*decls, expose_value=False, callback=_store, show_envvar=True, **kwargs)
+
+
+def aws_options(func: F) -> F:
+    """Where AWS is and how names are found."""
+    decorators = [
+        _opt(
+            "--endpoint-url",
+            envvar="AWS_ENDPOINT_URL",
+            metavar="URL",
+            help="AWS endpoint override, e.g. http://127.0.0.1:5000 for the local emulator.",
+        ),
+        _opt(
+            "--region",
+            envvar=["AWS_REGION", "AWS_DEFAULT_REGION"],
+            help=f"AWS region (default: profile's region, the `region` output, then {DEFAULT_REGION}).",
+        ),
+        _opt("--profile", envvar="AWS_PROFILE", help="Named AWS profile from the shared config files."),
+        _opt(
+            "--suffix",
+            envvar="OPS_SUFFIX",
+            help="Environment suffix; derives names by the rules of docs/interfaces.md.",
+        ),
+        _opt(
+            "--tf-dir",
+            envvar="OPS_TF_DIR",
+            type=click.Path(file_okay=False),
+            help="Applied root module: names are read from `terraform output -json` run there.",
+        ),
+        _opt(
+            "--outputs-file",
+            envvar="OPS_OUTPUTS_FILE",
+            type=click.Path(dir_okay=False),
+            help="JSON file of Terraform outputs (the `terraform output -json` shape or a plain map).",
+        ),
+    ]
+    return functools.reduce(lambda f, d: d(f), reversed(decorators), func)
+
+
+def output_options(func: F) -> F:
+    """How results are shown."""
+    decorators = [
+        _opt("--json", "json", is_flag=True, envvar="OPS_JSON", help="Machine-readable JSON on stdout."),
+        _opt(
+            "-v",
+            "--verbose",
+            count=True,
+            envvar="OPS_VERBOSE",
+            help="More diagnostics on stderr (-vv: botocore debug logs).",
+        ),
+        _opt("-q", "--quiet", is_flag=True, envvar="OPS_QUIET", help="Only results: no progress or notes."),
+    ]
+    return functools.reduce(lambda f, d: d(f), reversed(decorators), func)
+
+
+def option(*decls: str, **kwargs: Any) -> Callable[[F], F]:
+    """A command option whose environment-variable twin (OPS_<COMMAND>_<NAME>) shows in --help."""
+    return click.option(*decls, show_envvar=True, **kwargs)

@@ -1,0 +1,75 @@
+"""Root command group: registers the commands and turns operational errors into exit code 1."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import click
+from botocore.exceptions import BotoCoreError, ClientError
+
+from ops import __version__
+from ops.cli import cleanup, links, redrive, report
+from ops.cli.context import CONTEXT_SETTINGS, OpsContext, aws_options, output_options
+from ops.core import OpsError
+
+
+class OpsGroup(click.Group):
+    """Exit codes: 0 ok, 1 operation failed (AWS or data error, reported on stderr), 2 usage."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except OpsError as exc:
+            raise click.ClickException(str(exc)) from exc
+        except ClientError as exc:
+            error = exc.response.get("Error", {})
+            raise click.ClickException(
+                f"AWS {exc.operation_name} failed: {error.get('Code', '?')}: {error.get('Message', exc)}"
+            ) from exc
+        except BotoCoreError as exc:
+            raise click.ClickException(f"AWS request failed: {exc}") from exc
+
+
+@click.group(cls=OpsGroup, context_settings=CONTEXT_SETTINGS)
+@aws_options
+@output_options
+@click.version_option(__version__, prog_name="ops")
+@click.pass_context
+def cli(ctx: click.Context) -> None:
+    """Operate the payment platform: daily reports, retention cleanup, DLQ redrive, on-call links.
+
+    Names come from flags, from Terraform outputs (--tf-dir / --outputs-file) or from the
+    environment suffix (--suffix). Every option has an environment-variable twin.
+    """
+    ctx.ensure_object(OpsContext)
+
+
+cli.add_command(report.report)
+cli.add_command(cleanup.cleanup)
+cli.add_command(redrive.redrive)
+cli.add_command(links.links)
+
+
+# Commands owned by the build/emulator tooling; registered when present so `ops` keeps working
+# in a checkout (or a slimmed install) without them. A module may list its commands in COMMANDS;
+# otherwise every top-level click command it defines (and that no group of it already holds).
+def _register_optional(module_name: str) -> None:
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        if exc.name != module_name:
+            raise
+        return
+    commands = getattr(module, "COMMANDS", None)
+    if commands is None:
+        found = [obj for obj in vars(module).values() if isinstance(obj, click.Command)]
+        nested = {id(sub) for obj in found if isinstance(obj, click.Group) for sub in obj.commands.values()}
+        commands = [obj for obj in found if id(obj) not in nested]
+    for command in commands:
+        if command.name and command.name not in cli.commands:
+            cli.add_command(command)
+
+
+for _module_name in ("ops.cli.build_cmd", "ops.cli.local_cmd"):
+    _register_optional(_module_name)

@@ -1,0 +1,138 @@
+"""``ops redrive``: move dead-lettered messages back to their source queue."""
+
+from __future__ import annotations
+
+import click
+from rich.table import Table
+
+from ops.cli.context import OpsContext, aws_options, option, output_options, pass_ops
+from ops.core.redrive import (
+    DEFAULT_NATIVE_TIMEOUT_S,
+    DEFAULT_VISIBILITY_TIMEOUT_S,
+    DEFAULT_WAIT_S,
+    MODES,
+    RedriveResult,
+)
+from ops.core.redrive import (
+    redrive as run_redrive,
+)
+
+
+def _render(ops: OpsContext, result: RedriveResult) -> None:
+    table = Table(
+        title=f"{'DRY RUN — ' if result.dry_run else ''}Redrive {result.dlq.name} → {result.source.name}"
+        f" ({result.mode}{', FIFO' if result.source.fifo else ''})",
+        title_justify="left",
+    )
+    table.add_column("queue")
+    table.add_column("visible before", justify="right")
+    table.add_column("visible after", justify="right")
+    table.add_column("in flight after", justify="right")
+    for role, queue in (("dlq", result.dlq), ("source", result.source)):
+        after = result.after.get(role, {})
+        table.add_row(
+            queue.name,
+            str(result.before[role]["visible"]),
+            str(after.get("visible", "?")),
+            str(after.get("in_flight", "?")),
+        )
+    ops.out.print(table)
+    if result.dry_run:
+        mode = "native message-move task, else the receive/send/delete loop"
+        ops.out.print(f"would move {result.before['dlq']['visible']} message(s) ({mode}); nothing was moved")
+        return
+    ops.out.print(f"moved {result.moved} message(s)")
+    if result.fallback_reason:
+        ops.info(f"native redrive unavailable ({result.fallback_reason}); used the loop")
+    if result.failed_sends or result.failed_deletes:
+        ops.err.print(
+            f"[red]{result.failed_sends} send(s) and {result.failed_deletes} delete(s) failed; "
+            "those messages stay in (or return to) the DLQ — rerun to finish[/red]"
+        )
+
+
+@click.command("redrive")
+@option("--queue", help="Dead-letter queue name, URL or ARN (default: the platform DLQ).")
+@option(
+    "--source-queue",
+    help="Queue to move messages to (default: from the DLQ's redrive-allow policy or source list).",
+)
+@option(
+    "--max",
+    "max_messages",
+    envvar="OPS_REDRIVE_MAX",
+    type=click.IntRange(min=1),
+    help="Move at most N messages (loop mode).",
+)
+@option("--dry-run", is_flag=True, help="Show counts and what would move; receives nothing.")
+@option(
+    "--mode",
+    type=click.Choice(MODES),
+    default="auto",
+    help="native = SQS message-move task; loop = receive/send/delete; auto = native, else loop.",
+)
+@option(
+    "--visibility-timeout",
+    type=click.IntRange(0, 43_200),
+    default=DEFAULT_VISIBILITY_TIMEOUT_S,
+    help="Seconds a received DLQ message stays hidden while it is being re-sent (loop mode).",
+)
+@option(
+    "--wait-seconds",
+    type=click.IntRange(0, 20),
+    default=DEFAULT_WAIT_S,
+    help="Long-poll wait per receive (loop mode); 0 = short polling.",
+)
+@option(
+    "--timeout",
+    "native_timeout",
+    envvar="OPS_REDRIVE_TIMEOUT",
+    type=click.FloatRange(1, 43_200),
+    default=DEFAULT_NATIVE_TIMEOUT_S,
+    help="Seconds to follow a native message-move task before giving up watching.",
+)
+@aws_options
+@output_options
+@pass_ops
+def redrive(
+    ops: OpsContext,
+    queue: str | None,
+    source_queue: str | None,
+    max_messages: int | None,
+    dry_run: bool,
+    mode: str,
+    visibility_timeout: int,
+    wait_seconds: int,
+    native_timeout: float,
+) -> None:
+    """Move dead-lettered messages back to their source queue, FIFO-aware; counts before/after.
+
+    Deletes a DLQ message only after its send succeeded: an interrupted run loses nothing.
+    """
+    dlq = ops.names.dlq(queue)
+    with ops.progress(f"Redriving {dlq.rsplit('/', 1)[-1]}") as advance:
+        done = {"n": 0}
+
+        def on_progress(moved: int, _total: int | None) -> None:
+            advance(moved - done["n"])
+            done["n"] = moved
+
+        result = run_redrive(
+            ops.client("sqs"),
+            dlq,
+            source=source_queue,
+            max_messages=max_messages,
+            mode=mode,
+            dry_run=dry_run,
+            visibility_timeout_s=visibility_timeout,
+            wait_s=wait_seconds,
+            native_timeout_s=native_timeout,
+            on_progress=on_progress,
+        )
+    ops.debug(f"requests: {dict(result.requests)}")
+    if ops.settings.json:
+        ops.emit_json(result.to_dict())
+    else:
+        _render(ops, result)
+    if not result.ok:
+        raise click.exceptions.Exit(1)

@@ -1,0 +1,198 @@
+"""``ops report``: the daily transaction report (same code as the 02:00 UTC job)."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+
+import click
+from rich.table import Table
+
+from ops.cli.context import OpsContext, aws_options, option, output_options, pass_ops
+from ops.core import OpsError
+from ops.core.money import format_minor
+from ops.core.report import DEFAULT_TOP_MERCHANTS, Report, build_report, resolve_day, upload_report
+
+
+def _parse_date(_ctx: click.Context, _param: click.Parameter, value: str) -> dt.date:
+    try:
+        return resolve_day(value)
+    except OpsError as exc:
+        raise click.BadParameter(str(exc)) from exc
+
+
+def render_csv(report: Report) -> str:
+    """Long format, one fact per row: section,key,currency,count,amount_minor,amount."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["section", "key", "currency", "count", "amount_minor", "amount"])
+    data = report.to_dict()
+    writer.writerow(["summary", "transactions", "", data["count"], "", ""])
+    writer.writerow(["summary", "failed", "", data["failed"], "", ""])
+    writer.writerow(["summary", "failure_rate", "", "", "", f"{data['failure_rate']:.6f}"])
+    for total in data["totals"]:
+        writer.writerow(
+            ["total", "all", total["currency"], total["count"], total["amount_minor"], total["amount"]]
+        )
+    for total in data["settled_totals"]:
+        writer.writerow(["total", "settled", total["currency"], "", total["amount_minor"], total["amount"]])
+    for status, count in data["status"].items():
+        writer.writerow(["status", status, "", count, "", ""])
+    for merchant in data["top_merchants"]:
+        if not merchant["totals"]:
+            writer.writerow(["merchant", merchant["merchant_id"], "", merchant["count"], "", ""])
+        for total in merchant["totals"]:
+            writer.writerow(
+                [
+                    "merchant",
+                    merchant["merchant_id"],
+                    total["currency"],
+                    merchant["count"],
+                    total["amount_minor"],
+                    total["amount"],
+                ]
+            )
+    for hour in data["hourly"]:
+        writer.writerow(["hour", f"{hour['hour']:02d}", "", hour["count"], "", ""])
+    return buffer.getvalue()
+
+
+def render_tables(ops: OpsContext, report: Report) -> None:
+    console = ops.out
+    console.print(
+        f"[bold]Transactions on {report.day.isoformat()}[/bold]  count {report.count:,}  "
+        f"failed {report.failed:,}  failure rate {report.failure_rate:.2%}"
+    )
+    totals = Table(title="Totals per currency", title_justify="left")
+    totals.add_column("currency")
+    totals.add_column("transactions", justify="right")
+    totals.add_column("total", justify="right")
+    totals.add_column("settled", justify="right")
+    for currency in sorted(report.totals_minor):
+        totals.add_row(
+            currency,
+            f"{report.currency_counts.get(currency, 0):,}",
+            format_minor(report.totals_minor[currency], currency),
+            format_minor(report.settled_minor.get(currency, 0), currency),
+        )
+    console.print(totals)
+
+    statuses = Table(title="Status", title_justify="left")
+    statuses.add_column("status")
+    statuses.add_column("count", justify="right")
+    statuses.add_column("share", justify="right")
+    for status, count in sorted(report.status_counts.items(), key=lambda kv: (-kv[1], kv[0])):
+        statuses.add_row(status, f"{count:,}", f"{count / report.count:.1%}" if report.count else "-")
+    console.print(statuses)
+
+    merchants = Table(title="Top merchants", title_justify="left")
+    merchants.add_column("merchant")
+    merchants.add_column("count", justify="right")
+    merchants.add_column("totals", justify="right")
+    for merchant in report.top_merchants:
+        merchants.add_row(
+            merchant.merchant_id,
+            f"{merchant.count:,}",
+            ", ".join(format_minor(v, c) for c, v in sorted(merchant.totals_minor.items())),
+        )
+    console.print(merchants)
+
+    hourly = Table(title="Hourly volume (UTC)", title_justify="left")
+    hourly.add_column("hour")
+    hourly.add_column("count", justify="right")
+    hourly.add_column("", no_wrap=True)
+    peak = max(report.hourly) or 1
+    for hour, count in enumerate(report.hourly):
+        hourly.add_row(f"{hour:02d}:00", f"{count:,}", "█" * round(30 * count / peak))
+    console.print(hourly)
+
+
+@click.command("report")
+@option(
+    "--date",
+    "day",
+    envvar="OPS_REPORT_DATE",
+    default="yesterday",
+    callback=_parse_date,
+    metavar="YYYY-MM-DD",
+    help="UTC day to report: YYYY-MM-DD, 'today' or 'yesterday'.",
+)
+@option(
+    "--format",
+    "fmt",
+    envvar="OPS_REPORT_FORMAT",
+    type=click.Choice(["table", "json", "csv"]),
+    default="table",
+    help="Output format (--json is the same as --format json).",
+)
+@option("--upload", is_flag=True, help="Also write reports/YYYY-MM-DD.json to the archive bucket.")
+@option(
+    "--top",
+    type=click.IntRange(1, 1000),
+    default=DEFAULT_TOP_MERCHANTS,
+    help="How many merchants to rank.",
+)
+@option(
+    "--table",
+    "table_name",
+    envvar="OPS_REPORT_TABLE",
+    help="Transactions table (default: from outputs or suffix).",
+)
+@option(
+    "--index",
+    "index_name",
+    envvar="OPS_REPORT_INDEX",
+    help="By-day index name (default: from outputs, else by-day).",
+)
+@option("--shards", type=click.IntRange(1, 1000), help="Write shards of the by-day index (default 16).")
+@option("--bucket", help="Archive bucket for --upload (default: from outputs or suffix).")
+@aws_options
+@output_options
+@pass_ops
+def report(
+    ops: OpsContext,
+    day: dt.date,
+    fmt: str,
+    upload: bool,
+    top: int,
+    table_name: str | None,
+    index_name: str | None,
+    shards: int | None,
+    bucket: str | None,
+) -> None:
+    """Daily report: count, totals per currency, statuses, failure rate, top merchants, hourly volume.
+
+    Reads only the day's items: one paginated Query per shard of the by-day index, in parallel.
+    """
+    if ops.settings.json:
+        fmt = "json"
+    names = ops.names
+    table = names.transactions_table(table_name)
+    index = names.by_day_index(index_name)
+    shard_count = names.day_shards(shards)
+    description = f"Querying {shard_count} shards of {index} for {day.isoformat()}"
+    with ops.progress(description, shard_count) as advance:
+        result = build_report(
+            ops.client("dynamodb"),
+            table,
+            index,
+            shard_count,
+            day,
+            top=top,
+            on_shard_done=lambda _shard: advance(1),
+        )
+    ops.debug(f"{result.queries} queries read {result.items_read} items from {table}/{index}")
+    location = None
+    if upload:
+        location = upload_report(ops.client("s3"), names.archive_bucket(bucket), result)
+        ops.info(f"uploaded {location}")
+    if fmt == "json":
+        data = result.to_dict()
+        if location:
+            data["uploaded_to"] = location
+        ops.emit_json(data)
+    elif fmt == "csv":
+        click.echo(render_csv(result), nl=False)
+    else:
+        render_tables(ops, result)

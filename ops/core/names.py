@@ -1,0 +1,157 @@
+"""Resource names: from explicit values, from Terraform outputs, or derived from the suffix.
+
+Precedence is always explicit flag > Terraform outputs > naming rule of docs/interfaces.md, so an
+operator can point one command at a restored table without touching anything else.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from ops.core import OpsError
+
+DEFAULT_BY_DAY_INDEX = "by-day"
+DEFAULT_DAY_SHARDS = 16
+TERRAFORM_TIMEOUT_S = 120
+
+
+def normalise_outputs(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """Accept both ``terraform output -json`` ({"k": {"value": v, ...}}) and a plain {"k": v} map."""
+    values: dict[str, Any] = {}
+    for key, entry in raw.items():
+        if isinstance(entry, Mapping) and "value" in entry and set(entry) <= {"value", "type", "sensitive"}:
+            values[key] = entry["value"]
+        else:
+            values[key] = entry
+    return values
+
+
+def load_outputs_file(path: str | Path) -> dict[str, Any]:
+    try:
+        raw = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise OpsError(f"cannot read outputs file {path}: {exc}") from exc
+    if not isinstance(raw, Mapping):
+        raise OpsError(f"outputs file {path} must hold a JSON object")
+    return normalise_outputs(raw)
+
+
+def terraform_outputs(tf_dir: str | Path, terraform: str = "terraform") -> dict[str, Any]:
+    """Run ``terraform output -json`` in ``tf_dir`` (read-only: it never touches state)."""
+    binary = shutil.which(terraform)
+    if binary is None:
+        raise OpsError(f"{terraform} not found on PATH; pass --outputs-file or explicit names instead")
+    try:
+        proc = subprocess.run(  # noqa: S603 - fixed argv, no shell
+            [binary, "output", "-json"],
+            cwd=str(tf_dir),
+            capture_output=True,
+            text=True,
+            timeout=TERRAFORM_TIMEOUT_S,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise OpsError(f"terraform output failed in {tf_dir}: {exc}") from exc
+    if proc.returncode != 0:
+        raise OpsError(f"terraform output failed in {tf_dir}: {proc.stderr.strip()[:500]}")
+    try:
+        raw = json.loads(proc.stdout or "{}")
+    except ValueError as exc:
+        raise OpsError(f"terraform output in {tf_dir} did not return JSON: {exc}") from exc
+    return normalise_outputs(raw)
+
+
+class NameResolver:
+    """Resolves platform resource names lazily; outputs and the account id are fetched on first use."""
+
+    def __init__(
+        self,
+        outputs: Callable[[], Mapping[str, Any]] | Mapping[str, Any] | None = None,
+        suffix: str | None = None,
+        account_id: Callable[[], str] | None = None,
+    ) -> None:
+        self._outputs_source = outputs
+        self._outputs: Mapping[str, Any] | None = None
+        self._suffix = suffix
+        self._account_id = account_id
+
+    # -- sources ---------------------------------------------------------------------------
+    @property
+    def outputs(self) -> Mapping[str, Any]:
+        if self._outputs is None:
+            source = self._outputs_source
+            self._outputs = (source() if callable(source) else source) or {}
+        return self._outputs
+
+    @property
+    def suffix(self) -> str | None:
+        if self._suffix:
+            return self._suffix
+        value = self.outputs.get("environment_suffix")
+        return str(value) if value else None
+
+    def _output(self, key: str) -> Any:
+        value = self.outputs.get(key)
+        return None if value in (None, "") else value
+
+    def _require_suffix(self, what: str, flag: str) -> str:
+        suffix = self.suffix
+        if not suffix:
+            raise OpsError(
+                f"cannot resolve the {what}: pass {flag}, --suffix (OPS_SUFFIX), "
+                "--outputs-file (OPS_OUTPUTS_FILE) or --tf-dir (OPS_TF_DIR)"
+            )
+        return suffix
+
+    # -- names -----------------------------------------------------------------------------
+    def transactions_table(self, override: str | None = None) -> str:
+        if override:
+            return override
+        value = self._output("transactions_table_name")
+        if value:
+            return str(value)
+        return f"payment-transactions-{self._require_suffix('transactions table', '--table')}"
+
+    def by_day_index(self, override: str | None = None) -> str:
+        return override or str(self._output("by_day_index_name") or DEFAULT_BY_DAY_INDEX)
+
+    def day_shards(self, override: int | None = None) -> int:
+        if override:
+            return override
+        value = self._output("day_shard_count")
+        return int(value) if value else DEFAULT_DAY_SHARDS
+
+    def archive_bucket(self, override: str | None = None) -> str:
+        if override:
+            return override
+        value = self._output("archive_bucket_name")
+        if value:
+            return str(value)
+        suffix = self._require_suffix("archive bucket", "--bucket")
+        account = self._output("account_id") or (self._account_id() if self._account_id else None)
+        if not account:
+            raise OpsError("cannot derive the archive bucket name without the account id; pass --bucket")
+        return f"payment-archive-{suffix}-{account}"
+
+    def dlq(self, override: str | None = None) -> str:
+        """The dead-letter queue as a URL (from outputs) or a name (derived); both work with SQS."""
+        if override:
+            return override
+        value = self._output("dlq_url")
+        if value:
+            return str(value)
+        return f"failed-transactions-dlq-{self._require_suffix('dead-letter queue', '--queue')}"
+
+    def oncall_links(self) -> Mapping[str, Any]:
+        links = self._output("oncall_links")
+        if not isinstance(links, Mapping):
+            raise OpsError(
+                "the oncall_links output is missing: pass --outputs-file (OPS_OUTPUTS_FILE) or "
+                "--tf-dir (OPS_TF_DIR) pointing at the applied root module"
+            )
+        return links

@@ -1,0 +1,296 @@
+"""The embedded AWS emulator: moto's ThreadedMotoServer on a loopback port, configured and shimmed.
+
+Used in-process by the test harness (``Emulator`` is a context manager) and as a detached process by
+``ops up`` (``python -m ops.emulator``). Configuration that must be in place before the first
+request — managed IAM policies, no-Docker Lambda, executing Step Functions — is applied by
+``configure_moto`` before the server thread starts.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import json
+import logging
+import os
+import socket
+import threading
+import urllib.error
+import urllib.request
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import boto3
+from moto.core.config import default_user_config
+from moto.server import ThreadedMotoServer
+
+from ops.emulator import shims
+
+DEFAULT_REGION = "us-east-1"
+DEFAULT_ACCOUNT_ID = "123456789012"
+LAMBDA_RUNTIME_MODULE = "ops.emulator.lambda_runtime"
+# "auto" installs the Lambda runtime hook when its module exists, "0" never, "1" always (fail if absent).
+LAMBDA_RUNTIME_ENV = "OPS_EMULATOR_LAMBDA_RUNTIME"
+
+_configure_lock = threading.Lock()
+
+
+class EmulatorError(RuntimeError):
+    """The emulator could not start or is unreachable."""
+
+
+def configure_moto() -> None:
+    """Process-wide moto settings: must run before moto handles its first request.
+
+    - IAM managed policies loaded (``aws_iam_role_policy_attachment`` on AWS-managed ARNs 404s
+      otherwise);
+    - ``lambda.use_docker = false``: there is no Docker here, and switching the Lambda backend later
+      drops every function already created;
+    - ``stepfunctions.execute_state_machine = true``: executions really run the definition instead
+      of staying RUNNING forever.
+    """
+    with _configure_lock:
+        os.environ["MOTO_IAM_LOAD_MANAGED_POLICIES"] = "true"
+        shims.check_moto_version()
+        for section, key, value in (
+            ("lambda", "use_docker", False),
+            ("stepfunctions", "execute_state_machine", True),
+            ("iam", "load_aws_managed_policies", True),
+        ):
+            settings = default_user_config.get(section)
+            if not isinstance(settings, dict) or key not in settings:
+                raise shims.ShimError(f"moto config {section}.{key} no longer exists")
+            settings[key] = value
+        shims.install_all()
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A currently free TCP port on ``host`` (used when a port must be known before binding)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def probe(endpoint_url: str, timeout: float = 2.0) -> bool:
+    """True when a moto server answers at ``endpoint_url``."""
+    try:
+        with urllib.request.urlopen(  # noqa: S310 - loopback URL built by us
+            f"{endpoint_url.rstrip('/')}/moto-api/data.json", timeout=timeout
+        ) as resp:
+            return bool(resp.status == 200)
+    except (urllib.error.URLError, OSError, ValueError):
+        return False
+
+
+def lambda_runtime_wanted(flag: bool | None = None) -> bool:
+    """Resolve the Lambda runtime hook flag: explicit argument, else ``OPS_EMULATOR_LAMBDA_RUNTIME``."""
+    if flag is not None:
+        return flag
+    setting = os.environ.get(LAMBDA_RUNTIME_ENV, "auto").strip().lower()
+    if setting in ("0", "false", "no", "off"):
+        return False
+    if setting in ("1", "true", "yes", "on"):
+        return True
+    return importlib.util.find_spec(LAMBDA_RUNTIME_MODULE) is not None
+
+
+class Emulator:
+    """moto server on a loopback port, shimmed for the Terraform AWS provider.
+
+    >>> with Emulator() as emu:
+    ...     boto3.client("sqs", endpoint_url=emu.endpoint_url, region_name=emu.region)
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        region: str = DEFAULT_REGION,
+        *,
+        lambda_runtime: bool | None = None,
+        request_log: bool = False,
+    ) -> None:
+        self.host = host
+        self.requested_port = port
+        self.region = region
+        self.lambda_runtime = lambda_runtime
+        self.request_log = request_log
+        self.account_id = DEFAULT_ACCOUNT_ID
+        self.lambda_runtime_installed = False
+        self._server: Any = None
+        self._port: int | None = None
+
+    # -------------------------------------------------------------------- lifecycle
+
+    def start(self) -> Emulator:
+        if self._server is not None:
+            return self
+        configure_moto()
+        if not self.request_log:
+            # werkzeug logs every request at INFO: thousands of lines per terraform apply.
+            logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        server = ThreadedMotoServer(ip_address=self.host, port=self.requested_port, verbose=False)
+        try:
+            server.start()
+        except OSError as exc:
+            raise EmulatorError(
+                f"cannot bind the emulator on {self.host}:{self.requested_port}: {exc}"
+            ) from exc
+        self._server = server
+        _, self._port = server.get_host_and_port()
+        if not probe(self.endpoint_url, timeout=10):
+            self.stop()
+            raise EmulatorError(f"emulator started but does not answer at {self.endpoint_url}")
+        if lambda_runtime_wanted(self.lambda_runtime):
+            runtime = importlib.import_module(LAMBDA_RUNTIME_MODULE)
+            runtime.install(self)
+            self.lambda_runtime_installed = True
+        return self
+
+    def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is not None:
+            if self.lambda_runtime_installed:
+                runtime = importlib.import_module(LAMBDA_RUNTIME_MODULE)
+                uninstall = getattr(runtime, "uninstall", None)
+                if callable(uninstall):
+                    uninstall(self)
+                self.lambda_runtime_installed = False
+            server.stop()
+
+    def __enter__(self) -> Emulator:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def running(self) -> bool:
+        return self._server is not None
+
+    # -------------------------------------------------------------------- addresses
+
+    @property
+    def port(self) -> int:
+        if self._port is None:
+            raise EmulatorError("emulator not started")
+        return self._port
+
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    def env(self) -> dict[str, str]:
+        """Environment for AWS SDKs and CLIs pointed at this emulator (fake credentials)."""
+        return emulator_env(self.endpoint_url, self.region)
+
+    def client(self, service: str, **kwargs: Any) -> Any:
+        """A boto3 client for ``service`` pointed at the emulator."""
+        return boto3.client(
+            service,  # type: ignore[call-overload]
+            endpoint_url=self.endpoint_url,
+            region_name=kwargs.pop("region_name", self.region),
+            aws_access_key_id="test",
+            aws_secret_access_key="test",  # noqa: S106 - emulator credentials
+            **kwargs,
+        )
+
+    def reset(self) -> None:
+        """Drop every resource in every backend (moto's reset API)."""
+        req = urllib.request.Request(f"{self.endpoint_url}/moto-api/reset", method="POST")  # noqa: S310
+        with urllib.request.urlopen(req, timeout=30):  # noqa: S310 - loopback URL built by us
+            pass
+
+    def ready_info(self) -> dict[str, Any]:
+        return {
+            "pid": os.getpid(),
+            "host": self.host,
+            "port": self.port,
+            "endpoint_url": self.endpoint_url,
+            "region": self.region,
+            "lambda_runtime": self.lambda_runtime_installed,
+        }
+
+    def write_ready_file(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_text(json.dumps(self.ready_info(), indent=2) + "\n")
+        tmp.replace(path)
+
+
+def emulator_env(endpoint_url: str, region: str = DEFAULT_REGION) -> dict[str, str]:
+    """AWS_* variables that point SDKs (boto3, the ops CLI, handlers) at an emulator endpoint."""
+    return {
+        "AWS_ENDPOINT_URL": endpoint_url,
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_DEFAULT_REGION": region,
+        "AWS_REGION": region,
+    }
+
+
+LOCALSTACK_ENDPOINT = "http://127.0.0.1:4566"
+
+
+def localstack_health(endpoint_url: str = LOCALSTACK_ENDPOINT, timeout: float = 5.0) -> dict[str, Any]:
+    """LocalStack's ``/_localstack/health`` document; raises EmulatorError when it does not answer."""
+    url = f"{endpoint_url.rstrip('/')}/_localstack/health"
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as resp:  # noqa: S310 - loopback URL
+            health: dict[str, Any] = json.loads(resp.read().decode("utf-8"))
+    except (urllib.error.URLError, OSError, ValueError) as exc:
+        raise EmulatorError(
+            f"LocalStack does not answer at {url} ({exc}); start it with `docker compose up -d` "
+            "(see docker-compose.yml) or use the embedded emulator (--backend moto)"
+        ) from exc
+    return health
+
+
+class ExternalEmulator:
+    """An emulator we did not start (LocalStack in Docker): same surface as ``Emulator``."""
+
+    def __init__(self, endpoint_url: str = LOCALSTACK_ENDPOINT, region: str = DEFAULT_REGION) -> None:
+        self.endpoint_url = endpoint_url.rstrip("/")
+        self.region = region
+        self.account_id = "000000000000"
+        self.lambda_runtime_installed = False
+
+    def start(self) -> ExternalEmulator:
+        localstack_health(self.endpoint_url)
+        return self
+
+    def stop(self) -> None:
+        """Nothing to stop: the container's lifecycle belongs to docker compose."""
+
+    @property
+    def running(self) -> bool:
+        try:
+            localstack_health(self.endpoint_url, timeout=2)
+        except EmulatorError:
+            return False
+        return True
+
+    def __enter__(self) -> ExternalEmulator:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def env(self) -> dict[str, str]:
+        return emulator_env(self.endpoint_url, self.region)
+
+    def client(self, service: str, **kwargs: Any) -> Any:
+        return boto3.client(
+            service,  # type: ignore[call-overload]
+            endpoint_url=self.endpoint_url,
+            region_name=kwargs.pop("region_name", self.region),
+            aws_access_key_id="test",
+            aws_secret_access_key="test",  # noqa: S106 - emulator credentials
+            **kwargs,
+        )

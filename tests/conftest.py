@@ -1,0 +1,54 @@
+"""Project-wide fixtures. Nothing here runs unless a test asks for it: unit tests stay fast.
+
+- ``emulator``: the AWS emulator for the session. ``E2E_BACKEND=moto`` (default) starts the embedded
+  moto server in this process; ``E2E_BACKEND=localstack`` points at LocalStack on
+  ``LOCALSTACK_ENDPOINT`` (default http://127.0.0.1:4566) after a health check.
+- ``lambda_package``: builds ``build/lambda/payment-app.zip`` once per session.
+
+Caveat for authors of in-process moto tests: ``moto.mock_aws`` shares (and resets) the same global
+backends as the embedded server, so do not mix ``mock_aws`` with tests that rely on state deployed to
+the ``emulator`` inside one pytest run (``make test`` runs apply/e2e in their own invocation).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from ops.build import BuildError, BuildResult, build_package
+from ops.emulator.server import LOCALSTACK_ENDPOINT, Emulator, EmulatorError, ExternalEmulator
+
+
+def emulator_backend() -> str:
+    backend = os.environ.get("E2E_BACKEND", "moto").strip().lower() or "moto"
+    if backend not in ("moto", "localstack"):
+        raise pytest.UsageError(f"E2E_BACKEND must be moto or localstack, not {backend!r}")
+    return backend
+
+
+@pytest.fixture(scope="session")
+def emulator() -> Iterator[Any]:
+    """The session's emulator: ``.endpoint_url``, ``.region``, ``.env()``, ``.client(service)``."""
+    if emulator_backend() == "localstack":
+        remote = ExternalEmulator(os.environ.get("LOCALSTACK_ENDPOINT", LOCALSTACK_ENDPOINT))
+        try:
+            remote.start()
+        except EmulatorError as exc:
+            pytest.fail(str(exc), pytrace=False)
+        yield remote
+        return
+    with Emulator() as emu:
+        yield emu
+
+
+@pytest.fixture(scope="session")
+def lambda_package() -> BuildResult:
+    """The reproducible Lambda zip, built (or found unchanged) once per session."""
+    architecture = os.environ.get("OPS_LAMBDA_ARCHITECTURE", "x86_64")
+    try:
+        return build_package(architecture=architecture)
+    except BuildError as exc:
+        pytest.fail(f"cannot build the Lambda package: {exc}", pytrace=False)

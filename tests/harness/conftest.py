@@ -1,0 +1,71 @@
+"""Fixtures for testing the harness itself against hand-made resources in the session emulator."""
+
+from __future__ import annotations
+
+import io
+import json
+import textwrap
+import uuid
+import zipfile
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def moto_emulator(emulator: Any) -> Any:
+    """The session emulator, only when it is the embedded moto server with the Lambda runtime hook."""
+    if not getattr(emulator, "lambda_runtime_installed", False):
+        pytest.skip("needs the embedded moto emulator with ops.emulator.lambda_runtime installed")
+    return emulator
+
+
+@pytest.fixture(scope="session")
+def lambda_role(moto_emulator: Any) -> str:
+    iam = moto_emulator.client("iam")
+    name = f"harness-lambda-{uuid.uuid4().hex[:8]}"
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ],
+    }
+    return str(iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"])
+
+
+def make_zip(files: dict[str, str]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, source in sorted(files.items()):
+            archive.writestr(name, textwrap.dedent(source))
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def make_function(moto_emulator: Any, lambda_role: str) -> Callable[..., dict[str, Any]]:
+    """Create a Lambda function from ``{path: source}`` with a unique name; returns its configuration."""
+    client = moto_emulator.client("lambda")
+
+    def create(
+        files: dict[str, str],
+        handler: str,
+        *,
+        timeout: int = 10,
+        environment: dict[str, str] | None = None,
+        prefix: str = "harness",
+    ) -> dict[str, Any]:
+        name = f"{prefix}-{uuid.uuid4().hex[:10]}"
+        config: dict[str, Any] = client.create_function(
+            FunctionName=name,
+            Runtime="python3.12",
+            Role=lambda_role,
+            Handler=handler,
+            Code={"ZipFile": make_zip(files)},
+            Timeout=timeout,
+            MemorySize=512,
+            Environment={"Variables": environment or {}},
+        )
+        return config
+
+    return create

@@ -1,0 +1,176 @@
+"""``ops report`` and ``ops.core.report``: exact totals, only the day's items, every output form."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+from collections import Counter
+from typing import Any
+
+from ops_testkit import BUCKET, TABLE, Platform, epoch_ms, txn_item
+
+from ops.core.report import build_report, shard_keys
+
+DAY = dt.date(2026, 3, 14)
+
+
+def _mixed_day(platform: Platform) -> None:
+    items = [
+        # JPY has no minor unit, KWD three decimals: totals must come out exact.
+        txn_item(1, epoch_ms(DAY, 0, 5), amount_minor=1050, currency="USD", merchant="m_a"),
+        txn_item(2, epoch_ms(DAY, 0, 45), amount_minor=1, currency="USD", merchant="m_a", status="FAILED"),
+        txn_item(3, epoch_ms(DAY, 9), amount_minor=123456, currency="JPY", merchant="m_b"),
+        txn_item(4, epoch_ms(DAY, 9, 30), amount_minor=1, currency="JPY", merchant="m_a", status="REJECTED"),
+        txn_item(5, epoch_ms(DAY, 23, 59), amount_minor=1001, currency="KWD", merchant="m_c"),
+        txn_item(6, epoch_ms(DAY, 23, 1), amount_minor=999_999_999, currency="KWD", merchant="m_a"),
+        txn_item(7, epoch_ms(DAY, 12), amount_minor=2500, currency="USD", merchant="m_b", status="PENDING"),
+        # Neighbouring days must not be counted.
+        txn_item(8, epoch_ms(DAY - dt.timedelta(days=1), 23, 59), amount_minor=7, currency="USD"),
+        txn_item(9, epoch_ms(DAY + dt.timedelta(days=1), 0, 0), amount_minor=7, currency="USD"),
+    ]
+    platform.put(items)
+
+
+def test_totals_are_exact_per_currency_for_mixed_exponents(run: Any, platform: Platform) -> None:
+    _mixed_day(platform)
+    result = run("report", "--date", DAY.isoformat(), "--format", "json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    totals = {t["currency"]: t for t in report["totals"]}
+    assert totals["USD"]["amount_minor"] == 3551
+    assert totals["USD"]["amount"] == "35.51"
+    assert totals["JPY"]["amount_minor"] == 123457
+    assert totals["JPY"]["amount"] == "123457"
+    assert totals["JPY"]["formatted"] == "123,457 JPY"
+    assert totals["KWD"]["amount_minor"] == 1_000_001_000
+    assert totals["KWD"]["formatted"] == "1,000,001.000 KWD"
+    assert {c: t["count"] for c, t in totals.items()} == {"USD": 3, "JPY": 2, "KWD": 2}
+    assert report["count"] == 7
+    assert report["status"] == {"COMPLETED": 4, "FAILED": 1, "PENDING": 1, "REJECTED": 1}
+    assert report["failed"] == 2
+    assert report["failure_rate"] == round(2 / 7, 6)
+    settled = {t["currency"]: t["amount_minor"] for t in report["settled_totals"]}
+    assert settled == {"USD": 1050, "JPY": 123456, "KWD": 1_000_001_000}
+    assert report["top_merchants"][0]["merchant_id"] == "m_a"
+    assert report["top_merchants"][0]["count"] == 4
+    hourly = {h["hour"]: h["count"] for h in report["hourly"]}
+    assert len(report["hourly"]) == 24
+    assert hourly[0] == 2 and hourly[9] == 2 and hourly[12] == 1 and hourly[23] == 2
+    assert sum(hourly.values()) == 7
+
+
+def test_reads_only_the_days_items_with_one_query_per_shard_and_no_scan(platform: Platform) -> None:
+    _mixed_day(platform)
+    # Plenty of other days in the table: the report must not touch them.
+    platform.put([txn_item(100 + i, epoch_ms(DAY - dt.timedelta(days=1 + i % 30))) for i in range(300)])
+    calls: Counter[str] = Counter()
+    platform.dynamodb.meta.events.register(
+        "before-call.dynamodb", lambda event_name, **_: calls.update([event_name.rsplit(".", 1)[-1]])
+    )
+    report = build_report(platform.dynamodb, TABLE, "by-day", 16, DAY)
+    assert report.count == 7
+    assert report.items_read == 7
+    assert calls == Counter({"Query": 16})
+
+
+def test_paginates_each_shard_past_the_1mb_page_limit(platform: Platform) -> None:
+    # 60 items of ~20 KB on one shard: more than one 1 MB page.
+    padding = {"description": {"S": "x" * 20_000}}
+    platform.put(
+        [txn_item(i, epoch_ms(DAY, i % 24), amount_minor=i, shards=1, extra=padding) for i in range(60)]
+    )
+    calls: Counter[str] = Counter()
+    platform.dynamodb.meta.events.register("before-call.dynamodb.Query", lambda **_: calls.update(["Query"]))
+    report = build_report(platform.dynamodb, TABLE, "by-day", 1, DAY)
+    assert report.count == 60
+    assert report.totals_minor == {"USD": sum(range(60))}
+    assert calls["Query"] >= 2
+
+
+def test_shard_keys_match_the_writer_format() -> None:
+    assert shard_keys(DAY, 3) == ["2026-03-14#00", "2026-03-14#01", "2026-03-14#02"]
+    assert shard_keys(DAY, 16)[-1] == "2026-03-14#15"
+
+
+def test_upload_writes_the_day_report_to_the_archive_bucket(run: Any, platform: Platform) -> None:
+    _mixed_day(platform)
+    result = run("report", "--date", DAY.isoformat(), "--upload", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["uploaded_to"] == f"s3://{BUCKET}/reports/2026-03-14.json"
+    stored = platform.s3_json("reports/2026-03-14.json")
+    assert stored["count"] == 7
+    assert stored["date"] == "2026-03-14"
+    head = platform.s3.head_object(Bucket=BUCKET, Key="reports/2026-03-14.json")
+    assert head["ContentType"] == "application/json"
+
+
+def test_csv_output_has_one_fact_per_row(run: Any, platform: Platform) -> None:
+    _mixed_day(platform)
+    result = run("report", "--date", DAY.isoformat(), "--format", "csv")
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))
+    totals = {r["currency"]: r for r in rows if r["section"] == "total" and r["key"] == "all"}
+    assert totals["KWD"]["amount"] == "1000001.000"
+    assert totals["JPY"]["amount_minor"] == "123457"
+    assert {r["key"]: r["count"] for r in rows if r["section"] == "status"}["FAILED"] == "1"
+    assert len([r for r in rows if r["section"] == "hour"]) == 24
+
+
+def test_table_output_shows_formatted_totals(run: Any, platform: Platform) -> None:
+    _mixed_day(platform)
+    result = run("report", "--date", DAY.isoformat())
+    assert result.exit_code == 0, result.output
+    assert "1,000,001.000 KWD" in result.stdout
+    assert "123,457 JPY" in result.stdout
+    assert "35.51 USD" in result.stdout
+    assert "failure rate 28.57%" in result.stdout
+
+
+def test_default_date_is_yesterday_utc(run: Any, platform: Platform) -> None:
+    yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+    platform.put([txn_item(1, epoch_ms(yesterday, 3), amount_minor=42)])
+    result = run("report", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["date"] == yesterday.isoformat()
+    assert report["count"] == 1
+
+
+def test_empty_day_reports_zero_without_dividing_by_zero(run: Any, platform: Platform) -> None:
+    result = run("report", "--date", "2020-01-01", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["count"] == 0
+    assert report["failure_rate"] == 0
+
+
+def test_names_from_flags_and_top(run: Any, platform: Platform) -> None:
+    _mixed_day(platform)
+    result = run(
+        "report",
+        "--date",
+        DAY.isoformat(),
+        "--table",
+        TABLE,
+        "--index",
+        "by-day",
+        "--shards",
+        "16",
+        "--top",
+        "1",
+        "--json",
+        outputs=False,
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert [m["merchant_id"] for m in report["top_merchants"]] == ["m_a"]
+    expected = {"table": TABLE, "index": "by-day", "shards": 16, "queries": 16, "items_read": 7}
+    assert report["source"] == expected
+
+
+def test_wrong_shard_count_is_visible_in_the_source_block(run: Any, platform: Platform) -> None:
+    _mixed_day(platform)
+    result = run("report", "--date", DAY.isoformat(), "--shards", "4", "--json")
+    assert json.loads(result.stdout)["source"]["shards"] == 4

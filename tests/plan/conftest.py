@@ -1,0 +1,70 @@
+"""Plan-level fixtures: the root module planned against the emulator (for its data sources).
+
+- ``tf_workdir``: ``ops.terraform.Terraform`` (a tftest ``TerraformTest``) on a scratch working copy
+  of the root module with the emulator override, already initialised; ``.tfdir`` is its path.
+- ``plan_json``: ``terraform show -json`` of ``plan -var environment_suffix=plantest`` (a dict).
+- ``planned_resources``: flat ``[{"address", "type", "name", "values"}]`` over the root and every
+  child module of ``planned_values`` (managed resources only).
+- ``resources_of_type``: helper ``resources_of_type("aws_lambda_function")`` → list of those dicts.
+
+Every test under tests/plan is marked ``plan``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ops.build import BuildResult
+from ops.terraform import REPO_ROOT, Terraform, TerraformError, prepare_workdir
+from ops.terraform import planned_resources as flatten
+
+PLAN_SUFFIX = "plantest"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.path)).parents:
+            item.add_marker(pytest.mark.plan)
+
+
+@pytest.fixture(scope="session")
+def tf_workdir(
+    tmp_path_factory: pytest.TempPathFactory, emulator: Any, lambda_package: BuildResult
+) -> Terraform:
+    if not (REPO_ROOT / "main.tf").is_file():
+        pytest.skip("the root module (main.tf) does not exist yet")
+    workdir = prepare_workdir(
+        tmp_path_factory.mktemp("plan-stack"), emulator.endpoint_url, package_path=lambda_package.path
+    )
+    tf = Terraform(workdir, timeout=900, log_path=workdir / "terraform.log")
+    try:
+        tf.init_dir()
+    except TerraformError as exc:
+        pytest.fail(f"terraform init failed:\n{exc}", pytrace=False)
+    return tf
+
+
+@pytest.fixture(scope="session")
+def plan_json(tf_workdir: Terraform) -> dict[str, Any]:
+    try:
+        return tf_workdir.plan_json({"environment_suffix": PLAN_SUFFIX})
+    except TerraformError as exc:
+        pytest.fail(f"terraform plan failed:\n{exc}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def planned_resources(plan_json: dict[str, Any]) -> list[dict[str, Any]]:
+    return flatten(plan_json)
+
+
+@pytest.fixture(scope="session")
+def resources_of_type(planned_resources: list[dict[str, Any]]) -> Callable[[str], list[dict[str, Any]]]:
+    def pick(resource_type: str) -> list[dict[str, Any]]:
+        return [r for r in planned_resources if r["type"] == resource_type]
+
+    return pick

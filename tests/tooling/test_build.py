@@ -1,0 +1,121 @@
+"""The Lambda package is reproducible: same inputs → same bytes → no spurious Terraform diffs."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import shutil
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from ops.build import (
+    DEFAULT_CACHE,
+    FIXED_DATE_TIME,
+    REPO_ROOT,
+    RUNTIME_PROVIDED,
+    build_package,
+    cache_key,
+    deterministic_zip,
+    filebase64sha256,
+    platform_tags,
+    read_requirements,
+)
+
+
+def _copy_sources(dest: Path) -> Path:
+    for rel in ("lambda/payments", "lambda/handlers", "ops/core"):
+        shutil.copytree(REPO_ROOT / rel, dest / rel, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy2(REPO_ROOT / "ops/__init__.py", dest / "ops/__init__.py")
+    shutil.copy2(REPO_ROOT / "lambda/requirements.txt", dest / "lambda/requirements.txt")
+    shutil.copy2(REPO_ROOT / "pyproject.toml", dest / "pyproject.toml")
+    return dest
+
+
+@pytest.fixture(scope="module")
+def source_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _copy_sources(tmp_path_factory.mktemp("src"))
+
+
+def _build(root: Path, out: Path) -> bytes:
+    build_package(repo_root=root, output=out, requirements_path=root / "lambda/requirements.txt", cache_dir=DEFAULT_CACHE)
+    return out.read_bytes()
+
+
+def test_building_twice_yields_identical_bytes(source_copy: Path, tmp_path: Path) -> None:
+    first = _build(source_copy, tmp_path / "a.zip")
+    # Touching every file changes mtimes only: the bytes must not move.
+    for path in source_copy.rglob("*"):
+        if path.is_file():
+            path.touch()
+    second = _build(source_copy, tmp_path / "b.zip")
+    assert first == second
+
+
+def test_changing_a_source_file_changes_the_hash(source_copy: Path, tmp_path: Path) -> None:
+    before = _build(source_copy, tmp_path / "before.zip")
+    module = next((source_copy / "lambda/payments").glob("*.py"))
+    original = module.read_text()
+    try:
+        module.write_text(original + "\n# a behaviour change\n")
+        after = _build(source_copy, tmp_path / "after.zip")
+    finally:
+        module.write_text(original)
+    assert filebase64sha256(before) != filebase64sha256(after)
+
+
+def test_package_holds_handlers_schema_and_vendored_libraries_but_no_bytecode(lambda_package) -> None:
+    with zipfile.ZipFile(lambda_package.path) as zf:
+        names = zf.namelist()
+        infos = zf.infolist()
+    handler_modules = sorted(p.name for p in (REPO_ROOT / "lambda/handlers").glob("*.py"))
+    assert handler_modules, "lambda/handlers holds no modules"
+    for module in handler_modules:
+        assert f"handlers/{module}" in names
+    assert "payments/schemas/create_transaction.json" in names
+    assert "ops/__init__.py" in names
+    assert any(n.startswith("ops/core/") for n in names)
+    assert not any(n.startswith("ops/cli/") or n.startswith("ops/emulator/") for n in names)
+    assert any(n.startswith("aws_lambda_powertools/") for n in names)
+    assert any(n.startswith("fastjsonschema/") for n in names)
+    assert not [n for n in names if n.endswith((".pyc", ".pyo")) or "__pycache__" in n]
+    assert not [n for n in names if n.endswith(".dist-info/RECORD") or n.endswith(".dist-info/INSTALLER")]
+    tops = {n.split("/", 1)[0].split("-", 1)[0].lower() for n in names}
+    assert not tops & {"boto3", "botocore", "s3transfer"}
+    assert names == sorted(names)
+    assert all(i.date_time == FIXED_DATE_TIME for i in infos)
+    assert all((i.external_attr >> 16) == 0o100644 for i in infos)
+    assert all(i.compress_type == zipfile.ZIP_DEFLATED for i in infos)
+
+
+def test_sha256_file_matches_terraform_filebase64sha256(lambda_package) -> None:
+    data = lambda_package.path.read_bytes()
+    expected = base64.b64encode(hashlib.sha256(data).digest()).decode()
+    sha_file = lambda_package.path.with_name(lambda_package.path.name + ".sha256")
+    assert sha_file.read_text().strip() == expected == lambda_package.sha256_b64
+
+
+def test_zip_bytes_do_not_depend_on_entry_order(tmp_path: Path) -> None:
+    a, b = tmp_path / "a.py", tmp_path / "b.py"
+    a.write_text("A = 1\n")
+    b.write_text("B = 2\n")
+    assert deterministic_zip({"x/a.py": a, "x/b.py": b}) == deterministic_zip({"x/b.py": b, "x/a.py": a})
+
+
+def test_dependency_cache_is_keyed_by_requirements_and_architecture() -> None:
+    reqs = read_requirements()
+    assert cache_key(reqs, "x86_64") != cache_key(reqs, "arm64")
+    assert cache_key(reqs, "x86_64") != cache_key(reqs + "six==1.17.0\n", "x86_64")
+    assert cache_key(reqs, "arm64") == cache_key(reqs, "aarch64")
+    assert all("aarch64" in tag for tag in platform_tags("arm64"))
+
+
+def test_requirements_fall_back_to_the_pyproject_lambda_extra(tmp_path: Path) -> None:
+    from_extra = read_requirements(tmp_path / "missing.txt", REPO_ROOT / "pyproject.toml")
+    assert "aws-lambda-powertools==3.23.0" in from_extra.splitlines()
+    assert from_extra == read_requirements()  # requirements.txt carries the same pins
+
+
+def test_runtime_provided_libraries_are_never_vendored() -> None:
+    assert {"boto3", "botocore", "s3transfer"} <= RUNTIME_PROVIDED

@@ -1,0 +1,29 @@
+"""Unit-test fixtures: the platform's resources in moto (in-process), names from env vars."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from moto import mock_aws
+
+from tests.unit import awsenv
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[awsenv.AwsEnv]:
+    for key, value in awsenv.process_env().items():
+        monkeypatch.setenv(key, value)
+    from handlers import _runtime
+
+    _runtime.reset()
+    with mock_aws():
+        env = awsenv.build()
+        yield env
+    _runtime.reset()
+
+
+@pytest.fixture
+def ctx() -> Any:
+    return awsenv.FakeContext()

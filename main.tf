@@ -111,6 +111,7 @@ module "edge" {
 
   suffix              = local.suffix
   stage_arn           = module.api.stage_arn
+  stage_name          = module.api.stage_name
   rate_limit          = var.waf_rate_limit
   geo_block_countries = var.geo_block_countries
   enable_bot_control  = var.enable_bot_control
@@ -240,19 +241,20 @@ module "schedules" {
 module "observability" {
   source = "./modules/observability"
 
-  suffix             = local.suffix
-  region             = local.region
-  alerts_topic_arn   = module.messaging.topic_arns["alerts"]
-  function_names     = module.functions.function_names
-  api_name           = module.api.rest_api_name
-  api_stage_name     = module.api.stage_name
-  table_names        = module.data.table_names
-  dlq_url            = module.messaging.dlq_url
-  state_machine_arn  = module.workflow.state_machine_arn
-  state_machine_name = module.workflow.state_machine_name
-  log_group_names    = local.log_group_names
-  xray_kms_key_arn   = module.kms.key_arns["logs"]
-  sampling_rate      = var.xray_sampling_rate
+  suffix                 = local.suffix
+  region                 = local.region
+  alerts_topic_arn       = module.messaging.topic_arns["alerts"]
+  function_names         = module.functions.function_names
+  api_name               = module.api.rest_api_name
+  api_stage_name         = module.api.stage_name
+  table_names            = module.data.table_names
+  dlq_url                = module.messaging.dlq_url
+  state_machine_arn      = module.workflow.state_machine_arn
+  state_machine_name     = module.workflow.state_machine_name
+  log_group_names        = local.log_group_names
+  xray_kms_key_arn       = module.kms.key_arns["logs"]
+  manage_xray_encryption = var.manage_xray_encryption
+  sampling_rate          = var.xray_sampling_rate
 
   queue_names = {
     failed        = module.messaging.failed_queue_name
@@ -260,12 +262,20 @@ module "observability" {
     audit         = module.messaging.audit_queue_name
     scheduler_dlq = module.schedules.dlq_name
   }
+
+  queue_urls = {
+    failed        = module.messaging.failed_queue_url
+    dlq           = module.messaging.dlq_url
+    audit         = module.messaging.audit_queue_url
+    scheduler_dlq = module.schedules.dlq_url
+  }
 }
 
-# The ARN the functions were given must be the one the workflow module created.
-check "state_machine_arn_matches" {
+# The functions were given an ARN built from this name: the workflow module must
+# create exactly that state machine (the name is known at plan time).
+check "state_machine_name_matches" {
   assert {
-    condition     = module.workflow.state_machine_arn == local.state_machine_arn
-    error_message = "module.workflow created ${module.workflow.state_machine_arn}, but the functions were wired to ${local.state_machine_arn}."
+    condition     = module.workflow.state_machine_name == local.state_machine_name
+    error_message = "module.workflow names the state machine ${module.workflow.state_machine_name}, but the functions were wired to ${local.state_machine_arn}."
   }
 }

@@ -543,6 +543,12 @@ variable "cleanup_retention_days" {
 # Observability
 ################################################################################
 
+variable "manage_xray_encryption" {
+  description = "Encrypt X-Ray traces with the logs CMK. The setting is account- and region-wide: manage it from one stack only."
+  type        = bool
+  default     = true
+}
+
 variable "xray_sampling_rate" {
   description = "Fixed X-Ray sampling rate after the reservoir of one trace per second (0-1)."
   type        = number

@@ -46,7 +46,7 @@ TABLE = "payment-transactions-bench"
 BUCKET = "payment-archive-bench-123456789012"
 SHARDS = 16
 RETENTION_DAYS = 90
-HISTORY_DAYS = 180
+HISTORY_DAYS = 100
 DAY_FRACTION = 0.01
 RESULTS = Path(__file__).resolve().parent / "results" / "ops.md"
 TARGETS = {"report": 1.05, "cleanup": 0.045, "redrive": 0.31}
@@ -135,7 +135,7 @@ def _item(n: int, timestamp_ms: int, rng: random.Random) -> dict[str, Any]:
         "payment_method_type": {"S": "card"},
         "payment_method_token": {"S": f"tok_{rng.getrandbits(96):024x}"},
         "country": {"S": rng.choice(["US", "DE", "GB", "JP", "KW"])},
-        "description": {"S": "Order #%08d" % rng.randrange(10**8)},
+        "description": {"S": f"Order #{rng.randrange(10**8):08d}"},
         "reference": {"S": f"ref-{n:010d}"},
         "metadata": {"M": {"channel": {"S": "web"}, "campaign": {"S": "spring"}}},
         "fraud": {
@@ -167,19 +167,15 @@ def _create(dynamodb: Any, s3: Any) -> None:
         AttributeDefinitions=[
             {"AttributeName": "transaction_id", "AttributeType": "S"},
             {"AttributeName": "timestamp", "AttributeType": "N"},
-            {"AttributeName": "customer_id", "AttributeType": "S"},
-            {"AttributeName": "merchant_id", "AttributeType": "S"},
             {"AttributeName": "day_shard", "AttributeType": "S"},
         ],
         KeySchema=[
             {"AttributeName": "transaction_id", "KeyType": "HASH"},
             {"AttributeName": "timestamp", "KeyType": "RANGE"},
         ],
-        GlobalSecondaryIndexes=[
-            gsi("by-customer", "customer_id"),
-            gsi("by-merchant", "merchant_id"),
-            gsi("by-day", "day_shard"),
-        ],
+        # Only the index the jobs use: the by-customer/by-merchant GSIs change none of the
+        # measured reads or writes, and each one multiplies moto's cost per seeded item.
+        GlobalSecondaryIndexes=[gsi("by-day", "day_shard")],
     )
     s3.create_bucket(Bucket=BUCKET)
 
@@ -223,7 +219,7 @@ def report_ours(fx: Fixture, size: int) -> Row:
     return Row(
         size,
         "report",
-        "ours: Query × shards, paginated",
+        "ours: Query per shard, paginated",
         report.items_read / fx.day_items,
         1.0,
         correct,
@@ -367,7 +363,7 @@ def _fill(sqs: Any, url: str, count: int) -> None:
 
 
 def redrive_ours(fx: Fixture, size: int, messages: int) -> Row:
-    dlq, source = _queues(fx.sqs, f"ours-{size}")
+    dlq, source = _queues(fx.sqs, "ours")
     _fill(fx.sqs, dlq, messages)
     calls = Calls(fx.sqs)
     with timed() as t:
@@ -393,7 +389,7 @@ def redrive_ours(fx: Fixture, size: int, messages: int) -> Row:
 
 
 def redrive_s0(fx: Fixture, size: int, messages: int) -> Row:
-    dlq, source = _queues(fx.sqs, f"s0-{size}")
+    dlq, source = _queues(fx.sqs, "s0")
     _fill(fx.sqs, dlq, messages)
     calls = Calls(fx.sqs)
     moved = 0
@@ -419,59 +415,67 @@ def redrive_s0(fx: Fixture, size: int, messages: int) -> Row:
 
 
 # -- driver ---------------------------------------------------------------------------------
-def run_size(size: int, messages: int, seed_value: int) -> tuple[list[Row], dict[str, float]]:
+def run_size(size: int, seed_value: int) -> tuple[list[Row], float]:
     rng = random.Random(seed_value)
     now = dt.datetime.now(dt.UTC)
-    timings: dict[str, float] = {}
     with mock_aws():
         with timed() as t:
             fx = seed(size, now, rng)
-        timings["seed"] = t[0]
         rows = [report_ours(fx, size), report_s0(fx, size)]
+        # S0 first: it removes one page of the eligible items; ours must then remove all the rest.
         rows.append(cleanup_s0(fx, size, now))
         rows.append(cleanup_ours(fx, size, now))
-        rows.append(redrive_ours(fx, size, messages))
-        rows.append(redrive_s0(fx, size, messages))
-    return rows, timings
+    return rows, t[0]
+
+
+def run_redrive(messages: int, s0_messages: int) -> list[Row]:
+    """Redrive cost does not depend on the table, so it runs once per benchmark.
+
+    moto's ReceiveMessage costs O(queue length) with a large constant (each call re-checks every
+    message's visibility), so the DLQs are kept modest; the calls per message measured here do
+    not depend on the queue length beyond a run's fixed overhead.
+    """
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name=REGION)
+        fx = Fixture(None, None, sqs, dt.datetime.now(dt.UTC).date(), 0, 0)
+        return [redrive_ours(fx, messages, messages), redrive_s0(fx, s0_messages, s0_messages)]
 
 
 def _fmt_requests(requests: dict[str, int]) -> str:
     return ", ".join(f"{k} {v:,}" for k, v in sorted(requests.items()))
 
 
-def render(
-    rows: list[Row], timings: dict[int, dict[str, float]], messages: dict[int, int], wall: float
-) -> str:
+def render(rows: list[Row], seeding: dict[int, float], argv: str, wall: float) -> str:
     lines = [
         "# ops benchmark: our algorithms vs. S0's",
         "",
-        f"Generated by `python -m bench.ops_bench --sizes {','.join(str(s) for s in timings)}` on "
-        f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC — moto {moto.__version__} in-process, "
+        f"Generated by `python -m bench.ops_bench {argv}` on "
+        f"{dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC with moto {moto.__version__} in-process, "
         f"Python {host.python_version()}, {os.cpu_count()} CPU(s); total {wall:.0f} s.",
         "",
         f"Data: {DAY_FRACTION:.0%} of the items on the report day, the rest spread over "
-        f"{HISTORY_DAYS} days; retention {RETENTION_DAYS} days (about half the table is eligible). "
-        "Requests counted with botocore `before-call` hooks.",
+        f"{HISTORY_DAYS} days; retention {RETENTION_DAYS} days (a tenth of the table is eligible). "
+        "Requests are counted with botocore `before-call` hooks (pagination and retries included).",
         "",
-        "Metrics (lower bound in brackets): report = items read ÷ items of the day [1]; "
-        "cleanup = write requests (DynamoDB + S3 PutObject) ÷ deleted items [1/25]; "
-        "redrive = SQS calls ÷ messages moved [3/10]. The S0 cleanup ran first, on the same table; "
-        "ours then removed every remaining eligible item.",
+        "Metrics, with their lower bound: report = items read / items of the day (1); "
+        "cleanup = write requests (DynamoDB writes + S3 PutObject) / deleted items (1/25); "
+        "redrive = SQS calls / messages moved (3/10). The S0 cleanup ran first, on the same table; "
+        "ours then had to remove every remaining eligible item. For redrive rows the items column "
+        "is the number of DLQ messages; a run's fixed overhead (find the source queue, counts "
+        "before and after, one final empty receive) is 6 calls.",
         "",
-        "| items | job | algorithm | metric | × lower bound | target | verdict | correct | requests | time |",
+        "| items | job | algorithm | metric | ratio to lower bound | target | verdict | correct "
+        "| requests | time |",
         "|---:|---|---|---:|---:|---:|---|---|---|---:|",
     ]
     for row in rows:
-        target = f"≤ {row.target}" if row.target is not None else ""
+        target = f"<= {row.target}" if row.target is not None else ""
         lines.append(
             f"| {row.size:,} | {row.job} | {row.algorithm} | {row.metric:.4f} | {row.ratio:.2f} | {target} | "
             f"{row.verdict} | {row.correct} | {_fmt_requests(row.requests)} | {row.seconds:.2f} s |"
         )
-    lines += ["", "Seeding (BatchWriteItem, 25 items per call) and DLQ sizes:", ""]
-    for size, t in timings.items():
-        lines.append(
-            f"- {size:,} items: seeded in {t['seed']:.0f} s; {messages[size]:,} DLQ messages per redrive run"
-        )
+    lines += ["", "Seeding (BatchWriteItem, 25 items per call):", ""]
+    lines += [f"- {size:,} items: {seconds:.0f} s" for size, seconds in seeding.items()]
     lines.append("")
     return "\n".join(lines)
 
@@ -479,42 +483,46 @@ def render(
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--sizes", default="10000,100000", help="comma-separated table sizes")
-    parser.add_argument(
-        "--messages", type=int, default=None, help="DLQ messages (default: items / 10, ≥ 1000)"
-    )
+    parser.add_argument("--messages", type=int, default=800, help="DLQ messages for our redrive")
+    parser.add_argument("--s0-messages", type=int, default=200, help="DLQ messages, one-at-a-time redrive")
     parser.add_argument("--seed", type=int, default=20260314)
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
-    if any(s < 100 for s in sizes):
-        parser.error("sizes must be at least 100 (1 % of the items make the report day)")
+    if any(s < 100 for s in sizes) or args.messages < 1 or args.s0_messages < 1:
+        parser.error("sizes must be at least 100 (1 % of the items make the report day); messages >= 1")
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
         os.environ.setdefault(name, "bench")
     os.environ.pop("AWS_ENDPOINT_URL", None)
     rows: list[Row] = []
-    timings: dict[int, dict[str, float]] = {}
-    messages: dict[int, int] = {}
+    seeding: dict[int, float] = {}
     start = time.perf_counter()
-    for size in sizes:
-        messages[size] = args.messages or max(1000, size // 10)
-        print(f"size {size:,}: seeding and running …", file=sys.stderr, flush=True)
-        size_rows, timings[size] = run_size(size, messages[size], args.seed)
-        rows += size_rows
-        for row in size_rows:
+
+    def show(new_rows: list[Row]) -> None:
+        for row in new_rows:
             print(
-                f"  {row.job:8} {row.algorithm:48} {row.metric:9.4f} (×{row.ratio:6.2f}) "
+                f"  {row.size:>7,} {row.job:8} {row.algorithm:46} {row.metric:9.4f} (x{row.ratio:6.2f}) "
                 f"{row.verdict:5} {row.seconds:7.2f} s  {row.correct}",
                 flush=True,
             )
-    text = render(rows, timings, messages, time.perf_counter() - start)
+
+    for size in sizes:
+        print(f"size {size:,}: seeding and running ...", file=sys.stderr, flush=True)
+        size_rows, seeding[size] = run_size(size, args.seed)
+        print(f"  seeded in {seeding[size]:.0f} s", file=sys.stderr, flush=True)
+        rows += size_rows
+        show(size_rows)
+    print(f"redrive: {args.messages} and {args.s0_messages} messages ...", file=sys.stderr, flush=True)
+    redrive_rows = run_redrive(args.messages, args.s0_messages)
+    rows += redrive_rows
+    show(redrive_rows)
+
+    shown = " ".join(sys.argv[1:] if argv is None else argv) or f"--sizes {args.sizes}"
+    text = render(rows, seeding, shown, time.perf_counter() - start)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(text, encoding="utf-8")
     print(f"wrote {args.output}", file=sys.stderr)
-    failed = [
-        row
-        for row in rows
-        if row.verdict == "FAIL" or (row.target and not row.correct.startswith(("yes", "removed")))
-    ]
+    failed = [row for row in rows if row.verdict == "FAIL" or (row.target and "NO" in row.correct)]
     return 1 if failed else 0
 
 

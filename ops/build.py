@@ -112,6 +112,25 @@ def cache_key(requirements: str, architecture: str) -> str:
     return hashlib.sha256(material.encode()).hexdigest()[:20]
 
 
+def default_architecture(repo_root: Path = REPO_ROOT) -> str:
+    """``OPS_LAMBDA_ARCHITECTURE``, else the root module's ``lambda_architecture`` default, else x86_64.
+
+    Following the Terraform default keeps a plain ``make build`` + ``terraform apply`` consistent:
+    compiled wheels (wrapt's extension, for one) must match the functions' instruction set.
+    """
+    explicit = os.environ.get("OPS_LAMBDA_ARCHITECTURE", "").strip()
+    if explicit:
+        return explicit
+    variables = repo_root / "variables.tf"
+    if variables.is_file():
+        match = re.search(
+            r'variable\s+"lambda_architecture"\s*\{[^}]*?default\s*=\s*"([^"]+)"', variables.read_text(), re.S
+        )
+        if match and match.group(1) in ARCHITECTURES:
+            return match.group(1)
+    return "x86_64"
+
+
 def platform_tags(architecture: str) -> list[str]:
     machine = ARCHITECTURES[architecture]
     # Lambda's python3.12 runs on Amazon Linux 2023 (glibc 2.34): manylinux_2_28 and manylinux2014
@@ -339,9 +358,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ops.build", description="Build the Lambda package.")
     parser.add_argument(
         "--architecture",
-        default=os.environ.get("OPS_LAMBDA_ARCHITECTURE", "x86_64"),
+        default=None,
         choices=sorted(ARCHITECTURES),
-        help="Lambda architecture (env OPS_LAMBDA_ARCHITECTURE; default x86_64)",
+        help="Lambda architecture (env OPS_LAMBDA_ARCHITECTURE; default: the root's lambda_architecture)",
     )
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="zip path")
     parser.add_argument("--requirements", type=Path, default=DEFAULT_REQUIREMENTS, help="requirements file")
@@ -349,7 +368,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         result = build_package(
-            architecture=args.architecture,
+            architecture=args.architecture or default_architecture(),
             output=args.output,
             requirements_path=args.requirements,
             offline=args.offline,

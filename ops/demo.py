@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import os
 import tempfile
 import time
 import uuid
@@ -23,7 +24,7 @@ import boto3
 from boto3.dynamodb.conditions import Key
 from botocore.config import Config
 
-from ops.emulator.apigw import ApiClient, Response
+from ops.emulator.apigw import ApiClient, Response, detect_backend
 
 Progress = Callable[[str], None]
 
@@ -70,7 +71,9 @@ class Platform:
             region_name=self.region,
         )
         self.api = api or ApiClient.from_outputs(
-            self.outputs, endpoint_url=self.endpoint_url, backend=backend
+            self.outputs,
+            endpoint_url=self.endpoint_url,
+            backend=backend or detect_backend(self.endpoint_url, {**os.environ, **self.env}),
         )
         self._clients: dict[str, Any] = {}
 

@@ -29,6 +29,7 @@ from typing import Any
 
 from ops.build import BuildResult, build_package
 from ops.emulator.server import (
+    BACKENDS,
     DEFAULT_REGION,
     LOCALSTACK_ENDPOINT,
     EmulatorError,
@@ -38,7 +39,6 @@ from ops.emulator.server import (
 )
 from ops.terraform import LOCAL_DIR, REPO_ROOT, Terraform, TerraformError, prepare_workdir, terraform_env
 
-BACKENDS = ("moto", "localstack")
 EMULATOR_STATE = LOCAL_DIR / "emulator.json"
 EMULATOR_LOG = LOCAL_DIR / "emulator.log"
 TERRAFORM_LOG = LOCAL_DIR / "terraform.log"
@@ -351,6 +351,7 @@ def up(
 
     workdir = prepare_workdir(stack_dir(backend), endpoint, package_path=package.path)
     tf = _terraform(workdir, APPLY_TIMEOUT_S, on_terraform_line)
+    # The zip's compiled wheels are built for this architecture: the functions must match it.
     tf_vars = local_tf_vars(suffix, extra={"lambda_architecture": architecture} if _arch_var() else None)
     try:
         started = time.monotonic()

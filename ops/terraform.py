@@ -221,7 +221,7 @@ def render_override(endpoint_url: str, *, aliases: Iterable[str] = (), local_bac
     )
 
     def block(alias: str | None) -> str:
-        alias_line = f"  alias = {json.dumps(alias)}\n" if alias else ""
+        alias_line = f"  {'alias':<27} = {json.dumps(alias)}\n" if alias else ""
         return (
             'provider "aws" {\n'
             f"{alias_line}"

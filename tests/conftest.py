@@ -18,15 +18,21 @@ from typing import Any
 
 import pytest
 
-from ops.build import BuildError, BuildResult, build_package
-from ops.emulator.server import LOCALSTACK_ENDPOINT, Emulator, EmulatorError, ExternalEmulator
+from ops.build import BuildError, BuildResult, build_package, default_architecture
+from ops.emulator.server import (
+    LOCALSTACK_ENDPOINT,
+    Emulator,
+    EmulatorError,
+    ExternalEmulator,
+    selected_backend,
+)
 
 
 def emulator_backend() -> str:
-    backend = os.environ.get("E2E_BACKEND", "moto").strip().lower() or "moto"
-    if backend not in ("moto", "localstack"):
-        raise pytest.UsageError(f"E2E_BACKEND must be moto or localstack, not {backend!r}")
-    return backend
+    try:
+        return selected_backend("E2E_BACKEND")
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from exc
 
 
 @pytest.fixture(scope="session")
@@ -47,8 +53,7 @@ def emulator() -> Iterator[Any]:
 @pytest.fixture(scope="session")
 def lambda_package() -> BuildResult:
     """The reproducible Lambda zip, built (or found unchanged) once per session."""
-    architecture = os.environ.get("OPS_LAMBDA_ARCHITECTURE", "x86_64")
     try:
-        return build_package(architecture=architecture)
+        return build_package(architecture=default_architecture())
     except BuildError as exc:
         pytest.fail(f"cannot build the Lambda package: {exc}", pytrace=False)

@@ -39,7 +39,7 @@ _CONFIG = Config(
     read_timeout=10,
 )
 
-_lock = threading.Lock()
+_lock = threading.RLock()
 _clients: dict[str, Any] = {}
 _ssm_provider: SSMProvider | None = None
 

@@ -88,10 +88,33 @@ locals {
     },
   )
 
-  # Metric-math alarms. An alarm may hold at most 10 metrics, so the Lambda
-  # error rate is one alarm per function (2 metrics each) rather than one
-  # over all twenty series; SEARCH() is not allowed in alarms.
+  # The payment path: the five functions every payment passes through.
+  # Five functions x (errors, invocations) = 10 metrics, the most a
+  # metric-math alarm may hold.
+  path_functions = {
+    for role in ["intake", "validator", "fraud-check", "settlement", "notification"] :
+    replace(role, "-", "_") => var.function_names[role] if contains(keys(var.function_names), role)
+  }
+
+  # Metric-math alarms. An alarm may hold at most 10 metrics and SEARCH() is
+  # not allowed in alarms, so the error rate is one alarm per function
+  # (2 metrics each) plus one aggregate over the payment path.
   math_alarms = merge(
+    {
+      lambda-error-rate = {
+        description = "Payment-path Lambda error rate (${join(", ", values(local.path_functions))}) above ${var.lambda_error_rate_threshold} % over 5 minutes"
+        expression = format("100 * (%s) / (%s)",
+          join(" + ", [for id in keys(local.path_functions) : "FILL(errors_${id}, 0)"]),
+          join(" + ", [for id in keys(local.path_functions) : "FILL(invocations_${id}, 0)"]),
+        )
+        label     = "Payment-path error rate (%)"
+        threshold = var.lambda_error_rate_threshold
+        metrics = merge(
+          { for id, name in local.path_functions : "errors_${id}" => { namespace = "AWS/Lambda", metric = "Errors", dimensions = { FunctionName = name } } },
+          { for id, name in local.path_functions : "invocations_${id}" => { namespace = "AWS/Lambda", metric = "Invocations", dimensions = { FunctionName = name } } },
+        )
+      }
+    },
     {
       for role, name in var.function_names : "${role}-error-rate" => {
         description = "${name} error rate above ${var.lambda_error_rate_threshold} % over 5 minutes"

@@ -63,12 +63,12 @@ data "aws_iam_policy_document" "this" {
   }
 
   dynamic "statement" {
-    for_each = var.kms_encryption_enabled ? [var.kms_key_arn] : []
+    for_each = var.kms_encryption_enabled ? ["cmk"] : []
 
     content {
       sid       = "StateMachineKey"
       actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
-      resources = [statement.value]
+      resources = [var.kms_key_arn]
 
       condition {
         test     = "StringEquals"

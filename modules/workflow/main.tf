@@ -77,11 +77,11 @@ resource "aws_sfn_state_machine" "this" {
   }
 
   dynamic "encryption_configuration" {
-    for_each = var.kms_encryption_enabled ? [var.kms_key_arn] : []
+    for_each = var.kms_encryption_enabled ? ["cmk"] : []
 
     content {
       type                              = "CUSTOMER_MANAGED_KMS_KEY"
-      kms_key_id                        = encryption_configuration.value
+      kms_key_id                        = var.kms_key_arn
       kms_data_key_reuse_period_seconds = var.kms_data_key_reuse_period_seconds
     }
   }

@@ -8,17 +8,17 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from ops.build import DEFAULT_OUTPUT, BuildError, build_package, human_size
+from ops.build import DEFAULT_OUTPUT, BuildError, build_package, default_architecture, human_size
 
 
 @click.command("build")
 @click.option(
     "--architecture",
     type=click.Choice(["arm64", "x86_64"]),
-    default="x86_64",
+    default=None,
     envvar="OPS_LAMBDA_ARCHITECTURE",
     show_envvar=True,
-    show_default=True,
+    show_default="the root module's lambda_architecture default",
     help="Lambda architecture the vendored dependencies are installed for (Terraform's lambda_architecture).",
 )
 @click.option(
@@ -45,10 +45,11 @@ from ops.build import DEFAULT_OUTPUT, BuildError, build_package, human_size
     show_envvar=True,
     help="Print the result as JSON.",
 )
-def build(architecture: str, output: Path, offline: bool, as_json: bool) -> None:
+def build(architecture: str | None, output: Path, offline: bool, as_json: bool) -> None:
     """Build build/lambda/payment-app.zip reproducibly (vendored deps, fixed timestamps, sorted entries)."""
     err = Console(stderr=True, highlight=False)
     try:
+        architecture = architecture or default_architecture()
         with err.status(f"building the Lambda package for {architecture}..."):
             result = build_package(architecture=architecture, output=output, offline=offline)
     except BuildError as exc:

@@ -11,7 +11,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from ops.build import BuildError
+from ops.build import BuildError, default_architecture
 from ops.local import BACKENDS, DEFAULT_SUFFIX, LocalError, oncall_rows
 from ops.local import down as local_down
 from ops.local import up as local_up
@@ -68,10 +68,10 @@ def _backend_option(func: Any) -> Any:
 @click.option(
     "--architecture",
     type=click.Choice(["arm64", "x86_64"]),
-    default="x86_64",
+    default=None,
     envvar="OPS_LAMBDA_ARCHITECTURE",
     show_envvar=True,
-    show_default=True,
+    show_default="the root module's lambda_architecture default",
     help="Lambda architecture (package and Terraform variable).",
 )
 @click.option(
@@ -82,7 +82,7 @@ def _backend_option(func: Any) -> Any:
     show_envvar=True,
     help="Print the outputs as JSON.",
 )
-def up(backend: str, demo: bool, suffix: str, architecture: str, as_json: bool) -> None:
+def up(backend: str, demo: bool, suffix: str, architecture: str | None, as_json: bool) -> None:
     """Build the package, start the emulator, apply the platform and print outputs and on-call links."""
     err = Console(stderr=True, highlight=False)
     done = 0
@@ -103,7 +103,7 @@ def up(backend: str, demo: bool, suffix: str, architecture: str, as_json: bool) 
             result = local_up(
                 backend=backend,
                 suffix=suffix,
-                architecture=architecture,
+                architecture=architecture or default_architecture(),
                 demo=demo,
                 progress=say,
                 on_terraform_line=on_line,

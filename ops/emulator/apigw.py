@@ -83,6 +83,24 @@ def backend_from_env(environ: Mapping[str, str] | None = None) -> str:
     return value
 
 
+def detect_backend(endpoint_url: str | None, environ: Mapping[str, str] | None = None) -> str:
+    """``E2E_BACKEND`` when set; otherwise ``localstack`` if the endpoint answers LocalStack's health
+    check, else ``moto`` (how ``ops up``'s demo picks the transport for the emulator it just used)."""
+    env = environ if environ is not None else os.environ
+    if env.get(BACKEND_ENV, "").strip():
+        return backend_from_env(env)
+    if endpoint_url and endpoint_url.startswith(("http://", "https://")):
+        try:
+            with urllib.request.urlopen(  # noqa: S310 - scheme checked above
+                f"{endpoint_url.rstrip('/')}/_localstack/health", timeout=2
+            ) as resp:
+                if resp.status == 200 and "services" in json.loads(resp.read() or b"{}"):
+                    return "localstack"
+        except (urllib.error.URLError, OSError, ValueError):
+            pass
+    return "moto"
+
+
 @dataclass(frozen=True)
 class Response:
     status: int

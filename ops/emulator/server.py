@@ -73,12 +73,16 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def probe(endpoint_url: str, timeout: float = 2.0) -> bool:
-    """True when a moto server answers at ``endpoint_url``."""
+    """True when a moto server answers at ``endpoint_url``.
+
+    Asks for ``/moto-api/config``: cheap whatever is deployed (``data.json`` serialises every
+    backend and takes seconds once a full stack is applied).
+    """
     try:
         with urllib.request.urlopen(  # noqa: S310 - loopback URL built by us
-            f"{endpoint_url.rstrip('/')}/moto-api/data.json", timeout=timeout
+            f"{endpoint_url.rstrip('/')}/moto-api/config", timeout=timeout
         ) as resp:
-            return bool(resp.status == 200)
+            return bool(200 <= resp.status < 300)
     except (urllib.error.URLError, OSError, ValueError):
         return False
 
@@ -236,6 +240,15 @@ def emulator_env(endpoint_url: str, region: str = DEFAULT_REGION) -> dict[str, s
 
 
 LOCALSTACK_ENDPOINT = "http://127.0.0.1:4566"
+BACKENDS = ("moto", "localstack")
+
+
+def selected_backend(env_var: str = "E2E_BACKEND", default: str = "moto") -> str:
+    """The emulator backend chosen by ``env_var`` (moto: embedded, localstack: Docker)."""
+    backend = os.environ.get(env_var, "").strip().lower() or default
+    if backend not in BACKENDS:
+        raise ValueError(f"{env_var} must be moto or localstack, not {backend!r}")
+    return backend
 
 
 def localstack_health(endpoint_url: str = LOCALSTACK_ENDPOINT, timeout: float = 5.0) -> dict[str, Any]:

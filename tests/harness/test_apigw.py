@@ -11,7 +11,14 @@ from typing import Any
 
 import pytest
 
-from ops.emulator.apigw import ApiClient, Response, backend_from_env, render_template, validation_errors
+from ops.emulator.apigw import (
+    ApiClient,
+    Response,
+    backend_from_env,
+    detect_backend,
+    render_template,
+    validation_errors,
+)
 
 ECHO = {
     "handlers/__init__.py": "",
@@ -327,8 +334,11 @@ class _Recorder(BaseHTTPRequestHandler):
                 "body": body,
             }
         )
-        status = 404 if "missing" in self.path else 202
-        payload = json.dumps({"ok": status == 202}).encode()
+        if self.path == "/_localstack/health":
+            status, payload = 200, json.dumps({"services": {"apigateway": "running"}}).encode()
+        else:
+            status = 404 if "missing" in self.path else 202
+            payload = json.dumps({"ok": status == 202}).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(payload)))
@@ -384,3 +394,10 @@ def test_environment_selects_the_backend(monkeypatch: pytest.MonkeyPatch, fake_l
         ).backend
         == "moto"
     )
+
+
+def test_detect_backend_probes_localstack_health(fake_localstack: str, moto_emulator: Any) -> None:
+    assert detect_backend(fake_localstack, {}) == "localstack"
+    assert detect_backend(moto_emulator.endpoint_url, {}) == "moto"
+    assert detect_backend(fake_localstack, {"E2E_BACKEND": "moto"}) == "moto"
+    assert detect_backend(None, {}) == "moto"

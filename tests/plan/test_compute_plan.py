@@ -578,6 +578,14 @@ def test_rate_alarms_use_metric_math(alarms: dict[str, dict[str, Any]]) -> None:
         assert _expression(alarm) == "100 * errors / invocations"
         assert alarm["threshold"] == 1
         assert alarm["comparison_operator"] == "GreaterThanThreshold"
+    path = alarms["lambda-error-rate"]
+    path_metrics = [q["metric"][0] for q in path["metric_query"] if q["metric"]]
+    assert len(path_metrics) == 10, "errors and invocations of the five payment-path functions"
+    assert {m["dimensions"]["FunctionName"] for m in path_metrics} == {
+        f"payment-{r}-{SUFFIX}" for r in ("intake", "validator", "fraud-check", "settlement", "notification")
+    }
+    assert _expression(path).startswith("100 * (")
+    assert path["threshold"] == 1
     api_4xx = alarms["api-4xx-rate"]
     assert _expression(api_4xx) == "100 * client_errors / requests"
     assert api_4xx["threshold"] == 5

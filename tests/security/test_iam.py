@@ -330,3 +330,22 @@ def test_kms_grants_are_pinned_to_the_calling_service(plan: Plan) -> None:
                 if any(r == "*" for r in as_list(statement.get("Resource"))):
                     bad.append(f"{name}: {action} on *")
     assert not bad, "\n".join(bad)
+
+
+def test_lambda_permissions_are_scoped_to_their_source(plan: Plan) -> None:
+    """Resource-based invoke permissions name one service and one source ARN (no "*" principal,
+    no permission usable from another API or account)."""
+    permissions = list(plan.resources("aws_lambda_permission"))
+    bad = []
+    for address, values in permissions:
+        principal = str(values.get("principal"))
+        if principal == "*" or not principal.endswith(".amazonaws.com"):
+            bad.append(f"{address}: principal {principal}")
+        if values.get("action") != "lambda:InvokeFunction":
+            bad.append(f"{address}: action {values.get('action')}")
+        source = values.get("source_arn")
+        if source in (None, "") or (source != UNKNOWN and re.search(r":\*$|^\*$", str(source))):
+            bad.append(f"{address}: source_arn {source}")
+        elif source == UNKNOWN and not plan.origins(address, ("source_arn",)):
+            bad.append(f"{address}: source_arn not configured")
+    assert not bad, "\n".join(bad)

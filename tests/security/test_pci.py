@@ -272,3 +272,20 @@ def test_waf_logs_redact_credentials(plan: Plan) -> None:
             for header in as_list(field.get("single_header"))
         }
         assert {"authorization", "x-api-key"} <= redacted, f"{address}: redacts only {sorted(redacted)}"
+
+
+def test_api_keys_are_generated_by_aws_and_output_only_as_sensitive(plan: Plan) -> None:
+    keys = list(plan.resources("aws_api_gateway_api_key"))
+    assert keys, "no API key in the plan"
+    bad = [
+        f"{address}: value set in configuration (S2 derived keys from account ids)"
+        for address, _ in keys
+        if plan.expression(address, ("value",)) is not None
+    ]
+    outputs = plan.raw.get("configuration", {}).get("root_module", {}).get("outputs", {})
+    for name, output in outputs.items():
+        references = " ".join(output.get("expression", {}).get("references", []))
+        secretish = re.search(r"api_key_values|\.value\b|processor_credentials", references)
+        if secretish and not output.get("sensitive"):
+            bad.append(f"output {name} exposes {secretish.group(0)} without sensitive = true")
+    assert not bad, "\n".join(bad)

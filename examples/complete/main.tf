@@ -1,0 +1,50 @@
+# A production-shaped environment: protection on, a dedicated region, the real
+# alert addresses. Build the Lambda package first (`make build`), then
+# `terraform init && terraform apply` in this directory.
+
+terraform {
+  required_version = ">= 1.6"
+
+  required_providers {
+    aws = {
+      source  = "hashicorp/aws"
+      version = ">= 5.100, < 6.0"
+    }
+  }
+}
+
+module "payment_platform" {
+  source = "../.."
+
+  environment_suffix = "prod"
+  aws_region         = "eu-central-1"
+  tags = {
+    CostCenter = "payments"
+    Owner      = "platform-team"
+  }
+
+  # Protection a production stack wants and a test stack does not.
+  table_deletion_protection   = true
+  archive_force_destroy       = false
+  kms_deletion_window_in_days = 30
+
+  alert_email          = "payments-oncall@example.com"
+  notification_email   = "payments-ops@example.com"
+  cors_allowed_origins = ["https://checkout.example.com"]
+
+  # EXPRESS starts 100,000 executions/s; STANDARD's quota cannot follow 10,000 rps.
+  workflow_type = "EXPRESS"
+
+  # Another stack in this account already manages the API Gateway CloudWatch role.
+  manage_api_gateway_account = false
+}
+
+output "api_invoke_url" {
+  description = "Base URL of the prod stage."
+  value       = module.payment_platform.api_invoke_url
+}
+
+output "oncall_links" {
+  description = "Console links for the on-call engineer."
+  value       = module.payment_platform.oncall_links
+}

@@ -1,0 +1,538 @@
+"""The root module applied to the emulator: deployed settings match the spec, a second plan is clean,
+and destroy leaves nothing of ours behind.
+
+Tests run in file order: describe checks first, then the re-plan, then destroy (module-scoped apply).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from tests.apply.conftest import Deployment
+
+ROLES = (
+    "intake",
+    "status",
+    "validator",
+    "fraud-check",
+    "settlement",
+    "notification",
+    "retry",
+    "health",
+    "report",
+    "cleanup",
+)
+# docs/interfaces.md "Lambda package": handler module, memory, timeout, reserved concurrency.
+FUNCTION_TABLE = {
+    "intake": ("handlers.intake.handler", 512, 10, 50),
+    "status": ("handlers.status.handler", 512, 10, 50),
+    "validator": ("handlers.validator.handler", 512, 15, 100),
+    "fraud-check": ("handlers.fraud_check.handler", 512, 15, 50),
+    "settlement": ("handlers.settlement.handler", 512, 30, 50),
+    "notification": ("handlers.notification.handler", 512, 15, 50),
+    "retry": ("handlers.retry.handler", 512, 60, 50),
+    "health": ("handlers.health.handler", 512, 15, 50),
+    "report": ("handlers.report.handler", 1024, 300, 50),
+    "cleanup": ("handlers.cleanup.handler", 1024, 900, 50),
+}
+ENV_KEYS = {
+    "ENVIRONMENT_SUFFIX",
+    "TRANSACTIONS_TABLE",
+    "AUDIT_TABLE",
+    "IDEMPOTENCY_TABLE",
+    "BY_DAY_INDEX",
+    "BY_CUSTOMER_INDEX",
+    "BY_MERCHANT_INDEX",
+    "DAY_SHARDS",
+    "AUDIT_QUEUE_URL",
+    "FAILED_QUEUE_URL",
+    "DLQ_URL",
+    "ALERTS_TOPIC_ARN",
+    "EVENTS_TOPIC_ARN",
+    "FAILED_TOPIC_ARN",
+    "ARCHIVE_BUCKET",
+    "STATE_MACHINE_ARN",
+    "PROCESSOR_ENDPOINT_PARAM",
+    "PROCESSOR_CREDENTIALS_PARAM",
+    "FRAUD_RULES_PARAM",
+    "AUDIT_TTL_DAYS",
+    "IDEMPOTENCY_TTL_HOURS",
+    "ALARM_NAME_PREFIX",
+    "CORS_ALLOWED_ORIGINS",
+    "POWERTOOLS_SERVICE_NAME",
+    "POWERTOOLS_METRICS_NAMESPACE",
+    "LOG_LEVEL",
+}
+
+
+def _all(client: Any, operation: str, key: str) -> list[Any]:
+    """Every item of a listing, across pages when the operation paginates."""
+    if client.can_paginate(operation):
+        return [item for page in client.get_paginator(operation).paginate() for item in page.get(key, [])]
+    items: list[Any] = getattr(client, operation)().get(key, [])
+    return items
+
+
+# --------------------------------------------------------------------------- outputs
+
+
+def test_outputs_name_everything_with_the_suffix(deployment: Deployment) -> None:
+    out, s = deployment.outputs, deployment.suffix
+    assert out["environment_suffix"] == s
+    assert out["region"] == deployment.emulator.region
+    assert out["transactions_table_name"] == f"payment-transactions-{s}"
+    assert out["audit_table_name"] == f"payment-audit-{s}"
+    assert out["idempotency_table_name"] == f"payment-idempotency-{s}"
+    assert out["audit_queue_url"].endswith(f"/transaction-queue-{s}.fifo")
+    assert out["failed_queue_url"].endswith(f"/failed-transactions-{s}")
+    assert out["dlq_url"].endswith(f"/failed-transactions-dlq-{s}")
+    assert out["scheduler_dlq_url"].endswith(f"/payment-scheduler-dlq-{s}")
+    assert out["archive_bucket_name"] == f"payment-archive-{s}-{out['account_id']}"
+    assert out["state_machine_name"] == f"payment-workflow-{s}"
+    assert out["state_machine_arn"].endswith(f":stateMachine:payment-workflow-{s}")
+    assert out["function_names"] == {role: f"payment-{role}-{s}" for role in ROLES}
+    assert out["api_stage_name"] == "prod"
+    assert set(out["api_key_ids"]) == {"mobile", "partner"}
+    links = out["oncall_links"]
+    assert links["dashboard"].startswith("https://") and set(links) >= {
+        "dashboard",
+        "alarms",
+        "logs",
+        "queues",
+        "workflow",
+    }
+
+
+# --------------------------------------------------------------------------- Lambda
+
+
+def test_functions_have_the_spec_settings(deployment: Deployment) -> None:
+    lam = deployment.client("lambda")
+    out = deployment.outputs
+    subnets = set(out["private_subnet_ids"])
+    for role, (handler, memory, timeout, reserved) in FUNCTION_TABLE.items():
+        name = out["function_names"][role]
+        fn = lam.get_function(FunctionName=name)
+        config = fn["Configuration"]
+        assert config["Runtime"] == "python3.12", name
+        assert config["Handler"] == handler, name
+        assert config["MemorySize"] == memory, name
+        assert config["Timeout"] == timeout, name
+        assert config["Architectures"] == [deployment.package.architecture], name
+        assert config["TracingConfig"]["Mode"] == "Active", name
+        assert config["CodeSha256"] == deployment.package.sha256_b64, name
+        assert set(config["VpcConfig"]["SubnetIds"]) == subnets, name
+        assert config["VpcConfig"]["SecurityGroupIds"] == [out["lambda_security_group_id"]], name
+        assert config.get("KMSKeyArn"), f"{name}: environment not encrypted with a CMK"
+        env = config["Environment"]["Variables"]
+        assert set(env) >= ENV_KEYS, f"{name} lacks {sorted(ENV_KEYS - set(env))}"
+        assert env["ENVIRONMENT_SUFFIX"] == deployment.suffix
+        assert env["TRANSACTIONS_TABLE"] == out["transactions_table_name"]
+        assert env["STATE_MACHINE_ARN"] == out["state_machine_arn"]
+        assert env["DLQ_URL"].endswith(f"/failed-transactions-dlq-{deployment.suffix}")
+        assert env["POWERTOOLS_SERVICE_NAME"] == f"payment-{role}"
+        assert not any(re.search(r"SECRET|PASSWORD|CREDENTIALS$", k) for k in env), (
+            f"{name} has a secret in env"
+        )
+        assert fn["Concurrency"]["ReservedConcurrentExecutions"] == reserved, name
+
+
+def test_each_function_has_its_own_role_and_log_group(deployment: Deployment) -> None:
+    lam, logs = deployment.client("lambda"), deployment.client("logs")
+    roles = set()
+    for name in deployment.outputs["function_names"].values():
+        roles.add(lam.get_function_configuration(FunctionName=name)["Role"])
+        groups = logs.describe_log_groups(logGroupNamePrefix=f"/aws/lambda/{name}")["logGroups"]
+        group = next(g for g in groups if g["logGroupName"] == f"/aws/lambda/{name}")
+        assert group["retentionInDays"] == 30
+        assert group.get("kmsKeyId"), f"{group['logGroupName']} not KMS-encrypted"
+    assert len(roles) == len(ROLES)
+
+
+def test_failed_queue_feeds_the_retry_function(deployment: Deployment) -> None:
+    mappings = deployment.client("lambda").list_event_source_mappings(
+        FunctionName=deployment.outputs["function_names"]["retry"]
+    )["EventSourceMappings"]
+    assert [m["EventSourceArn"] for m in mappings] == [deployment.outputs["failed_queue_arn"]]
+    assert mappings[0]["BatchSize"] == 10
+    assert mappings[0]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+
+
+# --------------------------------------------------------------------------- DynamoDB
+
+
+def test_tables_have_pitr_cmk_ttl_and_indexes(deployment: Deployment) -> None:
+    ddb = deployment.client("dynamodb")
+    data_key = deployment.outputs["kms_key_arns"]["data"]
+    for key in ("transactions_table_name", "audit_table_name", "idempotency_table_name"):
+        name = deployment.outputs[key]
+        table = ddb.describe_table(TableName=name)["Table"]
+        assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST", name
+        assert table["SSEDescription"]["SSEType"] == "KMS", name
+        assert table["SSEDescription"]["KMSMasterKeyArn"] == data_key, name
+        backups = ddb.describe_continuous_backups(TableName=name)["ContinuousBackupsDescription"]
+        assert backups["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"] == "ENABLED", name
+        ttl = ddb.describe_time_to_live(TableName=name)["TimeToLiveDescription"]
+        assert ttl == {"TimeToLiveStatus": "ENABLED", "AttributeName": "expires_at"}, name
+    txn = ddb.describe_table(TableName=deployment.outputs["transactions_table_name"])["Table"]
+    assert {k["AttributeName"]: k["KeyType"] for k in txn["KeySchema"]} == {
+        "transaction_id": "HASH",
+        "timestamp": "RANGE",
+    }
+    indexes = {i["IndexName"]: i for i in txn["GlobalSecondaryIndexes"]}
+    expected = {"by-customer": "customer_id", "by-merchant": "merchant_id", "by-day": "day_shard"}
+    assert set(indexes) == set(expected)
+    for index, partition in expected.items():
+        keys = {k["AttributeName"]: k["KeyType"] for k in indexes[index]["KeySchema"]}
+        assert keys == {partition: "HASH", "timestamp": "RANGE"}, index
+        assert indexes[index]["Projection"]["ProjectionType"] == "ALL", index
+    audit = ddb.describe_table(TableName=deployment.outputs["audit_table_name"])["Table"]
+    assert {k["AttributeName"] for k in audit["KeySchema"]} == {"transaction_id", "event_id"}
+
+
+# --------------------------------------------------------------------------- SQS / SNS
+
+
+def _queue_attributes(deployment: Deployment, url: str) -> dict[str, str]:
+    attrs: dict[str, str] = deployment.client("sqs").get_queue_attributes(
+        QueueUrl=url, AttributeNames=["All"]
+    )["Attributes"]
+    return attrs
+
+
+def test_queues_are_encrypted_retained_and_redriven(deployment: Deployment) -> None:
+    out = deployment.outputs
+    audit = _queue_attributes(deployment, out["audit_queue_url"])
+    assert audit["FifoQueue"] == "true"
+    assert audit["ContentBasedDeduplication"] == "true"
+    failed = _queue_attributes(deployment, out["failed_queue_url"])
+    dlq = _queue_attributes(deployment, out["dlq_url"])
+    for attrs in (audit, failed, dlq):
+        assert attrs["MessageRetentionPeriod"] == "1209600"
+        assert attrs.get("KmsMasterKeyId"), attrs["QueueArn"]
+    redrive = json.loads(failed["RedrivePolicy"])
+    assert redrive == {"deadLetterTargetArn": out["dlq_arn"], "maxReceiveCount": 3}
+    allow = json.loads(dlq["RedriveAllowPolicy"])
+    assert allow["redrivePermission"] == "byQueue"
+    assert allow["sourceQueueArns"] == [out["failed_queue_arn"]]
+    assert _queue_attributes(deployment, out["scheduler_dlq_url"]).get("KmsMasterKeyId")
+
+
+def test_topics_are_encrypted_and_subscribed(deployment: Deployment) -> None:
+    sns = deployment.client("sns")
+    protocols: dict[str, set[str]] = {}
+    for key in ("alerts_topic_arn", "events_topic_arn", "failed_topic_arn"):
+        arn = deployment.outputs[key]
+        attrs = sns.get_topic_attributes(TopicArn=arn)["Attributes"]
+        assert attrs.get("KmsMasterKeyId"), arn
+        policy = json.loads(attrs["Policy"])
+        assert any(st.get("Effect") == "Deny" for st in policy["Statement"]), f"{arn}: no TLS-only deny"
+        subs = sns.list_subscriptions_by_topic(TopicArn=arn)["Subscriptions"]
+        protocols[key] = {s["Protocol"] for s in subs}
+    assert "email" in protocols["alerts_topic_arn"]
+    assert "email" in protocols["events_topic_arn"] | protocols["failed_topic_arn"]
+
+
+# --------------------------------------------------------------------------- S3
+
+
+def test_archive_bucket_is_versioned_encrypted_private_tls_only_and_tiered(deployment: Deployment) -> None:
+    s3 = deployment.client("s3")
+    bucket = deployment.outputs["archive_bucket_name"]
+    assert s3.get_bucket_versioning(Bucket=bucket)["Status"] == "Enabled"
+    rule = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"][0]
+    assert rule["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
+    assert rule["ApplyServerSideEncryptionByDefault"]["KMSMasterKeyID"]
+    assert rule["BucketKeyEnabled"] is True
+    block = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
+    assert all(
+        block[k]
+        for k in ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
+    )
+    rules = s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
+    transitions = [t for r in rules if r["Status"] == "Enabled" for t in r.get("Transitions", [])]
+    assert {"Days": 30, "StorageClass": "GLACIER"} in [
+        {"Days": t.get("Days"), "StorageClass": t["StorageClass"]} for t in transitions
+    ]
+    expirations = [
+        r["NoncurrentVersionExpiration"]["NoncurrentDays"]
+        for r in rules
+        if "NoncurrentVersionExpiration" in r
+    ]
+    assert expirations == [365]
+    policy = json.loads(s3.get_bucket_policy(Bucket=bucket)["Policy"])
+    assert any(
+        st["Effect"] == "Deny"
+        and "false" in json.dumps(st.get("Condition", {})).lower()
+        and "aws:securetransport" in json.dumps(st.get("Condition", {})).lower()
+        for st in policy["Statement"]
+    )
+
+
+# --------------------------------------------------------------------------- Step Functions
+
+
+def test_state_machine_logs_all_without_execution_data_and_traces(deployment: Deployment) -> None:
+    sm = deployment.client("stepfunctions").describe_state_machine(
+        stateMachineArn=deployment.outputs["state_machine_arn"]
+    )
+    assert sm["type"] == "STANDARD"
+    assert sm["loggingConfiguration"]["level"] == "ALL"
+    assert sm["loggingConfiguration"]["includeExecutionData"] is False
+    assert sm["tracingConfiguration"]["enabled"] is True
+    definition = json.loads(sm["definition"])
+    assert definition["TimeoutSeconds"] == 60
+    assert definition["States"][definition["StartAt"]]["Type"] == "Parallel"
+
+
+# --------------------------------------------------------------------------- API Gateway + WAF
+
+
+def test_api_stage_settings_usage_plans_and_keys(deployment: Deployment) -> None:
+    apigw = deployment.client("apigateway")
+    api_id = deployment.outputs["api_id"]
+    stage = apigw.get_stage(restApiId=api_id, stageName="prod")
+    assert stage["tracingEnabled"] is True
+    assert stage.get("cacheClusterEnabled", False) is False
+    assert stage["accessLogSettings"]["destinationArn"]
+    json.loads(stage["accessLogSettings"]["format"])  # JSON access logs
+    assert stage.get("variables"), "stage variables missing"
+    settings = stage["methodSettings"]["*/*"]
+    assert settings["metricsEnabled"] is True
+    assert settings["loggingLevel"] == "INFO"
+    assert settings["dataTraceEnabled"] is False
+    assert settings["throttlingRateLimit"] == 10000
+    assert settings["throttlingBurstLimit"] == 5000
+    plans = {p["name"]: p for p in apigw.get_usage_plans()["items"] if p["name"].endswith(deployment.suffix)}
+    mobile, partner = (
+        plans[f"payment-mobile-{deployment.suffix}"],
+        plans[f"payment-partner-{deployment.suffix}"],
+    )
+    assert mobile["throttle"] == {"rateLimit": 100.0, "burstLimit": 200}
+    assert mobile["quota"]["limit"] == 10000 and mobile["quota"]["period"] == "DAY"
+    assert partner["throttle"] == {"rateLimit": 1000.0, "burstLimit": 2000}
+    for tier, plan in (("mobile", mobile), ("partner", partner)):
+        assert {"apiId": api_id, "stage": "prod"} in [
+            {k: s[k] for k in ("apiId", "stage")} for s in plan["apiStages"]
+        ]
+        keys = apigw.get_usage_plan_keys(usagePlanId=plan["id"])["items"]
+        assert [k["id"] for k in keys] == [deployment.outputs["api_key_ids"][tier]]
+        key = apigw.get_api_key(apiKey=deployment.outputs["api_key_ids"][tier])
+        assert key["enabled"] is True
+
+
+def test_api_routes_require_keys_except_health(deployment: Deployment) -> None:
+    apigw = deployment.client("apigateway")
+    resources = apigw.get_resources(restApiId=deployment.outputs["api_id"], embed=["methods"])["items"]
+    methods = {
+        (r["path"], verb): m for r in resources for verb, m in (r.get("resourceMethods") or {}).items()
+    }
+    expected = {
+        ("/transactions", "POST"): True,
+        ("/validate", "POST"): True,
+        ("/transactions/{id}", "GET"): True,
+        ("/status/{id}", "GET"): True,
+        ("/health", "GET"): False,
+    }
+    for route, key_required in expected.items():
+        method = apigw.get_method(
+            restApiId=deployment.outputs["api_id"],
+            resourceId=next(r["id"] for r in resources if r["path"] == route[0]),
+            httpMethod=route[1],
+        )
+        assert method.get("apiKeyRequired", False) is key_required, route
+        assert route in methods, route
+
+
+def test_waf_acl_is_associated_and_logged_with_redaction(deployment: Deployment) -> None:
+    waf = deployment.client("wafv2")
+    acl_arn = deployment.outputs["web_acl_arn"]
+    acls = waf.list_web_acls(Scope="REGIONAL")["WebACLs"]
+    summary = next(a for a in acls if a["ARN"] == acl_arn)
+    acl = waf.get_web_acl(Name=summary["Name"], Scope="REGIONAL", Id=summary["Id"])["WebACL"]
+    rules = {r["Name"]: r for r in acl["Rules"]}
+    rate = [r for r in acl["Rules"] if "RateBasedStatement" in r["Statement"]]
+    assert rate and rate[0]["Statement"]["RateBasedStatement"]["Limit"] == 2000
+    managed = {
+        r["Statement"]["ManagedRuleGroupStatement"]["Name"]
+        for r in rules.values()
+        if "ManagedRuleGroupStatement" in r["Statement"]
+    }
+    assert {
+        "AWSManagedRulesCommonRuleSet",
+        "AWSManagedRulesKnownBadInputsRuleSet",
+        "AWSManagedRulesSQLiRuleSet",
+    } <= managed
+    api_id = deployment.outputs["api_id"]
+    stage_arn = f"arn:aws:apigateway:{deployment.emulator.region}::/restapis/{api_id}/stages/prod"
+    assert waf.get_web_acl_for_resource(ResourceArn=stage_arn)["WebACL"]["ARN"] == acl_arn
+    logging = waf.get_logging_configuration(ResourceArn=acl_arn)["LoggingConfiguration"]
+    assert logging["LogDestinationConfigs"][0].split(":log-group:")[1].startswith("aws-waf-logs-")
+    redacted = {json.dumps(f).lower() for f in logging.get("RedactedFields", [])}
+    assert any("authorization" in f for f in redacted) and any("x-api-key" in f for f in redacted)
+
+
+# --------------------------------------------------------------------------- observability + schedules
+
+
+def test_alarms_notify_the_alerts_topic_and_ignore_missing_data(deployment: Deployment) -> None:
+    cw = deployment.client("cloudwatch")
+    names = list(deployment.outputs["alarm_names"].values())
+    assert len(names) >= len(ROLES) + 5
+    alarms: list[dict[str, Any]] = []
+    for start in range(0, len(names), 100):
+        page = cw.describe_alarms(AlarmNames=names[start : start + 100])
+        alarms += page["MetricAlarms"] + page.get("CompositeAlarms", [])
+    assert len(alarms) == len(names)
+    for alarm in alarms:
+        assert alarm["AlarmActions"] == [deployment.outputs["alerts_topic_arn"]], alarm["AlarmName"]
+        assert alarm["TreatMissingData"] == "notBreaching", alarm["AlarmName"]
+        assert alarm["AlarmName"].endswith(deployment.suffix), alarm["AlarmName"]
+    assert cw.get_dashboard(DashboardName=deployment.outputs["dashboard_name"])["DashboardBody"]
+
+
+def test_schedules_run_the_jobs_at_two_and_three_utc(deployment: Deployment) -> None:
+    scheduler = deployment.client("scheduler")
+    out = deployment.outputs
+    expected = {
+        "report": ("cron(0 2 * * ? *)", {"date": "yesterday", "upload": True}),
+        "cleanup": (
+            "cron(0 3 * * ? *)",
+            {"older_than_days": 90, "archive": True, "dry_run": False, "backfill_ttl": False},
+        ),
+    }
+    for job, (expression, payload) in expected.items():
+        groups = [g["Name"] for g in scheduler.list_schedule_groups()["ScheduleGroups"]]
+        schedule = None
+        for group in groups:
+            try:
+                schedule = scheduler.get_schedule(Name=out["schedule_names"][job], GroupName=group)
+                break
+            except scheduler.exceptions.ResourceNotFoundException:
+                continue
+        assert schedule is not None, job
+        assert schedule["ScheduleExpression"] == expression
+        assert schedule.get("ScheduleExpressionTimezone", "UTC") == "UTC"
+        assert schedule["FlexibleTimeWindow"] == {"Mode": "OFF"}
+        target = schedule["Target"]
+        assert target["Arn"] == out["function_arns"][job]
+        assert json.loads(target["Input"]) == payload
+        assert target["RetryPolicy"]["MaximumRetryAttempts"] >= 1
+        assert target["DeadLetterConfig"]["Arn"] == out["scheduler_dlq_arn"]
+
+
+def test_xray_sampling_group_and_encryption(deployment: Deployment) -> None:
+    xray = deployment.client("xray")
+    rules = [
+        r["SamplingRule"]
+        for r in xray.get_sampling_rules()["SamplingRuleRecords"]
+        if deployment.suffix in r["SamplingRule"]["RuleName"]
+    ]
+    assert len(rules) == 1 and rules[0]["FixedRate"] == 0.1 and rules[0]["ReservoirSize"] == 1
+    groups = [g for g in xray.get_groups()["Groups"] if deployment.suffix in g["GroupName"]]
+    assert len(groups) == 1 and groups[0]["FilterExpression"]
+    config = xray.get_encryption_config()["EncryptionConfig"]
+    assert config["Type"] == "KMS" and config["KeyId"]
+
+
+def test_parameters_are_under_the_platform_path(deployment: Deployment) -> None:
+    ssm = deployment.client("ssm")
+    names = deployment.outputs["ssm_parameter_names"]
+    assert set(names) == {"processor_endpoint", "processor_credentials", "fraud_rules"}
+    for name in names.values():
+        assert name.startswith(f"/payment-{deployment.suffix}/")
+    creds = ssm.describe_parameters(
+        ParameterFilters=[{"Key": "Name", "Values": [names["processor_credentials"]]}]
+    )["Parameters"][0]
+    assert creds["Type"] == "SecureString" and creds.get("KeyId")
+    rules = json.loads(ssm.get_parameter(Name=names["fraud_rules"])["Parameter"]["Value"])
+    assert rules["reject_score"] == 70 and "default" in rules["amount_thresholds"]
+
+
+# --------------------------------------------------------------------------- re-plan + destroy
+
+
+def test_second_plan_reports_no_changes(deployment: Deployment) -> None:
+    started = time.monotonic()
+    result = deployment.tf.plan_exitcode(deployment.tf_vars)
+    deployment.timings["second_plan"] = time.monotonic() - started
+    if result.retcode != 0:
+        changes = [
+            line
+            for line in result.out.splitlines()
+            if re.search(r"^\s*# .* (will be|must be)|^\s*[~+-] |^Plan:", line)
+        ]
+        pytest.fail("second plan is not clean:\n" + "\n".join(changes[:80]), pytrace=False)
+
+
+def test_destroy_leaves_nothing_of_ours(deployment: Deployment) -> None:
+    s = deployment.suffix
+    deployment.destroy()
+    c = deployment.client
+    leftovers = {
+        "tables": [t for t in _all(c("dynamodb"), "list_tables", "TableNames") if s in t],
+        "queues": [q for q in _all(c("sqs"), "list_queues", "QueueUrls") if s in q],
+        "topics": [t["TopicArn"] for t in _all(c("sns"), "list_topics", "Topics") if s in t["TopicArn"]],
+        "buckets": [b["Name"] for b in c("s3").list_buckets()["Buckets"] if s in b["Name"]],
+        "functions": [
+            f["FunctionName"]
+            for f in _all(c("lambda"), "list_functions", "Functions")
+            if s in f["FunctionName"]
+        ],
+        "roles": [r["RoleName"] for r in _all(c("iam"), "list_roles", "Roles") if s in r["RoleName"]],
+        "state machines": [
+            m["name"]
+            for m in _all(c("stepfunctions"), "list_state_machines", "stateMachines")
+            if s in m["name"]
+        ],
+        "rest apis": [a["name"] for a in _all(c("apigateway"), "get_rest_apis", "items") if s in a["name"]],
+        "usage plans": [
+            p["name"] for p in _all(c("apigateway"), "get_usage_plans", "items") if s in p["name"]
+        ],
+        "log groups": [
+            g["logGroupName"]
+            for g in _all(c("logs"), "describe_log_groups", "logGroups")
+            if s in g["logGroupName"]
+        ],
+        "kms aliases": [
+            a["AliasName"] for a in _all(c("kms"), "list_aliases", "Aliases") if s in a["AliasName"]
+        ],
+        "alarms": [
+            a["AlarmName"]
+            for a in _all(c("cloudwatch"), "describe_alarms", "MetricAlarms")
+            if s in a["AlarmName"]
+        ],
+        "dashboards": [
+            d["DashboardName"]
+            for d in _all(c("cloudwatch"), "list_dashboards", "DashboardEntries")
+            if s in d["DashboardName"]
+        ],
+        "web acls": [
+            w["Name"] for w in c("wafv2").list_web_acls(Scope="REGIONAL")["WebACLs"] if s in w["Name"]
+        ],
+        "schedules": [
+            x["Name"] for x in _all(c("scheduler"), "list_schedules", "Schedules") if s in x["Name"]
+        ],
+        "parameters": [
+            p["Name"] for p in _all(c("ssm"), "describe_parameters", "Parameters") if s in p["Name"]
+        ],
+        "xray groups": [g["GroupName"] for g in c("xray").get_groups()["Groups"] if s in g["GroupName"]],
+        "xray rules": [
+            r["SamplingRule"]["RuleName"]
+            for r in c("xray").get_sampling_rules()["SamplingRuleRecords"]
+            if s in r["SamplingRule"]["RuleName"]
+        ],
+        "vpcs": [
+            v["VpcId"]
+            for v in _all(c("ec2"), "describe_vpcs", "Vpcs")
+            if any(s in t["Value"] for t in v.get("Tags", []))
+        ],
+    }
+    assert {kind: names for kind, names in leftovers.items() if names} == {}
+    assert deployment.tf.state_resource_count() == 0

@@ -1,0 +1,23 @@
+"""Flow 8: the demo ``ops up`` runs after apply, on the session's deployment."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from ops.demo import Platform, run_demo
+from tests.e2e.conftest import Deployment
+
+
+def test_demo_runs_and_prints_report_and_links(deployment: Deployment, platform: Platform) -> None:
+    lines: list[str] = []
+    result = run_demo(deployment.outputs, deployment.env, lines.append)
+    outcomes = result["transactions"]
+    assert sorted(outcomes.values()).count("COMPLETED") == 3
+    assert list(outcomes.values()).count("REJECTED") == 1
+    failed = [txn for txn, outcome in outcomes.items() if outcome.startswith("FAILED")]
+    assert len(failed) == 1 and failed[0] in platform.dlq_transaction_ids()
+    printed = "\n".join(lines)
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+    assert f"$ ops report --date {today}" in printed and "$ ops links" in printed
+    assert platform.outputs["oncall_links"]["dashboard"].split("#", 1)[0][:40] in "".join(printed.split())
+    assert platform.processor_endpoint() != "http://127.0.0.1:9/"

@@ -1,0 +1,134 @@
+"""`ops up` / `ops down` plumbing: the detached emulator process, backend selection, idempotent down."""
+
+from __future__ import annotations
+
+import json
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from ops import local
+from ops.cli.local_cmd import down as down_cmd
+from ops.cli.local_cmd import up as up_cmd
+from ops.emulator.server import EmulatorError, ExternalEmulator, free_port, probe, selected_backend
+
+
+@pytest.fixture
+def local_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Point ops.local at a scratch .local so tests never touch a developer's running stack."""
+    monkeypatch.setattr(local, "LOCAL_DIR", tmp_path)
+    monkeypatch.setattr(local, "EMULATOR_STATE", tmp_path / "emulator.json")
+    monkeypatch.setattr(local, "EMULATOR_LOG", tmp_path / "emulator.log")
+    monkeypatch.setattr(local, "TERRAFORM_LOG", tmp_path / "terraform.log")
+    monkeypatch.setattr(local, "backend_dir", lambda backend: tmp_path / backend)
+    yield tmp_path
+    local.stop_emulator()
+
+
+def test_emulator_process_starts_detached_is_reused_and_stops(local_dir: Path) -> None:
+    state = local.start_emulator()
+    assert probe(state["endpoint_url"])
+    recorded = json.loads((local_dir / "emulator.json").read_text())
+    assert recorded["pid"] == state["pid"] and recorded["endpoint_url"].startswith("http://127.0.0.1:")
+    assert "serving at" in (local_dir / "emulator.log").read_text()
+    again = local.start_emulator()
+    assert again["pid"] == state["pid"]
+    assert local.stop_emulator() is True
+    assert not probe(state["endpoint_url"], timeout=1)
+    assert not (local_dir / "emulator.json").exists()
+    assert local.stop_emulator() is False  # idempotent
+
+
+def test_a_stale_state_file_does_not_block_a_new_emulator(local_dir: Path) -> None:
+    (local_dir / "emulator.json").write_text(
+        json.dumps({"pid": 2**22 + 7, "endpoint_url": "http://127.0.0.1:9"})
+    )
+    state = local.start_emulator()
+    assert state["pid"] != 2**22 + 7 and probe(state["endpoint_url"])
+
+
+def test_emulator_start_failure_reports_the_log(local_dir: Path) -> None:
+    port = free_port()
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", port))
+        busy.listen()
+        with pytest.raises(local.LocalError, match="exited with code"):
+            local.start_emulator(port=port, timeout=30)
+
+
+def test_down_without_anything_deployed_is_a_no_op(local_dir: Path) -> None:
+    result = CliRunner().invoke(down_cmd, [])
+    assert result.exit_code == 0, result.output
+    assert "nothing deployed" in result.output
+    assert CliRunner().invoke(down_cmd, []).exit_code == 0
+
+
+def test_up_on_localstack_without_localstack_explains_what_to_do(
+    local_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("LOCALSTACK_ENDPOINT", f"http://127.0.0.1:{free_port()}")
+    result = CliRunner().invoke(up_cmd, ["--backend", "localstack", "--no-demo"])
+    assert result.exit_code == 1
+    assert "docker compose up -d" in result.output
+
+
+def test_backend_comes_from_the_environment_twin(local_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPS_BACKEND", "localstack")
+    monkeypatch.setenv("LOCALSTACK_ENDPOINT", f"http://127.0.0.1:{free_port()}")
+    result = CliRunner().invoke(up_cmd, ["--no-demo"])
+    assert result.exit_code == 1 and "LocalStack does not answer" in result.output
+    monkeypatch.setenv("OPS_BACKEND", "nonsense")
+    assert CliRunner().invoke(up_cmd, ["--no-demo"]).exit_code == 2
+
+
+def test_commands_have_help_text() -> None:
+    for command in (up_cmd, down_cmd):
+        result = CliRunner().invoke(command, ["--help"])
+        assert result.exit_code == 0 and "OPS_BACKEND" in result.output
+
+
+def test_test_backend_switch(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("E2E_BACKEND", raising=False)
+    assert selected_backend() == "moto"
+    monkeypatch.setenv("E2E_BACKEND", "LocalStack")
+    assert selected_backend() == "localstack"
+    monkeypatch.setenv("E2E_BACKEND", "docker")
+    with pytest.raises(ValueError, match="moto or localstack"):
+        selected_backend()
+
+
+def test_external_emulator_health_check_fails_clearly() -> None:
+    with pytest.raises(EmulatorError, match="docker compose up -d"):
+        ExternalEmulator(f"http://127.0.0.1:{free_port()}").start()
+
+
+def test_local_variables_only_include_what_the_root_declares(tmp_path: Path) -> None:
+    (tmp_path / "variables.tf").write_text(
+        'variable "environment_suffix" {}\nvariable "archive_force_destroy" {}\n'
+    )
+    assert local.local_tf_vars("dev", tmp_path) == {
+        "environment_suffix": "dev",
+        "archive_force_destroy": True,
+    }
+
+
+def test_oncall_rows_flatten_the_links_output() -> None:
+    rows = local.oncall_rows(
+        {"oncall_links": {"dashboard": "https://d", "alarms": {"b": "https://b", "a": "https://a"}}}
+    )
+    assert rows == [
+        ("alarms", "a", "https://a"),
+        ("alarms", "b", "https://b"),
+        ("dashboard", "dashboard", "https://d"),
+    ]
+
+
+def test_the_emulator_binds_to_loopback_by_default() -> None:
+    from ops.emulator.__main__ import parse_args
+    from ops.emulator.server import Emulator
+
+    assert parse_args([]).host == "127.0.0.1"
+    assert Emulator().host == "127.0.0.1"

@@ -1,0 +1,380 @@
+"""Each emulator shim, exercised with boto3 against the embedded server (the way the provider calls it)."""
+
+from __future__ import annotations
+
+import io
+import json
+import uuid
+import zipfile
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from ops.emulator import shims
+from ops.emulator.server import Emulator
+
+pytestmark = pytest.mark.usefixtures("moto_emulator")
+
+PASS_DEFINITION = json.dumps({"StartAt": "A", "States": {"A": {"Type": "Pass", "End": True}}})
+ASSUME = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ],
+    }
+)
+
+
+@pytest.fixture(scope="module")
+def moto_emulator(emulator: Any) -> Emulator:
+    if not isinstance(emulator, Emulator):
+        pytest.skip("shims patch the embedded moto server only")
+    return emulator
+
+
+def _name(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def _role(emulator: Emulator) -> str:
+    arn: str = emulator.client("iam").create_role(RoleName=_name("role"), AssumeRolePolicyDocument=ASSUME)[
+        "Role"
+    ]["Arn"]
+    return arn
+
+
+# --------------------------------------------------------------------------- start-up guards
+
+
+def test_a_different_moto_version_refuses_to_start() -> None:
+    with pytest.raises(shims.ShimError, match=r"written for moto==0\.0\.0"):
+        shims.check_moto_version("0.0.0")
+
+
+def test_a_vanished_patch_target_fails_loudly() -> None:
+    class Target:
+        pass
+
+    with pytest.raises(shims.ShimError, match="no longer exists"):
+        shims._require(Target, "attributes")
+
+
+def test_every_shim_is_installed_and_documented() -> None:
+    assert shims.install_all() == [s.__name__ for s in shims.SHIMS]
+    for shim in shims.SHIMS:
+        assert shim.__doc__ and "moto" in shim.__doc__, shim.__name__
+
+
+def test_moto_is_configured_before_the_first_request(moto_emulator: Emulator) -> None:
+    from moto.core.config import default_user_config
+
+    assert default_user_config["lambda"]["use_docker"] is False
+    assert default_user_config["stepfunctions"]["execute_state_machine"] is True
+
+
+def test_aws_managed_policies_can_be_attached(moto_emulator: Emulator) -> None:
+    iam = moto_emulator.client("iam")
+    role = _name("managed")
+    iam.create_role(RoleName=role, AssumeRolePolicyDocument=ASSUME)
+    arn = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+    iam.attach_role_policy(RoleName=role, PolicyArn=arn)
+    attached = iam.list_attached_role_policies(RoleName=role)["AttachedPolicies"]
+    assert [p["PolicyArn"] for p in attached] == [arn]
+
+
+# --------------------------------------------------------------------------- Step Functions
+
+
+def test_validate_state_machine_definition_accepts_a_valid_definition(moto_emulator: Emulator) -> None:
+    result = moto_emulator.client("stepfunctions").validate_state_machine_definition(
+        definition=PASS_DEFINITION
+    )
+    assert result["result"] == "OK"
+    assert result["diagnostics"] == []
+
+
+def test_validate_state_machine_definition_rejects_broken_json(moto_emulator: Emulator) -> None:
+    result = moto_emulator.client("stepfunctions").validate_state_machine_definition(definition="{not json")
+    assert result["result"] == "FAIL"
+    assert result["diagnostics"][0]["severity"] == "ERROR"
+
+
+def test_list_state_machine_versions_lists_published_versions(moto_emulator: Emulator) -> None:
+    sfn = moto_emulator.client("stepfunctions")
+    role = _role(moto_emulator)
+    plain = sfn.create_state_machine(name=_name("sm"), definition=PASS_DEFINITION, roleArn=role)
+    assert (
+        sfn.list_state_machine_versions(stateMachineArn=plain["stateMachineArn"])["stateMachineVersions"]
+        == []
+    )
+    published = sfn.create_state_machine(
+        name=_name("sm"), definition=PASS_DEFINITION, roleArn=role, publish=True
+    )
+    versions = sfn.list_state_machine_versions(stateMachineArn=published["stateMachineArn"])[
+        "stateMachineVersions"
+    ]
+    assert [v["stateMachineVersionArn"] for v in versions] == [published["stateMachineVersionArn"]]
+
+
+def test_list_state_machine_versions_of_an_unknown_machine_is_an_error(moto_emulator: Emulator) -> None:
+    arn = f"arn:aws:states:{moto_emulator.region}:123456789012:stateMachine:{_name('missing')}"
+    with pytest.raises(ClientError) as err:
+        moto_emulator.client("stepfunctions").list_state_machine_versions(stateMachineArn=arn)
+    assert err.value.response["Error"]["Code"] == "StateMachineDoesNotExist"
+
+
+# --------------------------------------------------------------------------- X-Ray
+
+
+def _rule(name: str, **overrides: Any) -> dict[str, Any]:
+    rule = {
+        "RuleName": name,
+        "ResourceARN": "*",
+        "Priority": 100,
+        "FixedRate": 0.1,
+        "ReservoirSize": 1,
+        "ServiceName": "payment-*",
+        "ServiceType": "*",
+        "Host": "*",
+        "HTTPMethod": "*",
+        "URLPath": "*",
+        "Version": 1,
+    }
+    rule.update(overrides)
+    return rule
+
+
+def test_xray_sampling_rule_lifecycle(moto_emulator: Emulator) -> None:
+    xray = moto_emulator.client("xray")
+    name = _name("rule")
+    created = xray.create_sampling_rule(SamplingRule=_rule(name), Tags=[{"Key": "team", "Value": "payments"}])
+    arn = created["SamplingRuleRecord"]["SamplingRule"]["RuleARN"]
+    assert arn.endswith(f":sampling-rule/{name}")
+    rules = {r["SamplingRule"]["RuleName"]: r for r in xray.get_sampling_rules()["SamplingRuleRecords"]}
+    assert "Default" in rules and rules[name]["SamplingRule"]["FixedRate"] == 0.1
+    assert xray.list_tags_for_resource(ResourceARN=arn)["Tags"] == [{"Key": "team", "Value": "payments"}]
+    updated = xray.update_sampling_rule(SamplingRuleUpdate={"RuleName": name, "FixedRate": 0.5})
+    assert updated["SamplingRuleRecord"]["SamplingRule"]["FixedRate"] == 0.5
+    xray.delete_sampling_rule(RuleName=name)
+    names = [r["SamplingRule"]["RuleName"] for r in xray.get_sampling_rules()["SamplingRuleRecords"]]
+    assert name not in names
+    with pytest.raises(ClientError) as err:
+        xray.delete_sampling_rule(RuleName="Default")
+    assert err.value.response["Error"]["Code"] == "InvalidRequestException"
+
+
+def test_xray_group_lifecycle_and_tags(moto_emulator: Emulator) -> None:
+    xray = moto_emulator.client("xray")
+    name = _name("group")
+    group = xray.create_group(GroupName=name, FilterExpression='service("payment-intake")')["Group"]
+    assert xray.get_group(GroupName=name)["Group"]["FilterExpression"] == 'service("payment-intake")'
+    assert name in [g["GroupName"] for g in xray.get_groups()["Groups"]]
+    xray.update_group(GroupARN=group["GroupARN"], FilterExpression='service("payment-status")')
+    assert (
+        xray.get_group(GroupARN=group["GroupARN"])["Group"]["FilterExpression"] == 'service("payment-status")'
+    )
+    xray.tag_resource(
+        ResourceARN=group["GroupARN"], Tags=[{"Key": "a", "Value": "1"}, {"Key": "b", "Value": "2"}]
+    )
+    xray.untag_resource(ResourceARN=group["GroupARN"], TagKeys=["a"])
+    assert xray.list_tags_for_resource(ResourceARN=group["GroupARN"])["Tags"] == [{"Key": "b", "Value": "2"}]
+    xray.delete_group(GroupName=name)
+    with pytest.raises(ClientError) as err:
+        xray.get_group(GroupName=name)
+    assert err.value.response["Error"]["Code"] == "InvalidRequestException"
+
+
+def test_xray_tags_on_an_unknown_resource_are_not_found(moto_emulator: Emulator) -> None:
+    with pytest.raises(ClientError) as err:
+        moto_emulator.client("xray").list_tags_for_resource(
+            ResourceARN="arn:aws:xray:us-east-1:1:group/none/X"
+        )
+    assert err.value.response["Error"]["Code"] == "ResourceNotFoundException"
+
+
+def test_xray_encryption_config_round_trips(moto_emulator: Emulator) -> None:
+    xray = moto_emulator.client("xray")
+    key = moto_emulator.client("kms").create_key()["KeyMetadata"]["Arn"]
+    xray.put_encryption_config(Type="KMS", KeyId=key)
+    config = xray.get_encryption_config()["EncryptionConfig"]
+    assert config == {"KeyId": key, "Status": "ACTIVE", "Type": "KMS"}
+    xray.put_encryption_config(Type="NONE")
+    assert xray.get_encryption_config()["EncryptionConfig"]["Type"] == "NONE"
+
+
+def test_xray_state_is_per_region(moto_emulator: Emulator) -> None:
+    name = _name("regional")
+    moto_emulator.client("xray").create_group(GroupName=name, FilterExpression="ok")
+    other = moto_emulator.client("xray", region_name="eu-central-1")
+    assert name not in [g["GroupName"] for g in other.get_groups()["Groups"]]
+
+
+# --------------------------------------------------------------------------- SQS
+
+
+@pytest.fixture
+def queues(moto_emulator: Emulator) -> tuple[Any, str, str, str, str]:
+    sqs = moto_emulator.client("sqs")
+    dlq = sqs.create_queue(QueueName=_name("dlq"))["QueueUrl"]
+    src = sqs.create_queue(QueueName=_name("src"))["QueueUrl"]
+    dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    src_arn = sqs.get_queue_attributes(QueueUrl=src, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    return sqs, dlq, dlq_arn, src, src_arn
+
+
+def test_redrive_allow_policy_is_returned(queues: tuple[Any, str, str, str, str]) -> None:
+    sqs, dlq, _, _, src_arn = queues
+    allow = {"redrivePermission": "byQueue", "sourceQueueArns": [src_arn]}
+    sqs.set_queue_attributes(QueueUrl=dlq, Attributes={"RedriveAllowPolicy": json.dumps(allow, indent=2)})
+    by_name = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["RedriveAllowPolicy"])["Attributes"]
+    assert json.loads(by_name["RedriveAllowPolicy"]) == allow
+    assert by_name["RedriveAllowPolicy"] == json.dumps(allow, separators=(",", ":"), sort_keys=True)
+    everything = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["All"])["Attributes"]
+    assert everything["RedriveAllowPolicy"] == by_name["RedriveAllowPolicy"]
+
+
+def test_redrive_policy_comes_back_compact_as_jsonencode_writes_it(
+    queues: tuple[Any, str, str, str, str],
+) -> None:
+    sqs, _, dlq_arn, src, _ = queues
+    # Terraform's jsonencode(): keys sorted, no whitespace.
+    policy = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 3}, separators=(",", ":"))
+    sqs.set_queue_attributes(QueueUrl=src, Attributes={"RedrivePolicy": policy})
+    got = sqs.get_queue_attributes(QueueUrl=src, AttributeNames=["RedrivePolicy"])["Attributes"][
+        "RedrivePolicy"
+    ]
+    assert got == policy
+
+
+def test_setting_other_attributes_keeps_the_queue_policy(queues: tuple[Any, str, str, str, str]) -> None:
+    sqs, _, dlq_arn, src, src_arn = queues
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "DenyInsecureTransport",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "sqs:*",
+                "Resource": src_arn,
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            }
+        ],
+    }
+    sqs.set_queue_attributes(QueueUrl=src, Attributes={"Policy": json.dumps(policy)})
+    sqs.set_queue_attributes(
+        QueueUrl=src,
+        Attributes={
+            "VisibilityTimeout": "360",
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 3}),
+        },
+    )
+    attrs = sqs.get_queue_attributes(QueueUrl=src, AttributeNames=["All"])["Attributes"]
+    assert attrs["VisibilityTimeout"] == "360"
+    assert json.loads(attrs["Policy"]) == policy
+    sqs.set_queue_attributes(QueueUrl=src, Attributes={"Policy": ""})
+    assert "Policy" not in sqs.get_queue_attributes(QueueUrl=src, AttributeNames=["Policy"]).get(
+        "Attributes", {}
+    )
+
+
+# --------------------------------------------------------------------------- EC2
+
+
+def test_security_group_rule_descriptions_survive_for_prefix_lists_and_group_references(
+    moto_emulator: Emulator,
+) -> None:
+    ec2 = moto_emulator.client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.42.0.0/16")["Vpc"]["VpcId"]
+    sg = ec2.create_security_group(GroupName=_name("sg"), Description="x", VpcId=vpc)["GroupId"]
+    peer = ec2.create_security_group(GroupName=_name("peer"), Description="x", VpcId=vpc)["GroupId"]
+    prefix_list = ec2.describe_prefix_lists()["PrefixLists"][0]["PrefixListId"]
+    egress = ec2.authorize_security_group_egress(
+        GroupId=sg,
+        IpPermissions=[
+            {
+                "IpProtocol": "tcp",
+                "FromPort": 443,
+                "ToPort": 443,
+                "PrefixListIds": [{"PrefixListId": prefix_list, "Description": "HTTPS to s3 via gateway"}],
+            }
+        ],
+    )["SecurityGroupRules"][0]["SecurityGroupRuleId"]
+    ingress = ec2.authorize_security_group_ingress(
+        GroupId=peer,
+        IpPermissions=[
+            {
+                "IpProtocol": "tcp",
+                "FromPort": 443,
+                "ToPort": 443,
+                "UserIdGroupPairs": [{"GroupId": sg, "Description": "HTTPS from the functions"}],
+            }
+        ],
+    )["SecurityGroupRules"][0]["SecurityGroupRuleId"]
+    rules = {
+        r["SecurityGroupRuleId"]: r
+        for r in ec2.describe_security_group_rules(SecurityGroupRuleIds=[egress, ingress])[
+            "SecurityGroupRules"
+        ]
+    }
+    assert rules[egress]["Description"] == "HTTPS to s3 via gateway"
+    assert rules[ingress]["Description"] == "HTTPS from the functions"
+
+
+# --------------------------------------------------------------------------- Lambda
+
+
+def _zip() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as zf:
+        zf.writestr("app.py", "def handler(event, context):\n    return event\n")
+    return buffer.getvalue()
+
+
+def test_lambda_logging_config_round_trips(moto_emulator: Emulator) -> None:
+    lam = moto_emulator.client("lambda")
+    role = _role(moto_emulator)
+    name = _name("fn")
+    lam.create_function(
+        FunctionName=name,
+        Runtime="python3.12",
+        Role=role,
+        Handler="app.handler",
+        Code={"ZipFile": _zip()},
+        LoggingConfig={
+            "LogFormat": "JSON",
+            "LogGroup": f"/aws/lambda/{name}",
+            "ApplicationLogLevel": "INFO",
+            "SystemLogLevel": "WARN",
+        },
+    )
+    config = lam.get_function_configuration(FunctionName=name)["LoggingConfig"]
+    assert config == {
+        "LogFormat": "JSON",
+        "LogGroup": f"/aws/lambda/{name}",
+        "ApplicationLogLevel": "INFO",
+        "SystemLogLevel": "WARN",
+    }
+    lam.update_function_configuration(FunctionName=name, LoggingConfig={"ApplicationLogLevel": "DEBUG"})
+    assert (
+        lam.get_function(FunctionName=name)["Configuration"]["LoggingConfig"]["ApplicationLogLevel"]
+        == "DEBUG"
+    )
+
+
+def test_lambda_logging_config_defaults_to_text_and_the_function_log_group(moto_emulator: Emulator) -> None:
+    lam = moto_emulator.client("lambda")
+    name = _name("fn")
+    lam.create_function(
+        FunctionName=name,
+        Runtime="python3.12",
+        Role=_role(moto_emulator),
+        Handler="app.handler",
+        Code={"ZipFile": _zip()},
+    )
+    assert lam.get_function_configuration(FunctionName=name)["LoggingConfig"] == {
+        "LogFormat": "Text",
+        "LogGroup": f"/aws/lambda/{name}",
+    }

@@ -1,0 +1,217 @@
+"""Terraform runner helpers: mirror discovery, CLI config, the emulator override, scratch copies."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from ops.terraform import (
+    AWS_PROVIDER_SOURCE,
+    EMULATOR_ENDPOINT_SERVICES,
+    OVERRIDE_FILENAME,
+    REPO_ROOT,
+    Terraform,
+    TerraformError,
+    _platform_dir,
+    find_provider_mirror,
+    planned_resources,
+    prepare_workdir,
+    render_override,
+    terraform_env,
+)
+
+TERRAFORM = shutil.which("terraform")
+
+
+def _fake_mirror(root: Path) -> Path:
+    (root / AWS_PROVIDER_SOURCE / "5.100.0" / _platform_dir()).mkdir(parents=True)
+    return root
+
+
+def test_explicit_mirror_variable_wins(tmp_path: Path) -> None:
+    mirror = _fake_mirror(tmp_path / "explicit")
+    other = _fake_mirror(tmp_path / "searched")
+    found = find_provider_mirror({"TF_PLUGIN_MIRROR": str(mirror)}, search_paths=[str(other)])
+    assert found == mirror.resolve()
+
+
+def test_explicit_mirror_without_the_provider_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(TerraformError, match="does not contain"):
+        find_provider_mirror({"TF_PLUGIN_MIRROR": str(tmp_path)}, search_paths=[])
+
+
+def test_search_paths_are_tried_in_order(tmp_path: Path) -> None:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    second = _fake_mirror(tmp_path / "second")
+    assert (
+        find_provider_mirror({}, search_paths=[str(tmp_path / "missing"), str(empty), str(second)]) == second
+    )
+    assert find_provider_mirror({}, search_paths=[str(empty)]) is None
+
+
+def test_packed_mirror_layout_is_recognised(tmp_path: Path) -> None:
+    provider = tmp_path / AWS_PROVIDER_SOURCE
+    provider.mkdir(parents=True)
+    (provider / f"terraform-provider-aws_5.100.0_{_platform_dir()}.zip").write_bytes(b"")
+    assert find_provider_mirror({}, search_paths=[str(tmp_path)]) == tmp_path.resolve()
+
+
+def test_cli_config_points_at_the_mirror_for_our_runs_only(tmp_path: Path) -> None:
+    mirror = _fake_mirror(tmp_path / "mirror")
+    base = {"TF_CLI_CONFIG_FILE": "/root/.terraformrc-that-does-not-exist", "PATH": "/usr/bin"}
+    env = terraform_env(base, local_dir=tmp_path / "local", search_paths=[str(mirror)])
+    config = Path(env["TF_CLI_CONFIG_FILE"])
+    assert config == tmp_path / "local" / "terraformrc"
+    text = config.read_text()
+    assert "filesystem_mirror" in text and json.dumps(str(mirror.resolve())) in text
+    assert f'exclude = ["{AWS_PROVIDER_SOURCE}"]' in text
+    assert base["TF_CLI_CONFIG_FILE"] == "/root/.terraformrc-that-does-not-exist"  # caller untouched
+
+
+def test_without_a_mirror_a_dangling_cli_config_is_dropped(tmp_path: Path) -> None:
+    env = terraform_env({"TF_CLI_CONFIG_FILE": str(tmp_path / "nope")}, local_dir=tmp_path, search_paths=[])
+    assert "TF_CLI_CONFIG_FILE" not in env
+    existing = tmp_path / "mine.tfrc"
+    existing.write_text("")
+    env = terraform_env({"TF_CLI_CONFIG_FILE": str(existing)}, local_dir=tmp_path, search_paths=[])
+    assert env["TF_CLI_CONFIG_FILE"] == str(existing)
+
+
+def test_override_sets_test_credentials_fail_fast_retries_and_every_endpoint() -> None:
+    text = render_override("http://127.0.0.1:4566")
+    for service in EMULATOR_ENDPOINT_SERVICES:
+        assert f"{service} " in text
+    assert text.count('"http://127.0.0.1:4566"') == len(EMULATOR_ENDPOINT_SERVICES)
+    assert "max_retries                 = 1" in text
+    assert 'access_key                  = "test"' in text
+    assert "s3_use_path_style           = true" in text
+    assert not re.search(r"^\s*region\s*=", text, re.M)  # the root's region logic stays in charge
+
+
+@pytest.mark.skipif(TERRAFORM is None, reason="terraform not installed")
+def test_override_is_canonically_formatted_hcl() -> None:
+    text = render_override("http://127.0.0.1:4566", aliases=["replica"], local_backend=True)
+    proc = subprocess.run(  # noqa: S603 - the installed terraform binary
+        [TERRAFORM or "terraform", "fmt", "-"], input=text, capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == text
+
+
+def test_workdir_gets_the_override_and_the_repository_does_not(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    (root / "modules/x").mkdir(parents=True)
+    (root / "lambda/payments/schemas").mkdir(parents=True)
+    (root / "main.tf").write_text('provider "aws" {\n  alias  = "edge"\n  region = "us-east-1"\n}\n')
+    (root / "modules/x/main.tf").write_text("")
+    (root / "lambda/payments/schemas/s.json").write_text("{}")
+    package = tmp_path / "pkg.zip"
+    package.write_bytes(b"zip")
+    dest = prepare_workdir(tmp_path / "work", "http://127.0.0.1:1234", source=root, package_path=package)
+    assert (dest / "main.tf").is_file()
+    assert (dest / "modules/x/main.tf").is_file()
+    assert (dest / "lambda/payments/schemas/s.json").read_text() == "{}"
+    assert (dest / "build/lambda/payment-app.zip").read_bytes() == b"zip"
+    override = (dest / OVERRIDE_FILENAME).read_text()
+    assert re.search(r'alias\s+= "edge"', override) and override.count('provider "aws"') == 2
+    assert not list(root.glob("*_override.tf"))
+    # Re-preparing for another endpoint rewrites the override in place.
+    prepare_workdir(dest, "http://127.0.0.1:9999", source=root, package_path=package)
+    assert "9999" in (dest / OVERRIDE_FILENAME).read_text()
+
+
+def test_repository_root_never_holds_an_override_file() -> None:
+    assert not list(REPO_ROOT.glob("*_override.tf"))
+
+
+def test_runner_times_out_instead_of_hanging(tmp_path: Path) -> None:
+    fake = tmp_path / "terraform"
+    fake.write_text("#!/bin/sh\nsleep 30\n")
+    fake.chmod(0o755)
+    tf = Terraform(tmp_path, binary=str(fake), timeout=1, env={"PATH": "/usr/bin:/bin"})
+    with pytest.raises(TerraformError, match="timed out"):
+        tf.run("plan")
+    assert tf.last_result is not None and tf.last_result.seconds < 25
+
+
+def test_runner_reports_the_error_text(tmp_path: Path) -> None:
+    fake = tmp_path / "terraform"
+    fake.write_text(
+        textwrap.dedent("""\
+        #!/bin/sh
+        echo "some progress"
+        echo "Error: Invalid reference" >&2
+        exit 1
+    """)
+    )
+    fake.chmod(0o755)
+    log = tmp_path / "tf.log"
+    tf = Terraform(tmp_path, binary=str(fake), timeout=30, env={"PATH": "/usr/bin:/bin"}, log_path=log)
+    with pytest.raises(TerraformError, match="Invalid reference"):
+        tf.run("apply")
+    assert "some progress" in log.read_text()
+
+
+def test_planned_resources_flattens_child_modules_and_skips_data_sources() -> None:
+    plan = {
+        "planned_values": {
+            "root_module": {
+                "resources": [
+                    {
+                        "address": "aws_sqs_queue.a",
+                        "mode": "managed",
+                        "type": "aws_sqs_queue",
+                        "name": "a",
+                        "values": {"x": 1},
+                    },
+                    {
+                        "address": "data.aws_region.r",
+                        "mode": "data",
+                        "type": "aws_region",
+                        "name": "r",
+                        "values": {},
+                    },
+                ],
+                "child_modules": [
+                    {
+                        "address": "module.m",
+                        "resources": [
+                            {
+                                "address": "module.m.aws_sns_topic.t",
+                                "mode": "managed",
+                                "type": "aws_sns_topic",
+                                "name": "t",
+                                "values": {},
+                            }
+                        ],
+                        "child_modules": [
+                            {
+                                "resources": [
+                                    {
+                                        "address": "module.m.module.n.aws_s3_bucket.b",
+                                        "type": "aws_s3_bucket",
+                                        "name": "b",
+                                    }
+                                ]
+                            }
+                        ],
+                    }
+                ],
+            }
+        }
+    }
+    flat = planned_resources(plan)
+    assert [r["address"] for r in flat] == [
+        "aws_sqs_queue.a",
+        "module.m.aws_sns_topic.t",
+        "module.m.module.n.aws_s3_bucket.b",
+    ]
+    assert flat[0] == {"address": "aws_sqs_queue.a", "type": "aws_sqs_queue", "name": "a", "values": {"x": 1}}
+    assert flat[2]["values"] == {}

@@ -95,7 +95,7 @@ module "network" {
   suffix                      = local.suffix
   region                      = local.region
   vpc_cidr                    = var.vpc_cidr
-  az_count                    = 2
+  az_count                    = var.availability_zone_count
   interface_endpoint_services = var.interface_endpoint_services
   enable_nat_gateway          = var.enable_nat_gateway
   flow_log_retention_days     = var.security_log_retention_days

@@ -25,7 +25,7 @@ variable "aws_region" {
 }
 
 variable "tags" {
-  description = "Extra tags merged into the provider's default_tags (they can override Project and DataClassification)."
+  description = "Extra tags merged into the provider's default_tags; they may override Project and DataClassification, not Environment or ManagedBy."
   type        = map(string)
   default     = {}
 
@@ -296,6 +296,17 @@ variable "vpc_cidr" {
       try(cidrsubnet(var.vpc_cidr, 0, 0) == var.vpc_cidr, false)
     )
     error_message = "vpc_cidr must be an IPv4 network address with a prefix between /16 and /24, e.g. 10.40.0.0/16."
+  }
+}
+
+variable "availability_zone_count" {
+  description = "Availability zones the functions' private subnets span (each interface endpoint is billed per AZ)."
+  type        = number
+  default     = 2
+
+  validation {
+    condition     = var.availability_zone_count >= 2 && var.availability_zone_count <= 4 && floor(var.availability_zone_count) == var.availability_zone_count
+    error_message = "availability_zone_count must be a whole number between 2 and 4."
   }
 }
 

@@ -203,6 +203,22 @@ class Platform:
         finally:
             self.set_processor_endpoint(original)
 
+    @contextlib.contextmanager
+    def fast_retries(self, visibility_seconds: int = 2) -> Iterator[None]:
+        """Shorten the failed queue's visibility timeout (6 minutes deployed) while a flow waits for the
+        retry consumer's three receives; the deployed value comes back on exit. Works the same on moto
+        and on LocalStack, whose own poller honours the queue setting."""
+        sqs = self.client("sqs")
+        url = self.outputs["failed_queue_url"]
+        original = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["VisibilityTimeout"])["Attributes"][
+            "VisibilityTimeout"
+        ]
+        sqs.set_queue_attributes(QueueUrl=url, Attributes={"VisibilityTimeout": str(visibility_seconds)})
+        try:
+            yield
+        finally:
+            sqs.set_queue_attributes(QueueUrl=url, Attributes={"VisibilityTimeout": original})
+
     def queue_counts(self, queue_url: str) -> tuple[int, int]:
         """(visible, in flight) messages of a queue."""
         attrs = self.client("sqs").get_queue_attributes(
@@ -270,7 +286,7 @@ def run_demo(outputs: Mapping[str, Any], env: Mapping[str, str], progress: Progr
         _step(progress, f"{label}: {outcomes[transaction_id]}")
 
     _step(progress, f"processor endpoint -> {UNREACHABLE_PROCESSOR} (settlement will fail)")
-    with platform.broken_processor():
+    with platform.broken_processor(), platform.fast_retries():
         failing = send("payment while the processor is down", Platform.payment("42.00", "USD"))
         platform.wait_for_status(failing, {"FAILED"})
         _step(progress, f"{failing}: FAILED; waiting for the retry consumer to give up (DLQ)")

@@ -65,12 +65,15 @@ def health_checker() -> HealthChecker:
     return HealthChecker(config.get_settings(), clients.dynamodb(), clients.sqs(), clients.cloudwatch())
 
 
-def reset() -> None:
-    """Forget settings, clients and services (tests switch environments between cases)."""
+def reset(keep_clients: bool = False) -> None:
+    """Forget settings, cached parameters, services and (unless kept) the AWS clients."""
     global _services  # noqa: PLW0603
     with _lock:
         _services = None
-    clients.reset()
+    if keep_clients:
+        clients.forget_parameters()
+    else:
+        clients.reset()
     config.reset_settings()
 
 

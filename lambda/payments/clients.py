@@ -122,12 +122,18 @@ def parameters() -> SSMProvider:
     return _ssm_provider
 
 
-def reset() -> None:
-    """Forget every client and cached parameter (tests, or after credentials rotate)."""
+def forget_parameters() -> None:
+    """Drop cached parameter values: the next read goes to SSM."""
     global _ssm_provider  # noqa: PLW0603
     with _lock:
-        _clients.clear()
         _ssm_provider = None
+
+
+def reset() -> None:
+    """Forget every client and cached parameter (tests, or after credentials rotate)."""
+    with _lock:
+        _clients.clear()
+    forget_parameters()
 
 
 def error_code(exc: BaseException) -> str:

@@ -58,6 +58,9 @@ resource "aws_iam_role_policy" "cloudwatch" {
   policy = data.aws_iam_policy_document.cloudwatch.json
 }
 
+# Destroy leaves the account setting in place (no reset_on_delete): other
+# APIs in the account may log through it. Destroying the role afterwards
+# only stops logging until another stack sets its own.
 resource "aws_api_gateway_account" "this" {
   count = var.manage_account_cloudwatch_role ? 1 : 0
 

@@ -1,7 +1,7 @@
 # -----------------------------------------------------------------------------
 # One role per function. The per-role statements below are the whole of what
 # each function's code may call, on its own resources only; keep them in step
-# with lambda/ (tests/plan compares the two).
+# with lambda/ (tests/security/test_iam.py compares the two).
 # -----------------------------------------------------------------------------
 locals {
   r         = var.resources

@@ -13,6 +13,9 @@ locals {
 }
 
 resource "aws_s3_bucket" "archive" {
+  #checkov:skip=CKV_AWS_18: Object access is audited with CloudTrail data events on the account trail; a per-environment log bucket would itself need a log bucket.
+  #checkov:skip=CKV_AWS_144: The archive is a copy of DynamoDB data (PITR 35 days); cross-region replication is a disaster-recovery decision left to the operator, not a default.
+  #checkov:skip=CKV2_AWS_62: Nothing consumes archive object events.
   bucket        = local.bucket_name
   force_destroy = var.force_destroy
 
@@ -140,6 +143,7 @@ resource "aws_s3_bucket_lifecycle_configuration" "archive" {
 ################################################################################
 
 resource "aws_ssm_parameter" "processor_endpoint" {
+  #checkov:skip=CKV2_AWS_34: Not a secret (processor URL), String by contract (docs/interfaces.md); credentials are the SecureString next to it.
   name        = "${local.parameter_prefix}/processor/endpoint"
   description = "Payment processor endpoint (sim://approve or an http(s) URL)"
   type        = "String"
@@ -161,6 +165,7 @@ resource "aws_ssm_parameter" "processor_credentials" {
 }
 
 resource "aws_ssm_parameter" "fraud_rules" {
+  #checkov:skip=CKV2_AWS_34: Not a secret (fraud rule thresholds), String by contract (docs/interfaces.md).
   name        = "${local.parameter_prefix}/fraud/rules"
   description = "Fraud rules (JSON): amount thresholds per currency, velocity, blocked lists, reject score"
   type        = "String"

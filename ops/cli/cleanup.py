@@ -26,8 +26,11 @@ def _parse_days(_ctx: click.Context, _param: click.Parameter, value: str) -> int
 
 def _render(ops: OpsContext, result: CleanupResult) -> None:
     verb = "would" if result.dry_run else "did"
-    title = f"Cleanup of {result.table}: items before {result.cutoff.isoformat()} ({result.mode})"
-    table = Table(title=("DRY RUN — " if result.dry_run else "") + title, title_justify="left")
+    ops.out.print(
+        f"[bold]{'DRY RUN — ' if result.dry_run else ''}Cleanup of {result.table}[/bold]: items created "
+        f"before {result.cutoff.isoformat()} ({result.mode}, {result.segments} segments)"
+    )
+    table = Table()
     table.add_column("step")
     table.add_column("items", justify="right")
     table.add_row("scanned", f"{result.scanned:,}")
@@ -38,7 +41,7 @@ def _render(ops: OpsContext, result: CleanupResult) -> None:
     if result.mode == "delete":
         table.add_row(f"delete ({verb})", f"{result.matched if result.dry_run else result.deleted:,}")
     else:
-        table.add_row(f"set {'TTL'} ({verb})", f"{result.matched if result.dry_run else result.ttl_set:,}")
+        table.add_row(f"set TTL ({verb})", f"{result.matched if result.dry_run else result.ttl_set:,}")
         if result.ttl_skipped:
             table.add_row("TTL already set", f"{result.ttl_skipped:,}")
     ops.out.print(table)

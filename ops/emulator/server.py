@@ -33,6 +33,8 @@ LAMBDA_RUNTIME_MODULE = "ops.emulator.lambda_runtime"
 # "auto" installs the Lambda runtime hook when its module exists, "0" never, "1" always (fail if absent).
 LAMBDA_RUNTIME_ENV = "OPS_EMULATOR_LAMBDA_RUNTIME"
 
+START_TIMEOUT_S = 30.0
+
 _configure_lock = threading.Lock()
 
 
@@ -134,13 +136,22 @@ class Emulator:
         if not self.request_log:
             # werkzeug logs every request at INFO: thousands of lines per terraform apply.
             logging.getLogger("werkzeug").setLevel(logging.WARNING)
+        if self.requested_port:
+            # werkzeug reports a busy port by exiting the server thread, and ThreadedMotoServer.start()
+            # then waits forever for it to become ready: check first.
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+                try:
+                    sock.bind((self.host, self.requested_port))
+                except OSError as exc:
+                    raise EmulatorError(
+                        f"cannot bind the emulator on {self.host}:{self.requested_port}: {exc}"
+                    ) from exc
         server = ThreadedMotoServer(ip_address=self.host, port=self.requested_port, verbose=False)
-        try:
-            server.start()
-        except OSError as exc:
-            raise EmulatorError(
-                f"cannot bind the emulator on {self.host}:{self.requested_port}: {exc}"
-            ) from exc
+        starter = threading.Thread(target=server.start, daemon=True)
+        starter.start()
+        starter.join(START_TIMEOUT_S)
+        if starter.is_alive():
+            raise EmulatorError(f"the emulator did not start within {START_TIMEOUT_S:.0f} s on {self.host}")
         self._server = server
         _, self._port = server.get_host_and_port()
         if not probe(self.endpoint_url, timeout=10):

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 import moto
 import moto.xray.urls as xray_urls
-from moto.awslambda.models import LambdaFunction
+from moto.awslambda.models import LambdaBackend, LambdaFunction
 from moto.core.exceptions import JsonRESTError
 from moto.core.responses import ActionResult, BaseResponse
 from moto.ec2.models.security_groups import SecurityGroupRule
@@ -625,6 +625,31 @@ def shim_lambda_logging_config() -> None:
     _patch(LambdaFunction, "update_configuration", update_configuration)
 
 
+def _function_ref(ref: str) -> str:
+    """``name``, ``name:qualifier``, partial or full ARN → ``name[:qualifier]``."""
+    if ":function:" in ref:
+        return ref.split(":function:", 1)[1]
+    return ref
+
+
+def shim_lambda_event_source_mappings_by_name() -> None:
+    """moto 5.2.5's ``ListEventSourceMappings(FunctionName=...)`` compares the argument verbatim with
+    what CreateEventSourceMapping was given: the provider creates mappings with the function ARN, so
+    listing by function name (what the console, the CLI and our tests do) returns nothing. AWS accepts
+    a name, a partial ARN or an ARN either way; so does the shim.
+    """
+    original = _require(LambdaBackend, "list_event_source_mappings")
+
+    def list_event_source_mappings(self: Any, event_source_arn: str, function_name: str) -> list[Any]:
+        mappings = list(original(self, event_source_arn, None))
+        if not function_name:
+            return mappings
+        wanted = _function_ref(function_name)
+        return [m for m in mappings if _function_ref(str(m.function_name)) == wanted]
+
+    _patch(LambdaBackend, "list_event_source_mappings", list_event_source_mappings)
+
+
 # --------------------------------------------------------------------------- install
 
 SHIMS: tuple[Callable[[], None], ...] = (
@@ -636,6 +661,7 @@ SHIMS: tuple[Callable[[], None], ...] = (
     shim_sqs_keep_policy_on_set_attributes,
     shim_ec2_security_group_rule_description,
     shim_lambda_logging_config,
+    shim_lambda_event_source_mappings_by_name,
 )
 
 _install_lock = threading.Lock()

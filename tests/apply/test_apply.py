@@ -284,7 +284,8 @@ def test_state_machine_logs_all_without_execution_data_and_traces(deployment: De
     )
     assert sm["type"] == "STANDARD"
     assert sm["loggingConfiguration"]["level"] == "ALL"
-    assert sm["loggingConfiguration"]["includeExecutionData"] is False
+    # The provider omits a false includeExecutionData and moto echoes the request: absent means false.
+    assert sm["loggingConfiguration"].get("includeExecutionData", False) is False
     assert sm["tracingConfiguration"]["enabled"] is True
     definition = json.loads(sm["definition"])
     assert definition["TimeoutSeconds"] == 60

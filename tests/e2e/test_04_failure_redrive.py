@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 
@@ -26,6 +27,8 @@ def test_failures_reach_the_dlq_and_complete_after_redrive(
     )
     original = platform.processor_endpoint()
     platform.set_processor_endpoint(UNREACHABLE_PROCESSOR)
+    cleanup = contextlib.ExitStack()
+    cleanup.enter_context(platform.fast_retries())
     try:
         failing = []
         for amount in ("31.00", "32.00"):
@@ -70,6 +73,7 @@ def test_failures_reach_the_dlq_and_complete_after_redrive(
         visible, _ = platform.queue_counts(platform.outputs["failed_queue_url"])
         assert visible == len(failing)
     finally:
+        cleanup.close()
         platform.set_processor_endpoint(original)
         platform.client("lambda").update_event_source_mapping(UUID=mapping["UUID"], Enabled=True)
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from botocore.awsrequest import AWSResponse
+from botocore.compat import HTTPHeaders
 from ops_testkit import FAILED_QUEUE, Interrupt, Platform, fail_after
 
 from ops.core.redrive import dedup_id, redrive
@@ -155,7 +156,7 @@ class _NativeMover:
         for message in self.platform.drain(self.platform.dlq_url):
             self.platform.sqs.send_message(QueueUrl=self.platform.failed_url, MessageBody=message["Body"])
             self.moved += 1
-        return AWSResponse("https://sqs", 200, {}, None), {"TaskHandle": "task-1"}
+        return AWSResponse("https://sqs", 200, HTTPHeaders(), None), {"TaskHandle": "task-1"}
 
     def list(self, params: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]]:
         task = {
@@ -167,7 +168,7 @@ class _NativeMover:
         }
         if self.status == "FAILED":
             task["FailureReason"] = "AccessDenied on the destination"
-        return AWSResponse("https://sqs", 200, {}, None), {"Results": [task]}
+        return AWSResponse("https://sqs", 200, HTTPHeaders(), None), {"Results": [task]}
 
 
 def test_native_message_move_task_is_used_when_available(

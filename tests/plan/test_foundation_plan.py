@@ -570,6 +570,8 @@ VARIANT = {
     "table_deletion_protection": True,
     "archive_force_destroy": False,
     "vpc_cidr": "10.8.0.0/24",
+    "availability_zone_count": 3,
+    "tags": {"Environment": "disguised", "Owner": "payments"},
     "fraud_amount_thresholds": {"JPY": 1500000},
 }
 
@@ -601,8 +603,8 @@ def test_nat_gateway_opens_https_to_the_internet_only(variant_plan: dict[str, An
     nat = [r for r in resources if r["type"] == "aws_nat_gateway"]
     assert len(nat) == 1
     routes = [r["values"] for r in resources if r["type"] == "aws_route"]
-    # One default route on the public table, one per private table.
-    assert sorted(r["destination_cidr_block"] for r in routes) == ["0.0.0.0/0"] * 3
+    # One default route on the public table, one per private table (three AZs).
+    assert sorted(r["destination_cidr_block"] for r in routes) == ["0.0.0.0/0"] * 4
     internet = single(resources, "module.network.aws_vpc_security_group_egress_rule.lambda_internet[0]")
     assert (internet["cidr_ipv4"], internet["from_port"], internet["to_port"]) == ("0.0.0.0/0", 443, 443)
     public = [
@@ -610,7 +612,7 @@ def test_nat_gateway_opens_https_to_the_internet_only(variant_plan: dict[str, An
         for r in resources
         if r["type"] == "aws_subnet" and r["values"]["tags"]["Tier"] == "public"
     ]
-    assert len(public) == 2 and all(s["map_public_ip_on_launch"] is False for s in public)
+    assert len(public) == 3 and all(s["map_public_ip_on_launch"] is False for s in public)
 
 
 def test_small_vpc_cidr_is_split_into_disjoint_subnets(variant_plan: dict[str, Any]) -> None:
@@ -619,9 +621,25 @@ def test_small_vpc_cidr_is_split_into_disjoint_subnets(variant_plan: dict[str, A
         for r in flatten(variant_plan)
         if r["type"] == "aws_subnet"
     ]
-    assert len(subnets) == 4
+    assert len(subnets) == 6  # three AZs, private and public
     assert all(s.subnet_of(ipaddress.IPv4Network("10.8.0.0/24")) for s in subnets)
     assert all(not a.overlaps(b) for i, a in enumerate(subnets) for b in subnets[i + 1 :])
+
+
+def test_extra_tags_cannot_override_environment_or_managed_by(variant_plan: dict[str, Any]) -> None:
+    tags = after(variant_plan, "module.network.aws_vpc.this")["tags_all"]
+    assert tags["Environment"] == "planvar"
+    assert tags["ManagedBy"] == "terraform"
+    assert tags["Owner"] == "payments"
+
+
+def test_subnets_follow_availability_zone_count(variant_plan: dict[str, Any]) -> None:
+    private = [
+        r["values"]["availability_zone"]
+        for r in flatten(variant_plan)
+        if r["type"] == "aws_subnet" and r["values"]["tags"]["Tier"] == "private"
+    ]
+    assert len(set(private)) == len(private) == 3
 
 
 def test_per_currency_fraud_thresholds_are_stored(variant_plan: dict[str, Any]) -> None:
@@ -766,6 +784,7 @@ BAD_VALUES: list[tuple[str, Any, str]] = [
         "geo_block_countries must contain two-letter uppercase ISO country codes",
     ),
     ("workflow_type", "FAST", "workflow_type must be STANDARD or EXPRESS"),
+    ("availability_zone_count", 1, "availability_zone_count must be a whole number between 2 and 4"),
     ("vpc_cidr", "10.0.0.0/8", "vpc_cidr must be an IPv4 network address with a prefix between /16 and /24"),
     ("vpc_cidr", "10.0.0.1/16", "vpc_cidr must be an IPv4 network address"),
     ("vpc_cidr", "not-a-cidr", "vpc_cidr must be an IPv4 network address"),

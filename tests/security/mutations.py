@@ -27,6 +27,8 @@ from typing import Any
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 PYTEST = REPO_ROOT / ".venv" / "bin" / "pytest"
+# Each run's test output, for reading why a mutation was (not) caught.
+LOG_DIR = REPO_ROOT / ".local" / "security-mutations"
 COPY_IGNORE = shutil.ignore_patterns(
     ".venv*",
     ".git",
@@ -138,7 +140,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "trust-without-source",
         "Step Functions role trusts states.amazonaws.com without aws:SourceAccount",
         "test_iam.py::test_roles_are_assumable_only_by_their_service",
-        r"states.amazonaws.com'\] without a source condition",
+        r"states.amazonaws.com'\] without aws:SourceAccount/SourceArn",
         (
             (
                 "modules/workflow/iam.tf",
@@ -392,7 +394,7 @@ def check_anchors() -> list[str]:
     return stale
 
 
-def _plan(root: Path, workdir: Path, endpoint_url: str, tf_vars: dict[str, Any]) -> Path:
+def _plan(root: Path, workdir: Path, endpoint_url: str, tf_vars: dict[str, Any], name: str) -> Path:
     from ops.terraform import Terraform, prepare_workdir
 
     prepare_workdir(workdir, endpoint_url, source=root)
@@ -400,7 +402,7 @@ def _plan(root: Path, workdir: Path, endpoint_url: str, tf_vars: dict[str, Any])
     if not (workdir / ".terraform").is_dir():
         terraform.init_dir()
     plan = terraform.plan_json({"environment_suffix": "plantest", **tf_vars})
-    out = workdir / "plan.json"
+    out = workdir.parent / f"{name}.plan.json"
     out.write_text(json.dumps(plan), encoding="utf-8")
     return out
 
@@ -429,18 +431,22 @@ def _run_tests(root: Path, plan: Path) -> str:
 
 
 def _failed(output: str) -> set[str]:
-    return set(re.findall(r"^FAILED (\S+)", output, re.M))
+    """Failed test ids relative to tests/security (the copies live in different directories)."""
+    return {m.split("tests/security/")[-1] for m in re.findall(r"^FAILED (\S+)", output, re.M)}
 
 
 def run(selected: list[str]) -> list[dict[str, str]]:
     from ops.emulator.server import Emulator
 
     results = []
+    LOG_DIR.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="security-mutations-") as tmp, Emulator() as emulator:
         base = _copy_repo(Path(tmp) / "base")
         workdir = Path(tmp) / "plan"
-        baseline_plan = _plan(base, workdir, emulator.endpoint_url, {})
+        baseline_plan = _plan(base, workdir, emulator.endpoint_url, {}, "baseline")
         baseline_out = _run_tests(base, baseline_plan)
+        (LOG_DIR / "baseline.out").write_text(baseline_out, encoding="utf-8")
+        print(json.dumps({"baseline_failures": sorted(_failed(baseline_out))}), flush=True)
         baseline_lines = set(baseline_out.splitlines())
         for mutation in MUTATIONS:
             if selected and mutation.name not in selected:
@@ -455,20 +461,25 @@ def run(selected: list[str]) -> list[dict[str, str]]:
                 )
                 continue
             plan = (
-                _plan(root, workdir, emulator.endpoint_url, mutation.tf_vars)
+                _plan(root, workdir, emulator.endpoint_url, mutation.tf_vars, mutation.name)
                 if mutation.touches_terraform
                 else baseline_plan
             )
             output = _run_tests(root, plan)
+            (LOG_DIR / f"{mutation.name}.out").write_text(output, encoding="utf-8")
             new_lines = [line for line in output.splitlines() if line not in baseline_lines]
             caught_by = sorted(f for f in _failed(output) if mutation.test in f)
+            # Lines that also appear in the baseline (same message, other directory) do not count.
+            new_lines = [line.replace(str(root), "") for line in new_lines]
+            baseline_text = baseline_out.replace(str(base), "")
+            new_lines = [line for line in new_lines if line not in baseline_text]
             matched = any(re.search(mutation.expect, line) for line in new_lines)
             results.append(
                 {
                     "name": mutation.name,
                     "breaks": mutation.breaks,
                     "caught": "yes" if caught_by and matched else "NO",
-                    "by": ", ".join(t.split("tests/security/")[-1] for t in caught_by) or mutation.test,
+                    "by": ", ".join(caught_by) or mutation.test,
                     "also": ", ".join(
                         sorted(
                             t.split("tests/security/")[-1]

@@ -3,6 +3,7 @@ TLS settings, and HTTPS-only egress from the functions."""
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -170,4 +171,29 @@ def test_no_plain_http_endpoint_in_configuration(plan: Plan) -> None:
         uri = str(values.get("uri") or "")
         if re.match(r"http://", uri):
             bad.append(f"{address}: integration {uri}")
+    assert not bad, "\n".join(bad)
+
+
+def test_gateway_endpoints_only_reach_this_accounts_resources(plan: Plan) -> None:
+    """Data perimeter: through the S3/DynamoDB gateway endpoints a compromised function cannot
+    copy data to a bucket or table of another account."""
+    endpoints = [
+        (a, v) for a, v in plan.resources("aws_vpc_endpoint") if v.get("vpc_endpoint_type") == "Gateway"
+    ]
+    assert {str(v.get("service_name")).rsplit(".", 1)[-1] for _, v in endpoints} >= {"s3", "dynamodb"}
+    bad = []
+    for address, values in endpoints:
+        policy = values.get("policy")
+        if policy in (None, "", UNKNOWN):
+            bad.append(f"{address}: no endpoint policy (full access to every account's resources)")
+            continue
+        statements = as_list(json.loads(policy).get("Statement"))
+        for statement in statements:
+            if statement.get("Effect") != "Allow":
+                continue
+            keys = {k for test in statement.get("Condition", {}).values() for k in test}
+            if not keys & {"aws:ResourceAccount", "aws:ResourceOrgID", "aws:ResourceOrgPaths"}:
+                bad.append(
+                    f"{address} [{statement.get('Sid', '-')}]: Allow without a resource-account condition"
+                )
     assert not bad, "\n".join(bad)

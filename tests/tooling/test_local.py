@@ -132,3 +132,13 @@ def test_the_emulator_binds_to_loopback_by_default() -> None:
 
     assert parse_args([]).host == "127.0.0.1"
     assert Emulator().host == "127.0.0.1"
+
+
+def test_in_process_emulator_on_a_busy_port_fails_instead_of_hanging() -> None:
+    from ops.emulator.server import Emulator
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        with pytest.raises(EmulatorError, match="cannot bind"):
+            Emulator(port=busy.getsockname()[1]).start()

@@ -378,3 +378,25 @@ def test_lambda_logging_config_defaults_to_text_and_the_function_log_group(moto_
         "LogFormat": "Text",
         "LogGroup": f"/aws/lambda/{name}",
     }
+
+
+def test_event_source_mappings_can_be_listed_by_function_name_or_arn(moto_emulator: Emulator) -> None:
+    lam, sqs = moto_emulator.client("lambda"), moto_emulator.client("sqs")
+    name = _name("consumer")
+    arn = lam.create_function(
+        FunctionName=name,
+        Runtime="python3.12",
+        Role=_role(moto_emulator),
+        Handler="app.handler",
+        Code={"ZipFile": _zip()},
+    )["FunctionArn"]
+    queue = sqs.create_queue(QueueName=_name("source"))["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    # The provider passes the function ARN, as here.
+    lam.create_event_source_mapping(FunctionName=arn, EventSourceArn=queue_arn, BatchSize=10)
+    for ref in (name, arn):
+        mappings = lam.list_event_source_mappings(FunctionName=ref)["EventSourceMappings"]
+        assert [m["EventSourceArn"] for m in mappings] == [queue_arn], ref
+    assert lam.list_event_source_mappings(FunctionName=_name("other"))["EventSourceMappings"] == []

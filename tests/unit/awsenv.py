@@ -105,7 +105,7 @@ def _table(ddb: Any, name: str, hash_key: str, range_key: str | None, gsis: list
     ddb.create_table(**kwargs)
 
 
-@dataclass
+@dataclass(repr=False)
 class AwsEnv:
     """Handles on the emulated platform plus helpers the tests assert with."""
 
@@ -205,22 +205,26 @@ class AwsEnv:
 def _forget_parameters() -> None:
     from handlers import _runtime
 
-    _runtime.reset()
+    _runtime.reset(keep_clients=True)
+
+
+_CLIENTS: dict[str, Any] = {}
+
+
+def _client(service: str) -> Any:
+    # Clients are reused across builds (moto intercepts every client created after it is
+    # imported); creating eight per test would dominate the unit-test run time.
+    if service not in _CLIENTS:
+        _CLIENTS[service] = boto3.session.Session(region_name=REGION).client(service)  # type: ignore[call-overload]
+    return _CLIENTS[service]
 
 
 def build(n: Mapping[str, str] | None = None) -> AwsEnv:
     """Create every resource (call inside an active ``mock_aws``)."""
     n = dict(n or names())
-    session = boto3.session.Session(region_name=REGION)
-    ddb = session.client("dynamodb")
-    sqs = session.client("sqs")
-    sns = session.client("sns")
-    s3 = session.client("s3")
-    ssm = session.client("ssm")
-    sfn = session.client("stepfunctions")
-    kms = session.client("kms")
-    iam = session.client("iam")
-    cloudwatch = session.client("cloudwatch")
+    ddb, sqs, sns, s3, ssm, sfn, iam, cloudwatch = (
+        _client(s) for s in ("dynamodb", "sqs", "sns", "s3", "ssm", "stepfunctions", "iam", "cloudwatch")
+    )
 
     _table(
         ddb,
@@ -260,7 +264,8 @@ def build(n: Mapping[str, str] | None = None) -> AwsEnv:
         sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=observer_arn)
         env.observers[role] = observer
 
-    key_id = kms.create_key(Description="payment data")["KeyMetadata"]["Arn"]
+    # The data CMK's ARN; moto does not need the key to exist to apply bucket encryption.
+    key_id = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/5f0e3c1a-7d2b-4c8e-9a61-2b7f4d9e0c13"
     s3.create_bucket(Bucket=n["ARCHIVE_BUCKET"])
     s3.put_bucket_encryption(
         Bucket=n["ARCHIVE_BUCKET"],

@@ -17,11 +17,13 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[awsenv.AwsEnv]:
         monkeypatch.setenv(key, value)
     from handlers import _runtime
 
-    _runtime.reset()
+    # Clients survive between tests (building them is the slow part); settings, parameters
+    # and services are rebuilt so every test sees its own environment.
+    _runtime.reset(keep_clients=True)
     with mock_aws():
         env = awsenv.build()
         yield env
-    _runtime.reset()
+    _runtime.reset(keep_clients=True)
 
 
 @pytest.fixture

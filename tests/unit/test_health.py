@@ -1,0 +1,95 @@
+"""GET /health: healthy, degraded, unhealthy."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from handlers import health
+from tests.unit.awsenv import AwsEnv, api_event, body_of
+from tests.unit.flows import CTX
+
+
+def check() -> tuple[int, dict[str, Any]]:
+    response = health.handler(api_event("GET", "/health", api_key_id=None), CTX)
+    return response["statusCode"], body_of(response)
+
+
+def test_healthy_platform(aws: AwsEnv) -> None:
+    code, body = check()
+
+    assert code == 200
+    assert body["status"] == "healthy"
+    assert set(body["checks"]) == {"dynamodb", "queues", "dlq", "alarms"}
+    assert all(c["status"] == "ok" for c in body["checks"].values())
+    assert body["checks"]["dynamodb"]["tables"][aws.n["TRANSACTIONS_TABLE"]]["table_status"] == "ACTIVE"
+    assert aws.notifications("alerts") == []
+
+
+def test_messages_in_the_dlq_degrade(aws: AwsEnv) -> None:
+    aws.sqs.send_message(QueueUrl=aws.n["DLQ_URL"], MessageBody="{}")
+
+    code, body = check()
+
+    assert code == 200
+    assert body["status"] == "degraded"
+    assert body["checks"]["dlq"] == {"status": "warn", "messages": 1}
+
+
+def test_own_alarms_in_alarm_state_degrade(aws: AwsEnv) -> None:
+    for name in ("payment-intake-errors-test", "payment-intake-errors-prod"):
+        aws.cloudwatch.put_metric_alarm(
+            AlarmName=name,
+            MetricName="Errors",
+            Namespace="AWS/Lambda",
+            Statistic="Sum",
+            Period=300,
+            EvaluationPeriods=1,
+            Threshold=1,
+            ComparisonOperator="GreaterThanOrEqualToThreshold",
+        )
+        aws.cloudwatch.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="test")
+
+    code, body = check()
+
+    assert code == 200
+    assert body["status"] == "degraded"
+    assert body["checks"]["alarms"] == {"status": "warn", "in_alarm": ["payment-intake-errors-test"]}
+
+
+def test_failed_queue_backlog_degrades(aws: AwsEnv) -> None:
+    for batch in range(10):
+        aws.sqs.send_message_batch(
+            QueueUrl=aws.n["FAILED_QUEUE_URL"],
+            Entries=[{"Id": str(i), "MessageBody": f"{batch}-{i}"} for i in range(10)],
+        )
+
+    code, body = check()
+
+    assert body["status"] == "degraded"
+    assert body["checks"]["queues"]["failed"]["visible"] == 100
+
+
+def test_missing_table_is_unhealthy_503_and_alerts(aws: AwsEnv) -> None:
+    aws.ddb.delete_table(TableName=aws.n["AUDIT_TABLE"])
+
+    code, body = check()
+
+    assert code == 503
+    assert body["status"] == "unhealthy"
+    assert body["checks"]["dynamodb"]["tables"][aws.n["AUDIT_TABLE"]] == {
+        "status": "fail",
+        "error": "ResourceNotFoundException",
+    }
+    [alert] = aws.notifications("alerts")
+    assert alert["MessageAttributes"]["event_type"]["Value"] == "health.unhealthy"
+    assert json.loads(alert["Message"])["status"] == "unhealthy"
+
+
+def test_missing_queue_is_unhealthy(aws: AwsEnv) -> None:
+    aws.sqs.delete_queue(QueueUrl=aws.n["DLQ_URL"])
+
+    code, body = check()
+
+    assert code == 503
+    assert body["checks"]["dlq"]["status"] == "fail"

@@ -124,7 +124,9 @@ def timed() -> Iterator[list[float]]:
 
 def _item(n: int, timestamp_ms: int, rng: random.Random) -> dict[str, Any]:
     """A transaction item of realistic size and shape (about 600 bytes)."""
-    transaction_id = f"txn_{timestamp_ms:013d}{n:013d}"
+    # Random rather than time-ordered ids: moto scans in key order, DynamoDB in hash order of
+    # the key; random ids make moto's order as unrelated to age as DynamoDB's is.
+    transaction_id = f"txn_{rng.getrandbits(128):032x}"[:30]
     shard = int(hashlib.sha256(transaction_id.encode()).hexdigest(), 16) % SHARDS
     at = dt.datetime.fromtimestamp(timestamp_ms / 1000, dt.UTC)
     currency = rng.choice(["USD", "USD", "EUR", "GBP", "JPY", "KWD"])
@@ -336,8 +338,7 @@ def cleanup_ours(fx: Fixture, size: int, now: dt.datetime) -> Row:
             older_than_days=RETENTION_DAYS,
             s3_client=fx.s3,
             bucket=BUCKET,
-            segments=4,
-            dry_run=False,
+            dry_run=False,  # segments: the default (one per GiB, so one here)
             now=now,
         )
     requests = calls.reset()

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from ops.build import BuildResult, build_package
-from ops.emulator.server import (
+from ops.emulator.endpoints import (
     BACKENDS,
     DEFAULT_REGION,
     LOCALSTACK_ENDPOINT,
@@ -350,6 +350,16 @@ def up(
     timings["emulator"] = time.monotonic() - started
 
     workdir = prepare_workdir(stack_dir(backend), endpoint, package_path=package.path)
+    # Written before the apply so that `ops down` can clean up after a failed or interrupted one.
+    emulator_state = read_emulator_state() if backend == "moto" else None
+    run_info = {
+        "backend": backend,
+        "endpoint_url": endpoint,
+        "region": region,
+        "suffix": suffix,
+        "emulator_pid": emulator_state.get("pid") if emulator_state else None,
+    }
+    (backend_dir(backend) / "run.json").write_text(json.dumps(run_info) + "\n")
     tf = _terraform(workdir, APPLY_TIMEOUT_S, on_terraform_line)
     # The zip's compiled wheels are built for this architecture: the functions must match it.
     tf_vars = local_tf_vars(suffix, extra={"lambda_architecture": architecture} if _arch_var() else None)
@@ -368,9 +378,6 @@ def up(
     out_path = outputs_file(backend)
     out_path.write_text(json.dumps(raw, indent=2) + "\n")
     out_path.chmod(0o600)  # holds the API key values
-    (backend_dir(backend) / "run.json").write_text(
-        json.dumps({"backend": backend, "endpoint_url": endpoint, "region": region, "suffix": suffix}) + "\n"
-    )
     outputs = {name: entry.get("value") for name, entry in raw.items()}
     sensitive = {name for name, entry in raw.items() if entry.get("sensitive")}
     result = UpResult(
@@ -415,7 +422,9 @@ def down(*, backend: str | None = None, progress: Progress | None = None) -> Dow
         reachable_endpoint: str | None = None
         if name == "moto":
             emu = running_emulator()
-            reachable_endpoint = str(emu["endpoint_url"]) if emu else None
+            # A restarted emulator starts empty: the state then describes nothing that exists.
+            same_process = emu is not None and emu.get("pid") == run_info.get("emulator_pid", emu.get("pid"))
+            reachable_endpoint = str(emu["endpoint_url"]) if emu and same_process else None
         else:
             endpoint = str(
                 run_info.get("endpoint_url") or os.environ.get("LOCALSTACK_ENDPOINT", LOCALSTACK_ENDPOINT)

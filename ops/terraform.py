@@ -126,14 +126,13 @@ def find_provider_mirror(
     return None
 
 
-def render_cli_config(mirror: Path, plugin_cache_dir: Path | None = None) -> str:
-    """CLI config that installs hashicorp/aws from ``mirror`` and everything else from the registry."""
-    lines = []
-    if plugin_cache_dir is not None:
-        # The provider binary is ~700 MB: a shared cache lets every scratch copy symlink it.
-        lines.append(f"plugin_cache_dir = {json.dumps(str(plugin_cache_dir))}")
-        lines.append("plugin_cache_may_break_dependency_lock_file = true")
-    lines += [
+def render_cli_config(mirror: Path) -> str:
+    """CLI config that installs hashicorp/aws from ``mirror`` and everything else from the registry.
+
+    Terraform links an unpacked mirror's provider directory into ``.terraform`` instead of copying
+    the ~700 MB binary, so scratch working copies stay cheap without a plugin cache.
+    """
+    lines = [
         "provider_installation {",
         "  filesystem_mirror {",
         f"    path    = {json.dumps(str(mirror))}",
@@ -147,11 +146,9 @@ def render_cli_config(mirror: Path, plugin_cache_dir: Path | None = None) -> str
     return "\n".join(lines) + "\n"
 
 
-def write_cli_config(path: Path, mirror: Path, plugin_cache_dir: Path | None = None) -> Path:
+def write_cli_config(path: Path, mirror: Path) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    if plugin_cache_dir is not None:
-        plugin_cache_dir.mkdir(parents=True, exist_ok=True)
-    content = render_cli_config(mirror, plugin_cache_dir)
+    content = render_cli_config(mirror)
     # Rewrite only on change: concurrent test workers read this file.
     if not path.exists() or path.read_text() != content:
         tmp = path.with_suffix(f".{os.getpid()}.tmp")

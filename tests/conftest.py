@@ -19,16 +19,14 @@ from typing import Any
 import pytest
 
 from ops.build import BuildError, BuildResult, build_package, default_architecture
-from ops.emulator.server import (
-    LOCALSTACK_ENDPOINT,
-    Emulator,
-    EmulatorError,
-    ExternalEmulator,
-    selected_backend,
-)
+
+# The emulator modules import moto's server (Flask, every backend's URL table): imported inside
+# the fixtures so that unit-test sessions that never ask for an emulator do not pay for it.
 
 
 def emulator_backend() -> str:
+    from ops.emulator.endpoints import selected_backend
+
     try:
         return selected_backend("E2E_BACKEND")
     except ValueError as exc:
@@ -38,6 +36,8 @@ def emulator_backend() -> str:
 @pytest.fixture(scope="session")
 def emulator() -> Iterator[Any]:
     """The session's emulator: ``.endpoint_url``, ``.region``, ``.env()``, ``.client(service)``."""
+    from ops.emulator.endpoints import LOCALSTACK_ENDPOINT, EmulatorError, ExternalEmulator
+
     if emulator_backend() == "localstack":
         remote = ExternalEmulator(os.environ.get("LOCALSTACK_ENDPOINT", LOCALSTACK_ENDPOINT))
         try:
@@ -46,6 +46,8 @@ def emulator() -> Iterator[Any]:
             pytest.fail(str(exc), pytrace=False)
         yield remote
         return
+    from ops.emulator.server import Emulator
+
     with Emulator() as emu:
         yield emu
 

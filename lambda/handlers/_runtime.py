@@ -8,6 +8,7 @@ digit run in the final JSON line, and a filter does the same for plain records.
 from __future__ import annotations
 
 import functools
+import logging
 import os
 import threading
 from collections.abc import Callable
@@ -17,7 +18,7 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 from aws_lambda_powertools.logging.types import LogRecord
 from aws_lambda_powertools.metrics import MetricUnit
-from payments import clients, config
+from payments import clients, config, redaction
 from payments.health import HealthChecker
 from payments.pan import mask_pans
 from payments.redaction import PanMaskingFilter
@@ -34,6 +35,11 @@ class MaskingFormatter(LambdaPowertoolsFormatter):
 
 logger = Logger(logger_formatter=MaskingFormatter())
 logger.addFilter(PanMaskingFilter())
+# Powertools writes the JSON line itself; propagating would print each record a second time
+# through the runtime's root handler, unformatted and unmasked.
+logging.getLogger(logger.name).propagate = False
+# Library loggers (botocore, urllib3) reach the root handlers: mask there as well.
+redaction.install(logging.getLogger())
 metrics = Metrics(namespace=NAMESPACE)
 tracer = Tracer()
 

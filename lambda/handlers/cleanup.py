@@ -24,7 +24,7 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     if not isinstance(older_than_days, int) or isinstance(older_than_days, bool) or older_than_days < 1:
         raise ValueError("older_than_days must be a positive integer")
     segments = payload.get("segments", DEFAULT_SEGMENTS)
-    if not isinstance(segments, int) or isinstance(segments, bool):
+    if segments is not None and (not isinstance(segments, int) or isinstance(segments, bool)):
         raise ValueError("segments must be an integer")
     archive = jobs.flag(payload, "archive", True)
     config = jobs.settings()

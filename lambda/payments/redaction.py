@@ -24,6 +24,9 @@ class PanMaskingFilter(logging.Filter):
         if masked != message or record.args:
             record.msg = masked
             record.args = None
+        if record.exc_info and not record.exc_text:
+            # Formatters reuse exc_text when set: the traceback is rendered once, masked.
+            record.exc_text = mask_pans(logging.Formatter().formatException(record.exc_info))
         return True
 
 
@@ -32,7 +35,10 @@ def mask_json_text(text: str) -> str:
 
 
 def install(logger: Any) -> None:
-    """Attach the filter to a std logger and all its handlers (idempotent)."""
+    """Attach the filter to a std logger and all its handlers (idempotent).
+
+    Handler filters see records propagated from child loggers too (logger filters do not).
+    """
     targets = [logger, *getattr(logger, "handlers", [])]
     for target in targets:
         if not any(isinstance(f, PanMaskingFilter) for f in getattr(target, "filters", [])):

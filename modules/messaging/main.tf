@@ -1,6 +1,7 @@
 # Queues carry their policies inline (rather than aws_sqs_queue_policy) and the
 # DLQ's redrive-allow policy names the failed queue by a computed ARN: the failed
-# queue points at the DLQ, so referencing it back would be a cycle.
+# queue points at the DLQ, so referencing it back would be a cycle. Topic ARNs
+# are computed the same way so the topic policies are readable in the plan.
 
 data "aws_caller_identity" "current" {}
 

@@ -74,7 +74,8 @@ def _render(ops: OpsContext, result: CleanupResult) -> None:
     "--segments",
     type=click.IntRange(1, MAX_SEGMENTS),
     default=DEFAULT_SEGMENTS,
-    help="Parallel scan segments (keep the same value when rerunning an interrupted cleanup).",
+    help="Parallel scan segments (default: those of an earlier run for the same cutoff, else one "
+    "per GiB of table, up to 16). A rerun must use the interrupted run's value.",
 )
 @option(
     "--chunk-size",
@@ -99,7 +100,7 @@ def cleanup(
     older_than: int,
     archive: bool,
     backfill_ttl: bool,
-    segments: int,
+    segments: int | None,
     chunk_size: int,
     dry_run: bool,
     yes: bool,
@@ -118,7 +119,7 @@ def cleanup(
     ops.debug(f"table {table}, bucket {bucket_name}, segments {segments}, applying {applying}")
     description = ops.client("dynamodb").describe_table(TableName=table)["Table"]
     estimate = int(description.get("ItemCount", 0)) or None
-    with ops.progress(f"Scanning {table} ({segments} segments)", estimate) as advance:
+    with ops.progress(f"Scanning {table}", estimate) as advance:
         result = run_cleanup(
             ops.client("dynamodb"),
             table,

@@ -81,6 +81,10 @@ class OpsContext:
     @contextmanager
     def progress(self, description: str, total: float | None = None) -> Iterator[Callable[[float], None]]:
         """A stderr progress bar; yields ``advance(n)``. Silent with --quiet or --json."""
+        if self.settings.quiet or self.settings.json:
+            # Not even a disabled Progress: its Live display still writes a newline on exit.
+            yield lambda _n: None
+            return
         progress = Progress(
             SpinnerColumn(),
             TextColumn("[progress.description]{task.description}"),
@@ -88,7 +92,6 @@ class OpsContext:
             MofNCompleteColumn(),
             TimeElapsedColumn(),
             console=self.err,
-            disable=self.settings.quiet or self.settings.json,
             transient=False,
         )
         with progress:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import re
 import threading
 import time
 from collections import Counter
@@ -33,7 +34,9 @@ from ops.core.retry import Backoff
 
 TTL_ATTRIBUTE = "expires_at"
 BATCH_WRITE_LIMIT = 25  # DynamoDB BatchWriteItem hard limit
-DEFAULT_SEGMENTS = 4
+DEFAULT_SEGMENTS = None  # auto: see choose_segments()
+MAX_AUTO_SEGMENTS = 16
+BYTES_PER_SEGMENT = 1 << 30  # one scan worker per GiB of table
 DEFAULT_CHUNK_ITEMS = 1000
 MAX_SEGMENTS = 64
 MAX_PAGES_PER_SEGMENT = 1_000_000  # bound on a loop driven by a remote service
@@ -346,6 +349,33 @@ class _Run:
         self.count(req_update_item=1, ttl_set=1)
 
 
+def choose_segments(
+    description: Mapping[str, Any],
+    s3_client: Any,
+    bucket: str | None,
+    cutoff: dt.datetime,
+    requests: Counter[str],
+) -> int:
+    """Scan segments when none are given: those of an earlier run for the same cutoff, else by size.
+
+    A rerun must cut the table the way the interrupted run did (chunks, and so archive object
+    names, are per segment), so archives already written for this cutoff decide. Otherwise one
+    segment per GiB (DescribeTable's size, refreshed by DynamoDB about every six hours): small
+    tables get one worker and full-size chunks, large ones up to 16 parallel workers.
+    """
+    if s3_client is not None and bucket:
+        page = s3_client.list_objects_v2(
+            Bucket=bucket, Prefix=f"{ARCHIVE_PREFIX}/{cutoff.date().isoformat()}/", Delimiter="/", MaxKeys=1
+        )
+        requests["s3_list_objects"] += 1
+        for prefix in page.get("CommonPrefixes", []):
+            match = re.search(r"segment-\d+-of-(\d+)/$", prefix["Prefix"])
+            if match and 1 <= int(match.group(1)) <= MAX_SEGMENTS:
+                return int(match.group(1))
+    size = int(description.get("TableSizeBytes") or 0)
+    return max(1, min(MAX_AUTO_SEGMENTS, -(-size // BYTES_PER_SEGMENT)))
+
+
 def run_cleanup(
     dynamodb_client: Any,
     table: str,
@@ -355,7 +385,7 @@ def run_cleanup(
     bucket: str | None = None,
     archive: bool = True,
     backfill_ttl: bool = False,
-    segments: int = DEFAULT_SEGMENTS,
+    segments: int | None = DEFAULT_SEGMENTS,
     dry_run: bool = True,
     chunk_items: int = DEFAULT_CHUNK_ITEMS,
     now: dt.datetime | None = None,
@@ -368,24 +398,28 @@ def run_cleanup(
     ``time_budget_s`` lets the Lambda stop cleanly before its timeout; the result then has
     ``complete=False`` and the next run carries on where this one stopped.
     """
-    if not 1 <= segments <= MAX_SEGMENTS:
+    if segments is not None and not 1 <= segments <= MAX_SEGMENTS:
         raise OpsError(f"--segments must be between 1 and {MAX_SEGMENTS}")
     if chunk_items < 1:
         raise OpsError("chunk size must be positive")
     if archive and (s3_client is None or not bucket):
         raise OpsError("archiving needs the archive bucket (--bucket) — or pass --no-archive")
+    cutoff = cutoff_for(older_than_days, now)
+    description = dynamodb_client.describe_table(TableName=table)["Table"]
+    requests: Counter[str] = Counter(describe_table=1)
+    if segments is None:
+        segments = choose_segments(description, s3_client if archive else None, bucket, cutoff, requests)
     result = CleanupResult(
         table=table,
-        cutoff=cutoff_for(older_than_days, now),
+        cutoff=cutoff,
         older_than_days=older_than_days,
         mode="backfill-ttl" if backfill_ttl else "delete",
         dry_run=dry_run,
         archive=archive,
         segments=segments,
         bucket=bucket if archive else None,
+        requests=requests,
     )
-    description = dynamodb_client.describe_table(TableName=table)["Table"]
-    result.requests["describe_table"] += 1
     key_names = [k["AttributeName"] for k in sorted(description["KeySchema"], key=lambda k: k["KeyType"])]
     if "timestamp" not in key_names and backfill_ttl:
         raise OpsError("backfill needs the item timestamp (range key `timestamp`)")

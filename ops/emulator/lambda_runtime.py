@@ -27,8 +27,8 @@ function error. Failed messages come back after ``failure_visibility_timeout`` s
 queue's visibility timeout (time compression, see :data:`DEFAULT_RETRY_VISIBILITY_SECONDS`); the
 receive count and the move to the DLQ after maxReceiveCount are moto's own.
 
-Shim — Step Functions JSONPath: see :func:`shim_sfn_definite_jsonpath` (a Choice on
-``$.checks[0].valid`` never matches on stock moto 5.2.5).
+:func:`install` also applies :mod:`ops.emulator.runtime_shims` (Step Functions JSONPath, S3 bucket
+policy conditions): moto behaviours the deployed code meets at run time.
 """
 
 from __future__ import annotations
@@ -39,7 +39,6 @@ import io
 import json
 import logging
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -57,11 +56,12 @@ from typing import Any, Protocol
 import boto3
 import moto
 from botocore.config import Config
-from jsonpath_ng.ext import parse
 from moto.awslambda.models import LambdaBackend, LambdaFunction
 from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.sqs.models import sqs_backends
-from moto.stepfunctions.parser.asl.utils import json_path
+
+from ops.emulator import runtime_shims
+from ops.emulator.runtime_shims import HookPointMovedError
 
 PINNED_MOTO_VERSION = "5.2.5"
 BOOTSTRAP = Path(__file__).with_name("_lambda_bootstrap.py")
@@ -70,10 +70,6 @@ RUNTIME_ID = "python3.12"
 TAIL_LOG_BYTES = 4096
 
 log = logging.getLogger(__name__)
-
-
-class HookPointMovedError(RuntimeError):
-    """moto's invocation hook is not where this runtime expects it (moto was upgraded or changed)."""
 
 
 class EmulatorLike(Protocol):
@@ -606,41 +602,6 @@ def retry_visibility_from_env(environ: Mapping[str, str] | None = None) -> int |
     return seconds
 
 
-# Paths with a wildcard, slice, filter, union or recursive descent select a list; everything else is definite.
-_INDEFINITE_JSONPATH = re.compile(r"\*|\.\.|\?\(|\[[^\]]*[:,][^\]]*\]")
-
-
-def shim_sfn_definite_jsonpath() -> None:
-    """Shim — moto 5.2.5's ASL interpreter returns a one-element *list* for a definite path whose parent is
-    an array element (``$.checks[0].valid`` → ``[false]``; its fix for getmoto/moto#7825 in
-    ``asl/utils/json_path.extract_json``), so a Choice rule on ``$.checks[0].valid`` or
-    ``$.checks[1].decision`` after a Parallel state never matches. AWS resolves a definite path (no
-    ``*``, slice, filter, union or ``..``) to the single value. The shim does that for definite paths and
-    leaves every other path to moto. Applied to the defining module and to every already-imported
-    module of the interpreter that bound the function by name.
-    """
-    original = vars(json_path).get("extract_json")
-    if original is None:
-        raise HookPointMovedError(
-            "hook point moved: moto.stepfunctions.parser.asl.utils.json_path.extract_json is gone"
-        )
-    if getattr(original, "_definite_path_shim", False):
-        return
-
-    def extract_json(path: str, data: Any) -> Any:
-        if not _INDEFINITE_JSONPATH.search(path):
-            matches = parse(path).find(data)
-            if len(matches) == 1:
-                return matches[0].value
-        return original(path, data)
-
-    extract_json._definite_path_shim = True  # type: ignore[attr-defined]
-    json_path.extract_json = extract_json
-    for name, module in list(sys.modules.items()):
-        if name.startswith("moto.stepfunctions.parser") and getattr(module, "extract_json", None) is original:
-            module.extract_json = extract_json  # type: ignore[attr-defined]
-
-
 def _function_invoke_hook(runtime: LambdaRuntime) -> Callable[..., bytes]:
     """Replacement for ``LambdaFunction.invoke``: run the deployed code, answer like Lambda."""
 
@@ -728,7 +689,7 @@ def install(
             os.environ["MOTO_PORT"] = port
 
         runtime = LambdaRuntime(endpoint, region=region, cache_dir=cache_dir)
-        shim_sfn_definite_jsonpath()
+        runtime_shims.install_all()
         originals: dict[tuple[type, str], Any] = {
             (lambda_function, "invoke"): vars(lambda_function)["invoke"],
             (simple_backend, "invoke"): vars(simple_backend)["invoke"],

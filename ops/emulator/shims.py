@@ -26,6 +26,9 @@ from moto.awslambda.models import LambdaBackend, LambdaFunction
 from moto.core.exceptions import JsonRESTError
 from moto.core.responses import ActionResult, BaseResponse
 from moto.ec2.models.security_groups import SecurityGroupRule
+from moto.iam.access_control import IAMPolicy, PermissionResult
+from moto.iam.policy_conditions import CONDITION_OPERATIONS
+from moto.s3.models import FakeBucket
 from moto.sqs.models import Queue, SQSBackend
 from moto.stepfunctions.responses import StepFunctionResponse
 from moto.xray.models import xray_backends
@@ -650,6 +653,43 @@ def shim_lambda_event_source_mappings_by_name() -> None:
     _patch(LambdaBackend, "list_event_source_mappings", list_event_source_mappings)
 
 
+# --------------------------------------------------------------------------- S3
+
+
+def _unevaluable_deny(statement: Any) -> bool:
+    if not isinstance(statement, dict) or statement.get("Effect") != "Deny":
+        return False
+    conditions = statement.get("Condition") or {}
+    return any(operator not in CONDITION_OPERATIONS for operator in conditions)
+
+
+def shim_s3_conditional_bucket_policy_denies() -> None:
+    """moto 5.2.5 checks object requests against the bucket policy but evaluates only the
+    ``StringEquals`` condition operator; every other operator (``Bool``, ``StringNotEqualsIfExists``,
+    ``Null``...) counts as matched, and no request context is passed in. A conditional Deny therefore
+    denies every request: the standard TLS-only statement (``Bool aws:SecureTransport = false``)
+    turns every PutObject/GetObject on the archive bucket into 403.
+
+    The shim leaves such conditional Denies out of the evaluation (unconditional ones and Allows
+    still apply). The emulator thus does not enforce them; the apply test asserts the statements at
+    describe level instead.
+    """
+    _require(FakeBucket, "get_permission")
+    _require(FakeBucket, "policy")
+
+    def get_permission(self: Any, action: str, resource: str) -> Any:
+        if self.policy is None:
+            return PermissionResult.NEUTRAL
+        document = json.loads(self.policy.decode() if isinstance(self.policy, bytes) else self.policy)
+        statements = document.get("Statement", [])
+        if isinstance(statements, dict):
+            statements = [statements]
+        document["Statement"] = [st for st in statements if not _unevaluable_deny(st)]
+        return IAMPolicy(json.dumps(document)).is_action_permitted(action, resource)
+
+    _patch(FakeBucket, "get_permission", get_permission)
+
+
 # --------------------------------------------------------------------------- install
 
 SHIMS: tuple[Callable[[], None], ...] = (
@@ -662,6 +702,7 @@ SHIMS: tuple[Callable[[], None], ...] = (
     shim_ec2_security_group_rule_description,
     shim_lambda_logging_config,
     shim_lambda_event_source_mappings_by_name,
+    shim_s3_conditional_bucket_policy_denies,
 )
 
 _install_lock = threading.Lock()

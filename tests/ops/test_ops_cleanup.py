@@ -11,7 +11,7 @@ import pytest
 from ops_testkit import BUCKET, TABLE, Interrupt, Platform, fail_after, shuffled, txn_item
 
 from ops.core import OpsError
-from ops.core.cleanup import archived_items, cutoff_for, parse_duration_days, run_cleanup
+from ops.core.cleanup import archived_items, choose_segments, cutoff_for, parse_duration_days, run_cleanup
 from ops.core.retry import Backoff
 
 TODAY = dt.datetime.now(dt.UTC).date()
@@ -233,10 +233,10 @@ def test_interrupted_cleanup_loses_nothing_and_a_rerun_finishes_without_duplicat
     run: Any, platform: Platform, client_hooks: Any, operation: str, calls: int
 ) -> None:
     old, new = _seed(platform, old=120, new=10)
-    args = ("cleanup", "--yes", "--segments", "3", "--chunk-size", "9", "--json")
+    args = ("cleanup", "--yes", "--chunk-size", "9", "--json")
     client_hooks(fail_after(operation, calls))
     with pytest.raises(Interrupt):
-        run(*args)
+        run(*args, "--segments", "3")
 
     # Invariant after the crash: every item is still in the table or in the archive.
     remaining = set(_ids(platform.all_items()))
@@ -245,8 +245,10 @@ def test_interrupted_cleanup_loses_nothing_and_a_rerun_finishes_without_duplicat
     assert new <= remaining
 
     client_hooks.clear()
-    rerun = run(*args)
+    rerun = run(*args)  # no --segments: the rerun takes the interrupted run's from its archives
     assert rerun.exit_code == 0, rerun.output
+    if archived_after_crash:
+        assert json.loads(rerun.stdout)["segments"] == 3
     if operation == "BatchWriteItem":
         # The crash hit between archive and delete: the rerun merged into the same objects.
         assert json.loads(rerun.stdout)["already_archived"] > 0
@@ -264,6 +266,13 @@ def test_time_budget_stops_early_and_reports_incomplete(platform: Platform) -> N
     )
     assert result.complete is False
     assert result.deleted == 0
+
+
+def test_segments_default_to_one_per_gib_of_table() -> None:
+    cutoff = cutoff_for(90)
+    assert choose_segments({"TableSizeBytes": 0}, None, None, cutoff, Counter()) == 1
+    assert choose_segments({"TableSizeBytes": 3 * 2**30 + 1}, None, None, cutoff, Counter()) == 4
+    assert choose_segments({"TableSizeBytes": 10**15}, None, None, cutoff, Counter()) == 16
 
 
 def test_archive_requires_a_bucket(platform: Platform) -> None:

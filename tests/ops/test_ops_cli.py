@@ -208,3 +208,13 @@ def test_core_and_package_root_stay_free_of_cli_libraries() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)  # noqa: S603
     assert out.stdout.strip() == ""
+
+
+def test_verbose_shows_request_counts_and_quiet_silences_stderr(run: Any, platform: Platform) -> None:
+    verbose = run("cleanup", "-v")
+    assert verbose.exit_code == 0, verbose.output
+    assert "requests:" in verbose.stderr
+    quiet = run("-q", "cleanup")
+    assert quiet.exit_code == 0, quiet.output
+    assert quiet.stderr == ""
+    assert "DRY RUN" in quiet.stdout

@@ -507,7 +507,7 @@ class CodeModel:
         found: set[str] = set()
         for scope in (function.node, module.tree):
             found = {
-                item_action[key.value]
+                item_action[str(key.value)]
                 for node in ast.walk(scope)
                 if isinstance(node, ast.Dict)
                 for key in node.keys
@@ -601,10 +601,10 @@ class CodeModel:
             for node in ast.walk(stmt):
                 if isinstance(node, ast.AnnAssign):
                     cls = self._annotation_class(module, node.annotation)
-                    target = node.target
-                    name = target.id if isinstance(target, ast.Name) else None
-                    if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name):
-                        name = target.attr
+                    annotated = node.target
+                    name = annotated.id if isinstance(annotated, ast.Name) else None
+                    if isinstance(annotated, ast.Attribute) and isinstance(annotated.value, ast.Name):
+                        name = annotated.attr
                     if cls and name:
                         found[name] = cls
                 elif isinstance(node, ast.Assign):

@@ -251,6 +251,13 @@ MUTATIONS: tuple[Mutation, ...] = (
         ),
     ),
     M(
+        "endpoint-any-account",
+        "S3/DynamoDB gateway endpoints reach any account's resources",
+        "test_transport.py::test_gateway_endpoints_only_reach_this_accounts_resources",
+        r"Allow without a resource-account condition",
+        (("modules/network/main.tf", '"aws:ResourceAccount"', '"aws:PrincipalAccount"'),),
+    ),
+    M(
         "edge-api",
         "API endpoint switched to EDGE",
         "test_transport.py::test_api_is_regional_and_custom_domains_require_tls12",

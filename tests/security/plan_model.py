@@ -329,7 +329,7 @@ def policy_documents(plan: Plan) -> tuple[list[PolicyDocument], list[str]]:
             if raw in (None, ""):
                 continue
             if raw != UNKNOWN:
-                documents.append(PolicyDocument(address, attribute, json.loads(raw), "value"))
+                documents.append(PolicyDocument(address, attribute, json.loads(str(raw)), "value"))
                 continue
             if plan.expression(address, (attribute,)) is None:
                 continue  # computed, not configured here: a separate *_policy resource sets it

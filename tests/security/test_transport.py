@@ -187,7 +187,7 @@ def test_gateway_endpoints_only_reach_this_accounts_resources(plan: Plan) -> Non
         if policy in (None, "", UNKNOWN):
             bad.append(f"{address}: no endpoint policy (full access to every account's resources)")
             continue
-        statements = as_list(json.loads(policy).get("Statement"))
+        statements = as_list(json.loads(str(policy)).get("Statement"))
         for statement in statements:
             if statement.get("Effect") != "Allow":
                 continue

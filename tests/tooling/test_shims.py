@@ -400,3 +400,39 @@ def test_event_source_mappings_can_be_listed_by_function_name_or_arn(moto_emulat
         mappings = lam.list_event_source_mappings(FunctionName=ref)["EventSourceMappings"]
         assert [m["EventSourceArn"] for m in mappings] == [queue_arn], ref
     assert lam.list_event_source_mappings(FunctionName=_name("other"))["EventSourceMappings"] == []
+
+
+# --------------------------------------------------------------------------- S3
+
+
+def test_tls_only_bucket_policy_does_not_block_every_object_request(moto_emulator: Emulator) -> None:
+    s3 = moto_emulator.client("s3")
+    bucket = _name("archive")
+    s3.create_bucket(Bucket=bucket)
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "DenyInsecureTransport",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:*",
+                "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"],
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            },
+            {
+                "Sid": "NoDeletesAtAll",
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "s3:DeleteObject",
+                "Resource": f"arn:aws:s3:::{bucket}/*",
+            },
+        ],
+    }
+    s3.put_bucket_policy(Bucket=bucket, Policy=json.dumps(policy))
+    s3.put_object(Bucket=bucket, Key="transactions/2026/01/01/txn.json", Body=b"{}")
+    assert s3.get_object(Bucket=bucket, Key="transactions/2026/01/01/txn.json")["Body"].read() == b"{}"
+    # Unconditional denies still apply.
+    with pytest.raises(ClientError) as err:
+        s3.delete_object(Bucket=bucket, Key="transactions/2026/01/01/txn.json")
+    assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403

@@ -77,7 +77,9 @@ def process_env() -> dict[str, str]:
     }
 
 
-def _table(ddb: Any, name: str, hash_key: str, range_key: str | None, gsis: list[tuple[str, str, str]]) -> None:
+def _table(
+    ddb: Any, name: str, hash_key: str, range_key: str | None, gsis: list[tuple[str, str, str]]
+) -> None:
     attrs = {hash_key: "S"}
     schema = [{"AttributeName": hash_key, "KeyType": "HASH"}]
     if range_key:
@@ -90,7 +92,10 @@ def _table(ddb: Any, name: str, hash_key: str, range_key: str | None, gsis: list
         indexes.append(
             {
                 "IndexName": index,
-                "KeySchema": [{"AttributeName": pk, "KeyType": "HASH"}, {"AttributeName": sk, "KeyType": "RANGE"}],
+                "KeySchema": [
+                    {"AttributeName": pk, "KeyType": "HASH"},
+                    {"AttributeName": sk, "KeyType": "RANGE"},
+                ],
                 "Projection": {"ProjectionType": "ALL"},
             }
         )
@@ -192,7 +197,9 @@ class AwsEnv:
         return int(attrs["ApproximateNumberOfMessages"]) + int(attrs["ApproximateNumberOfMessagesNotVisible"])
 
     def set_processor(self, endpoint: str) -> None:
-        self.ssm.put_parameter(Name=self.n["PROCESSOR_ENDPOINT_PARAM"], Value=endpoint, Type="String", Overwrite=True)
+        self.ssm.put_parameter(
+            Name=self.n["PROCESSOR_ENDPOINT_PARAM"], Value=endpoint, Type="String", Overwrite=True
+        )
         _forget_parameters()
 
     def set_fraud_rules(self, rules: Mapping[str, Any]) -> None:
@@ -272,7 +279,10 @@ def build(n: Mapping[str, str] | None = None) -> AwsEnv:
         ServerSideEncryptionConfiguration={
             "Rules": [
                 {
-                    "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key_id},
+                    "ApplyServerSideEncryptionByDefault": {
+                        "SSEAlgorithm": "aws:kms",
+                        "KMSMasterKeyID": key_id,
+                    },
                     "BucketKeyEnabled": True,
                 }
             ]
@@ -280,7 +290,9 @@ def build(n: Mapping[str, str] | None = None) -> AwsEnv:
     )
 
     ssm.put_parameter(Name=n["PROCESSOR_ENDPOINT_PARAM"], Value="sim://approve", Type="String")
-    ssm.put_parameter(Name=n["PROCESSOR_CREDENTIALS_PARAM"], Value="placeholder-credential", Type="SecureString")
+    ssm.put_parameter(
+        Name=n["PROCESSOR_CREDENTIALS_PARAM"], Value="placeholder-credential", Type="SecureString"
+    )
     ssm.put_parameter(Name=n["FRAUD_RULES_PARAM"], Value=json.dumps(FRAUD_RULES), Type="String")
 
     role_arn = iam.create_role(
@@ -289,7 +301,11 @@ def build(n: Mapping[str, str] | None = None) -> AwsEnv:
             {
                 "Version": "2012-10-17",
                 "Statement": [
-                    {"Effect": "Allow", "Principal": {"Service": "states.amazonaws.com"}, "Action": "sts:AssumeRole"}
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"Service": "states.amazonaws.com"},
+                        "Action": "sts:AssumeRole",
+                    }
                 ],
             }
         ),
@@ -351,7 +367,11 @@ def api_event(
     base64: bool = False,
 ) -> dict[str, Any]:
     """An API Gateway REST (Lambda proxy) event as the gateway sends it."""
-    all_headers = {"Content-Type": "application/json", "x-api-key": API_KEY_VALUE, "Origin": "https://app.example.com"}
+    all_headers = {
+        "Content-Type": "application/json",
+        "x-api-key": API_KEY_VALUE,
+        "Origin": "https://app.example.com",
+    }
     if idempotency_key is not None:
         all_headers["Idempotency-Key"] = idempotency_key
     all_headers.update(headers or {})

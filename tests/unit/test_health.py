@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from handlers import health
+
 from tests.unit.awsenv import AwsEnv, api_event, body_of
 from tests.unit.flows import CTX
 
@@ -66,6 +67,7 @@ def test_failed_queue_backlog_degrades(aws: AwsEnv) -> None:
 
     code, body = check()
 
+    assert code == 200
     assert body["status"] == "degraded"
     assert body["checks"]["queues"]["failed"]["visible"] == 100
 
@@ -93,3 +95,19 @@ def test_missing_queue_is_unhealthy(aws: AwsEnv) -> None:
 
     assert code == 503
     assert body["checks"]["dlq"]["status"] == "fail"
+
+
+def test_unreadable_alarms_only_degrade(aws: AwsEnv, monkeypatch: Any) -> None:
+    from botocore.exceptions import ClientError
+    from payments import clients
+
+    def denied(**_: Any) -> None:
+        raise ClientError({"Error": {"Code": "AccessDenied", "Message": "no"}}, "DescribeAlarms")
+
+    monkeypatch.setattr(clients.cloudwatch(), "describe_alarms", denied)
+
+    code, body = check()
+
+    assert code == 200
+    assert body["status"] == "degraded"
+    assert body["checks"]["alarms"] == {"status": "warn", "error": "AccessDenied"}

@@ -7,14 +7,19 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-
 from handlers import intake
 from payments import idempotency
+
 from tests.unit.awsenv import API_KEY_ID, AwsEnv, api_event, body_of, payment
 
 
 def create(ctx: Any, body: Any = None, key: str | None = "key-1", **kwargs: Any) -> dict[str, Any]:
-    return intake.handler(api_event("POST", "/transactions", payment() if body is None else body, idempotency_key=key, **kwargs), ctx)
+    return intake.handler(
+        api_event(
+            "POST", "/transactions", payment() if body is None else body, idempotency_key=key, **kwargs
+        ),
+        ctx,
+    )
 
 
 def assert_error(response: dict[str, Any], status: int, code: str, param: str | None) -> dict[str, Any]:
@@ -39,7 +44,11 @@ def test_create_stores_pending_transaction_and_starts_workflow(aws: AwsEnv, ctx:
     assert response["statusCode"] == 202
     body = body_of(response)
     txn_id = body["transaction_id"]
-    assert body == {"transaction_id": txn_id, "status": "PENDING", "links": {"self": f"/transactions/{txn_id}"}}
+    assert body == {
+        "transaction_id": txn_id,
+        "status": "PENDING",
+        "links": {"self": f"/transactions/{txn_id}"},
+    }
     assert response["headers"]["Location"] == f"/transactions/{txn_id}"
     assert response["headers"]["X-Request-Id"].startswith("req-")
     assert response["headers"]["Access-Control-Allow-Origin"] == "https://app.example.com"
@@ -86,7 +95,9 @@ def test_duplicate_idempotency_key_returns_original_response(aws: AwsEnv, ctx: A
 def test_idempotency_key_header_is_case_insensitive(aws: AwsEnv, ctx: Any) -> None:
     event = api_event("POST", "/transactions", payment(), headers={"IDEMPOTENCY-KEY": "k-upper"})
     first = intake.handler(event, ctx)
-    again = intake.handler(api_event("POST", "/transactions", payment(), headers={"idempotency-key": "k-upper"}), ctx)
+    again = intake.handler(
+        api_event("POST", "/transactions", payment(), headers={"idempotency-key": "k-upper"}), ctx
+    )
 
     assert first["statusCode"] == 202
     assert body_of(again) == body_of(first)
@@ -117,13 +128,17 @@ def test_idempotency_keys_are_scoped_to_the_api_key(aws: AwsEnv, ctx: Any) -> No
     assert len(aws.transactions()) == 2
 
 
-def test_replay_restarts_workflow_when_first_start_was_lost(aws: AwsEnv, ctx: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_replay_restarts_workflow_when_first_start_was_lost(
+    aws: AwsEnv, ctx: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from handlers import _runtime
 
     services = _runtime.services()
 
     def throttled(**_: Any) -> None:
-        raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "slow down"}}, "StartExecution")
+        raise ClientError(
+            {"Error": {"Code": "ThrottlingException", "Message": "slow down"}}, "StartExecution"
+        )
 
     with monkeypatch.context() as patch:
         patch.setattr(services.sfn, "start_execution", throttled)
@@ -181,7 +196,9 @@ def test_concurrent_duplicate_whose_record_is_unreadable_gets_409_in_flight(
         ({"Idempotency-Key": "clé"}, "idempotency_key_invalid"),
     ],
 )
-def test_create_requires_a_valid_idempotency_key(aws: AwsEnv, ctx: Any, headers: dict[str, str], code: str) -> None:
+def test_create_requires_a_valid_idempotency_key(
+    aws: AwsEnv, ctx: Any, headers: dict[str, str], code: str
+) -> None:
     response = intake.handler(api_event("POST", "/transactions", payment(), headers=headers), ctx)
 
     assert_error(response, 400, code, "Idempotency-Key")
@@ -235,7 +252,11 @@ def test_card_number_in_invalid_json_is_reported_as_card_data(aws: AwsEnv, ctx: 
         (payment(currency="US"), "parameter_invalid", "currency"),
         (payment(merchant_id=None), "parameter_invalid", "merchant_id"),
         (payment(payment_method={"type": "card"}), "parameter_invalid", "payment_method.token"),
-        (payment(payment_method={"type": "cash", "token": "tok_1"}), "parameter_invalid", "payment_method.type"),
+        (
+            payment(payment_method={"type": "cash", "token": "tok_1"}),
+            "parameter_invalid",
+            "payment_method.type",
+        ),
         (payment(country="usa"), "parameter_invalid", "country"),
         (payment(extra_field="x"), "parameter_invalid", "extra_field"),
         (payment(metadata={"k" * 41: "v"}), "parameter_invalid", "metadata"),
@@ -245,7 +266,9 @@ def test_card_number_in_invalid_json_is_reported_as_card_data(aws: AwsEnv, ctx: 
         ([1, 2, 3], "invalid_request", None),
     ],
 )
-def test_invalid_request_is_400_naming_the_field(aws: AwsEnv, ctx: Any, body: Any, code: str, param: str | None) -> None:
+def test_invalid_request_is_400_naming_the_field(
+    aws: AwsEnv, ctx: Any, body: Any, code: str, param: str | None
+) -> None:
     response = create(ctx, body=body)
 
     assert_error(response, 400, code, param)
@@ -283,7 +306,9 @@ def test_malformed_json_is_400_not_500(aws: AwsEnv, ctx: Any, raw: str) -> None:
 
 
 def test_base64_encoded_body_is_decoded(aws: AwsEnv, ctx: Any) -> None:
-    response = intake.handler(api_event("POST", "/transactions", payment(), idempotency_key="k", base64=True), ctx)
+    response = intake.handler(
+        api_event("POST", "/transactions", payment(), idempotency_key="k", base64=True), ctx
+    )
 
     assert response["statusCode"] == 202
 
@@ -336,7 +361,9 @@ def test_dynamodb_throttling_is_503_with_retry_after_and_nothing_written(
     assert_nothing_stored(aws)
 
 
-def test_transaction_cancelled_by_throttling_is_503(aws: AwsEnv, ctx: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_transaction_cancelled_by_throttling_is_503(
+    aws: AwsEnv, ctx: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from handlers import _runtime
 
     repo = _runtime.services().repo

@@ -8,17 +8,18 @@ card number. The environment is built once per module; emptiness is re-checked a
 from __future__ import annotations
 
 import json
+import re
 import string
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
 import pytest
+from handlers import _runtime, intake
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from moto import mock_aws
 
-from handlers import _runtime, intake
 from tests.unit import awsenv
 from tests.unit.awsenv import api_event, payment
 
@@ -71,7 +72,9 @@ def assert_nothing_stored(env: awsenv.AwsEnv) -> None:
     assert env.queue_depth(env.n["FAILED_QUEUE_URL"]) == 0
 
 
-def send(counter: CallCounter, raw_body: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
+def send(
+    counter: CallCounter, raw_body: str, headers: dict[str, str] | None = None
+) -> tuple[int, dict[str, Any]]:
     before = len(counter.calls)
     event = api_event("POST", "/transactions", raw_body=raw_body, idempotency_key="fuzz-key", headers=headers)
     response = intake.handler(event, awsenv.FakeContext())
@@ -101,7 +104,8 @@ json_scalars = st.one_of(
 )
 json_values = st.recursive(
     json_scalars,
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    lambda children: st.lists(children, max_size=4)
+    | st.dictionaries(st.text(max_size=10), children, max_size=4),
     max_leaves=12,
 )
 
@@ -181,7 +185,7 @@ def test_wrong_types_name_the_field(fuzz_env: Any, field: str, value: Any) -> No
     document = payment(**{field: value}) if value is not None else {**payment(), field: None}
     _, error = send(counter, dumps(document))
     assert error["param"] is not None
-    assert error["param"].split(".")[0] == field, (field, value, error)
+    assert re.split(r"[.\[]", error["param"])[0] == field, (field, value, error)
 
 
 @st.composite
@@ -191,7 +195,9 @@ def hostile_amounts(draw: st.DrawFn) -> tuple[str, str]:
     currency = draw(st.sampled_from(["USD", "EUR", "GBP", "JPY", "KRW", "KWD", "BHD"]))
     exponent = {"JPY": 0, "KRW": 0, "KWD": 3, "BHD": 3}.get(currency, 2)
     if kind == "negative":
-        value = draw(st.decimals(max_value=Decimal("-0.001"), allow_nan=False, allow_infinity=False, places=3))
+        value = draw(
+            st.decimals(max_value=Decimal("-0.001"), allow_nan=False, allow_infinity=False, places=3)
+        )
         return draw(st.sampled_from([str(value), json.dumps(str(value))])), currency
     if kind == "zero":
         return draw(st.sampled_from(["0", "0.0", "-0", '"0"', '"0.00"', "0e5"])), currency
@@ -229,7 +235,17 @@ def hidden_pan_documents(draw: st.DrawFn) -> tuple[dict[str, Any], str | None, s
     text = draw(filler) + number + draw(filler)
     where = draw(
         st.sampled_from(
-            ["description", "reference", "merchant_id", "token", "metadata-value", "metadata-key", "extra", "number", "deep"]
+            [
+                "description",
+                "reference",
+                "merchant_id",
+                "token",
+                "metadata-value",
+                "metadata-key",
+                "extra",
+                "number",
+                "deep",
+            ]
         )
     )
     doc = payment()
@@ -260,7 +276,9 @@ def hidden_pan_documents(draw: st.DrawFn) -> tuple[dict[str, Any], str | None, s
 
 @given(case=hidden_pan_documents())
 @settings(FUZZ, max_examples=2000)
-def test_hidden_card_numbers_are_refused_and_never_echoed(fuzz_env: Any, case: tuple[dict[str, Any], str, str]) -> None:
+def test_hidden_card_numbers_are_refused_and_never_echoed(
+    fuzz_env: Any, case: tuple[dict[str, Any], str, str]
+) -> None:
     _, counter = fuzz_env
     document, param, digits = case
     raw = dumps(document)
@@ -279,7 +297,7 @@ injection = st.sampled_from(
         "../../etc/passwd",
         "\x00\x01\x02",
         "a\nb",
-        "Ω≈ç√∫˜µ≤≥÷",
+        "Ω≈ç√∫µ≤≥÷",
         "👍🏽" * 3,
         "\u202e\u200b",
         "$where",
@@ -289,11 +307,15 @@ injection = st.sampled_from(
 
 
 @given(
-    field=st.sampled_from(["merchant_id", "customer_id", "currency", "country", "token", "type", "extra", "metakey"]),
+    field=st.sampled_from(
+        ["merchant_id", "customer_id", "currency", "country", "token", "type", "extra", "metakey"]
+    ),
     value=st.one_of(injection, st.text(min_size=1, max_size=30)),
 )
 @settings(FUZZ, max_examples=1000)
-def test_injection_and_unicode_strings_are_refused_naming_the_field(fuzz_env: Any, field: str, value: str) -> None:
+def test_injection_and_unicode_strings_are_refused_naming_the_field(
+    fuzz_env: Any, field: str, value: str
+) -> None:
     _, counter = fuzz_env
     document = payment()
     allowed_id = set(string.ascii_letters + string.digits + "_.:-")
@@ -302,10 +324,14 @@ def test_injection_and_unicode_strings_are_refused_naming_the_field(fuzz_env: An
         document[field] = value
         expected = field
     elif field == "currency":
-        document[field] = value if not (len(value) == 3 and value.isascii() and value.isalpha()) else value + "!"
+        document[field] = (
+            value if not (len(value) == 3 and value.isascii() and value.isalpha()) else value + "!"
+        )
         expected = field
     elif field == "country":
-        document[field] = value if not (len(value) == 2 and value.isupper() and value.isascii()) else value + "1"
+        document[field] = (
+            value if not (len(value) == 2 and value.isupper() and value.isascii()) else value + "1"
+        )
         expected = field
     elif field == "token":
         document["payment_method"] = {"type": "card", "token": "tok_" + value + "'"}
@@ -347,7 +373,10 @@ def test_huge_bodies_are_413(fuzz_env: Any, size: int, content_type: str, filler
 @given(
     content_type=st.text(min_size=1, max_size=40).filter(
         lambda s: s.split(";", 1)[0].strip().lower() not in ("application/json", "")
-        and not (s.split(";", 1)[0].strip().lower().startswith("application/") and s.split(";", 1)[0].strip().lower().endswith("+json"))
+        and not (
+            s.split(";", 1)[0].strip().lower().startswith("application/")
+            and s.split(";", 1)[0].strip().lower().endswith("+json")
+        )
     )
 )
 @settings(FUZZ, max_examples=500)

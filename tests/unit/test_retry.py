@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from handlers import notification, retry, validator
+
 from tests.unit.awsenv import FRAUD_RULES, AwsEnv, payment
 from tests.unit.flows import CTX, create, run_workflow
 
@@ -72,7 +73,9 @@ def test_retry_that_fails_again_reports_the_message_and_leaves_it_failed(aws: Aw
 
 def test_retry_of_a_transaction_failed_before_validation_runs_the_checks(aws: AwsEnv) -> None:
     txn = create()["transaction_id"]
-    notification.handler({"action": "failure", "transaction_id": txn, "error": {"Error": "Lambda.Unknown"}}, CTX)
+    notification.handler(
+        {"action": "failure", "transaction_id": txn, "error": {"Error": "Lambda.Unknown"}}, CTX
+    )
     message = failed_message(aws)
 
     result = retry.handler(sqs_event(message), CTX)
@@ -86,7 +89,9 @@ def test_retry_of_a_transaction_failed_before_validation_runs_the_checks(aws: Aw
 
 def test_retry_rejects_when_the_rerun_checks_refuse(aws: AwsEnv) -> None:
     txn = create(payment(amount="50000"))["transaction_id"]
-    notification.handler({"action": "failure", "transaction_id": txn, "error": {"Error": "Lambda.Unknown"}}, CTX)
+    notification.handler(
+        {"action": "failure", "transaction_id": txn, "error": {"Error": "Lambda.Unknown"}}, CTX
+    )
     message = failed_message(aws)
 
     result = retry.handler(sqs_event(message), CTX)
@@ -126,7 +131,9 @@ def test_retry_reports_only_the_failed_records_of_a_batch(aws: AwsEnv) -> None:
 
     result = retry.handler(sqs_event("not json", {"transaction_id": good}, {"no": "id"}, [1, 2]), CTX)
 
-    assert result == {"batchItemFailures": [{"itemIdentifier": "m-0"}, {"itemIdentifier": "m-2"}, {"itemIdentifier": "m-3"}]}
+    assert result == {
+        "batchItemFailures": [{"itemIdentifier": "m-0"}, {"itemIdentifier": "m-2"}, {"itemIdentifier": "m-3"}]
+    }
     assert aws.transactions()[0]["status"] == "COMPLETED"
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from handlers import status
+
 from tests.unit.awsenv import AwsEnv, api_event, body_of
 from tests.unit.flows import CTX, create, run_workflow
 
@@ -54,7 +54,9 @@ def test_another_api_keys_transaction_is_404(aws: AwsEnv) -> None:
     assert get("/transactions/{id}", txn, api_key_id="key-partner-9")["statusCode"] == 404
 
 
-@pytest.mark.parametrize("bad", ["", "123", "txn_" + "I" * 26, "txn_01JD0000000000000000000000' OR 1=1", "../etc"])
+@pytest.mark.parametrize(
+    "bad", ["", "123", "txn_" + "I" * 26, "txn_01JD0000000000000000000000' OR 1=1", "../etc"]
+)
 def test_malformed_id_is_400(aws: AwsEnv, bad: str) -> None:
     response = get("/transactions/{id}", bad)
 

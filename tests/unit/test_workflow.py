@@ -6,11 +6,11 @@ import json
 from typing import Any
 
 import pytest
-
 from handlers import fraud_check, notification, settlement, validator
 from payments.config import get_settings
 from payments.errors import DomainError, TransitionConflict
 from payments.repository import Repository
+
 from tests.unit.awsenv import FRAUD_RULES, AwsEnv, payment
 from tests.unit.flows import CTX, create, run_workflow
 
@@ -60,7 +60,8 @@ def test_approved_payment_completes_archived_audited_and_announced(aws: AwsEnv) 
         ("SETTLING", "COMPLETED", f"{txn}#COMPLETED"),
     ]
 
-    key = f"transactions/{item['created_at'][:4]}/{item['created_at'][5:7]}/{item['created_at'][8:10]}/{txn}.json"
+    year, month, day = item["created_at"][:10].split("-")
+    key = f"transactions/{year}/{month}/{day}/{txn}.json"
     obj = aws.s3.get_object(Bucket=aws.n["ARCHIVE_BUCKET"], Key=key)
     assert obj["ServerSideEncryption"] == "aws:kms"
     archived = json.loads(obj["Body"].read())
@@ -82,7 +83,9 @@ def test_approved_payment_completes_archived_audited_and_announced(aws: AwsEnv) 
 
 
 def test_declined_card_is_rejected_and_announced_on_failed_topic(aws: AwsEnv) -> None:
-    txn = create(payment(payment_method={"type": "card", "token": "tok_decline_insufficient"}))["transaction_id"]
+    txn = create(payment(payment_method={"type": "card", "token": "tok_decline_insufficient"}))[
+        "transaction_id"
+    ]
 
     state = run_workflow(txn)
 
@@ -109,7 +112,9 @@ def test_declined_card_is_rejected_and_announced_on_failed_topic(aws: AwsEnv) ->
         ({"merchant_id": "merch_blocked"}, ["blocked_merchant"]),
     ],
 )
-def test_fraud_rules_reject_before_settlement(aws: AwsEnv, overrides: dict[str, Any], reasons: list[str]) -> None:
+def test_fraud_rules_reject_before_settlement(
+    aws: AwsEnv, overrides: dict[str, Any], reasons: list[str]
+) -> None:
     txn = create(payment(**overrides))["transaction_id"]
 
     state = run_workflow(txn)
@@ -217,7 +222,10 @@ def test_validator_flags_a_stored_record_that_is_no_longer_valid(aws: AwsEnv) ->
 
     state = run_workflow(txn)
 
-    assert state["checks"][0] == {"valid": False, "reasons": ["unsupported_currency", "invalid_payment_method"]}
+    assert state["checks"][0] == {
+        "valid": False,
+        "reasons": ["unsupported_currency", "invalid_payment_method"],
+    }
     assert state["path"] == "reject"
     [item] = aws.transactions()
     assert item["status"] == "REJECTED"
@@ -299,7 +307,9 @@ def test_failure_cause_from_step_functions_is_trimmed_and_masked(aws: AwsEnv) ->
         {"errorType": "KeyError", "errorMessage": "card 4111111111111111 missing", "stackTrace": ["x" * 5000]}
     )
 
-    notification.handler({"action": "failure", "transaction_id": txn, "error": {"Error": "KeyError", "Cause": cause}}, CTX)
+    notification.handler(
+        {"action": "failure", "transaction_id": txn, "error": {"Error": "KeyError", "Cause": cause}}, CTX
+    )
 
     [item] = aws.transactions()
     assert item["failure"]["cause"] == "KeyError: card [REDACTED-PAN] missing"
@@ -311,7 +321,9 @@ def test_failure_after_completion_leaves_the_final_status(aws: AwsEnv) -> None:
     run_workflow(txn)
     aws.notifications("events")
 
-    result = notification.handler({"action": "failure", "transaction_id": txn, "error": {"Error": "States.Timeout"}}, CTX)
+    result = notification.handler(
+        {"action": "failure", "transaction_id": txn, "error": {"Error": "States.Timeout"}}, CTX
+    )
 
     assert result == {"status": "COMPLETED", "recorded": False}
     assert aws.transactions()[0]["status"] == "COMPLETED"
@@ -321,7 +333,11 @@ def test_failure_after_completion_leaves_the_final_status(aws: AwsEnv) -> None:
 
 def test_failure_recorded_twice_queues_once(aws: AwsEnv) -> None:
     txn = create()["transaction_id"]
-    event = {"action": "failure", "transaction_id": txn, "error": {"Error": "States.TaskFailed", "Cause": "boom"}}
+    event = {
+        "action": "failure",
+        "transaction_id": txn,
+        "error": {"Error": "States.TaskFailed", "Cause": "boom"},
+    }
 
     first = notification.handler(event, CTX)
     second = notification.handler(event, CTX)

@@ -75,6 +75,7 @@ class UpResult:
     package: BuildResult
     resource_count: int
     timings: dict[str, float] = field(default_factory=dict)
+    demo_error: str | None = None
 
 
 @dataclass
@@ -394,10 +395,14 @@ def up(
     )
     if demo:
         started = time.monotonic()
-        if run_demo(outputs, emulator_env(endpoint, region), say):
-            timings["demo"] = time.monotonic() - started
-        else:
-            say("no demo hook installed (ops.demo); skipping the demo")
+        try:
+            if run_demo(outputs, emulator_env(endpoint, region), say):
+                timings["demo"] = time.monotonic() - started
+            else:
+                say("no demo hook installed (ops.demo); skipping the demo")
+        except Exception as exc:
+            # The platform is deployed either way: report the demo's failure next to the outputs.
+            result.demo_error = f"{type(exc).__name__}: {exc}"
     return result
 
 

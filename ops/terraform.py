@@ -80,6 +80,20 @@ class TerraformError(RuntimeError):
     """A terraform command failed, timed out, or its environment is unusable."""
 
 
+# Provider errors that mean "the local connection dropped", not "the request was wrong".
+TRANSIENT_ERRORS: tuple[str, ...] = (
+    "use of closed network connection",
+    "connection reset by peer",
+    "connection refused",
+    "unexpected EOF",
+    "timeout awaiting response headers",
+)
+
+
+def is_transient(message: str) -> bool:
+    return any(marker in message for marker in TRANSIENT_ERRORS)
+
+
 # --------------------------------------------------------------------------- mirror + CLI config
 
 
@@ -322,6 +336,7 @@ class Terraform(tftest.TerraformTest):
         log_path: Path | None = None,
         on_line: Callable[[str], None] | None = None,
         binary: str = "terraform",
+        transient_retries: int = 2,
     ) -> None:
         resolved_binary = shutil.which(binary)
         if resolved_binary is None:
@@ -332,6 +347,7 @@ class Terraform(tftest.TerraformTest):
         self.timeout = timeout
         self.log_path = log_path
         self.on_line = on_line
+        self.transient_retries = transient_retries
         self.last_result: CommandResult | None = None
 
     def run(self, cmd: str, *cmd_args: str, ok_codes: Iterable[int] = (0,)) -> CommandResult:
@@ -441,10 +457,31 @@ class Terraform(tftest.TerraformTest):
         )
 
     def apply_vars(self, tf_vars: Mapping[str, Any] | None = None) -> CommandResult:
-        return self.run("apply", "-input=false", "-no-color", "-auto-approve", *self.var_args(tf_vars))
+        return self.run_retrying(
+            "apply", "-input=false", "-no-color", "-auto-approve", *self.var_args(tf_vars)
+        )
 
     def destroy_vars(self, tf_vars: Mapping[str, Any] | None = None) -> CommandResult:
-        return self.run("destroy", "-input=false", "-no-color", "-auto-approve", *self.var_args(tf_vars))
+        return self.run_retrying(
+            "destroy", "-input=false", "-no-color", "-auto-approve", *self.var_args(tf_vars)
+        )
+
+    def run_retrying(self, cmd: str, *cmd_args: str, ok_codes: Iterable[int] = (0,)) -> CommandResult:
+        """``run`` again (bounded) when the failure is a dropped local connection, not a real error.
+
+        With ``max_retries = 1`` the provider makes one attempt per call; under load the local
+        emulator's HTTP/1.0 server occasionally drops a connection mid-response ("use of closed
+        network connection"). apply/destroy are convergent, so re-running resumes where it stopped.
+        """
+        for attempt in range(self.transient_retries + 1):
+            try:
+                return self.run(cmd, *cmd_args, ok_codes=ok_codes)
+            except TerraformError as exc:
+                if attempt == self.transient_retries or not is_transient(str(exc)):
+                    raise
+                if self.on_line is not None:
+                    self.on_line(f"transient emulator connection error; re-running terraform {cmd}")
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def outputs(self) -> dict[str, Any]:
         """``terraform output -json`` reduced to name → value (sensitive values included)."""

@@ -62,9 +62,14 @@ def services() -> Services:
                     sns=clients.sns(),
                     s3=clients.s3(),
                     sfn=clients.stepfunctions(),
-                    get_parameter=clients.parameters().get,
+                    # Resolved on first use: only the fraud and settlement steps read parameters.
+                    get_parameter=_get_parameter,
                 )
     return _services
+
+
+def _get_parameter(name: str, **options: Any) -> Any:
+    return clients.parameters().get(name, **options)
 
 
 def health_checker() -> HealthChecker:

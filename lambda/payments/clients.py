@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from typing import TYPE_CHECKING, Any
 
-import boto3
+import botocore.session
 from botocore.config import Config
 from botocore.exceptions import (
     ClientError,
@@ -41,6 +41,7 @@ _CONFIG = Config(
 
 _lock = threading.RLock()
 _clients: dict[str, Any] = {}
+_session: botocore.session.Session | None = None
 _ssm_provider: SSMProvider | None = None
 
 # Error codes meaning "AWS is throttling us or briefly unavailable": answer 503 + Retry-After.
@@ -70,9 +71,19 @@ def _client(service: str) -> Any:
         with _lock:
             client = _clients.get(service)
             if client is None:
-                client = boto3.client(service, region_name=get_settings().region, config=_CONFIG)  # type: ignore[call-overload]
+                client = _botocore_session().create_client(
+                    service, region_name=get_settings().region, config=_CONFIG
+                )
                 _clients[service] = client
     return client
+
+
+def _botocore_session() -> botocore.session.Session:
+    # botocore directly: boto3 would add its resource layer and s3transfer to every cold start.
+    global _session  # noqa: PLW0603 - one session per container
+    if _session is None:
+        _session = botocore.session.get_session()
+    return _session
 
 
 def dynamodb() -> DynamoDBClient:
@@ -118,7 +129,7 @@ def parameters() -> SSMProvider:
 
         with _lock:
             if _ssm_provider is None:
-                _ssm_provider = SSMProvider(boto3_client=ssm())
+                _ssm_provider = SSMProvider(boto3_client=ssm())  # a botocore client is what it calls
     return _ssm_provider
 
 

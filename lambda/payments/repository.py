@@ -9,45 +9,24 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import ClientError
 
 from payments import audit, ids
 from payments.clock import day_from_ms, iso_from_ms, now_ms
 from payments.config import Settings
+from payments.dynamo import from_attributes, serialize, to_attributes
 from payments.errors import TransactionNotFound, TransitionConflict
 from payments.states import check_transition
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
-_serializer = TypeSerializer()
-_deserializer = TypeDeserializer()
-
 # CancellationReasons codes that mean "throttled / try later" rather than "condition failed".
 _THROTTLE_REASONS = frozenset({"ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded"})
 
-
-def to_attributes(item: dict[str, Any]) -> dict[str, Any]:
-    return {k: _serializer.serialize(v) for k, v in item.items() if v is not None}
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else value
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
-
-
-def from_attributes(attributes: dict[str, Any]) -> dict[str, Any]:
-    """A DynamoDB item as plain Python: whole numbers as int (money is integer minor units)."""
-    return {k: _plain(_deserializer.deserialize(v)) for k, v in attributes.items()}
+__all__ = ["IdempotencyCollision", "Repository", "Throttled", "day_shard", "from_attributes", "to_attributes"]
 
 
 def day_shard(transaction_id: str, timestamp_ms: int, shards: int) -> str:
@@ -223,7 +202,7 @@ class Repository:
         assignments = []
         for index, (name, value) in enumerate(fields.items()):
             names[f"#f{index}"] = name
-            values[f":v{index}"] = _serializer.serialize(value)
+            values[f":v{index}"] = serialize(value)
             assignments.append(f"#f{index} = :v{index}")
         names["#status"] = "status"
         entry = audit.audit_item(
@@ -293,7 +272,7 @@ class Repository:
                 ConditionExpression=f"attribute_not_exists(#a) AND #status IN ({', '.join(status_values)})",
                 ExpressionAttributeNames={"#a": attribute, "#u": "updated_at", "#status": "status"},
                 ExpressionAttributeValues={
-                    ":v": _serializer.serialize(value),
+                    ":v": serialize(value),
                     ":u": {"S": iso_from_ms(now_ms())},
                     **status_values,
                 },

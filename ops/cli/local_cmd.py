@@ -114,6 +114,8 @@ def up(backend: str, demo: bool, suffix: str, architecture: str | None, as_json:
     if as_json:
         visible = {k: ("<sensitive>" if k in result.sensitive else v) for k, v in result.outputs.items()}
         click.echo(json.dumps(visible, indent=2, sort_keys=True))
+        if result.demo_error:
+            raise click.ClickException(f"the demo failed: {result.demo_error}")
         return
 
     out = Console(highlight=False)
@@ -141,6 +143,10 @@ def up(backend: str, demo: bool, suffix: str, architecture: str | None, as_json:
         + " ".join(f"{k}={v}" for k, v in sorted(_env_hint(result.endpoint_url, result.region).items()))
         + f" ops --outputs-file {outputs_path} report"
     )
+    if result.demo_error:
+        raise click.ClickException(
+            f"the demo failed: {result.demo_error}\n(the platform is deployed; see .local/emulator.log)"
+        )
 
 
 def _env_hint(endpoint_url: str, region: str) -> dict[str, str]:

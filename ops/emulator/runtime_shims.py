@@ -7,7 +7,11 @@ Installed by :func:`ops.emulator.lambda_runtime.install` (the apply-time shims l
 * :func:`shim_sfn_definite_jsonpath` — a Choice on ``$.checks[0].valid`` never matches on stock moto.
 * :func:`shim_s3_bucket_policy_conditions` — stock moto applies a bucket policy's Deny statements
   whatever their Condition says (it only understands ``StringEquals``), so the usual TLS-only
-  statement (``Bool aws:SecureTransport false``) denies every PutObject/GetObject.
+  statement (``Bool aws:SecureTransport false``) denies every PutObject/GetObject. Replaces (when the
+  runtime is installed) ``ops.emulator.shims.shim_s3_conditional_bucket_policy_denies``, which drops
+  conditional Denies: this one evaluates them, so a policy that would refuse the platform's own
+  writes on AWS refuses them here too.
+* :func:`shim_cloudwatch_describe_alarms_filters` — DescribeAlarms honours only one filter.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from jsonpath_ng.ext import parse
+from moto.cloudwatch.responses import CloudWatchResponse
+from moto.core.responses import ActionResult
 from moto.iam.access_control import PermissionResult
 from moto.s3.models import FakeBucket
 from moto.s3.responses import S3Response
@@ -205,6 +211,44 @@ def shim_s3_bucket_policy_conditions() -> None:
     S3Response._key_response = key_response  # type: ignore[method-assign,assignment]
 
 
+# -- CloudWatch -----
+
+
+def shim_cloudwatch_describe_alarms_filters() -> None:
+    """moto 5.2.5's ``DescribeAlarms`` applies only the first of ActionPrefix, AlarmNamePrefix,
+    AlarmNames and StateValue it finds, so ``AlarmNamePrefix=payment-, StateValue=ALARM`` (what the
+    health check asks) returns every platform alarm whatever its state. AWS applies all of them; so
+    does the shim.
+    """
+    original = _require(CloudWatchResponse, "describe_alarms")
+    if getattr(original, "_all_filters_shim", False):
+        return
+
+    def describe_alarms(response: Any) -> Any:
+        action_prefix = response._get_param("ActionPrefix")
+        name_prefix = response._get_param("AlarmNamePrefix")
+        names = set(response._get_param("AlarmNames", []) or [])
+        state = response._get_param("StateValue")
+        alarms = [
+            alarm
+            for alarm in response.cloudwatch_backend.describe_alarms()
+            if (not action_prefix or any(str(a).startswith(action_prefix) for a in alarm.alarm_actions or []))
+            and (not name_prefix or alarm.name.startswith(name_prefix))
+            and (not names or alarm.name in names)
+            and (not state or alarm.state_value == state)
+        ]
+        return ActionResult(
+            {
+                "MetricAlarms": [a for a in alarms if a.rule is None],
+                "CompositeAlarms": [a for a in alarms if a.rule is not None],
+            }
+        )
+
+    describe_alarms._all_filters_shim = True  # type: ignore[attr-defined]
+    CloudWatchResponse.describe_alarms = describe_alarms  # type: ignore[method-assign,assignment]
+
+
 def install_all() -> None:
     shim_sfn_definite_jsonpath()
     shim_s3_bucket_policy_conditions()
+    shim_cloudwatch_describe_alarms_filters()

@@ -675,7 +675,6 @@ def shim_s3_conditional_bucket_policy_denies() -> None:
     describe level instead.
     """
     _require(FakeBucket, "get_permission")
-    _require(FakeBucket, "policy")
 
     def get_permission(self: Any, action: str, resource: str) -> Any:
         if self.policy is None:

@@ -34,6 +34,32 @@ APPLY_TIMEOUT_S = 1200.0
 TRANSIENT_ERRORS = ("use of closed network connection", "connection reset by peer", "EOF", "timeout awaiting")
 
 
+_HISTORY_MARK = pytest.StashKey[int]()
+
+
+@pytest.fixture(autouse=True)
+def _remember_invocations(request: pytest.FixtureRequest) -> None:
+    runtime = lambda_runtime.installed_runtime()
+    request.node.stash[_HISTORY_MARK] = len(runtime.history()) if runtime else 0
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """On failure, attach the Lambda invocations that failed during the test (moto backend)."""
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    runtime = lambda_runtime.installed_runtime()
+    if report.when != "call" or not report.failed or runtime is None:
+        return
+    failed = [i for i in runtime.history()[item.stash.get(_HISTORY_MARK, 0) :] if i.function_error]
+    if failed:
+        text = "\n\n".join(
+            f"{i.function_name} {i.request_id}: {i.payload.decode()[:1500]}\n{i.output[-3000:]}"
+            for i in failed[-5:]
+        )
+        report.sections.append(("failed Lambda invocations", text))
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     here = Path(__file__).parent
     for item in items:
@@ -55,9 +81,11 @@ class Ledger:
     """Every transaction the session created through the API: id → what the flow expects of it."""
 
     expected: dict[str, str] = field(default_factory=dict)
+    tiers: dict[str, str] = field(default_factory=dict)
 
-    def add(self, transaction_id: str, expectation: str) -> str:
+    def add(self, transaction_id: str, expectation: str, *, tier: str = "partner") -> str:
         self.expected[transaction_id] = expectation
+        self.tiers[transaction_id] = tier
         return transaction_id
 
 

@@ -92,9 +92,11 @@ def test_replayed_key_returns_the_original_and_mismatch_is_409(platform: Platfor
     # The same key under another API key is another scope: a new transaction.
     other = platform.create(body, idempotency_key="e2e-replay-1", tier="mobile")
     assert other.status == 202 and other.json["transaction_id"] != transaction_id
-    ledger.add(other.json["transaction_id"], "COMPLETED")
-    for txn in (transaction_id, other.json["transaction_id"]):
-        assert platform.wait_for_status(txn)["status"] == "COMPLETED"
+    ledger.add(other.json["transaction_id"], "COMPLETED", tier="mobile")
+    assert platform.wait_for_status(transaction_id)["status"] == "COMPLETED"
+    # Status reads are scoped to the API key too: the mobile key's transaction is read with it.
+    assert platform.wait_for_status(other.json["transaction_id"], tier="mobile")["status"] == "COMPLETED"
+    assert platform.get_transaction(other.json["transaction_id"]).status == 404
 
 
 def _everything_stored(platform: Platform, runtime: LambdaRuntime | None) -> dict[str, str]:

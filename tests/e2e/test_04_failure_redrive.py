@@ -91,5 +91,7 @@ def test_failures_reach_the_dlq_and_complete_after_redrive(
 def test_every_created_transaction_is_terminal(platform: Platform, ledger: Ledger) -> None:
     assert ledger.expected, "earlier flows created transactions"
     for transaction_id, expectation in ledger.expected.items():
-        status = platform.wait_for_status(transaction_id, {"COMPLETED", "REJECTED"}, timeout=60)["status"]
+        status = platform.wait_for_status(
+            transaction_id, {"COMPLETED", "REJECTED"}, timeout=60, tier=ledger.tiers[transaction_id]
+        )["status"]
         assert expectation.startswith(status), (transaction_id, status, expectation)

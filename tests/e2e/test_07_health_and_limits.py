@@ -50,7 +50,10 @@ def test_waf_protects_the_stage(platform: Platform) -> None:
     rules = {rule["Name"]: rule for rule in acl["Rules"]}
     rate = [r for r in rules.values() if "RateBasedStatement" in r["Statement"]]
     assert len(rate) == 1 and rate[0]["Statement"]["RateBasedStatement"]["Limit"] == 2000
-    assert "health" in json.dumps(rate[0]["Statement"]["RateBasedStatement"].get("ScopeDownStatement", {}))
+    scope_down = json.dumps(
+        rate[0]["Statement"]["RateBasedStatement"].get("ScopeDownStatement", {}), default=str
+    )
+    assert "/health" in scope_down
     managed = {
         r["Statement"]["ManagedRuleGroupStatement"]["Name"]
         for r in rules.values()

@@ -154,3 +154,37 @@ def test_cors_headers() -> None:
     assert cors_headers(None, ["*"])["Access-Control-Allow-Origin"] == "*"
     assert "Vary" not in cors_headers(None, ["*"])
     assert cors_headers("https://x", [])["Access-Control-Allow-Origin"] == "null"
+
+
+def test_dynamo_encoding_is_exact_and_round_trips() -> None:
+    from decimal import Decimal
+
+    from payments import dynamo
+
+    item = {
+        "s": "x",
+        "i": 10050,
+        "d": Decimal("1.25"),
+        "b": True,
+        "n": None,
+        "m": {"a": [1, "two", {"three": Decimal("3.0")}]},
+        "ss": {"a", "b"},
+    }
+    encoded = dynamo.to_attributes(item)
+    assert "n" not in encoded
+    assert encoded["i"] == {"N": "10050"}
+    assert dynamo.from_attributes(encoded) == {
+        **{k: v for k, v in item.items() if k != "n"},
+        "m": {"a": [1, "two", {"three": 3}]},
+    }
+    assert dynamo.deserialize({"NS": ["1", "1.5"]}) == {1, Decimal("1.5")}
+    assert dynamo.deserialize({"NULL": True}) is None
+    assert dynamo.deserialize({"B": b"x"}) == b"x"
+    with pytest.raises(TypeError):
+        dynamo.serialize(1.5)
+    with pytest.raises(TypeError):
+        dynamo.serialize(Decimal("NaN"))
+    with pytest.raises(TypeError):
+        dynamo.serialize(object())
+    with pytest.raises(TypeError):
+        dynamo.deserialize({"XX": 1})

@@ -22,7 +22,6 @@ import argparse
 import json
 import os
 import platform as host
-import statistics
 import subprocess
 import sys
 import time
@@ -107,7 +106,7 @@ def measure(clock: CallClock, action: Callable[[int], Any], count: int) -> dict[
 
 def run_handlers(creates: int) -> dict[str, dict[str, Any]]:
     os.environ.update(awsenv.process_env())
-    from handlers import _runtime, intake, status, validator
+    from handlers import _runtime, intake, status, validator  # noqa: PLC0415 - needs the environment first
 
     _runtime.reset()
     results: dict[str, dict[str, Any]] = {}
@@ -161,29 +160,54 @@ def run_handlers(creates: int) -> dict[str, dict[str, Any]]:
     return results
 
 
-def import_times(repeats: int) -> dict[str, float]:
+_IMPORT_PROBE = """
+import importlib, sys, time
+for name in sys.argv[2:]:
+    importlib.import_module(name)
+wall, cpu = time.perf_counter(), time.process_time()
+importlib.import_module(sys.argv[1])
+print((time.perf_counter() - wall) * 1000, (time.process_time() - cpu) * 1000)
+"""
+# Libraries every handler loads: the runtime's botocore, and the vendored Powertools (whose
+# Tracer loads the X-Ray SDK, which builds a botocore client at import) and fastjsonschema.
+_THIRD_PARTY = ("botocore.session", "aws_xray_sdk.core", "aws_lambda_powertools", "fastjsonschema")
+
+
+def _probe(module: str, preload: tuple[str, ...], repeats: int) -> tuple[float, float]:
     env = {**os.environ, **awsenv.process_env(), "PYTHONPATH": str(ROOT / "lambda")}
-    code = "import time, importlib, sys; t = time.perf_counter(); importlib.import_module(sys.argv[1]); print((time.perf_counter() - t) * 1000)"
-    out: dict[str, float] = {}
+    # Import as Lambda would, with tracing on (the X-Ray SDK is loaded either way).
+    env.pop("POWERTOOLS_TRACE_DISABLED", None)
+    env["AWS_LAMBDA_FUNCTION_NAME"] = "payment-bench"
+    walls, cpus = [], []
+    for _ in range(repeats):
+        result = subprocess.run(  # noqa: S603 - fixed interpreter and arguments
+            [sys.executable, "-c", _IMPORT_PROBE, module, *preload],
+            capture_output=True,
+            text=True,
+            env=env,
+            check=True,
+            cwd=ROOT,
+        )
+        wall, cpu = (float(x) for x in result.stdout.split())
+        walls.append(wall)
+        cpus.append(cpu)
+    return min(walls), min(cpus)
+
+
+def import_times(repeats: int) -> dict[str, dict[str, float]]:
+    """Per module: full cold import (wall and CPU ms, best of ``repeats``) and the part that is
+    the module's own (third-party libraries already imported)."""
+    out: dict[str, dict[str, float]] = {}
     for module in ("botocore.session", *(f"handlers.{h}" for h in HANDLERS)):
-        samples = []
-        for _ in range(repeats):
-            result = subprocess.run(  # noqa: S603 - fixed interpreter and arguments
-                [sys.executable, "-c", code, module],
-                capture_output=True,
-                text=True,
-                env=env,
-                check=True,
-                cwd=ROOT,
-            )
-            samples.append(float(result.stdout.strip()))
-        out[module] = min(samples)
+        wall, cpu = _probe(module, (), repeats)
+        own_wall, own_cpu = _probe(module, _THIRD_PARTY if module.startswith("handlers.") else (), repeats)
+        out[module] = {"wall": wall, "cpu": cpu, "own_wall": own_wall, "own_cpu": own_cpu}
     return out
 
 
-def render(results: dict[str, dict[str, Any]], imports: dict[str, float], creates: int) -> str:
+def render(results: dict[str, dict[str, Any]], imports: dict[str, dict[str, float]], creates: int) -> str:
     create = results["create (POST /transactions)"]
-    floor = imports["botocore.session"]
+    floor = imports["botocore.session"]["cpu"]
     lines = [
         "# Handler benchmark",
         "",
@@ -198,16 +222,17 @@ def render(results: dict[str, dict[str, Any]], imports: dict[str, float], create
         f"| AWS calls per create | {create['calls_per_op']:.2f} | {TARGET_CALLS} | "
         f"{'yes' if create['calls_per_op'] <= TARGET_CALLS else 'NO'} |",
     ]
-    worst = max(v for k, v in imports.items() if k.startswith("handlers."))
+    worst = max(v["cpu"] for k, v in imports.items() if k.startswith("handlers."))
+    own = max(v["own_cpu"] for k, v in imports.items() if k.startswith("handlers."))
+    verdict = "yes" if worst <= TARGET_IMPORT_MS else "NO"
     lines.append(
-        f"| slowest handler cold import | {worst:.0f} ms (botocore alone: {floor:.0f} ms) | ≤ {TARGET_IMPORT_MS} ms | "
-        f"{'yes' if worst <= TARGET_IMPORT_MS else 'NO'} |"
+        f"| slowest handler cold import (CPU) | {worst:.0f} ms, of which own code {own:.0f} ms "
+        f"(botocore alone: {floor:.0f} ms) | ≤ {TARGET_IMPORT_MS} ms | {verdict} |"
     )
     if ZIP.exists():
         size_mb = ZIP.stat().st_size / 1024 / 1024
-        lines.append(
-            f"| payment-app.zip | {size_mb:.2f} MB | ≤ {TARGET_ZIP_MB} MB | {'yes' if size_mb <= TARGET_ZIP_MB else 'NO'} |"
-        )
+        verdict = "yes" if size_mb <= TARGET_ZIP_MB else "NO"
+        lines.append(f"| payment-app.zip | {size_mb:.2f} MB | ≤ {TARGET_ZIP_MB} MB | {verdict} |")
     else:
         lines.append(f"| payment-app.zip | not built (`make build`) | ≤ {TARGET_ZIP_MB} MB | — |")
     lines += [
@@ -217,14 +242,16 @@ def render(results: dict[str, dict[str, Any]], imports: dict[str, float], create
         "Overhead = handler wall time minus time inside AWS calls (moto answers in-process, so",
         '"AWS" here is botocore + moto; real AWS latency would be added to it, not to the overhead).',
         "",
-        "| operation | n | AWS calls/op | calls | total p50 / p99 ms | AWS p50 / p99 ms | overhead p50 / p99 ms |",
+        "| operation | n | AWS calls/op | calls | total p50 / p99 ms | AWS p50 / p99 ms "
+        "| overhead p50 / p99 ms |",
         "|---|---|---|---|---|---|---|",
     ]
     for name, r in results.items():
         calls = ", ".join(f"{k} {v:g}" for k, v in r["calls"].items()) or "none"
         lines.append(
-            f"| {name} | {r['n']} | {r['calls_per_op']:.2f} | {calls} | {r['total_p50']:.2f} / {r['total_p99']:.2f} | "
-            f"{r['aws_p50']:.2f} / {r['aws_p99']:.2f} | {r['overhead_p50']:.2f} / {r['overhead_p99']:.2f} |"
+            f"| {name} | {r['n']} | {r['calls_per_op']:.2f} | {calls} "
+            f"| {r['total_p50']:.2f} / {r['total_p99']:.2f} | {r['aws_p50']:.2f} / {r['aws_p99']:.2f} "
+            f"| {r['overhead_p50']:.2f} / {r['overhead_p99']:.2f} |"
         )
     lines += [
         "",
@@ -235,16 +262,24 @@ def render(results: dict[str, dict[str, Any]], imports: dict[str, float], create
         "",
         "## Cold import (fresh interpreter, best of the runs)",
         "",
-        "| module | import ms |",
-        "|---|---|",
+        "| module | full import CPU ms | full import wall ms | own code CPU ms | own code wall ms |",
+        "|---|---|---|---|---|",
     ]
-    for module, ms in imports.items():
-        lines.append(f"| {module} | {ms:.0f} |")
+    for module, t in imports.items():
+        own = (
+            (f"{t['own_cpu']:.0f}", f"{t['own_wall']:.0f}") if module.startswith("handlers.") else ("—", "—")
+        )
+        lines.append(f"| {module} | {t['cpu']:.0f} | {t['wall']:.0f} | {own[0]} | {own[1]} |")
     lines += [
         "",
-        "`botocore.session` is the floor: any function that talks to AWS imports it. The handlers",
-        "add Powertools (Logger/Metrics/Tracer, which loads the X-Ray SDK), fastjsonschema and the",
-        "domain package; clients, the compiled schema and SSM parameters are created on first use.",
+        "CPU time is the stable figure on a shared machine; wall time includes waiting for a core.",
+        "`botocore.session` is the floor: any function that talks to AWS imports it. On top of it the",
+        "handlers load Powertools, whose Tracer imports the X-Ray SDK — and the SDK builds a botocore",
+        "X-Ray client at import, loading the endpoint and service data that the first AWS call would",
+        'otherwise load. "Own code" is the import with those libraries already loaded: the domain',
+        "package and handler. Clients, the compiled schema and SSM parameters are created on first",
+        "use (boto3 itself is never imported: botocore clients and a small DynamoDB codec avoid",
+        "boto3's resource layer and s3transfer).",
         f"Creates measured: {creates}.",
         "",
     ]

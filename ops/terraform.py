@@ -437,7 +437,7 @@ class Terraform(tftest.TerraformTest):
     def plan_json(self, tf_vars: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """``plan -out`` + ``show -json``: the plan as a dict."""
         planfile = Path(self.tfdir) / "tfplan.binary"
-        self.run("plan", "-input=false", "-no-color", f"-out={planfile.name}", *self.var_args(tf_vars))
+        self.run_retrying("plan", "-input=false", "-no-color", f"-out={planfile.name}", *self.var_args(tf_vars))
         try:
             shown = self.run("show", "-json", "-no-color", planfile.name)
         finally:
@@ -447,7 +447,7 @@ class Terraform(tftest.TerraformTest):
 
     def plan_exitcode(self, tf_vars: Mapping[str, Any] | None = None) -> CommandResult:
         """``plan -detailed-exitcode``: retcode 0 = no changes, 2 = changes pending."""
-        return self.run(
+        return self.run_retrying(
             "plan",
             "-input=false",
             "-no-color",

@@ -30,10 +30,6 @@ class PanMaskingFilter(logging.Filter):
         return True
 
 
-def mask_json_text(text: str) -> str:
-    return mask_pans(text)
-
-
 def install(logger: Any) -> None:
     """Attach the filter to a std logger and all its handlers (idempotent).
 

@@ -269,7 +269,17 @@ class LambdaRuntime:
                 ),
                 encoding="utf-8",
             )
-            command = [self.python, "-I", "-B", str(BOOTSTRAP), str(context_path), str(result_path)]
+            # Bytecode goes to a cache beside the extracted packages (never into them): every invocation
+            # is a cold start, but it need not recompile the vendored libraries each time.
+            command = [
+                self.python,
+                "-I",
+                "-X",
+                f"pycache_prefix={self.cache_dir / '.pycache'}",
+                str(BOOTSTRAP),
+                str(context_path),
+                str(result_path),
+            ]
             try:
                 completed = subprocess.run(  # noqa: S603 - fixed interpreter and bootstrap, no shell
                     command,
@@ -373,7 +383,7 @@ class SqsEventSourcePoller:
         *,
         region: str = "us-east-1",
         poll_interval: float = 0.2,
-        refresh_interval: float = 1.0,
+        refresh_interval: float = 2.0,
         failure_visibility_timeout: int | None = None,
     ) -> None:
         config = Config(retries={"max_attempts": 1}, read_timeout=960, connect_timeout=5)
@@ -662,7 +672,7 @@ def install(
     region: str | None = None,
     cache_dir: Path | None = None,
     failure_visibility_timeout: int | None = -1,
-    poll_interval: float = 0.2,
+    poll_interval: float = 0.5,
 ) -> LambdaRuntime:
     """Make the in-process moto server run deployed Lambda code; idempotent. Returns the runtime.
 

@@ -57,6 +57,7 @@ __all__ = [
 ]
 
 LAMBDA_RUNTIME_MODULE = "ops.emulator.lambda_runtime"
+RUNTIME_SHIMS_MODULE = "ops.emulator.runtime_shims"
 # "auto" installs the Lambda runtime hook when its module exists, "0" never, "1" always (fail if absent).
 LAMBDA_RUNTIME_ENV = "OPS_EMULATOR_LAMBDA_RUNTIME"
 
@@ -88,6 +89,11 @@ def configure_moto() -> None:
                 raise shims.ShimError(f"moto config {section}.{key} no longer exists")
             settings[key] = value
         shims.install_all()
+        # Behaviours the deployed code meets at run time (S3 bucket-policy conditions, Step Functions
+        # JSONPath, DescribeAlarms filters) live beside the Lambda runtime hook; they apply to every
+        # client of the emulator, so install them whether or not the hook runs.
+        if importlib.util.find_spec(RUNTIME_SHIMS_MODULE) is not None:
+            importlib.import_module(RUNTIME_SHIMS_MODULE).install_all()
 
 
 def lambda_runtime_wanted(flag: bool | None = None) -> bool:

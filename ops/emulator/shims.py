@@ -26,9 +26,6 @@ from moto.awslambda.models import LambdaBackend, LambdaFunction
 from moto.core.exceptions import JsonRESTError
 from moto.core.responses import ActionResult, BaseResponse
 from moto.ec2.models.security_groups import SecurityGroupRule
-from moto.iam.access_control import IAMPolicy, PermissionResult
-from moto.iam.policy_conditions import CONDITION_OPERATIONS
-from moto.s3.models import FakeBucket
 from moto.sqs.models import Queue, SQSBackend
 from moto.stepfunctions.responses import StepFunctionResponse
 from moto.xray.models import xray_backends
@@ -207,6 +204,14 @@ XRAY_CONTROL_PLANE_PATHS: dict[str, str] = {
 }
 
 
+JsonResponse = tuple[str, dict[str, Any]]
+
+
+def _json(payload: Any) -> JsonResponse:
+    """A JSON body with the content type X-Ray's REST-JSON protocol uses."""
+    return json.dumps(payload), {"Content-Type": "application/json"}
+
+
 def invalid(message: str) -> JsonRESTError:
     """X-Ray's error for bad or unknown input (400)."""
     return JsonRESTError("InvalidRequestException", message)
@@ -269,7 +274,7 @@ class XRayControlPlaneResponse(BaseResponse):
 
     # Sampling rules ---------------------------------------------------------------
 
-    def create_sampling_rule(self) -> str:
+    def create_sampling_rule(self) -> JsonResponse:
         params = self.params
         rule = dict(params.get("SamplingRule") or {})
         name = rule.get("RuleName")
@@ -286,16 +291,16 @@ class XRayControlPlaneResponse(BaseResponse):
             record = {"SamplingRule": rule, "CreatedAt": now, "ModifiedAt": now}
             state.rules[name] = record
             self._set_tags(state, rule["RuleARN"], params.get("Tags"))
-        return json.dumps({"SamplingRuleRecord": record})
+        return _json({"SamplingRuleRecord": record})
 
-    def get_sampling_rules(self) -> str:
+    def get_sampling_rules(self) -> JsonResponse:
         state = self.state
         with state.lock:
             self._ensure_default_rule(state)
             records = list(state.rules.values())
-        return json.dumps({"SamplingRuleRecords": records})
+        return _json({"SamplingRuleRecords": records})
 
-    def update_sampling_rule(self) -> str:
+    def update_sampling_rule(self) -> JsonResponse:
         update = dict(self.params.get("SamplingRuleUpdate") or {})
         state = self.state
         with state.lock:
@@ -305,9 +310,9 @@ class XRayControlPlaneResponse(BaseResponse):
                 if key not in ("RuleName", "RuleARN") and value is not None:
                     record["SamplingRule"][key] = value
             record["ModifiedAt"] = time.time()
-        return json.dumps({"SamplingRuleRecord": record})
+        return _json({"SamplingRuleRecord": record})
 
-    def delete_sampling_rule(self) -> str:
+    def delete_sampling_rule(self) -> JsonResponse:
         state = self.state
         with state.lock:
             self._ensure_default_rule(state)
@@ -317,11 +322,11 @@ class XRayControlPlaneResponse(BaseResponse):
                 raise invalid("The default sampling rule cannot be deleted")
             del state.rules[rule["RuleName"]]
             state.tags.pop(rule["RuleARN"], None)
-        return json.dumps({"SamplingRuleRecord": record})
+        return _json({"SamplingRuleRecord": record})
 
     # Groups -----------------------------------------------------------------------
 
-    def create_group(self) -> str:
+    def create_group(self) -> JsonResponse:
         params = self.params
         name = params.get("GroupName")
         if not name:
@@ -342,19 +347,19 @@ class XRayControlPlaneResponse(BaseResponse):
             }
             state.groups[name] = group
             self._set_tags(state, group["GroupARN"], params.get("Tags"))
-        return json.dumps({"Group": group})
+        return _json({"Group": group})
 
-    def get_group(self) -> str:
+    def get_group(self) -> JsonResponse:
         state = self.state
         with state.lock:
-            return json.dumps({"Group": self._find_group(state, self.params)})
+            return _json({"Group": self._find_group(state, self.params)})
 
-    def get_groups(self) -> str:
+    def get_groups(self) -> JsonResponse:
         state = self.state
         with state.lock:
-            return json.dumps({"Groups": list(state.groups.values())})
+            return _json({"Groups": list(state.groups.values())})
 
-    def update_group(self) -> str:
+    def update_group(self) -> JsonResponse:
         params = self.params
         state = self.state
         with state.lock:
@@ -363,19 +368,19 @@ class XRayControlPlaneResponse(BaseResponse):
                 group["FilterExpression"] = params["FilterExpression"]
             if params.get("InsightsConfiguration"):
                 group["InsightsConfiguration"].update(params["InsightsConfiguration"])
-        return json.dumps({"Group": group})
+        return _json({"Group": group})
 
-    def delete_group(self) -> str:
+    def delete_group(self) -> JsonResponse:
         state = self.state
         with state.lock:
             group = self._find_group(state, self.params)
             del state.groups[group["GroupName"]]
             state.tags.pop(group["GroupARN"], None)
-        return "{}"
+        return _json({})
 
     # Encryption config ------------------------------------------------------------
 
-    def put_encryption_config(self) -> str:
+    def put_encryption_config(self) -> JsonResponse:
         params = self.params
         enc_type = params.get("Type")
         if enc_type not in ("KMS", "NONE"):
@@ -388,12 +393,12 @@ class XRayControlPlaneResponse(BaseResponse):
         state = self.state
         with state.lock:
             state.encryption = config
-        return json.dumps({"EncryptionConfig": config})
+        return _json({"EncryptionConfig": config})
 
-    def get_encryption_config(self) -> str:
+    def get_encryption_config(self) -> JsonResponse:
         state = self.state
         with state.lock:
-            return json.dumps({"EncryptionConfig": state.encryption})
+            return _json({"EncryptionConfig": state.encryption})
 
     # Tags ---------------------------------------------------------------------------
 
@@ -404,15 +409,15 @@ class XRayControlPlaneResponse(BaseResponse):
         if arn not in known:
             raise JsonRESTError("ResourceNotFoundException", f"Resource not found: {arn}")
 
-    def tag_resource(self) -> str:
+    def tag_resource(self) -> JsonResponse:
         params = self.params
         state = self.state
         with state.lock:
             self._known_arn(state, params.get("ResourceARN", ""))
             self._set_tags(state, params["ResourceARN"], params.get("Tags"))
-        return "{}"
+        return _json({})
 
-    def untag_resource(self) -> str:
+    def untag_resource(self) -> JsonResponse:
         params = self.params
         state = self.state
         with state.lock:
@@ -420,15 +425,15 @@ class XRayControlPlaneResponse(BaseResponse):
             current = state.tags.get(params["ResourceARN"], {})
             for key in params.get("TagKeys") or []:
                 current.pop(key, None)
-        return "{}"
+        return _json({})
 
-    def list_tags_for_resource(self) -> str:
+    def list_tags_for_resource(self) -> JsonResponse:
         params = self.params
         state = self.state
         with state.lock:
             self._known_arn(state, params.get("ResourceARN", ""))
             tags = state.tags.get(params["ResourceARN"], {})
-            return json.dumps({"Tags": [{"Key": k, "Value": v} for k, v in sorted(tags.items())]})
+            return _json({"Tags": [{"Key": k, "Value": v} for k, v in sorted(tags.items())]})
 
 
 def shim_xray_control_plane() -> None:
@@ -653,42 +658,6 @@ def shim_lambda_event_source_mappings_by_name() -> None:
     _patch(LambdaBackend, "list_event_source_mappings", list_event_source_mappings)
 
 
-# --------------------------------------------------------------------------- S3
-
-
-def _unevaluable_deny(statement: Any) -> bool:
-    if not isinstance(statement, dict) or statement.get("Effect") != "Deny":
-        return False
-    conditions = statement.get("Condition") or {}
-    return any(operator not in CONDITION_OPERATIONS for operator in conditions)
-
-
-def shim_s3_conditional_bucket_policy_denies() -> None:
-    """moto 5.2.5 checks object requests against the bucket policy but evaluates only the
-    ``StringEquals`` condition operator; every other operator (``Bool``, ``StringNotEqualsIfExists``,
-    ``Null``...) counts as matched, and no request context is passed in. A conditional Deny therefore
-    denies every request: the standard TLS-only statement (``Bool aws:SecureTransport = false``)
-    turns every PutObject/GetObject on the archive bucket into 403.
-
-    The shim leaves such conditional Denies out of the evaluation (unconditional ones and Allows
-    still apply). The emulator thus does not enforce them; the apply test asserts the statements at
-    describe level instead.
-    """
-    _require(FakeBucket, "get_permission")
-
-    def get_permission(self: Any, action: str, resource: str) -> Any:
-        if self.policy is None:
-            return PermissionResult.NEUTRAL
-        document = json.loads(self.policy.decode() if isinstance(self.policy, bytes) else self.policy)
-        statements = document.get("Statement", [])
-        if isinstance(statements, dict):
-            statements = [statements]
-        document["Statement"] = [st for st in statements if not _unevaluable_deny(st)]
-        return IAMPolicy(json.dumps(document)).is_action_permitted(action, resource)
-
-    _patch(FakeBucket, "get_permission", get_permission)
-
-
 # --------------------------------------------------------------------------- install
 
 SHIMS: tuple[Callable[[], None], ...] = (
@@ -701,7 +670,6 @@ SHIMS: tuple[Callable[[], None], ...] = (
     shim_ec2_security_group_rule_description,
     shim_lambda_logging_config,
     shim_lambda_event_source_mappings_by_name,
-    shim_s3_conditional_bucket_policy_denies,
 )
 
 _install_lock = threading.Lock()

@@ -31,6 +31,7 @@ from ops.local import local_tf_vars
 from ops.terraform import Terraform, TerraformError, prepare_workdir, terraform_env
 
 APPLY_TIMEOUT_S = 1200.0
+APPLY_ATTEMPTS = 3
 TRANSIENT_ERRORS = ("use of closed network connection", "connection reset by peer", "EOF", "timeout awaiting")
 
 
@@ -138,14 +139,15 @@ def deployment(
     started = time.monotonic()
     try:
         tf.init_dir()
-        try:
-            tf.apply_vars(tf_vars)
-        except TerraformError as exc:
-            # The local provider runs with max_retries = 1: a dropped keep-alive connection to the
-            # (loaded) emulator fails the run. Apply converges, so one more pass finishes the job.
-            if not any(marker in str(exc) for marker in TRANSIENT_ERRORS):
-                raise
-            tf.apply_vars(tf_vars)
+        for attempt in range(1, APPLY_ATTEMPTS + 1):
+            try:
+                tf.apply_vars(tf_vars)
+                break
+            except TerraformError as exc:
+                # The local provider runs with max_retries = 1: a dropped connection to the (loaded)
+                # emulator fails the run. Apply converges, so another pass finishes the job.
+                if attempt == APPLY_ATTEMPTS or not any(m in str(exc) for m in TRANSIENT_ERRORS):
+                    raise
     except TerraformError as exc:
         try:
             tf.destroy_vars(tf_vars)

@@ -215,3 +215,30 @@ def test_planned_resources_flattens_child_modules_and_skips_data_sources() -> No
     ]
     assert flat[0] == {"address": "aws_sqs_queue.a", "type": "aws_sqs_queue", "name": "a", "values": {"x": 1}}
     assert flat[2]["values"] == {}
+
+
+def test_transient_connection_drops_are_retried_and_real_errors_are_not(tmp_path: Path) -> None:
+    counter = tmp_path / "attempts"
+    fake = tmp_path / "terraform"
+    fake.write_text(
+        textwrap.dedent(f"""\
+        #!/bin/sh
+        echo x >> {counter}
+        if [ "$(wc -l < {counter})" -lt 2 ]; then
+          echo "Error: read tcp 127.0.0.1:1->127.0.0.1:2: use of closed network connection" >&2
+          exit 1
+        fi
+        echo "Apply complete!"
+    """)
+    )
+    fake.chmod(0o755)
+    tf = Terraform(tmp_path, binary=str(fake), timeout=30, env={"PATH": "/usr/bin:/bin"})
+    assert "Apply complete!" in tf.apply_vars({"environment_suffix": "t"}).out
+    assert counter.read_text().count("x") == 2
+
+    failing = tmp_path / "failing"
+    failing.write_text('#!/bin/sh\necho "Error: Invalid value for variable" >&2\nexit 1\n')
+    failing.chmod(0o755)
+    tf = Terraform(tmp_path, binary=str(failing), timeout=30, env={"PATH": "/usr/bin:/bin"})
+    with pytest.raises(TerraformError, match="Invalid value"):
+        tf.apply_vars({})

@@ -431,3 +431,22 @@ def test_cors_wildcard(aws: AwsEnv, ctx: Any, monkeypatch: pytest.MonkeyPatch) -
 
     assert response["headers"]["Access-Control-Allow-Origin"] == "*"
     assert "Idempotency-Key" in response["headers"]["Access-Control-Allow-Headers"]
+
+
+def test_expired_idempotency_record_is_not_replayed(aws: AwsEnv, ctx: Any) -> None:
+    first = body_of(create(ctx, key="old"))
+    scoped = idempotency.scoped_key(API_KEY_ID, "old")
+    # TTL deletion can lag expiry by days: the record is still there, but expired.
+    aws.ddb.update_item(
+        TableName=aws.n["IDEMPOTENCY_TABLE"],
+        Key={"idempotency_key": {"S": scoped}},
+        UpdateExpression="SET expires_at = :past",
+        ExpressionAttributeValues={":past": {"N": "1"}},
+    )
+
+    again = create(ctx, key="old", body=payment(amount="5.00"))
+
+    assert again["statusCode"] == 202
+    assert "Idempotent-Replayed" not in again["headers"]
+    assert body_of(again)["transaction_id"] != first["transaction_id"]
+    assert len(aws.transactions()) == 2

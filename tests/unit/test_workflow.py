@@ -408,3 +408,18 @@ def test_backward_transition_is_refused(aws: AwsEnv) -> None:
     with pytest.raises(TransitionConflict):
         repo.transition(stale, "SETTLING", "test")
     assert repo.require(txn)["status"] == "COMPLETED"
+
+
+def test_archive_without_kms_encryption_fails_the_settlement(aws: AwsEnv) -> None:
+    from payments.settlement import ArchiveNotEncrypted
+
+    aws.s3.delete_bucket_encryption(Bucket=aws.n["ARCHIVE_BUCKET"])
+    txn = create()["transaction_id"]
+    validator.handler({"transaction_id": txn}, CTX)
+    fraud_check.handler({"transaction_id": txn}, CTX)
+
+    with pytest.raises(ArchiveNotEncrypted):
+        settlement.handler({"transaction_id": txn}, CTX)
+
+    # Not COMPLETED: the step fails, Step Functions retries, then records the failure.
+    assert aws.transactions()[0]["status"] == "SETTLING"

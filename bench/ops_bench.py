@@ -36,6 +36,8 @@ from typing import Any
 import boto3
 import moto
 from moto import mock_aws
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.dynamodb.models import dynamodb_backends
 
 from ops.core.cleanup import cutoff_for, run_cleanup
 from ops.core.redrive import redrive
@@ -200,7 +202,39 @@ def _size(value: Any) -> int:
     return len(str(value).encode())
 
 
-def seed(size: int, now: dt.datetime, rng: random.Random) -> Fixture:
+class _Writer:
+    """Seeds the table: BatchWriteItem (25 per call) through the client, or — the default, about
+    2.5x faster — the same puts handed straight to moto's backend, skipping its request parsing
+    (2.5-4 ms per item), which is not what this benchmark measures."""
+
+    def __init__(self, dynamodb: Any, via_backend: bool) -> None:
+        self.dynamodb = dynamodb
+        self.table: Any = None
+        if via_backend:
+            self.table = dynamodb_backends[DEFAULT_ACCOUNT_ID][REGION].get_table(TABLE)
+        self.batch: list[dict[str, Any]] = []
+
+    def put(self, item: dict[str, Any]) -> None:
+        self.batch.append(item)
+        if len(self.batch) == 25:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.batch:
+            return
+        if self.table is not None:
+            for item in self.batch:
+                self.table.put_item(item)
+        else:
+            response = self.dynamodb.batch_write_item(
+                RequestItems={TABLE: [{"PutRequest": {"Item": item}} for item in self.batch]}
+            )
+            if response.get("UnprocessedItems"):
+                raise RuntimeError("seeding: unprocessed items")
+        self.batch = []
+
+
+def seed(size: int, now: dt.datetime, rng: random.Random, via_backend: bool = True) -> Fixture:
     dynamodb: Any = boto3.client("dynamodb", region_name=REGION)
     s3: Any = boto3.client("s3", region_name=REGION)
     sqs: Any = boto3.client("sqs", region_name=REGION)
@@ -213,7 +247,7 @@ def seed(size: int, now: dt.datetime, rng: random.Random) -> Fixture:
     day_items = int(size * DAY_FRACTION)
     eligible = 0
     total_bytes = 0
-    batch: list[dict[str, Any]] = []
+    writer = _Writer(dynamodb, via_backend)
     for n in range(size):
         if n < day_items:
             ts = day_start + rng.randrange(86_400_000)
@@ -224,12 +258,8 @@ def seed(size: int, now: dt.datetime, rng: random.Random) -> Fixture:
         eligible += ts < cutoff_ms
         item = _item(n, ts, rng)
         total_bytes += _size(item)
-        batch.append({"PutRequest": {"Item": item}})
-        if len(batch) == 25:
-            dynamodb.batch_write_item(RequestItems={TABLE: batch})
-            batch = []
-    if batch:
-        dynamodb.batch_write_item(RequestItems={TABLE: batch})
+        writer.put(item)
+    writer.flush()
     return Fixture(dynamodb, s3, sqs, day, day_items, eligible, total_bytes // max(size, 1))
 
 
@@ -350,6 +380,8 @@ def cleanup_ours(fx: Fixture, size: int, now: dt.datetime) -> Row:
         if complete
         else f"NO: removed {result.deleted}/{fx.eligible}, {left} left, archived {result.archived}"
     )
+    if complete and not result.deleted:
+        correct = "nothing left: the table is smaller than S0's one page"
     return Row(
         size,
         "cleanup",
@@ -359,7 +391,7 @@ def cleanup_ours(fx: Fixture, size: int, now: dt.datetime) -> Row:
         correct,
         dict(requests),
         t[0],
-        TARGETS["cleanup"],
+        TARGETS["cleanup"] if result.deleted else None,
     )
 
 
@@ -440,12 +472,12 @@ def redrive_s0(fx: Fixture, size: int, messages: int) -> Row:
 
 
 # -- driver ---------------------------------------------------------------------------------
-def run_size(size: int, seed_value: int) -> tuple[list[Row], float]:
+def run_size(size: int, seed_value: int, via_backend: bool) -> tuple[list[Row], float]:
     rng = random.Random(seed_value)
     now = dt.datetime.now(dt.UTC)
     with mock_aws():
         with timed() as t:
-            fx = seed(size, now, rng)
+            fx = seed(size, now, rng, via_backend)
         rows = [report_ours(fx, size), report_s0(fx, size)]
         # S0 first: it removes one page of the eligible items; ours must then remove all the rest.
         rows.append(cleanup_s0(fx, size, now))
@@ -500,7 +532,7 @@ def render(rows: list[Row], seeding: dict[int, float], argv: str, wall: float) -
             f"| {row.size:,} | {row.job} | {row.algorithm} | {row.metric:.4f} | {row.ratio:.2f} | {target} | "
             f"{row.verdict} | {row.correct} | {_fmt_requests(row.requests)} | {row.seconds:.2f} s |"
         )
-    lines += ["", "Seeding (BatchWriteItem, 25 items per call):", ""]
+    lines += ["", "Seeding (25 items per batch; not measured — see `_Writer`):", ""]
     lines += [f"- {size:,} items: {seconds:.0f} s" for size, seconds in seeding.items()]
     lines.append("")
     return "\n".join(lines)
@@ -512,6 +544,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--messages", type=int, default=800, help="DLQ messages for our redrive")
     parser.add_argument("--s0-messages", type=int, default=200, help="DLQ messages, one-at-a-time redrive")
     parser.add_argument("--seed", type=int, default=20260314)
+    parser.add_argument(
+        "--seed-with-batch-writes",
+        action="store_true",
+        help="seed through the client's BatchWriteItem instead of moto's backend (slower)",
+    )
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
@@ -534,7 +571,7 @@ def main(argv: list[str] | None = None) -> int:
 
     for size in sizes:
         print(f"size {size:,}: seeding and running ...", file=sys.stderr, flush=True)
-        size_rows, seeding[size] = run_size(size, args.seed)
+        size_rows, seeding[size] = run_size(size, args.seed, not args.seed_with_batch_writes)
         print(f"  seeded in {seeding[size]:.0f} s", file=sys.stderr, flush=True)
         rows += size_rows
         show(size_rows)

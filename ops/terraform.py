@@ -437,7 +437,9 @@ class Terraform(tftest.TerraformTest):
     def plan_json(self, tf_vars: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """``plan -out`` + ``show -json``: the plan as a dict."""
         planfile = Path(self.tfdir) / "tfplan.binary"
-        self.run_retrying("plan", "-input=false", "-no-color", f"-out={planfile.name}", *self.var_args(tf_vars))
+        self.run_retrying(
+            "plan", "-input=false", "-no-color", f"-out={planfile.name}", *self.var_args(tf_vars)
+        )
         try:
             shown = self.run("show", "-json", "-no-color", planfile.name)
         finally:

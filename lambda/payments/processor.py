@@ -8,16 +8,15 @@ The endpoint comes from SSM (PROCESSOR_ENDPOINT_PARAM, cached 60 s):
   "reference", "decline_code"}``, or 402 = declined; anything else is ProcessorUnavailable
   (the workflow step fails and retries).
 
-Each call carries an idempotency key ``<transaction_id>#<attempt>``: a step retried after
-a timeout repeats the same attempt, which a real processor answers without charging again.
+Each call carries the transaction id as idempotency key, on every attempt: a step retried
+after a timeout, or a retry attempt after an approval whose answer was lost, gets the
+original answer from the processor instead of a second charge.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -48,7 +47,7 @@ class ChargeRequest:
 
     @property
     def idempotency_key(self) -> str:
-        return f"{self.transaction_id}#{self.attempt}"
+        return self.transaction_id
 
 
 def simulate(request: ChargeRequest) -> ProcessorResult:
@@ -77,6 +76,11 @@ def _parse_http_answer(status: int, payload: bytes) -> ProcessorResult:
 
 
 def charge_http(endpoint: str, request: ChargeRequest, credentials: str | None) -> ProcessorResult:
+    # Imported here: urllib.request drags in http.client and email parsing, which only the
+    # settlement step needs, and only for a real processor.
+    import urllib.error  # noqa: PLC0415
+    import urllib.request  # noqa: PLC0415
+
     if not endpoint.startswith(("http://", "https://")):
         raise ProcessorUnavailable("processor endpoint must be sim://approve or an http(s) URL")
     body = json.dumps(
@@ -86,6 +90,7 @@ def charge_http(endpoint: str, request: ChargeRequest, credentials: str | None) 
             "currency": request.currency,
             "token": request.token,
             "merchant_id": request.merchant_id,
+            "attempt": request.attempt,
         }
     ).encode()
     headers = {"Content-Type": "application/json", "Idempotency-Key": request.idempotency_key}

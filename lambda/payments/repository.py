@@ -249,6 +249,32 @@ class Repository:
         updated.update(fields)
         return updated
 
+    def record(self, item: dict[str, Any], fields: dict[str, Any], expected_status: str) -> dict[str, Any]:
+        """Store ``fields`` on ``item`` while its status is still ``expected_status`` (no transition).
+
+        Raises TransitionConflict when the status moved on.
+        """
+        names = {f"#f{i}": name for i, name in enumerate(fields)}
+        values = {f":v{i}": serialize(value) for i, value in enumerate(fields.values())}
+        assignments = ", ".join(f"#f{i} = :v{i}" for i in range(len(fields)))
+        try:
+            self.ddb.update_item(
+                TableName=self.settings.transactions_table,
+                Key={
+                    "transaction_id": {"S": item["transaction_id"]},
+                    "timestamp": {"N": str(item["timestamp"])},
+                },
+                UpdateExpression=f"SET {assignments}",
+                ConditionExpression="#status = :expected",
+                ExpressionAttributeNames={**names, "#status": "status"},
+                ExpressionAttributeValues={**values, ":expected": {"S": expected_status}},
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                raise TransitionConflict(f"{item['transaction_id']}: no longer {expected_status}") from exc
+            raise
+        return {**item, **fields}
+
     def set_once(
         self,
         item: dict[str, Any],

@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import uuid
+import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -85,7 +85,7 @@ def parse_event(event: Mapping[str, Any] | None, aws_request_id: str | None = No
     context = context if isinstance(context, Mapping) else {}
     identity = context.get("identity") or {}
     identity = identity if isinstance(identity, Mapping) else {}
-    request_id = str(context.get("requestId") or aws_request_id or uuid.uuid4())
+    request_id = str(context.get("requestId") or aws_request_id or secrets.token_hex(16))
     body = event.get("body")
     path_params = event.get("pathParameters") or {}
     return HttpRequest(

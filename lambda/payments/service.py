@@ -20,7 +20,7 @@ from payments import audit, fraud, idempotency, ids, notify, pan, settlement, va
 from payments.clock import iso_from_ms, now_ms
 from payments.config import Settings
 from payments.errors import Conflict, DomainError, TransactionNotFound, TransitionConflict
-from payments.processor import Processor
+from payments.processor import Processor, ProcessorResult
 from payments.repository import IdempotencyCollision, Repository, day_shard
 from payments.states import FAILABLE, Status, is_terminal
 
@@ -203,15 +203,25 @@ def replay(services: Services, scoped: str, request_hash: str) -> CreateResult:
 # ---------------------------------------------------------------------------- workflow steps
 
 
-def _emit(
-    services: Services, item: Mapping[str, Any], transitions: list[tuple[str | None, str]], actor: str
-) -> None:
+Transition = tuple[str | None, str, str, str | None]  # from, to, actor, at (None = updated_at)
+
+
+def _emit(services: Services, item: Mapping[str, Any], transitions: list[Transition]) -> None:
     attempt = int(item.get("attempts") or 1)
-    at = str(item.get("updated_at") or iso_from_ms(now_ms()))
+    default_at = str(item.get("updated_at") or iso_from_ms(now_ms()))
     entries = [
-        audit.fifo_entry(str(item["transaction_id"]), f, t, at, actor, attempt) for f, t in transitions
+        audit.fifo_entry(str(item["transaction_id"]), f, t, at or default_at, actor, attempt)
+        for f, t, actor, at in transitions
     ]
     audit.publish(services.sqs, services.settings.audit_queue_url, entries)
+
+
+def _opening(item: Mapping[str, Any]) -> list[Transition]:
+    """Stream entries for creation (sent late, with VALIDATING: keeps the create at 2 calls)."""
+    return [
+        (None, Status.PENDING.value, "intake", str(item.get("created_at") or "") or None),
+        (Status.PENDING.value, Status.VALIDATING.value, "validator", None),
+    ]
 
 
 def _previous(item: Mapping[str, Any]) -> str:
@@ -226,7 +236,7 @@ def _transition(
     **kwargs: Any,
 ) -> dict[str, Any]:
     updated = services.repo.transition(item, to_status.value, actor, **kwargs)
-    _emit(services, updated, [(str(item["status"]), to_status.value)], actor)
+    _emit(services, updated, [(str(item["status"]), to_status.value, actor, None)])
     return updated
 
 
@@ -249,21 +259,11 @@ def validate_step(services: Services, transaction_id: str, timestamp: int | None
             except TransitionConflict:
                 item = services.repo.require(transaction_id, timestamp)
                 continue
-            _emit(
-                services,
-                updated,
-                [(None, Status.PENDING.value), (Status.PENDING.value, Status.VALIDATING.value)],
-                "intake",
-            )
+            _emit(services, updated, _opening(updated))
             return result
         if status == Status.VALIDATING:
             # Re-run after a timeout: the transition happened; make sure the stream has it.
-            _emit(
-                services,
-                item,
-                [(None, Status.PENDING.value), (Status.PENDING.value, Status.VALIDATING.value)],
-                "intake",
-            )
+            _emit(services, item, _opening(item))
         stored = item.get("validation")
         return dict(stored) if isinstance(stored, Mapping) else result
     raise TransitionConflict(f"{transaction_id}: could not enter VALIDATING")
@@ -319,7 +319,7 @@ def reject_step(
     for _ in range(_MAX_TRANSITION_ATTEMPTS):
         status = item["status"]
         if status == Status.REJECTED:
-            _emit(services, item, [(_previous(item), Status.REJECTED.value)], actor)
+            _emit(services, item, [(_previous(item), Status.REJECTED.value, actor, None)])
             notify.publish_outcome(services.sns, services.settings, item)
             return {"status": status}
         if status not in (Status.VALIDATING, Status.FAILED):
@@ -365,8 +365,9 @@ def settle_step(
                 item = services.repo.require(transaction_id, timestamp)
                 continue
         elif status == Status.SETTLING:
-            # A re-run of the same attempt (the first timed out): same processor idempotency key.
-            _emit(services, item, [(_previous(item), Status.SETTLING.value)], actor)
+            # A re-run of the same attempt (the first timed out): the processor's idempotency key
+            # (the transaction id) makes the repeated charge return the first answer.
+            _emit(services, item, [(_previous(item), Status.SETTLING.value, actor, None)])
         else:
             raise DomainError(f"{transaction_id}: cannot settle from {status}")
         return _finish_settlement(services, item, actor)
@@ -384,7 +385,18 @@ def _settle_answer(item: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _finish_settlement(services: Services, item: dict[str, Any], actor: str) -> dict[str, Any]:
-    result = settlement.charge(services.processor, item)
+    if item.get("processor_outcome") == "approved":
+        # Charged by an earlier attempt that failed afterwards (e.g. archiving): never charge twice.
+        result = ProcessorResult(approved=True, reference=str(item.get("processor_reference") or ""))
+    else:
+        result = settlement.charge(services.processor, item)
+        if result.approved:
+            # Remember the charge before anything else can fail, so a retry finishes it instead.
+            item = services.repo.record(
+                item,
+                {"processor_outcome": "approved", "processor_reference": result.reference},
+                Status.SETTLING.value,
+            )
     try:
         if result.approved:
             fields = settlement.completed_fields(result)

@@ -2,8 +2,10 @@
 
 The conditional transition into SETTLING is the lock: only a step that moved the
 transaction there (or a re-run of the same attempt, after a timeout) calls the processor,
-always with the same ``<id>#<attempt>`` idempotency key, and SETTLING → COMPLETED is a
-conditional write — a transaction is never settled twice.
+always with the transaction id as the processor's idempotency key, and SETTLING → COMPLETED is a
+conditional write — a transaction is never settled twice. An approved charge is recorded on
+the item (``processor_outcome``) before archiving, so a retry after a later failure finishes
+the settlement without charging again.
 """
 
 from __future__ import annotations

@@ -8,12 +8,12 @@ shapes; the domain converts money exactly and checks what JSON Schema cannot exp
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from functools import lru_cache
 from hashlib import sha256
-from importlib import resources
 from typing import Any
 
 import fastjsonschema
@@ -55,9 +55,12 @@ class PaymentRequest:
     request_hash: str = ""
 
 
+SCHEMA_PATH = os.path.join(os.path.dirname(os.path.abspath(__file__)), "schemas", "create_transaction.json")
+
+
 def schema_document() -> dict[str, Any]:
-    text = resources.files("payments").joinpath("schemas/create_transaction.json").read_text("utf-8")
-    document: dict[str, Any] = json.loads(text)
+    with open(SCHEMA_PATH, encoding="utf-8") as fh:
+        document: dict[str, Any] = json.load(fh)
     return document
 
 

@@ -49,7 +49,9 @@ class Settings:
     json: bool = False
     verbose: int = 0
     quiet: bool = False
-    explicit: set[str] = field(default_factory=set)
+    # name -> rank of the source that set it (see _RANK): a value from the command line beats
+    # one from the environment, wherever each was given (root group or command).
+    sources: dict[str, int] = field(default_factory=dict)
 
 
 class OpsContext:
@@ -163,18 +165,21 @@ class OpsContext:
 pass_ops = click.make_pass_decorator(OpsContext, ensure=True)
 
 
+_RANK = {ParameterSource.COMMANDLINE: 2, ParameterSource.PROMPT: 2, ParameterSource.ENVIRONMENT: 1}
+
+
 def _store(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
-    """Record an option in the shared settings; a default never overrides an explicit value."""
+    """Record an option in the shared settings: the most explicit source wins (command line,
+    then environment, then default), whether given on the root group or on the command."""
     state = ctx.ensure_object(OpsContext)
     name = str(param.name)
     source = ctx.get_parameter_source(name)
-    explicit = source not in (None, ParameterSource.DEFAULT)
-    if explicit or name not in state.settings.explicit:
-        if name == "verbose":
+    rank = _RANK.get(source, 0) if source is not None else 0
+    if rank >= state.settings.sources.get(name, 0):
+        if name == "verbose" and rank == state.settings.sources.get(name, 0):
             value = max(int(value or 0), state.settings.verbose)
         setattr(state.settings, name, value)
-    if explicit:
-        state.settings.explicit.add(name)
+        state.settings.sources[name] = rank
     if name == "verbose" and state.settings.verbose >= 2:
         logging.basicConfig(stream=sys.stderr, level=logging.DEBUG)
         logging.getLogger("botocore").setLevel(logging.DEBUG)

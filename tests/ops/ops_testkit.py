@@ -187,3 +187,9 @@ def shuffled(items: list[Any], seed: int = 7) -> list[Any]:
     out = list(items)
     random.Random(seed).shuffle(out)
     return out
+
+
+def cutoff_ms_90d() -> int:
+    """Epoch ms of the 90-day cleanup cutoff today (00:00 UTC, 90 days ago)."""
+    today = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=90)
+    return int(dt.datetime(today.year, today.month, today.day, tzinfo=dt.UTC).timestamp() * 1000)

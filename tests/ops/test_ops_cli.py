@@ -218,3 +218,56 @@ def test_verbose_shows_request_counts_and_quiet_silences_stderr(run: Any, platfo
     assert quiet.exit_code == 0, quiet.output
     assert quiet.stderr == ""
     assert "DRY RUN" in quiet.stdout
+
+
+def test_explicit_name_flags_need_no_outputs_or_suffix(platform: Platform) -> None:
+    from ops_testkit import TABLE, cutoff_ms_90d
+
+    platform.s3.create_bucket(Bucket="other-archive")
+    platform.put(
+        [txn_item(1, cutoff_ms_90d() - 1), txn_item(2, epoch_ms(__import__("datetime").date(2026, 2, 3)))]
+    )
+    runner = CliRunner()
+    cleaned = runner.invoke(
+        cli, ["cleanup", "--table", TABLE, "--bucket", "other-archive", "--yes", "--json"]
+    )
+    assert cleaned.exit_code == 0, cleaned.output
+    assert json.loads(cleaned.stdout)["deleted"] == 1
+    assert platform.s3.list_objects_v2(Bucket="other-archive")["KeyCount"] == 1
+    reported = runner.invoke(
+        cli,
+        [
+            "report",
+            "--table",
+            TABLE,
+            "--date",
+            "2026-02-03",
+            "--upload",
+            "--bucket",
+            "other-archive",
+            "--json",
+        ],
+    )
+    assert reported.exit_code == 0, reported.output
+    assert json.loads(reported.stdout)["uploaded_to"] == "s3://other-archive/reports/2026-02-03.json"
+
+
+def test_region_and_profile_are_used(platform: Platform, tmp_path: Path) -> None:
+    elsewhere = CliRunner().invoke(
+        cli, ["--suffix", SUFFIX, "--region", "eu-west-1", "report", "--date", "2026-01-01"]
+    )
+    assert elsewhere.exit_code == 1  # the table lives in us-east-1
+    assert "ResourceNotFoundException" in elsewhere.stderr
+    config = tmp_path / "config"
+    config.write_text(
+        "[profile ops-test]\nregion = us-east-1\naws_access_key_id = testing\naws_secret_access_key = testing\n"
+    )
+    with_profile = CliRunner().invoke(
+        cli,
+        ["--profile", "ops-test", "--suffix", SUFFIX, "report", "--date", "2026-01-01", "--json"],
+        env={"AWS_CONFIG_FILE": str(config)},
+    )
+    assert with_profile.exit_code == 0, with_profile.output
+    missing = CliRunner().invoke(cli, ["--profile", "nope", "--suffix", SUFFIX, "links"])
+    assert missing.exit_code == 1
+    assert "nope" in missing.stderr

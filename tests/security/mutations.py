@@ -163,6 +163,34 @@ MUTATIONS: tuple[Mutation, ...] = (
         ),
     ),
     M(
+        "unreadable-policy",
+        "a role policy written as jsonencode() around an ARN unknown at plan time",
+        "test_iam.py::test_every_policy_document_is_readable_at_plan_time",
+        r"aws_iam_role_policy.vpc_access\[.*\]\.policy \(built from",
+        (
+            (
+                "modules/functions/iam.tf",
+                "  policy = data.aws_iam_policy_document.vpc_access.json\n",
+                '  policy = jsonencode({ Version = "2012-10-17", Statement = [{ Effect = "Allow", '
+                'Action = "logs:PutLogEvents", '
+                "Resource = aws_cloudwatch_log_group.this[each.key].arn }] })\n",
+            ),
+        ),
+    ),
+    M(
+        "anonymous-publish",
+        "topic policies let any AWS principal publish",
+        "test_iam.py::test_resource_policies_never_allow_anonymous_access",
+        r"\[AllowPlatformRoles\]: Allow AWS:\* without a condition",
+        (
+            (
+                "modules/messaging/main.tf",
+                '        type        = "AWS"\n        identifiers = var.publisher_role_arns',
+                '        type        = "AWS"\n        identifiers = ["*"]',
+            ),
+        ),
+    ),
+    M(
         "table-aws-owned-key",
         "DynamoDB tables fall back to the AWS-owned key",
         "test_encryption.py::test_resources_use_the_platform_cmk[aws_dynamodb_table]",
@@ -195,6 +223,75 @@ MUTATIONS: tuple[Mutation, ...] = (
         "test_encryption.py::test_secure_strings_use_the_data_key_and_nothing_secret_is_a_plain_string",
         r"processor_credentials: SecureString key from alias/aws/ssm",
         (("modules/storage/main.tf", "  key_id      = var.kms_key_arn\n", ""),),
+    ),
+    M(
+        "lambda-env-default-key",
+        "Lambda environments encrypted with the AWS-managed key",
+        "test_encryption.py::test_resources_use_the_platform_cmk[aws_lambda_function]",
+        r"aws_lambda_function.this\[\"intake\"\]: key from nowhere",
+        (
+            (
+                "modules/functions/main.tf",
+                "  kms_key_arn      = var.env_kms_key_arn",
+                "  kms_key_arn      = null",
+            ),
+        ),
+    ),
+    M(
+        "log-group-unencrypted",
+        "function log groups without the logs CMK",
+        "test_encryption.py::test_resources_use_the_platform_cmk[aws_cloudwatch_log_group]",
+        r"aws_cloudwatch_log_group.this\[\"intake\"\]: key from nowhere",
+        (
+            (
+                "modules/functions/main.tf",
+                "  kms_key_id        = var.logs_kms_key_arn",
+                "  kms_key_id        = null",
+            ),
+        ),
+    ),
+    M(
+        "workflow-aws-owned-key",
+        "state machine falls back to the AWS-owned key",
+        "test_encryption.py::test_resources_use_the_platform_cmk[aws_sfn_state_machine]",
+        r"aws_sfn_state_machine.this: encryption type None",
+        (
+            (
+                "modules/workflow/variables.tf",
+                "  type        = bool\n  default     = true\n\n"
+                "  validation {\n    condition     = !var.kms_encryption_enabled",
+                "  type        = bool\n  default     = false\n\n"
+                "  validation {\n    condition     = !var.kms_encryption_enabled",
+            ),
+        ),
+    ),
+    M(
+        "xray-default-encryption",
+        "X-Ray traces encrypted with the AWS default key",
+        "test_encryption.py::test_resources_use_the_platform_cmk[aws_xray_encryption_config]",
+        r"aws_xray_encryption_config.this\[0\]: type NONE",
+        (
+            (
+                "modules/observability/main.tf",
+                '  type   = "KMS"\n  key_id = var.xray_kms_key_arn',
+                '  type   = "NONE"',
+            ),
+        ),
+    ),
+    M(
+        "bucket-without-sse",
+        "the SSE-KMS configuration applies to another bucket than the archive",
+        "test_encryption.py::test_every_bucket_has_cmk_encryption",
+        r"buckets without an SSE-KMS configuration",
+        (
+            (
+                "modules/storage/main.tf",
+                '"aws_s3_bucket_server_side_encryption_configuration" "archive" {\n'
+                "  bucket = aws_s3_bucket.archive.id",
+                '"aws_s3_bucket_server_side_encryption_configuration" "archive" {\n'
+                '  bucket = "some-other-bucket"',
+            ),
+        ),
     ),
     M(
         "rotation-off",
@@ -278,6 +375,13 @@ MUTATIONS: tuple[Mutation, ...] = (
         ),
     ),
     M(
+        "http-subscription",
+        "topic subscriptions over plain HTTP",
+        "test_transport.py::test_no_plain_http_endpoint_in_configuration",
+        r"aws_sns_topic_subscription.email\[.*\]: http subscription",
+        (("modules/messaging/main.tf", '  protocol  = "email"', '  protocol  = "http"'),),
+    ),
+    M(
         "data-trace-on",
         "API Gateway data trace (full request bodies in logs) turned on",
         "test_pci.py::test_api_stage_never_logs_request_bodies",
@@ -355,7 +459,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "waf-logs-api-key",
         "WAF logs keep the x-api-key header",
         "test_pci.py::test_waf_logs_redact_credentials",
-        r"redacts only \['authorization'\]",
+        r"redacts only \['authorization', 'x-request-id'\]",
         (("modules/edge/main.tf", 'name = "x-api-key"', 'name = "x-request-id"'),),
     ),
     M(

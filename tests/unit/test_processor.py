@@ -78,7 +78,7 @@ def test_http_approval_sends_idempotency_key_and_credentials(server: str) -> Non
 
     assert result.approved and result.reference == "ch_1"
     [seen] = Recorder.seen
-    assert seen["headers"]["Idempotency-Key"] == "txn_1#2"
+    assert seen["headers"]["Idempotency-Key"] == "txn_1"  # the same on every attempt
     assert seen["headers"]["Authorization"] == "Bearer s3cr3t"
     assert seen["body"] == {
         "transaction_id": "txn_1",
@@ -86,6 +86,7 @@ def test_http_approval_sends_idempotency_key_and_credentials(server: str) -> Non
         "currency": "USD",
         "token": "tok_visa",
         "merchant_id": "merch_1",
+        "attempt": 2,
     }
 
 

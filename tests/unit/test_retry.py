@@ -140,3 +140,46 @@ def test_retry_reports_only_the_failed_records_of_a_batch(aws: AwsEnv) -> None:
 def test_retry_with_empty_or_odd_event(aws: AwsEnv) -> None:
     assert retry.handler({}, CTX) == {"batchItemFailures": []}
     assert retry.handler(None, CTX) == {"batchItemFailures": []}
+
+
+def test_retry_after_a_charge_whose_archive_failed_does_not_charge_again(
+    aws: AwsEnv, monkeypatch: Any
+) -> None:
+    from payments import settlement
+
+    charges: list[str] = []
+    real_charge = settlement.charge
+
+    def counting_charge(processor: Any, item: Any) -> Any:
+        charges.append(item["transaction_id"])
+        return real_charge(processor, item)
+
+    monkeypatch.setattr(settlement, "charge", counting_charge)
+    aws.s3.delete_bucket_encryption(Bucket=aws.n["ARCHIVE_BUCKET"])
+    txn = create()["transaction_id"]
+    state = run_workflow(txn)
+    assert state["error"]["Error"] == "ArchiveNotEncrypted"
+    [failed] = aws.transactions()
+    assert failed["status"] == "FAILED"
+    assert failed["processor_outcome"] == "approved"
+    aws.s3.put_bucket_encryption(
+        Bucket=aws.n["ARCHIVE_BUCKET"],
+        ServerSideEncryptionConfiguration={
+            "Rules": [
+                {
+                    "ApplyServerSideEncryptionByDefault": {
+                        "SSEAlgorithm": "aws:kms",
+                        "KMSMasterKeyID": "alias/x",
+                    }
+                }
+            ]
+        },
+    )
+
+    result = retry.handler(sqs_event(failed_message(aws)), CTX)
+
+    assert result == {"batchItemFailures": []}
+    [item] = aws.transactions()
+    assert item["status"] == "COMPLETED"
+    assert item["processor_reference"] == failed["processor_reference"]
+    assert charges == [txn]  # one charge, across both attempts

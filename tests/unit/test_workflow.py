@@ -423,3 +423,22 @@ def test_archive_without_kms_encryption_fails_the_settlement(aws: AwsEnv) -> Non
 
     # Not COMPLETED: the step fails, Step Functions retries, then records the failure.
     assert aws.transactions()[0]["status"] == "SETTLING"
+
+
+def test_audit_stream_messages_name_the_actor_and_time_of_each_transition(aws: AwsEnv) -> None:
+    txn = create()["transaction_id"]
+    run_workflow(txn)
+    [item] = aws.transactions()
+
+    bodies = [json.loads(m["Body"]) for m in aws.audit_stream()]
+
+    assert [(b["to_status"], b["actor"]) for b in bodies] == [
+        ("PENDING", "intake"),
+        ("VALIDATING", "validator"),
+        ("SETTLING", "settlement"),
+        ("COMPLETED", "settlement"),
+    ]
+    assert bodies[0]["at"] == item["created_at"]
+    assert bodies[-1]["at"] == item["updated_at"]
+    audit_times = {e["to_status"]: e["at"] for e in aws.audit(txn)}
+    assert audit_times["PENDING"] == item["created_at"]

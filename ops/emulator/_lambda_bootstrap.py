@@ -14,10 +14,12 @@ the package.
 
 from __future__ import annotations
 
+import datetime
 import decimal
 import importlib
 import json
 import os
+import signal
 import sys
 import time
 import traceback
@@ -74,7 +76,6 @@ def main(argv: list[str]) -> int:
     context_path, result_path = argv[1], argv[2]
     with open(context_path, encoding="utf-8") as fh:
         spec = json.load(fh)
-    deadline = time.monotonic() + float(spec["timeout_seconds"])
     request_id = spec["aws_request_id"]
     sys.path.insert(0, os.environ["LAMBDA_TASK_ROOT"])
 
@@ -103,10 +104,29 @@ def main(argv: list[str]) -> int:
         _write_result(result_path, False, json.dumps(_error(exc, request_id, "Runtime.UnmarshalError")))
         return 1
 
+    timeout = float(spec["timeout_seconds"])
+
+    def on_timeout(_signum: int, _frame: Any) -> None:
+        stamp = datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        message = f"{stamp} {request_id} Task timed out after {timeout:.2f} seconds"
+        print(message, flush=True)
+        body = {"errorMessage": message, "errorType": "Sandbox.Timedout", "stackTrace": []}
+        _write_result(result_path, False, json.dumps(body))
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(1)
+
+    # The function timeout covers the handler only; initialisation (imports) has its own budget,
+    # enforced by the parent process, as in Lambda.
+    deadline = time.monotonic() + timeout
+    signal.signal(signal.SIGALRM, on_timeout)
+    signal.setitimer(signal.ITIMER_REAL, timeout)
     try:
         result = handler(event, LambdaContext(spec, deadline))
+        signal.setitimer(signal.ITIMER_REAL, 0)
         payload_text = json.dumps(result, cls=_LambdaEncoder)
     except Exception as exc:
+        signal.setitimer(signal.ITIMER_REAL, 0)
         traceback.print_exc()
         _write_result(result_path, False, json.dumps(_error(exc, request_id)))
         return 1
@@ -118,4 +138,9 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    code = main(sys.argv)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Lambda freezes the sandbox once the response is sent: threads a library left running (X-Ray
+    # emitters, executor pools) must not hold the invocation open, so skip interpreter shutdown.
+    os._exit(code)

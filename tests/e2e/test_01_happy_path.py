@@ -8,7 +8,7 @@ import json
 from typing import Any
 
 from ops.demo import Platform
-from tests.e2e.conftest import AuditStream, Ledger, TopicTap
+from tests.e2e.flows import AuditStream, Ledger, TopicTap
 
 
 def test_payment_completes_end_to_end(

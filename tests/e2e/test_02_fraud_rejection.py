@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ops.demo import Platform
-from tests.e2e.conftest import AuditStream, Ledger, TopicTap
+from tests.e2e.flows import AuditStream, Ledger, TopicTap
 
 
 def test_amount_over_threshold_is_rejected(

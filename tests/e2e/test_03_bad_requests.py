@@ -10,7 +10,7 @@ import pytest
 
 from ops.demo import Platform
 from ops.emulator.lambda_runtime import LambdaRuntime
-from tests.e2e.conftest import Ledger
+from tests.e2e.flows import Ledger
 
 # A Luhn-valid test card number, sent once with separators and once without.
 PAN = "4111111111111111"

@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from ops.demo import UNREACHABLE_PROCESSOR, Platform, wait_for
-from tests.e2e.conftest import Ledger, OpsCli, TopicTap
+from tests.e2e.flows import Ledger, OpsCli, TopicTap
 
 
 def _retry_mapping(platform: Platform) -> dict[str, Any]:
@@ -70,8 +70,11 @@ def test_failures_reach_the_dlq_and_complete_after_redrive(
         report = json.loads(result.stdout)
         assert json.dumps(report).count("failed-transactions") >= 1
         assert platform.dlq_transaction_ids().isdisjoint(failing)
-        visible, _ = platform.queue_counts(platform.outputs["failed_queue_url"])
-        assert visible == len(failing)
+        wait_for(
+            lambda: sum(platform.queue_counts(platform.outputs["failed_queue_url"])) == len(failing),
+            timeout=30,
+            what="the redriven messages in failed-transactions",
+        )
     finally:
         cleanup.close()
         platform.set_processor_endpoint(original)

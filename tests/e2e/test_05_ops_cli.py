@@ -11,7 +11,7 @@ from typing import Any
 from ops.core.links import flatten
 from ops.demo import Platform
 from tests.e2e.backdate import days_ago, put_transaction
-from tests.e2e.conftest import Ledger, OpsCli
+from tests.e2e.flows import Ledger, OpsCli
 
 
 def test_report_matches_the_created_transactions(platform: Platform, ledger: Ledger, ops_cli: OpsCli) -> None:

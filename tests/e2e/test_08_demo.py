@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from ops.demo import Platform, run_demo
-from tests.e2e.conftest import Deployment
+from tests.e2e.flows import Deployment
 
 
 def test_demo_runs_and_prints_report_and_links(deployment: Deployment, platform: Platform) -> None:

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import io
+import textwrap
 import time
+import zipfile
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -21,3 +24,11 @@ def wait_until(
             return last
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what or probe!r} (last: {last!r})")
+
+
+def make_zip(files: dict[str, str]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, source in sorted(files.items()):
+            archive.writestr(name, textwrap.dedent(source))
+    return buffer.getvalue()

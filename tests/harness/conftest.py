@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import io
 import json
-import textwrap
 import uuid
-import zipfile
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+
+from tests.harness import make_zip
 
 
 @pytest.fixture(scope="session")
@@ -32,14 +31,6 @@ def lambda_role(moto_emulator: Any) -> str:
         ],
     }
     return str(iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"])
-
-
-def make_zip(files: dict[str, str]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        for name, source in sorted(files.items()):
-            archive.writestr(name, textwrap.dedent(source))
-    return buffer.getvalue()
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ from ops.emulator.apigw import (
     render_template,
     validation_errors,
 )
+from tests.harness import make_zip
 
 ECHO = {
     "handlers/__init__.py": "",
@@ -66,8 +67,6 @@ def _template(code: str, message: str) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def api(moto_emulator: Any, lambda_role: str) -> dict[str, Any]:
     """A small REST API built like modules/api: keys, usage plan, validator + model, MOCK OPTIONS."""
-    from tests.harness.conftest import make_zip
-
     lam, gw = moto_emulator.client("lambda"), moto_emulator.client("apigateway")
     fn = lam.create_function(
         FunctionName=f"harness-echo-{uuid.uuid4().hex[:8]}",

@@ -19,8 +19,7 @@ from ops.emulator.lambda_runtime import (
     SqsEventSourcePoller,
     retry_visibility_from_env,
 )
-from tests.harness import wait_until
-from tests.harness.conftest import make_zip
+from tests.harness import make_zip, wait_until
 
 PROBE = {
     "handlers/__init__.py": "",

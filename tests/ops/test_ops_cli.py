@@ -221,12 +221,13 @@ def test_verbose_shows_request_counts_and_quiet_silences_stderr(run: Any, platfo
 
 
 def test_explicit_name_flags_need_no_outputs_or_suffix(platform: Platform) -> None:
+    import datetime as dt
+
     from ops_testkit import TABLE, cutoff_ms_90d
 
+    recent = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
     platform.s3.create_bucket(Bucket="other-archive")
-    platform.put(
-        [txn_item(1, cutoff_ms_90d() - 1), txn_item(2, epoch_ms(__import__("datetime").date(2026, 2, 3)))]
-    )
+    platform.put([txn_item(1, cutoff_ms_90d() - 1), txn_item(2, epoch_ms(recent))])
     runner = CliRunner()
     cleaned = runner.invoke(
         cli, ["cleanup", "--table", TABLE, "--bucket", "other-archive", "--yes", "--json"]
@@ -234,22 +235,13 @@ def test_explicit_name_flags_need_no_outputs_or_suffix(platform: Platform) -> No
     assert cleaned.exit_code == 0, cleaned.output
     assert json.loads(cleaned.stdout)["deleted"] == 1
     assert platform.s3.list_objects_v2(Bucket="other-archive")["KeyCount"] == 1
-    reported = runner.invoke(
-        cli,
-        [
-            "report",
-            "--table",
-            TABLE,
-            "--date",
-            "2026-02-03",
-            "--upload",
-            "--bucket",
-            "other-archive",
-            "--json",
-        ],
-    )
+    argv = ["report", "--table", TABLE, "--upload", "--bucket", "other-archive", "--json"]
+    reported = runner.invoke(cli, argv)
     assert reported.exit_code == 0, reported.output
-    assert json.loads(reported.stdout)["uploaded_to"] == "s3://other-archive/reports/2026-02-03.json"
+    assert json.loads(reported.stdout)["count"] == 1
+    assert (
+        json.loads(reported.stdout)["uploaded_to"] == f"s3://other-archive/reports/{recent.isoformat()}.json"
+    )
 
 
 def test_region_and_profile_are_used(platform: Platform, tmp_path: Path) -> None:
@@ -260,7 +252,8 @@ def test_region_and_profile_are_used(platform: Platform, tmp_path: Path) -> None
     assert "ResourceNotFoundException" in elsewhere.stderr
     config = tmp_path / "config"
     config.write_text(
-        "[profile ops-test]\nregion = us-east-1\naws_access_key_id = testing\naws_secret_access_key = testing\n"
+        "[profile ops-test]\nregion = us-east-1\n"
+        "aws_access_key_id = testing\naws_secret_access_key = testing\n"
     )
     with_profile = CliRunner().invoke(
         cli,
@@ -268,6 +261,6 @@ def test_region_and_profile_are_used(platform: Platform, tmp_path: Path) -> None
         env={"AWS_CONFIG_FILE": str(config)},
     )
     assert with_profile.exit_code == 0, with_profile.output
-    missing = CliRunner().invoke(cli, ["--profile", "nope", "--suffix", SUFFIX, "links"])
+    missing = CliRunner().invoke(cli, ["--profile", "nope", "--suffix", SUFFIX, "report"])
     assert missing.exit_code == 1
     assert "nope" in missing.stderr

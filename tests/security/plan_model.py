@@ -454,3 +454,12 @@ def lambda_environment_source(plan: Plan, repo_root: Path) -> dict[str, tuple[st
                     value = str(value) if not isinstance(value, list | dict) else value
                 found[name] = (expression, value)
     return found
+
+
+def first_block(values: Any, name: str) -> dict[str, Any]:
+    """The first ``name { ... }`` block of a resource's values; {} when absent or unknown at plan
+    time (an unknown block is one the configuration did not set: the provider/AWS decides it)."""
+    blocks = values.get(name) if isinstance(values, dict) else None
+    if isinstance(blocks, list) and blocks and isinstance(blocks[0], dict):
+        return blocks[0]
+    return {}

@@ -20,6 +20,7 @@ from .plan_model import (
     Plan,
     as_list,
     dynamic_block_origins,
+    first_block,
     parse_address,
     policy_documents,
     principals,
@@ -119,20 +120,21 @@ def test_resources_use_the_platform_cmk(plan: Plan, resource_type: str) -> None:
         if origins != {KEY.format(use=use)}:
             bad.append(f"{address}: key from {sorted(origins) or 'nowhere (AWS-owned/managed key)'}")
         if resource_type == "aws_dynamodb_table":
-            sse = (values.get("server_side_encryption") or [{}])[0]
+            sse = first_block(values, "server_side_encryption")
             if sse.get("enabled") is not True:
                 bad.append(f"{address}: server_side_encryption not enabled")
         if resource_type == "aws_sqs_queue" and values.get("sqs_managed_sse_enabled") is True:
             bad.append(f"{address}: SQS-managed SSE instead of the CMK")
         if resource_type == "aws_s3_bucket_server_side_encryption_configuration":
-            rule = (values.get("rule") or [{}])[0]
-            default = (rule.get("apply_server_side_encryption_by_default") or [{}])[0]
+            rule = first_block(values, "rule")
+            default = first_block(rule, "apply_server_side_encryption_by_default")
             if default.get("sse_algorithm") != "aws:kms":
                 bad.append(f"{address}: sse_algorithm {default.get('sse_algorithm')}")
             if rule.get("bucket_key_enabled") is not True:
                 bad.append(f"{address}: bucket key off (one KMS call per object)")
         if resource_type == "aws_sfn_state_machine":
-            config = (values.get("encryption_configuration") or [{}])[0]
+            # Computed when not configured: unknown at plan means AWS picks (AWS-owned key).
+            config = first_block(values, "encryption_configuration")
             if config.get("type") != "CUSTOMER_MANAGED_KMS_KEY":
                 bad.append(f"{address}: encryption type {config.get('type')}")
         if resource_type == "aws_xray_encryption_config" and values.get("type") != "KMS":

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from .plan_model import UNKNOWN, Plan, as_list, lambda_environment_source, parse_address
+from .plan_model import UNKNOWN, Plan, as_list, first_block, lambda_environment_source, parse_address
 
 pytestmark = pytest.mark.plan
 
@@ -82,12 +82,12 @@ def test_workflow_logs_exclude_execution_data(plan: Plan) -> None:
     assert machines, "no state machine in the plan"
     bad = []
     for address, values in machines:
-        logging = (values.get("logging_configuration") or [{}])[0]
+        logging = first_block(values, "logging_configuration")
         if logging.get("include_execution_data") is not False:
             bad.append(f"{address}: include_execution_data {logging.get('include_execution_data')}")
         if logging.get("level") != "ALL":
             bad.append(f"{address}: logging level {logging.get('level')} (ALL keeps every state transition)")
-        tracing = (values.get("tracing_configuration") or [{}])[0]
+        tracing = first_block(values, "tracing_configuration")
         if tracing.get("enabled") is not True:
             bad.append(f"{address}: tracing off")
     assert not bad, "\n".join(bad)
@@ -104,7 +104,7 @@ def _environments(plan: Plan) -> dict[str, dict[str, tuple[str, Any]]]:
     source = lambda_environment_source(plan, REPO_ROOT)
     environments = {}
     for address, values in _functions(plan):
-        variables = (values.get("environment") or [{}])[0].get("variables")
+        variables = first_block(values, "environment").get("variables")
         if isinstance(variables, dict):
             environments[address] = {k: ("", v) for k, v in variables.items()}
         else:
@@ -130,7 +130,7 @@ def test_no_secret_in_lambda_environment(plan: Plan) -> None:
     bad = []
     for address, environment in _environments(plan).items():
         # Terraform propagates sensitivity through expressions, even into unknown values.
-        mark = (plan.sensitive.get(address, {}).get("environment") or [{}])[0]
+        mark = first_block(plan.sensitive.get(address, {}), "environment")
         if _contains_sensitive(mark):
             bad.append(f"{address}: environment derived from a sensitive value")
         for name, (expression, value) in sorted(environment.items()):
@@ -197,11 +197,11 @@ def test_audit_records_live_90_days_and_are_swept_at_90_days(plan: Plan) -> None
     tables = {v.get("name"): (a, v) for a, v in plan.resources("aws_dynamodb_table")}
     audit = next((t for n, t in tables.items() if str(n).startswith("payment-audit-")), None)
     assert audit, "no audit table"
-    ttl = (audit[1].get("ttl") or [{}])[0]
+    ttl = first_block(audit[1], "ttl")
     if ttl.get("enabled") is not True or ttl.get("attribute_name") != "expires_at":
         bad.append(f"{audit[0]}: TTL {ttl}")
     for address, values in tables.values():
-        pitr = (values.get("point_in_time_recovery") or [{}])[0]
+        pitr = first_block(values, "point_in_time_recovery")
         if pitr.get("enabled") is not True:
             bad.append(f"{address}: point-in-time recovery off")
     for address, environment in _environments(plan).items():
@@ -211,7 +211,7 @@ def test_audit_records_live_90_days_and_are_swept_at_90_days(plan: Plan) -> None
     cleanup = [v for a, v in plan.resources("aws_scheduler_schedule") if "cleanup" in str(v.get("name"))]
     assert cleanup, "no cleanup schedule"
     for schedule in cleanup:
-        payload = json.loads((schedule.get("target") or [{}])[0].get("input") or "{}")
+        payload = json.loads(first_block(schedule, "target").get("input") or "{}")
         if payload.get("older_than_days") != AUDIT_TTL_DAYS or payload.get("archive") is not True:
             bad.append(f"{schedule.get('name')}: input {payload}")
     assert not bad, "\n".join(bad)
@@ -233,7 +233,7 @@ def test_archive_keeps_at_least_a_year(plan: Plan) -> None:
                 if (expiration.get("noncurrent_days") or 0) < ARCHIVE_MIN_DAYS:
                     bad.append(f"{address} [{rule.get('id')}]: noncurrent versions expire {expiration}")
     for address, values in plan.resources("aws_s3_bucket_versioning"):
-        status = (values.get("versioning_configuration") or [{}])[0].get("status")
+        status = first_block(values, "versioning_configuration").get("status")
         if status != "Enabled":
             bad.append(f"{address}: versioning {status}")
     assert not bad, "\n".join(bad)

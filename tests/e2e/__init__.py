@@ -1,0 +1,1 @@
+"""End-to-end flows against the platform applied to the emulator (marker ``e2e``)."""

@@ -82,8 +82,10 @@ data "aws_iam_policy_document" "archive" {
     }
   }
 
-  # A writer may rely on the default encryption, but may not downgrade an
-  # object to SSE-S3 or send it unencrypted.
+  # A writer may rely on the default encryption (no header: the bucket's CMK
+  # applies), but may not downgrade an object to SSE-S3. Negated operators are
+  # true when the key is absent, so the Null test limits the deny to requests
+  # that do send the header.
   statement {
     sid       = "DenyNonKmsEncryption"
     effect    = "Deny"
@@ -96,7 +98,13 @@ data "aws_iam_policy_document" "archive" {
     }
 
     condition {
-      test     = "StringNotEqualsIfExists"
+      test     = "Null"
+      variable = "s3:x-amz-server-side-encryption"
+      values   = ["false"]
+    }
+
+    condition {
+      test     = "StringNotEquals"
       variable = "s3:x-amz-server-side-encryption"
       values   = ["aws:kms", "aws:kms:dsse"]
     }

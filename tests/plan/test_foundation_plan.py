@@ -359,10 +359,14 @@ def test_archive_bucket_policy_requires_tls_and_kms(plan_json: dict[str, Any]) -
     assert denies_insecure_transport(statements, {bucket_arn, f"{bucket_arn}/*"})
     kms_only = statement(statements, "DenyNonKmsEncryption")
     assert kms_only["Effect"] == "Deny"
-    assert kms_only["Condition"]["StringNotEqualsIfExists"]["s3:x-amz-server-side-encryption"] == [
+    assert kms_only["Condition"]["StringNotEquals"]["s3:x-amz-server-side-encryption"] == [
         "aws:kms",
         "aws:kms:dsse",
     ]
+    # Writers rely on the bucket's default CMK encryption and send no header: the deny must
+    # only fire when a (wrong) header is present, or settlement/report/cleanup writes get 403.
+    assert kms_only["Condition"]["Null"]["s3:x-amz-server-side-encryption"] == "false"
+    assert "StringNotEqualsIfExists" not in kms_only["Condition"]
     assert all(s["Effect"] == "Deny" for s in statements), "the bucket policy must grant nothing"
 
 

@@ -12,7 +12,9 @@ For each table size it seeds one platform (batch writes), then runs side by side
 
 Requests are counted with botocore event hooks (``before-call``), so retries and pagination are
 all included. Run: ``python -m bench.ops_bench [--sizes 10000,100000]``; writes
-``bench/results/ops.md``.
+``bench/results/ops.md``. Measured run time on a 2-core machine: about 9 minutes for the default
+sizes, almost all of it inside moto (its Query walks and sorts the whole index on every call, and
+its Scan re-walks the table from the start on every page); ``--sizes 10000`` takes under a minute.
 """
 
 from __future__ import annotations

@@ -311,7 +311,8 @@ def run_demo(outputs: Mapping[str, Any], env: Mapping[str, str], progress: Progr
             (f"ops report --date {today}", ["report", "--date", today, *platform.cli_args(outputs_file)]),
             ("ops links", ["links", *platform.cli_args(outputs_file)]),
         ]:
-            result = runner.invoke(cli, args, env=dict(env), catch_exceptions=False)
+            # Wide enough that console URLs print whole instead of folded across table rows.
+            result = runner.invoke(cli, args, env={"COLUMNS": "320", **env}, catch_exceptions=False)
             progress(f"$ {title}\n{result.output.rstrip()}")
             if result.exit_code != 0:
                 raise FlowError(f"{title} exited {result.exit_code}")

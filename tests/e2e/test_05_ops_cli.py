@@ -42,7 +42,8 @@ def _archived_ids(platform: Platform, prefix: str) -> set[str]:
         text = s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read().decode()
         for line in text.splitlines():
             if line.strip():
-                found.add(json.loads(line)["transaction_id"])
+                # One DynamoDB-JSON item per line, the format of DynamoDB's own S3 export.
+                found.add(json.loads(line)["Item"]["transaction_id"]["S"])
     return found
 
 

@@ -19,6 +19,15 @@ locals {
   state_machine_name = "payment-workflow-${local.suffix}"
   state_machine_arn  = "arn:${local.partition}:states:${local.region}:${local.account_id}:stateMachine:${local.state_machine_name}"
 
+  # Runbook "restore to a point in time" (docs/runbooks.md): a restored copy of the
+  # transactions table replaces the managed one for the functions, their IAM and the outputs.
+  transactions_table_name = coalesce(var.transactions_table_override, module.data.transactions_table_name)
+  transactions_table_arn = (
+    var.transactions_table_override == null
+    ? module.data.transactions_table_arn
+    : "arn:${local.partition}:dynamodb:${local.region}:${local.account_id}:table/${var.transactions_table_override}"
+  )
+
   lambda_package_path = startswith(var.lambda_package_path, "/") ? var.lambda_package_path : "${path.module}/${var.lambda_package_path}"
 
   fraud_rules = {
@@ -38,7 +47,7 @@ locals {
   # read from SSM at run time. POWERTOOLS_SERVICE_NAME is added per function.
   lambda_environment = {
     ENVIRONMENT_SUFFIX           = local.suffix
-    TRANSACTIONS_TABLE           = module.data.transactions_table_name
+    TRANSACTIONS_TABLE           = local.transactions_table_name
     AUDIT_TABLE                  = module.data.audit_table_name
     IDEMPOTENCY_TABLE            = module.data.idempotency_table_name
     BY_DAY_INDEX                 = module.data.index_names["day"]
@@ -153,7 +162,7 @@ module "functions" {
   failed_queue_arn     = module.messaging.failed_queue_arn
 
   resources = {
-    transactions_table_arn = module.data.transactions_table_arn
+    transactions_table_arn = local.transactions_table_arn
     audit_table_arn        = module.data.audit_table_arn
     idempotency_table_arn  = module.data.idempotency_table_arn
     audit_queue_arn        = module.messaging.audit_queue_arn
@@ -247,7 +256,7 @@ module "observability" {
   function_names         = module.functions.function_names
   api_name               = module.api.rest_api_name
   api_stage_name         = module.api.stage_name
-  table_names            = module.data.table_names
+  table_names            = merge(module.data.table_names, { transactions = local.transactions_table_name })
   dlq_url                = module.messaging.dlq_url
   state_machine_arn      = module.workflow.state_machine_arn
   state_machine_name     = module.workflow.state_machine_name

@@ -53,12 +53,12 @@ output "api_key_values" {
 
 output "transactions_table_name" {
   description = "Name of the transactions table."
-  value       = module.data.transactions_table_name
+  value       = local.transactions_table_name
 }
 
 output "transactions_table_arn" {
   description = "ARN of the transactions table."
-  value       = module.data.transactions_table_arn
+  value       = local.transactions_table_arn
 }
 
 output "audit_table_name" {

@@ -570,3 +570,14 @@ variable "xray_sampling_rate" {
     error_message = "xray_sampling_rate must be between 0 and 1."
   }
 }
+
+variable "transactions_table_override" {
+  description = "Name of a restored copy of the transactions table (PITR runbook) that the functions, their IAM policies and the outputs use instead of the managed table. null = the managed table."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.transactions_table_override == null || can(regex("^[A-Za-z0-9_.-]{3,255}$", var.transactions_table_override))
+    error_message = "transactions_table_override must be a DynamoDB table name (3-255 characters: letters, digits, _ . -)."
+  }
+}

@@ -577,6 +577,7 @@ VARIANT = {
     "availability_zone_count": 3,
     "tags": {"Environment": "disguised", "Owner": "payments"},
     "fraud_amount_thresholds": {"JPY": 1500000},
+    "transactions_table_override": "payment-transactions-variant-r20260314",
 }
 
 
@@ -593,6 +594,20 @@ def test_empty_region_falls_back_to_eu_central_1(variant_plan: dict[str, Any]) -
     assert variant_plan["planned_values"]["outputs"]["region"]["value"] == "eu-central-1"
     endpoint = after(variant_plan, 'module.network.aws_vpc_endpoint.gateway["s3"]')
     assert endpoint["service_name"] == "com.amazonaws.eu-central-1.s3"
+
+
+def test_restored_table_override_reaches_functions_iam_and_outputs(variant_plan: dict[str, Any]) -> None:
+    restored = VARIANT["transactions_table_override"]
+    outputs = variant_plan["planned_values"]["outputs"]
+    assert outputs["transactions_table_name"]["value"] == restored
+    assert outputs["transactions_table_arn"]["value"].endswith(f":table/{restored}")
+    for role in ("intake", "status", "settlement", "cleanup"):
+        function = after(variant_plan, f'module.functions.aws_lambda_function.this["{role}"]')
+        assert function["environment"][0]["variables"]["TRANSACTIONS_TABLE"] == restored
+    # The managed table stays (it is the evidence); only the pointers move.
+    assert after(variant_plan, 'module.data.aws_dynamodb_table.this["transactions"]')["name"].startswith(
+        "payment-transactions-"
+    )
 
 
 def test_protection_switches_reach_the_resources(variant_plan: dict[str, Any]) -> None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
@@ -11,15 +13,22 @@ from rich.console import Console
 from ops.build import DEFAULT_OUTPUT, BuildError, build_package, default_architecture, human_size
 
 
+def architecture_option(help_text: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """`--architecture`, shared by `build` and `up` so both build for the same Lambda architecture."""
+    return click.option(
+        "--architecture",
+        type=click.Choice(["arm64", "x86_64"]),
+        default=None,
+        envvar="OPS_LAMBDA_ARCHITECTURE",
+        show_envvar=True,
+        show_default="the root module's lambda_architecture default",
+        help=help_text,
+    )
+
+
 @click.command("build")
-@click.option(
-    "--architecture",
-    type=click.Choice(["arm64", "x86_64"]),
-    default=None,
-    envvar="OPS_LAMBDA_ARCHITECTURE",
-    show_envvar=True,
-    show_default="the root module's lambda_architecture default",
-    help="Lambda architecture the vendored dependencies are installed for (Terraform's lambda_architecture).",
+@architecture_option(
+    "Lambda architecture the vendored dependencies are installed for (Terraform's lambda_architecture)."
 )
 @click.option(
     "--output",

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ops.build import BuildError, default_architecture
+from ops.cli.build_cmd import architecture_option
 from ops.local import BACKENDS, DEFAULT_SUFFIX, LocalError, oncall_rows
 from ops.local import down as local_down
 from ops.local import up as local_up
@@ -65,15 +66,7 @@ def _backend_option(func: Any) -> Any:
     show_default=True,
     help="environment_suffix of the local deployment.",
 )
-@click.option(
-    "--architecture",
-    type=click.Choice(["arm64", "x86_64"]),
-    default=None,
-    envvar="OPS_LAMBDA_ARCHITECTURE",
-    show_envvar=True,
-    show_default="the root module's lambda_architecture default",
-    help="Lambda architecture (package and Terraform variable).",
-)
+@architecture_option("Lambda architecture (package and Terraform variable).")
 @click.option(
     "--json",
     "as_json",

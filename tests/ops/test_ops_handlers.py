@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 from collections.abc import Iterator
 from typing import Any
 
@@ -46,6 +47,22 @@ def job_env(platform: Platform, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pla
 def test_report_handler_uploads_yesterdays_report(
     job_env: Platform, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    import sys
+
+    from handlers import _runtime
+
+    # The logger is built once per container (at first import, possibly under another test's
+    # capture): point its stream at this test's captured stdout, as tests/unit does.
+    handler = _runtime.logger.registered_handler
+    assert isinstance(handler, logging.StreamHandler)
+    previous = handler.setStream(sys.stdout)
+    try:
+        _run_report_and_check(job_env, capsys)
+    finally:
+        handler.setStream(previous or sys.__stdout__)
+
+
+def _run_report_and_check(job_env: Platform, capsys: pytest.CaptureFixture[str]) -> None:
     from handlers import report
 
     yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)

@@ -45,8 +45,13 @@ $(CHECKOV_VENV)/bin/checkov:
 	$(PYTHON) -m venv $(CHECKOV_VENV)
 	$(CHECKOV_VENV)/bin/pip install -q checkov==$(CHECKOV_VERSION)
 
-security: $(CHECKOV_VENV)/bin/checkov ## checkov over the root module and every module
+security: checkov policy-audit ## security scan: checkov + parliament audit of every policy in the plan
+
+checkov: $(CHECKOV_VENV)/bin/checkov ## checkov over the root module and every module
 	$(CHECKOV_VENV)/bin/checkov --config-file .checkov.yaml
+
+policy-audit: $(STAMP) ## parliament over every IAM, key, bucket, topic and queue policy of the plan
+	$(VENV)/bin/pytest -q -p no:cacheprovider tests/security/test_policy_audit.py
 
 unit: $(STAMP) ## unit, property and CLI tests (moto in-process)
 	$(VENV)/bin/pytest -q -m "not plan and not apply and not e2e"
@@ -55,12 +60,19 @@ test: lint security build ## THE test command: lint, security scan, unit, plan, 
 	$(VENV)/bin/pytest -q -m "not e2e and not apply"
 	$(VENV)/bin/pytest -q -m "apply or e2e"
 
+test-localstack: $(STAMP) build ## apply, re-plan, e2e and destroy on LocalStack (Docker on :4566, else installed and run on the host)
+	E2E_BACKEND=localstack $(VENV)/bin/pytest -q -m "apply or e2e"
+
 bench: build ## benchmarks; figures land in bench/results/*.md
 	$(PY) -m bench.deploy
 	$(PY) -m bench.handlers
 	$(PY) -m bench.ops_bench
 
+SOAK_CYCLES ?= 10
+soak: build ## reliability soak: SOAK_CYCLES ops up/down cycles on fresh state -> bench/results/soak.md
+	$(PY) -m bench.soak cycles -n $(SOAK_CYCLES)
+
 clean: ## remove build outputs and local state (run `make down` first)
 	rm -rf build .local .pytest_cache .mypy_cache .ruff_cache
 
-.PHONY: help venv build up down fmt lint security unit test bench clean
+.PHONY: help venv build up down fmt lint security checkov policy-audit unit test test-localstack bench soak clean

@@ -19,6 +19,11 @@ locals {
   state_machine_name = "payment-workflow-${local.suffix}"
   state_machine_arn  = "arn:${local.partition}:states:${local.region}:${local.account_id}:stateMachine:${local.state_machine_name}"
 
+  # The workflow's safety-net rule sends to failed-transactions (queue policy)
+  # under the messaging key (key policy); its ARN is built from its name so
+  # neither needs the workflow module.
+  stranded_rule_arn = "arn:${local.partition}:events:${local.region}:${local.account_id}:rule/payment-workflow-stranded-${local.suffix}"
+
   # Runbook "restore to a point in time" (docs/runbooks.md): a restored copy of the
   # transactions table replaces the managed one for the functions, their IAM and the outputs.
   transactions_table_name = coalesce(var.transactions_table_override, module.data.transactions_table_name)
@@ -78,9 +83,9 @@ locals {
     {
       workflow   = module.workflow.log_group_name
       api-access = module.api.access_log_group_name
-      waf        = module.edge.log_group_name
       vpc-flow   = module.network.flow_log_group_name
     },
+    { for edge in module.edge : "waf" => edge.log_group_name },
   )
 }
 
@@ -96,6 +101,8 @@ module "kms" {
   region                  = local.region
   partition               = local.partition
   deletion_window_in_days = var.kms_deletion_window_in_days
+  xray_encryption         = var.manage_xray_encryption
+  eventbridge_rule_arns   = [local.stranded_rule_arn]
 }
 
 module "network" {
@@ -117,6 +124,7 @@ module "network" {
 
 module "edge" {
   source = "./modules/edge"
+  count  = var.enable_waf ? 1 : 0
 
   suffix              = local.suffix
   stage_arn           = module.api.stage_arn
@@ -126,6 +134,12 @@ module "edge" {
   enable_bot_control  = var.enable_bot_control
   log_retention_days  = var.security_log_retention_days
   logs_kms_key_arn    = module.kms.key_arns["logs"]
+}
+
+# The web ACL became optional (enable_waf): existing state keeps its addresses.
+moved {
+  from = module.edge
+  to   = module.edge[0]
 }
 
 module "api" {
@@ -147,19 +161,21 @@ module "api" {
 module "functions" {
   source = "./modules/functions"
 
-  suffix               = local.suffix
-  package_path         = local.lambda_package_path
-  package_hash         = filebase64sha256(local.lambda_package_path)
-  architecture         = var.lambda_architecture
-  memory_size          = var.lambda_memory_size
-  reserved_concurrency = var.reserved_concurrency
-  subnet_ids           = module.network.private_subnet_ids
-  security_group_ids   = [module.network.lambda_security_group_id]
-  environment          = local.lambda_environment
-  log_retention_days   = var.log_retention_days
-  logs_kms_key_arn     = module.kms.key_arns["logs"]
-  env_kms_key_arn      = module.kms.key_arns["data"]
-  failed_queue_arn     = module.messaging.failed_queue_arn
+  suffix                    = local.suffix
+  package_path              = local.lambda_package_path
+  package_hash              = filebase64sha256(local.lambda_package_path)
+  architecture              = var.lambda_architecture
+  memory_size               = var.lambda_memory_size
+  reserved_concurrency      = var.reserved_concurrency
+  account_concurrency_limit = var.account_concurrency_limit
+  subnet_ids                = module.network.private_subnet_ids
+  security_group_ids        = [module.network.lambda_security_group_id]
+  environment               = local.lambda_environment
+  log_retention_days        = var.log_retention_days
+  logs_kms_key_arn          = module.kms.key_arns["logs"]
+  env_kms_key_arn           = module.kms.key_arns["data"]
+  failed_queue_arn          = module.messaging.failed_queue_arn
+  job_failure_topic_arn     = module.messaging.topic_arns["alerts"]
 
   resources = {
     transactions_table_arn = local.transactions_table_arn
@@ -200,7 +216,9 @@ module "workflow" {
   log_retention_days = var.security_log_retention_days
   logs_kms_key_arn   = module.kms.key_arns["logs"]
   kms_key_arn        = module.kms.key_arns["data"]
-  timeout_seconds    = 60
+  # TimeoutSeconds is derived from these (every task's worst case fits).
+  function_timeouts = module.functions.timeouts
+  failed_queue_arn  = module.messaging.failed_queue_arn
 }
 
 module "messaging" {
@@ -211,6 +229,8 @@ module "messaging" {
   alert_email         = var.alert_email
   notification_email  = var.notification_email
   publisher_role_arns = values(module.functions.role_arns)
+
+  eventbridge_rule_arns = [local.stranded_rule_arn]
 }
 
 module "storage" {
@@ -221,8 +241,10 @@ module "storage" {
   kms_key_arn                        = module.kms.key_arns["data"]
   force_destroy                      = var.archive_force_destroy
   archive_transition_days            = var.archive_transition_days
+  archive_transition_prefix          = var.archive_transition_prefix
   noncurrent_version_expiration_days = var.noncurrent_version_expiration_days
   processor_endpoint                 = var.processor_endpoint
+  internet_egress                    = var.enable_nat_gateway
   processor_credentials              = var.processor_credentials
   fraud_rules_json                   = jsonencode(local.fraud_rules)
 }
@@ -237,6 +259,7 @@ module "schedules" {
   suffix                      = local.suffix
   report_function_arn         = module.functions.function_arns["report"]
   cleanup_function_arn        = module.functions.function_arns["cleanup"]
+  sweeper_function_arn        = module.functions.function_arns["sweeper"]
   report_schedule_expression  = var.report_schedule_expression
   cleanup_schedule_expression = var.cleanup_schedule_expression
   cleanup_retention_days      = var.cleanup_retention_days
@@ -263,6 +286,7 @@ module "observability" {
   log_group_names        = local.log_group_names
   xray_kms_key_arn       = module.kms.key_arns["logs"]
   manage_xray_encryption = var.manage_xray_encryption
+  enable_xray_resources  = var.enable_xray_resources
   sampling_rate          = var.xray_sampling_rate
 
   queue_names = {
@@ -286,5 +310,14 @@ check "state_machine_name_matches" {
   assert {
     condition     = module.workflow.state_machine_name == local.state_machine_name
     error_message = "module.workflow names the state machine ${module.workflow.state_machine_name}, but the functions were wired to ${local.state_machine_arn}."
+  }
+}
+
+# The queue and key policies name the safety-net rule by a built ARN: it must be
+# the rule the workflow module made.
+check "stranded_rule_arn_matches" {
+  assert {
+    condition     = module.workflow.stranded_rule_arn == local.stranded_rule_arn
+    error_message = "module.workflow's safety-net rule is ${module.workflow.stranded_rule_arn}, but the failed queue and messaging key admit ${local.stranded_rule_arn}."
   }
 }

@@ -86,6 +86,11 @@ output "by_day_index_name" {
   value       = module.data.index_names["day"]
 }
 
+output "cleanup_retention_days" {
+  description = "Retention of the cleanup job in days; `ops cleanup` refuses a shorter --older-than without --force."
+  value       = var.cleanup_retention_days
+}
+
 output "day_shard_count" {
   description = "Number of by-day shards the writers spread a day over (the report queries each)."
   value       = var.day_shard_count
@@ -228,8 +233,8 @@ output "oncall_links" {
 ################################################################################
 
 output "web_acl_arn" {
-  description = "ARN of the WAF web ACL protecting the stage."
-  value       = module.edge.web_acl_arn
+  description = "ARN of the WAF web ACL protecting the stage (null when enable_waf is false)."
+  value       = one(module.edge[*].web_acl_arn)
 }
 
 output "vpc_id" {

@@ -73,20 +73,9 @@ variable "lambda_memory_size" {
 }
 
 variable "reserved_concurrency" {
-  description = "Reserved concurrent executions per function role. Roles left out of an override get the module default (validator 100, others 50)."
+  description = "Reserved concurrent executions per function role; roles left out are not reserved. Empty by default: a new account's concurrency quota is small and AWS keeps 100 unreserved, so a default reservation would make apply fail there. Production values (validator 100, others 50): examples/production.tfvars."
   type        = map(number)
-  default = {
-    intake       = 50
-    status       = 50
-    validator    = 100
-    fraud-check  = 50
-    settlement   = 50
-    notification = 50
-    retry        = 50
-    health       = 50
-    report       = 50
-    cleanup      = 50
-  }
+  default     = {}
 
   validation {
     condition = alltrue([
@@ -99,6 +88,17 @@ variable "reserved_concurrency" {
   validation {
     condition     = alltrue([for limit in values(var.reserved_concurrency) : limit >= 0 && floor(limit) == limit])
     error_message = "reserved_concurrency values must be non-negative whole numbers (0 stops a function)."
+  }
+}
+
+variable "account_concurrency_limit" {
+  description = "The account's Lambda concurrent-executions quota in the region (Service Quotas: L-B99A9384). When set, the plan fails unless the reserved_concurrency total plus the 100 executions AWS keeps unreserved fits in it. Null: not checked."
+  type        = number
+  default     = null
+
+  validation {
+    condition     = var.account_concurrency_limit == null || try(var.account_concurrency_limit >= 1 && floor(var.account_concurrency_limit) == var.account_concurrency_limit, false)
+    error_message = "account_concurrency_limit must be null or a positive whole number."
   }
 }
 
@@ -230,7 +230,7 @@ variable "usage_plans" {
 }
 
 variable "manage_api_gateway_account" {
-  description = "Manage the account-wide API Gateway CloudWatch role. Only one stack per account and region should do this."
+  description = "Set the account's API Gateway CloudWatch Logs role (aws_api_gateway_account): an account- and region-wide setting that every REST API's execution and access logging uses. True by default so a stand-alone deployment can log at all (a stage cannot log without it); set false when an account baseline or another stack owns it. Destroy leaves the setting in place."
   type        = bool
   default     = true
 }
@@ -262,6 +262,12 @@ variable "enable_bot_control" {
   description = "Add the AWS WAF Bot Control managed rule group (targeted level, billed per request)."
   type        = bool
   default     = false
+}
+
+variable "enable_waf" {
+  description = "Create the WAF web ACL, its stage association and its logging. Keep it on in every AWS account; only emulators without WAFv2 (LocalStack's free edition) turn it off."
+  type        = bool
+  default     = true
 }
 
 ################################################################################
@@ -311,9 +317,9 @@ variable "availability_zone_count" {
 }
 
 variable "interface_endpoint_services" {
-  description = "AWS services the private functions reach through interface endpoints (about 7.30 USD per service and AZ per month). S3 and DynamoDB use free gateway endpoints."
+  description = "AWS services the private functions reach through interface endpoints (about 7.30 USD per service and AZ per month). The default is what the functions' code calls (tests/security/code_calls.py): SQS, SNS, Step Functions, SSM and CloudWatch (health's DescribeAlarms). Logs, X-Ray and KMS need none: the Lambda service delivers logs and traces, and KMS is used by the services on the functions' behalf. S3 and DynamoDB use free gateway endpoints."
   type        = list(string)
-  default     = ["sqs", "sns", "states", "kms", "ssm", "logs", "monitoring", "xray"]
+  default     = ["sqs", "sns", "states", "ssm", "monitoring"]
 
   validation {
     condition     = alltrue([for s in var.interface_endpoint_services : can(regex("^[a-z0-9][a-z0-9.-]*$", s)) && !contains(["s3", "dynamodb"], s)])
@@ -355,13 +361,24 @@ variable "kms_deletion_window_in_days" {
 }
 
 variable "archive_transition_days" {
-  description = "Days after which archived objects move to S3 Glacier."
+  description = "Days after which the archive objects under archive_transition_prefix (cleanup batches of 128 KB or more) move to S3 Glacier Flexible Retrieval; the ~1 KB per-transaction archives stay in Standard (docs/capacity.md)."
   type        = number
   default     = 30
 
   validation {
     condition     = var.archive_transition_days >= 1 && floor(var.archive_transition_days) == var.archive_transition_days
     error_message = "archive_transition_days must be a whole number of days, at least 1."
+  }
+}
+
+variable "archive_transition_prefix" {
+  description = "Key prefix of the archive objects that move to Glacier after archive_transition_days: the cleanup batches. The ~1 KB per-transaction archives stay in S3 Standard, their cheapest class (docs/capacity.md); AWS's default 128 KB minimum also keeps small batches there."
+  type        = string
+  default     = "cleanup/"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9!_.*'()/-]+/$", var.archive_transition_prefix)) && !startswith(var.archive_transition_prefix, "transactions/")
+    error_message = "archive_transition_prefix must be a key prefix ending in / and must not be transactions/ (~1 KB objects cost more in Glacier)."
   }
 }
 
@@ -491,13 +508,13 @@ variable "fraud_reject_score" {
 }
 
 variable "processor_endpoint" {
-  description = "Payment processor endpoint: sim://approve (in-process simulator) or an http(s) URL."
+  description = "Payment processor endpoint: sim://<mode> (the in-process simulator: no network call) or an https:// URL on port 443 (the functions' only egress). A host outside AWS (not *.amazonaws.com) is reached through the internet and needs enable_nat_gateway."
   type        = string
   default     = "sim://approve"
 
   validation {
-    condition     = can(regex("^(sim://[a-z0-9_-]+|https?://[^\\s]+)$", var.processor_endpoint))
-    error_message = "processor_endpoint must be sim://<mode> or an http(s) URL."
+    condition     = can(regex("^(sim://[a-z0-9_-]+|https://[A-Za-z0-9.-]+(:443)?(/[^\\s]*)?)$", var.processor_endpoint))
+    error_message = "processor_endpoint must be sim://<mode> or an https:// URL on port 443 (Lambda egress is HTTPS only; http:// and other ports cannot leave the VPC)."
   }
 }
 
@@ -554,10 +571,16 @@ variable "cleanup_retention_days" {
 # Observability
 ################################################################################
 
-variable "manage_xray_encryption" {
-  description = "Encrypt X-Ray traces with the logs CMK. The setting is account- and region-wide: manage it from one stack only."
+variable "enable_xray_resources" {
+  description = "Create the X-Ray sampling rule and group (and the encryption config when manage_xray_encryption is on). Keep it on in every AWS account; only emulators without the X-Ray control plane (LocalStack's free edition) turn it off. Function and stage tracing stay on either way."
   type        = bool
   default     = true
+}
+
+variable "manage_xray_encryption" {
+  description = "Encrypt X-Ray traces with this stack's logs CMK. Off by default: the X-Ray encryption setting is account- and region-wide, so one stack would take over every workload's traces, and destroying it would leave them on a key pending deletion (X-Ray then stops storing data). An account baseline should own it."
+  type        = bool
+  default     = false
 }
 
 variable "xray_sampling_rate" {

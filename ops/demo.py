@@ -31,7 +31,7 @@ Progress = Callable[[str], None]
 TERMINAL_STATUSES = frozenset({"COMPLETED", "REJECTED", "FAILED"})
 DEFAULT_TIER = "partner"
 # An address nothing listens on: settlement's POST is refused at once (interfaces.md "Processor endpoint").
-UNREACHABLE_PROCESSOR = "http://127.0.0.1:9/"
+UNREACHABLE_PROCESSOR = "https://127.0.0.1:9/v1/charges"
 
 
 class FlowError(RuntimeError):

@@ -6,7 +6,8 @@ Layout under ``.local/`` (git-ignored):
 - ``<backend>/stack/`` — scratch working copy of the root module with ``emulator_override.tf``,
   ``.terraform`` and the local state;
 - ``<backend>/outputs.json`` — ``terraform output -json`` of the last apply (for ``ops --outputs-file``);
-- ``terraform.log`` — full terraform output of every run;
+- ``terraform.log`` — full terraform output of every run (and every transient re-run, with the call);
+- ``logs/terraform-<command>-<time>-*.log`` — the full output of each failed terraform command, kept;
 - ``terraformrc`` — CLI config pointing at the local provider mirror, when there is one.
 """
 
@@ -28,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from ops.build import BuildResult, build_package
+from ops.emulator import localstack as host_localstack
 from ops.emulator.endpoints import (
     BACKENDS,
     DEFAULT_REGION,
@@ -56,6 +58,12 @@ LOCAL_TF_VARS: dict[str, Any] = {
     "manage_api_gateway_account": True,
 }
 
+# Per backend: LocalStack's free edition has neither WAFv2 nor the X-Ray control plane, so those
+# switches go off there (and only there; production keeps the defaults).
+BACKEND_TF_VARS: dict[str, dict[str, Any]] = {
+    "localstack": {"enable_waf": False, "enable_xray_resources": False},
+}
+
 Progress = Callable[[str], None]
 
 
@@ -76,6 +84,8 @@ class UpResult:
     resource_count: int
     timings: dict[str, float] = field(default_factory=dict)
     demo_error: str | None = None
+    # Re-runs of terraform after a transient connection error: (command, failed calls, first error line).
+    retries: list[tuple[str, list[str], str]] = field(default_factory=list)
 
 
 @dataclass
@@ -85,6 +95,7 @@ class DownResult:
     emulator_stopped: bool
     removed: list[Path]
     seconds: float
+    retries: list[tuple[str, list[str], str]] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------- paths
@@ -272,12 +283,16 @@ def declared_variables(tf_dir: Path = REPO_ROOT) -> set[str]:
 
 
 def local_tf_vars(
-    suffix: str, tf_dir: Path = REPO_ROOT, extra: Mapping[str, Any] | None = None
+    suffix: str,
+    tf_dir: Path = REPO_ROOT,
+    extra: Mapping[str, Any] | None = None,
+    backend: str = "moto",
 ) -> dict[str, Any]:
     """``-var`` values for a local apply: the suffix plus the local settings the root declares."""
     declared = declared_variables(tf_dir)
     chosen: dict[str, Any] = {"environment_suffix": suffix}
     chosen.update({k: v for k, v in LOCAL_TF_VARS.items() if k in declared})
+    chosen.update({k: v for k, v in BACKEND_TF_VARS.get(backend, {}).items() if k in declared})
     chosen.update(extra or {})
     return chosen
 
@@ -289,7 +304,16 @@ def _terraform(workdir: Path, timeout: float, on_line: Progress | None) -> Terra
         timeout=timeout,
         log_path=TERRAFORM_LOG,
         on_line=on_line,
+        failed_log_dir=LOCAL_DIR / "logs",
     )
+
+
+def _failure(exc: TerraformError, backend: str) -> LocalError:
+    """What the user sees when terraform fails: the Error blocks (in ``exc``) and where the logs are."""
+    where = [f"all terraform runs: {TERRAFORM_LOG}"]
+    if backend == "moto":
+        where.append(f"emulator log: {EMULATOR_LOG}")
+    return LocalError(f"{exc}\n(" + "; ".join(where) + ")")
 
 
 def _endpoint_for(backend: str, *, region: str, progress: Progress | None) -> str:
@@ -297,9 +321,18 @@ def _endpoint_for(backend: str, *, region: str, progress: Progress | None) -> st
         return str(start_emulator(region=region, progress=progress)["endpoint_url"])
     endpoint = os.environ.get("LOCALSTACK_ENDPOINT", LOCALSTACK_ENDPOINT)
     try:
-        health = localstack_health(endpoint)
+        health = localstack_health(endpoint, timeout=3)
     except EmulatorError as exc:
-        raise LocalError(str(exc)) from exc
+        if "LOCALSTACK_ENDPOINT" in os.environ or shutil.which("docker"):
+            raise LocalError(str(exc)) from exc
+        # No Docker and no LocalStack answering: LocalStack without Docker, on the host.
+        if progress:
+            progress("no Docker: starting LocalStack on the host (python -m ops.emulator.localstack)")
+        try:
+            endpoint = str(host_localstack.start()["endpoint_url"])
+            health = localstack_health(endpoint)
+        except EmulatorError as host_exc:
+            raise LocalError(str(host_exc)) from host_exc
     if progress:
         progress(f"LocalStack {health.get('version', '?')} at {endpoint}")
     return endpoint
@@ -363,19 +396,24 @@ def up(
     (backend_dir(backend) / "run.json").write_text(json.dumps(run_info) + "\n")
     tf = _terraform(workdir, APPLY_TIMEOUT_S, on_terraform_line)
     # The zip's compiled wheels are built for this architecture: the functions must match it.
-    tf_vars = local_tf_vars(suffix, extra={"lambda_architecture": architecture} if _arch_var() else None)
+    tf_vars = local_tf_vars(
+        suffix, extra={"lambda_architecture": architecture} if _arch_var() else None, backend=backend
+    )
     try:
         started = time.monotonic()
         say("terraform init")
         tf.init_dir()
         timings["init"] = time.monotonic() - started
         started = time.monotonic()
-        say(f"terraform apply (suffix {suffix}); full log in {TERRAFORM_LOG.relative_to(REPO_ROOT)}")
+        shown = (
+            TERRAFORM_LOG.relative_to(REPO_ROOT) if TERRAFORM_LOG.is_relative_to(REPO_ROOT) else TERRAFORM_LOG
+        )
+        say(f"terraform apply (suffix {suffix}); full log in {shown}")
         tf.apply_vars(tf_vars)
         timings["apply"] = time.monotonic() - started
         raw = json.loads(tf.run("output", "-json", "-no-color").out or "{}")
     except TerraformError as exc:
-        raise LocalError(f"{exc}\n(full log: {TERRAFORM_LOG})") from exc
+        raise _failure(exc, backend) from exc
     out_path = outputs_file(backend)
     out_path.write_text(json.dumps(raw, indent=2) + "\n")
     out_path.chmod(0o600)  # holds the API key values
@@ -392,6 +430,7 @@ def up(
         package=package,
         resource_count=tf.state_resource_count(),
         timings=timings,
+        retries=list(tf.retries),
     )
     if demo:
         started = time.monotonic()
@@ -410,6 +449,18 @@ def _arch_var() -> bool:
     return "lambda_architecture" in declared_variables()
 
 
+def _stop_emulators(backend: str | None, say: Progress) -> bool:
+    """Stop what ``up`` started: the embedded moto emulator and/or LocalStack without Docker."""
+    stopped = False
+    if backend in (None, "moto") and stop_emulator():
+        stopped = True
+        say("emulator stopped")
+    if backend in (None, "localstack") and host_localstack.stop():
+        stopped = True
+        say("LocalStack (without Docker) stopped")
+    return stopped
+
+
 def down(*, backend: str | None = None, progress: Progress | None = None) -> DownResult:
     """Destroy what ``up`` created, stop the emulator, remove local state. Safe to run twice."""
     say = progress or (lambda _msg: None)
@@ -417,6 +468,7 @@ def down(*, backend: str | None = None, progress: Progress | None = None) -> Dow
     backends = [backend] if backend else [b for b in BACKENDS if backend_dir(b).exists()] or ["moto"]
     destroyed = False
     removed: list[Path] = []
+    retries: list[tuple[str, list[str], str]] = []
     for name in backends:
         _check_backend(name)
         run_info: dict[str, Any] = {}
@@ -451,26 +503,25 @@ def down(*, backend: str | None = None, progress: Progress | None = None) -> Dow
             say(f"terraform destroy ({name}, suffix {suffix})")
             try:
                 tf.init_dir()
-                tf.destroy_vars(local_tf_vars(suffix))
+                tf.destroy_vars(local_tf_vars(suffix, backend=name))
             except TerraformError as exc:
-                raise LocalError(f"{exc}\n(full log: {TERRAFORM_LOG})") from exc
+                raise _failure(exc, name) from exc
+            finally:
+                retries.extend(tf.retries)
             destroyed = True
         elif has_state:
             say(f"the {name} emulator is gone and so is what was deployed to it; removing stale state")
         if backend_dir(name).exists():
             shutil.rmtree(backend_dir(name))
             removed.append(backend_dir(name))
-    stopped = False
-    if backend in (None, "moto"):
-        stopped = stop_emulator()
-        if stopped:
-            say("emulator stopped")
+    stopped = _stop_emulators(backend, say)
     return DownResult(
         backend=backend or ",".join(backends),
         destroyed=destroyed,
         emulator_stopped=stopped,
         removed=removed,
         seconds=time.monotonic() - started,
+        retries=retries,
     )
 
 

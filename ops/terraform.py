@@ -74,10 +74,32 @@ _IGNORED_IN_COPIES = shutil.ignore_patterns(
 )
 
 DEFAULT_TIMEOUT_S = 1800.0
+# Where the full output of a failed terraform command is kept (one file per failure).
+FAILED_LOG_DIR = LOCAL_DIR / "logs"
+
+# Attempts the AWS SDK makes per call in local runs. Not 1: the SDK for Go has a client-side race in
+# which a fast 200 response arrives while its HTTP transport still finishes the request write; the
+# transport then closes the connection under the response body ("https response error StatusCode: 200
+# ... decomposing response: read tcp ...: use of closed network connection"). The SDK retries exactly
+# this error (net.ErrClosed) when it may make a second attempt. Measured with bench/soak.py: the error
+# occurs with werkzeug's and with waitress's HTTP/1.1 keep-alive server alike, so the server is not its
+# cause. 2 keeps unimplemented emulator calls (HTTP 500) failing within seconds.
+PROVIDER_MAX_ATTEMPTS = 2
 
 
 class TerraformError(RuntimeError):
-    """A terraform command failed, timed out, or its environment is unusable."""
+    """A terraform command failed, timed out, or its environment is unusable.
+
+    ``blocks`` holds the ``Error:`` diagnostics (summary, resource, detail) terraform printed;
+    ``log_path`` the file that keeps the failed command's full output.
+    """
+
+    def __init__(
+        self, message: str, *, blocks: list[str] | None = None, log_path: Path | None = None
+    ) -> None:
+        super().__init__(message)
+        self.blocks = blocks or []
+        self.log_path = log_path
 
 
 # Provider errors that mean "the local connection dropped", not "the request was wrong".
@@ -92,6 +114,40 @@ TRANSIENT_ERRORS: tuple[str, ...] = (
 
 def is_transient(message: str) -> bool:
     return any(marker in message for marker in TRANSIENT_ERRORS)
+
+
+_BOX_PREFIX_RE = re.compile(r"^[\u2502\u2575\u2577] ?", re.M)
+_FAILED_CALL_RE = re.compile(r"operation error ([\w\s.-]+?: \w+)")
+
+
+def error_blocks(output: str) -> list[str]:
+    """The ``Error:`` diagnostics in terraform's output: each block from its summary line to the end
+    of its detail (a blank-line-separated paragraph run, or the diagnostic box when colour is on)."""
+    text = _BOX_PREFIX_RE.sub("", output)
+    blocks: list[str] = []
+    current: list[str] | None = None
+    for line in text.splitlines():
+        if line.startswith("Error: "):
+            if current:
+                blocks.append("\n".join(current).strip())
+            current = [line]
+        elif current is not None:
+            if line.startswith(("Warning: ", "Plan: ", "Apply complete", "Destroy complete")):
+                blocks.append("\n".join(current).strip())
+                current = None
+            else:
+                current.append(line)
+    if current:
+        blocks.append("\n".join(current).strip())
+    return blocks
+
+
+def failed_calls(blocks: Iterable[str]) -> list[str]:
+    """``Service: Operation`` of each AWS call named in the error blocks (what a retry is about)."""
+    calls: list[str] = []
+    for block in blocks:
+        calls.extend(" ".join(match.split()) for match in _FAILED_CALL_RE.findall(block))
+    return calls
 
 
 # --------------------------------------------------------------------------- mirror + CLI config
@@ -223,8 +279,8 @@ def render_override(endpoint_url: str, *, aliases: Iterable[str] = (), local_bac
     """``emulator_override.tf``: the provider pointed at a local emulator with test credentials.
 
     Override-file merging keeps the root's ``region`` and ``default_tags``; only the arguments set
-    here replace the original ones. ``max_retries = 1`` makes an unimplemented emulator call fail in
-    seconds instead of retrying for minutes.
+    here replace the original ones. ``max_retries`` (:data:`PROVIDER_MAX_ATTEMPTS`) makes an
+    unimplemented emulator call fail in seconds instead of retrying for minutes.
     """
     endpoints = "\n".join(
         f"    {svc:<{max(map(len, EMULATOR_ENDPOINT_SERVICES))}} = {json.dumps(endpoint_url)}"
@@ -243,7 +299,7 @@ def render_override(endpoint_url: str, *, aliases: Iterable[str] = (), local_bac
             "  skip_region_validation      = true\n"
             "  skip_requesting_account_id  = false\n"
             "  s3_use_path_style           = true\n"
-            "  max_retries                 = 1\n"
+            f"  max_retries                 = {PROVIDER_MAX_ATTEMPTS}\n"
             "\n"
             "  endpoints {\n"
             f"{endpoints}\n"
@@ -337,6 +393,7 @@ class Terraform(tftest.TerraformTest):
         on_line: Callable[[str], None] | None = None,
         binary: str = "terraform",
         transient_retries: int = 2,
+        failed_log_dir: Path | None = FAILED_LOG_DIR,
     ) -> None:
         resolved_binary = shutil.which(binary)
         if resolved_binary is None:
@@ -348,7 +405,10 @@ class Terraform(tftest.TerraformTest):
         self.log_path = log_path
         self.on_line = on_line
         self.transient_retries = transient_retries
+        self.failed_log_dir = failed_log_dir
         self.last_result: CommandResult | None = None
+        # One entry per re-run after a transient error: (command, failed AWS calls, first error line).
+        self.retries: list[tuple[str, list[str], str]] = []
 
     def run(self, cmd: str, *cmd_args: str, ok_codes: Iterable[int] = (0,)) -> CommandResult:
         """Run ``terraform <cmd> <args>`` in ``tfdir``; raise TerraformError unless the code is ok."""
@@ -397,11 +457,46 @@ class Terraform(tftest.TerraformTest):
         self.last_result = result
         self._log(cmdline, result)
         if timed_out.is_set():
-            raise TerraformError(f"terraform {cmd} timed out after {self.timeout:.0f} s in {self.tfdir}")
+            kept = self._keep_failed(cmdline, result)
+            raise TerraformError(
+                f"terraform {cmd} timed out after {self.timeout:.0f} s in {self.tfdir}"
+                + (f"\n(full log: {kept})" if kept else ""),
+                log_path=kept,
+            )
         if retcode not in set(ok_codes):
-            tail = (err.strip() or result.out.strip())[-4000:]
-            raise TerraformError(f"terraform {cmd} failed (exit {retcode}) in {self.tfdir}:\n{tail}")
+            blocks = error_blocks(err) or error_blocks(result.out)
+            kept = self._keep_failed(cmdline, result)
+            if blocks:
+                shown = "\n\n".join(block[:3000] for block in blocks[:10])
+                if len(blocks) > 10:
+                    shown += f"\n\n... and {len(blocks) - 10} more errors"
+            else:
+                shown = (err.strip() or result.out.strip())[-4000:]
+            raise TerraformError(
+                f"terraform {cmd} failed (exit {retcode}) in {self.tfdir}:\n{shown}"
+                + (f"\n(full log: {kept})" if kept else ""),
+                blocks=blocks,
+                log_path=kept,
+            )
         return result
+
+    def _keep_failed(self, cmdline: list[str], result: CommandResult) -> Path | None:
+        """Write a failed command's full output to its own file under ``failed_log_dir``."""
+        if self.failed_log_dir is None:
+            return None
+        self.failed_log_dir.mkdir(parents=True, exist_ok=True)
+        stamp = time.strftime("%Y%m%dT%H%M%S")
+        path = (
+            self.failed_log_dir
+            / f"terraform-{cmdline[1]}-{stamp}-{os.getpid()}-{time.monotonic_ns() % 10**6}.log"
+        )
+        path.write_text(
+            f"$ {' '.join(cmdline[1:])}\n# in {self.tfdir}\n"
+            f"# exit {result.retcode} after {result.seconds:.1f} s\n"
+            f"{result.out}\n--- stderr ---\n{result.err}",
+            encoding="utf-8",
+        )
+        return path
 
     def execute_command(self, cmd: str, *cmd_args: str) -> Any:
         """tftest entry point: same semantics as tftest (exit 1 raises), with our timeout and logging."""
@@ -469,21 +564,37 @@ class Terraform(tftest.TerraformTest):
         )
 
     def run_retrying(self, cmd: str, *cmd_args: str, ok_codes: Iterable[int] = (0,)) -> CommandResult:
-        """``run`` again (bounded) when the failure is a dropped local connection, not a real error.
+        """``run`` again (bounded) when every error is a dropped local connection, not a real error.
 
-        With ``max_retries = 1`` the provider makes one attempt per call; under load the local
-        emulator's HTTP/1.0 server occasionally drops a connection mid-response ("use of closed
-        network connection"). apply/destroy are convergent, so re-running resumes where it stopped.
+        What is left after the provider's own retry (:data:`PROVIDER_MAX_ATTEMPTS`): a connection
+        error on both attempts of one call. apply/destroy are convergent, so re-running resumes where
+        it stopped. Every re-run is recorded in ``retries`` and logged with the calls that failed.
         """
         for attempt in range(self.transient_retries + 1):
             try:
                 return self.run(cmd, *cmd_args, ok_codes=ok_codes)
             except TerraformError as exc:
-                if attempt == self.transient_retries or not is_transient(str(exc)):
+                transient = all(is_transient(b) for b in exc.blocks) if exc.blocks else is_transient(str(exc))
+                if attempt == self.transient_retries or not transient:
                     raise
+                calls = failed_calls(exc.blocks)
+                first = (exc.blocks or [str(exc)])[0].splitlines()[0]
+                self.retries.append((cmd, calls, first))
+                message = (
+                    f"transient emulator connection error in terraform {cmd} "
+                    f"({', '.join(calls) or 'call not named'}): {first}; re-running terraform {cmd} "
+                    f"(attempt {attempt + 2} of {self.transient_retries + 1}; log: {exc.log_path})"
+                )
+                self._note(message)
                 if self.on_line is not None:
-                    self.on_line(f"transient emulator connection error; re-running terraform {cmd}")
+                    self.on_line(message)
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _note(self, message: str) -> None:
+        if self.log_path is not None:
+            self.log_path.parent.mkdir(parents=True, exist_ok=True)
+            with self.log_path.open("a", encoding="utf-8") as log:
+                log.write(f"\n# {time.strftime('%Y-%m-%dT%H:%M:%S')} {message}\n")
 
     def outputs(self) -> dict[str, Any]:
         """``terraform output -json`` reduced to name → value (sensitive values included)."""

@@ -12,7 +12,6 @@ the ``emulator`` inside one pytest run (``make test`` runs apply/e2e in their ow
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -33,18 +32,39 @@ def emulator_backend() -> str:
         raise pytest.UsageError(str(exc)) from exc
 
 
+NOT_EMULATED_PREFIX = "not_emulated"
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """``not_emulated(reason=..., backends=(...))``: on the listed backends the test cannot run at all
+    (the emulator lacks the service or the behaviour), so it is skipped there with the reason; without
+    ``backends`` the mark only documents that the test asserts at describe level."""
+    for mark in item.iter_markers("not_emulated"):
+        backends = tuple(mark.kwargs.get("backends", ()))
+        if backends and emulator_backend() in backends:
+            reason = mark.kwargs.get("reason") or (mark.args[0] if mark.args else "")
+            pytest.skip(f"{NOT_EMULATED_PREFIX} on {emulator_backend()}: {reason}")
+
+
 @pytest.fixture(scope="session")
 def emulator() -> Iterator[Any]:
     """The session's emulator: ``.endpoint_url``, ``.region``, ``.env()``, ``.client(service)``."""
-    from ops.emulator.endpoints import LOCALSTACK_ENDPOINT, EmulatorError, ExternalEmulator
+    from ops.emulator.endpoints import EmulatorError
 
     if emulator_backend() == "localstack":
-        remote = ExternalEmulator(os.environ.get("LOCALSTACK_ENDPOINT", LOCALSTACK_ENDPOINT))
+        # LOCALSTACK_ENDPOINT, else LocalStack in Docker on :4566, else LocalStack without Docker
+        # (installed and started on a free loopback port, stopped at the end of the session).
+        from ops.emulator.localstack import select_localstack
+
+        remote = select_localstack()
         try:
             remote.start()
         except EmulatorError as exc:
             pytest.fail(str(exc), pytrace=False)
-        yield remote
+        try:
+            yield remote
+        finally:
+            remote.stop()
         return
     from ops.emulator.server import Emulator
 

@@ -37,6 +37,22 @@ module "payment_platform" {
 
   # Another stack in this account already manages the API Gateway CloudWatch role.
   manage_api_gateway_account = false
+
+  # Reserved concurrency and the account quota it must fit in: the same values
+  # as ../production.tfvars (none are reserved by default).
+  account_concurrency_limit = 1000
+  reserved_concurrency = {
+    validator    = 100
+    fraud-check  = 50
+    settlement   = 50
+    notification = 50
+    intake       = 50
+    status       = 50
+    retry        = 50
+    health       = 50
+    report       = 50
+    cleanup      = 1
+  }
 }
 
 output "api_invoke_url" {

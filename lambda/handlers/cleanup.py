@@ -4,6 +4,8 @@
 Thin entry point over ``ops.core.cleanup`` (the code behind ``ops cleanup``). A missing
 ``dry_run`` means a dry run: deleting needs the explicit ``false`` the schedule sends. The job stops
 a minute before the Lambda timeout and reports ``complete: false``; the next run resumes.
+It takes the same lock as ``ops cleanup``: when another run holds it (a duplicate delivery, an
+operator's run), this invocation does nothing and says so (``skipped``), without failing.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ from typing import Any
 
 from handlers._runtime import count, entrypoint, logger
 from ops.core import jobs
-from ops.core.cleanup import DEFAULT_SEGMENTS, run_cleanup
+from ops.core.cleanup import DEFAULT_SEGMENTS, CleanupResult, run_cleanup
+from ops.core.lock import LockHeld
 
 SAFETY_MARGIN_S = 60
 
@@ -30,7 +33,36 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     config = jobs.settings()
     remaining = jobs.remaining_seconds(context)
     logger.set_correlation_id(f"cleanup-{older_than_days}d")
-    result = run_cleanup(
+    try:
+        owner = (
+            f"lambda:{getattr(context, 'function_name', 'cleanup')}:{getattr(context, 'aws_request_id', '?')}"
+        )
+        result = _run(payload, config, older_than_days, segments, archive, remaining, owner)
+    except LockHeld as exc:
+        logger.warning("another cleanup holds the lock; skipped", extra={"owner": exc.owner})
+        return {"skipped": "locked", "lock_owner": exc.owner, "lease_expires_ms": exc.lease_expires_ms}
+    summary = result.to_dict()
+    count("CleanupDeleted", result.deleted)
+    count("CleanupArchived", result.archived)
+    count("CleanupTtlSet", result.ttl_set)
+    count("CleanupUnfinishedRows", result.unfinished)
+    if result.complete:
+        logger.info("cleanup finished", extra={"cleanup": summary})
+    else:
+        logger.warning("cleanup stopped before the timeout; the next run resumes", extra={"cleanup": summary})
+    return summary
+
+
+def _run(
+    payload: dict[str, Any],
+    config: jobs.JobSettings,
+    older_than_days: int,
+    segments: int | None,
+    archive: bool,
+    remaining: float | None,
+    owner: str,
+) -> CleanupResult:
+    return run_cleanup(
         jobs.client("dynamodb"),
         config.table,
         older_than_days=older_than_days,
@@ -41,13 +73,5 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
         segments=segments,
         dry_run=jobs.flag(payload, "dry_run", True),
         time_budget_s=None if remaining is None else max(0.0, remaining - SAFETY_MARGIN_S),
+        lock_owner=owner,
     )
-    summary = result.to_dict()
-    count("CleanupDeleted", result.deleted)
-    count("CleanupArchived", result.archived)
-    count("CleanupTtlSet", result.ttl_set)
-    if result.complete:
-        logger.info("cleanup finished", extra={"cleanup": summary})
-    else:
-        logger.warning("cleanup stopped before the timeout; the next run resumes", extra={"cleanup": summary})
-    return summary

@@ -1,6 +1,8 @@
 """02:00 UTC daily report job: ``{"date": "yesterday" | "YYYY-MM-DD", "upload": true}``.
 
-Thin entry point over ``ops.core.report`` (the code behind ``ops report``).
+Thin entry point over ``ops.core.report`` (the code behind ``ops report``): every shard any
+deployment can write is queried, and an upload that would replace a stored report with a lower
+count fails (the on-failure destination alerts) unless the payload says ``"force": true``.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from typing import Any
 
 from handlers._runtime import count, entrypoint, logger
 from ops.core import jobs
-from ops.core.report import build_report, resolve_day, upload_report
+from ops.core.report import MAX_DAY_SHARDS, build_report, resolve_day, upload_report
 
 
 @entrypoint("report")
@@ -17,14 +19,30 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     payload = event if isinstance(event, dict) else {}
     day = resolve_day(payload.get("date"))  # "yesterday" is computed in UTC
     upload = jobs.flag(payload, "upload", True)
+    force = jobs.flag(payload, "force", False)
     config = jobs.settings()
     logger.set_correlation_id(f"report-{day.isoformat()}")
-    report = build_report(jobs.client("dynamodb"), config.table, config.by_day_index, config.day_shards, day)
-    location = upload_report(jobs.client("s3"), config.archive_bucket, report) if upload else None
+    report = build_report(
+        jobs.client("dynamodb"),
+        config.table,
+        config.by_day_index,
+        MAX_DAY_SHARDS,
+        day,
+        writer_shards=config.day_shards,
+    )
+    if report.shards_beyond_writer:
+        logger.warning(
+            "rows in shards beyond DAY_SHARDS: the shard count was lowered; they are counted",
+            extra={"shards": report.shards_beyond_writer},
+        )
+    location = (
+        upload_report(jobs.client("s3"), config.archive_bucket, report, force=force) if upload else None
+    )
     count("ReportTransactions", report.count)
     count("ReportFailedTransactions", report.failed)
     summary = {
         "date": day.isoformat(),
+        "as_of": report.as_of,
         "count": report.count,
         "failed": report.failed,
         "failure_rate": round(report.failure_rate, 6),

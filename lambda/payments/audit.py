@@ -1,10 +1,12 @@
 """Audit trail: one audit-table item and one FIFO message per state transition.
 
 The item is written in the same DynamoDB transaction as the status change, so the table
-holds an entry exactly when the transition happened. The FIFO message (the audit stream)
-follows; a step that re-runs re-sends it and SQS de-duplicates on
-``<transaction_id>#<to_status>`` (plus ``#<attempt>`` for retry attempts, so a second
-attempt's transitions are not swallowed by the 5-minute de-duplication window).
+holds an entry exactly when the transition happened. The FIFO message (the audit stream) is
+outboxed: the same write appends it to the transaction's ``stream_outbox`` list, and whoever
+touches the transaction next (the step itself, a re-run, the retry consumer, the sweeper) sends
+the whole list in order, then prunes what it sent. Every transition has its own ``version``, so
+the de-duplication id ``<transaction_id>#v<version>`` swallows re-sends (within SQS's 5-minute
+window; consumers de-duplicate on the same pair beyond it) and never a later transition.
 """
 
 from __future__ import annotations
@@ -33,8 +35,10 @@ def audit_item(
     actor: str,
     ttl_days: int,
     detail: dict[str, Any] | None = None,
+    version: int | None = None,
+    attempt: int | None = None,
 ) -> dict[str, Any]:
-    return {
+    item: dict[str, Any] = {
         "transaction_id": transaction_id,
         "event_id": event_id(at_ms, to_status),
         "from_status": from_status or INITIAL,
@@ -44,33 +48,48 @@ def audit_item(
         "detail": detail or {},
         "expires_at": at_ms // 1000 + ttl_days * 86400,
     }
+    if version is not None:
+        item["version"] = version
+    if attempt is not None:
+        item["attempt"] = attempt
+    return item
 
 
-def dedup_id(transaction_id: str, to_status: str, attempt: int) -> str:
-    base = f"{transaction_id}#{to_status}"
-    return base if attempt <= 1 else f"{base}#{attempt}"
-
-
-def fifo_entry(
-    transaction_id: str,
-    from_status: str | None,
-    to_status: str,
-    at: str,
-    actor: str,
-    attempt: int = 1,
-) -> SendMessageBatchRequestEntryTypeDef:
-    body = {
-        "transaction_id": transaction_id,
-        "from_status": from_status,
+def stream_entry(
+    from_status: str | None, to_status: str, at: str, actor: str, version: int, attempt: int
+) -> dict[str, Any]:
+    """What the transition write appends to ``stream_outbox`` (sent later by :func:`fifo_entry`)."""
+    return {
+        "from_status": from_status or INITIAL,
         "to_status": to_status,
         "at": at,
         "actor": actor,
+        "version": version,
+        "attempt": attempt,
+    }
+
+
+def dedup_id(transaction_id: str, version: int) -> str:
+    return f"{transaction_id}#v{version}"
+
+
+def fifo_entry(transaction_id: str, entry: dict[str, Any]) -> SendMessageBatchRequestEntryTypeDef:
+    version = int(entry["version"])
+    from_status = entry.get("from_status")
+    body = {
+        "transaction_id": transaction_id,
+        "from_status": None if from_status in (None, INITIAL) else from_status,
+        "to_status": entry["to_status"],
+        "at": entry["at"],
+        "actor": entry["actor"],
+        "version": version,
+        "attempt": int(entry.get("attempt") or 1),
     }
     return {
-        "Id": to_status,
+        "Id": f"v{version}",
         "MessageBody": json.dumps(body, separators=(",", ":")),
         "MessageGroupId": transaction_id,
-        "MessageDeduplicationId": dedup_id(transaction_id, to_status, attempt),
+        "MessageDeduplicationId": dedup_id(transaction_id, version),
     }
 
 

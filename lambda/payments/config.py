@@ -37,6 +37,10 @@ class Settings:
     idempotency_ttl_hours: int
     alarm_name_prefix: str
     cors_allowed_origins: tuple[str, ...]
+    # Settlement protocol (docs/interfaces.md "Settlement protocol").
+    settlement_lease_seconds: int = 90
+    stuck_after_seconds: int = 900
+    sweep_lookback_days: int = 2
 
 
 def _int(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:
@@ -85,6 +89,13 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         idempotency_ttl_hours=max(24, _int(e, "IDEMPOTENCY_TTL_HOURS", 24, 1)),
         alarm_name_prefix=e.get("ALARM_NAME_PREFIX", "payment-"),
         cors_allowed_origins=origins or ("*",),
+        # Longer than any function that settles can run (retry consumer: 60 s): an expired
+        # lease means its holder is gone.
+        settlement_lease_seconds=_int(e, "SETTLEMENT_LEASE_SECONDS", 90, 1),
+        # Longer than the workflow's whole budget: younger unfinished transactions may still
+        # be progressing.
+        stuck_after_seconds=_int(e, "STUCK_AFTER_SECONDS", 900, 60),
+        sweep_lookback_days=_int(e, "SWEEP_LOOKBACK_DAYS", 2, 1),
     )
 
 

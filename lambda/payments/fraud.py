@@ -34,6 +34,30 @@ WEIGHTS = {
 }
 NEAR_THRESHOLD_RATIO = (4, 5)  # 80 % of the threshold
 
+# Built-in per-currency thresholds, in major units: the spec's 10,000 rule read as roughly
+# USD 10,000 in each currency (order of magnitude, rounded; not an FX feed). Without them the
+# "default" 10000 would be read in yen, won or dinar units: ¥10,001 (about USD 65) rejected,
+# KWD 9,000 (about USD 29,000) let through. Thresholds in the rules parameter override these;
+# the parameter's "default" applies only to currencies in neither.
+DEFAULT_THRESHOLDS: dict[str, str] = {
+    # exponent 2
+    "USD": "10000", "EUR": "9000", "GBP": "8000", "CHF": "8500", "CAD": "14000", "AUD": "15000",
+    "NZD": "17000", "CNY": "72000", "HKD": "78000", "SGD": "13000", "INR": "850000",
+    "IDR": "165000000", "MXN": "180000", "BRL": "55000", "ZAR": "180000", "SEK": "100000",
+    "NOK": "110000", "DKK": "68000", "PLN": "39000", "CZK": "230000", "HUF": "3600000",
+    "TRY": "400000", "PHP": "580000", "THB": "340000", "MYR": "44000", "TWD": "320000",
+    "UYU": "400000", "COP": "40000000", "PEN": "37000", "ILS": "37000", "AED": "36700",
+    "SAR": "37500", "EGP": "500000", "NGN": "15000000", "KES": "1290000", "PKR": "2800000",
+    # exponent 0
+    "JPY": "1500000", "KRW": "14000000", "VND": "260000000", "CLP": "9500000", "ISK": "1400000",
+    "PYG": "75000000", "UGX": "37000000", "RWF": "14000000", "BIF": "29000000",
+    "GNF": "86000000", "DJF": "1780000", "KMF": "4500000", "VUV": "1200000", "XAF": "6000000",
+    "XOF": "6000000", "XPF": "1100000",
+    # exponent 3
+    "BHD": "3770", "IQD": "13000000", "JOD": "7090", "KWD": "3070", "LYD": "54000",
+    "OMR": "3850", "TND": "30000",
+}  # fmt: skip
+
 
 @dataclass(frozen=True)
 class FraudRules:
@@ -72,7 +96,10 @@ class FraudRules:
         )
 
     def threshold_minor(self, currency: str) -> int:
-        raw = self.amount_thresholds.get(currency, self.amount_thresholds.get("default", "10000"))
+        """Configured threshold for ``currency``, else the built-in one, else the configured default."""
+        raw = self.amount_thresholds.get(currency) or DEFAULT_THRESHOLDS.get(currency)
+        if raw is None:
+            raw = self.amount_thresholds.get("default", "10000")
         try:
             return money.major_to_minor_threshold(raw, currency)
         except (ArithmeticError, ValueError):

@@ -53,3 +53,8 @@ def timestamp_of(transaction_id: str) -> int:
     for ch in transaction_id[len(PREFIX) : len(PREFIX) + 10]:
         value = (value << 5) | _DECODE[ch]
     return value
+
+
+def new_owner_token() -> str:
+    """A random token naming one actor invocation (the settlement lease owner)."""
+    return secrets.token_hex(12)

@@ -68,9 +68,15 @@ def summary(item: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def notification_id(transaction_id: str, event_type: str) -> str:
+    """Stable per payment and event: a re-sent notification carries the same id (dedupe on it)."""
+    return f"{transaction_id}#{event_type}"
+
+
 def _attributes(event_type: str, item: Mapping[str, Any]) -> dict[str, Any]:
     values = {
         "event_type": event_type,
+        "notification_id": notification_id(str(item.get("transaction_id", "")), event_type),
         "status": str(item.get("status", "")),
         "currency": str(item.get("currency", "")),
         "merchant_id": str(item.get("merchant_id", "")),
@@ -88,7 +94,11 @@ def topic_for(settings: Settings, status: str) -> str:
 
 
 def publish_outcome(sns: SNSClient, settings: Settings, item: Mapping[str, Any]) -> str:
-    """Publish the transaction's final status to events (COMPLETED) or failed (REJECTED/FAILED)."""
+    """Publish the transaction's status to events (COMPLETED) or failed (REJECTED/FAILED).
+
+    Called from the outbox (service): once per payment and event type, re-sent only when an
+    acknowledgement was lost, with the same ``notification_id`` attribute.
+    """
     status = Status(str(item["status"]))
     topic = topic_for(settings, status)
     event_type = EVENT_TYPES[status]

@@ -1,8 +1,9 @@
 """DynamoDB access for transactions, their audit entries and idempotency records.
 
 Writes that change a transaction's status are TransactWriteItems of two operations: the
-conditional update (``status = :expected``) and the audit entry (``attribute_not_exists``).
-Either both land or neither does; a losing writer gets TransitionConflict and re-reads.
+conditional update (``status = :expected AND version = :read``, see ``transition``) and the audit
+entry (``attribute_not_exists``). Either both land or neither does; a losing writer gets
+TransitionConflict and re-reads.
 """
 
 from __future__ import annotations
@@ -174,7 +175,7 @@ class Repository:
         return count
 
     # ------------------------------------------------------------------ writes
-    def transition(
+    def transition(  # noqa: PLR0915 - one conditional write; its optional conditions read best in one place
         self,
         item: dict[str, Any],
         to_status: str,
@@ -183,28 +184,69 @@ class Repository:
         set_fields: dict[str, Any] | None = None,
         detail: dict[str, Any] | None = None,
         new_attempt: bool = False,
+        outbox: frozenset[str] = frozenset(),
+        lease_owner: str | None = None,
+        lease_free_at: int | None = None,
+        expected_attempt: int | None = None,
     ) -> dict[str, Any]:
         """Move ``item`` from its current status to ``to_status``; returns the updated item.
 
-        Raises TransitionConflict when the stored status is no longer ``item["status"]``.
+        One TransactWriteItems: the update, conditioned on the status *and the version* the
+        caller read (plus, when given, the attempt number, the lease owner, or that the lease
+        expired before ``lease_free_at``), and the audit entry. The same write appends the
+        audit-stream message to ``stream_outbox`` and adds ``outbox`` effects (retry enqueue,
+        notifications): what must follow the transition is recorded with it.
+        Raises TransitionConflict when any condition no longer holds.
         """
         from_status = str(item["status"])
+        to_status = str(to_status)
         check_transition(from_status, to_status)
         at = now_ms()
         updated = dict(item)
+        version = int(item.get("version") or 0)
+        attempt = int(item.get("attempts") or 1) + (1 if new_attempt else 0)
         fields: dict[str, Any] = {"status": to_status, "updated_at": iso_from_ms(at), **(set_fields or {})}
         if new_attempt:
-            fields["attempts"] = int(item.get("attempts") or 1) + 1
-        fields["version"] = int(item.get("version") or 0) + 1
+            fields["attempts"] = attempt
+        fields["version"] = version + 1
         fields["previous_status"] = from_status
-        names: dict[str, str] = {}
-        values: dict[str, Any] = {":expected": {"S": from_status}}
+        names: dict[str, str] = {"#status": "status", "#version": "version", "#so": "stream_outbox"}
+        entry_at = iso_from_ms(at)
+        stream = audit.stream_entry(from_status, to_status, entry_at, actor, version + 1, attempt)
+        values: dict[str, Any] = {
+            ":expected": {"S": from_status},
+            ":stream": serialize([stream]),
+            ":empty": {"L": []},
+        }
         assignments = []
         for index, (name, value) in enumerate(fields.items()):
             names[f"#f{index}"] = name
             values[f":v{index}"] = serialize(value)
             assignments.append(f"#f{index} = :v{index}")
-        names["#status"] = "status"
+        assignments.append("#so = list_append(if_not_exists(#so, :empty), :stream)")
+        conditions = ["#status = :expected"]
+        if version:
+            values[":version"] = {"N": str(version)}
+            conditions.append("#version = :version")
+        else:
+            conditions.append("attribute_not_exists(#version)")
+        if expected_attempt is not None:
+            names["#attempts"] = "attempts"
+            values[":attempt"] = {"N": str(expected_attempt)}
+            conditions.append("#attempts = :attempt")
+        if lease_owner is not None:
+            names["#lo"] = "lease_owner"
+            values[":owner"] = {"S": lease_owner}
+            conditions.append("#lo = :owner")
+        if lease_free_at is not None:
+            names["#lu"] = "lease_until"
+            values[":lease_now"] = {"N": str(lease_free_at)}
+            conditions.append("(attribute_not_exists(#lu) OR #lu < :lease_now)")
+        expression = "SET " + ", ".join(assignments)
+        if outbox:
+            names["#ob"] = "outbox"
+            values[":ob"] = {"SS": sorted(outbox)}
+            expression += " ADD #ob :ob"
         entry = audit.audit_item(
             item["transaction_id"],
             from_status,
@@ -213,6 +255,8 @@ class Repository:
             actor,
             self.settings.audit_ttl_days,
             detail,
+            version=version + 1,
+            attempt=attempt,
         )
         try:
             self.ddb.transact_write_items(
@@ -220,12 +264,9 @@ class Repository:
                     {
                         "Update": {
                             "TableName": self.settings.transactions_table,
-                            "Key": {
-                                "transaction_id": {"S": item["transaction_id"]},
-                                "timestamp": {"N": str(item["timestamp"])},
-                            },
-                            "UpdateExpression": "SET " + ", ".join(assignments),
-                            "ConditionExpression": "#status = :expected",
+                            "Key": self._key(item),
+                            "UpdateExpression": expression,
+                            "ConditionExpression": " AND ".join(conditions),
                             "ExpressionAttributeNames": names,
                             "ExpressionAttributeValues": values,
                         }
@@ -247,33 +288,165 @@ class Repository:
                 raise Throttled() from exc
             raise TransitionConflict(f"{item['transaction_id']}: {from_status} -> {to_status} lost") from exc
         updated.update(fields)
+        updated["stream_outbox"] = [*(item.get("stream_outbox") or []), stream]
+        if outbox:
+            updated["outbox"] = set(item.get("outbox") or ()) | set(outbox)
         return updated
 
-    def record(self, item: dict[str, Any], fields: dict[str, Any], expected_status: str) -> dict[str, Any]:
-        """Store ``fields`` on ``item`` while its status is still ``expected_status`` (no transition).
+    def _key(self, item: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "transaction_id": {"S": item["transaction_id"]},
+            "timestamp": {"N": str(item["timestamp"])},
+        }
 
-        Raises TransitionConflict when the status moved on.
+    def _conditional_update(self, item: dict[str, Any], **kwargs: Any) -> bool:
+        """UpdateItem on ``item``; False when its condition failed."""
+        try:
+            self.ddb.update_item(TableName=self.settings.transactions_table, Key=self._key(item), **kwargs)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def take_over_lease(self, item: dict[str, Any], owner: str, until_ms: int, now: int) -> bool:
+        """Become the settling owner of ``item``'s current attempt once the old lease expired."""
+        return self._conditional_update(
+            item,
+            UpdateExpression="SET #lo = :owner, #lu = :until",
+            ConditionExpression=(
+                "#status = :settling AND #version = :version AND (attribute_not_exists(#lu) OR #lu < :now)"
+            ),
+            ExpressionAttributeNames={
+                "#lo": "lease_owner",
+                "#lu": "lease_until",
+                "#status": "status",
+                "#version": "version",
+            },
+            ExpressionAttributeValues={
+                ":owner": {"S": owner},
+                ":until": {"N": str(until_ms)},
+                ":settling": {"S": "SETTLING"},
+                ":version": {"N": str(int(item.get("version") or 0))},
+                ":now": {"N": str(now)},
+            },
+        )
+
+    def release_lease(self, item: dict[str, Any], owner: str) -> bool:
+        """The owner's processor call is over (it failed): let the next actor in without waiting."""
+        return self._conditional_update(
+            item,
+            UpdateExpression="SET #lu = :zero",
+            ConditionExpression="#lo = :owner",
+            ExpressionAttributeNames={"#lu": "lease_until", "#lo": "lease_owner"},
+            ExpressionAttributeValues={":zero": {"N": "0"}, ":owner": {"S": owner}},
+        )
+
+    def mark_charge_sent(self, item: dict[str, Any], owner: str, at_ms: int) -> bool:
+        """Record when the first charge request left (kept across attempts); only by the lease owner."""
+        return self._conditional_update(
+            item,
+            UpdateExpression="SET #cs = if_not_exists(#cs, :at)",
+            ConditionExpression="#status = :settling AND #lo = :owner AND #version = :version",
+            ExpressionAttributeNames={
+                "#cs": "charge_sent_at",
+                "#lo": "lease_owner",
+                "#status": "status",
+                "#version": "version",
+            },
+            ExpressionAttributeValues={
+                ":at": {"N": str(at_ms)},
+                ":owner": {"S": owner},
+                ":settling": {"S": "SETTLING"},
+                ":version": {"N": str(int(item.get("version") or 0))},
+            },
+        )
+
+    def record_outcome(self, item: dict[str, Any], fields: dict[str, Any]) -> bool:
+        """Store the processor's answer unless a *different* one is already recorded.
+
+        Deliberately not conditioned on status or attempt: an answer that arrives after the
+        attempt was failed is still the truth about the charge, and the next attempt uses it.
         """
         names = {f"#f{i}": name for i, name in enumerate(fields)}
         values = {f":v{i}": serialize(value) for i, value in enumerate(fields.values())}
         assignments = ", ".join(f"#f{i} = :v{i}" for i in range(len(fields)))
-        try:
-            self.ddb.update_item(
-                TableName=self.settings.transactions_table,
-                Key={
-                    "transaction_id": {"S": item["transaction_id"]},
-                    "timestamp": {"N": str(item["timestamp"])},
-                },
-                UpdateExpression=f"SET {assignments}",
-                ConditionExpression="#status = :expected",
-                ExpressionAttributeNames={**names, "#status": "status"},
-                ExpressionAttributeValues={**values, ":expected": {"S": expected_status}},
-            )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                raise TransitionConflict(f"{item['transaction_id']}: no longer {expected_status}") from exc
-            raise
-        return {**item, **fields}
+        return self._conditional_update(
+            item,
+            UpdateExpression=f"SET {assignments}",
+            ConditionExpression="attribute_not_exists(#po) OR #po = :outcome",
+            ExpressionAttributeNames={**names, "#po": "processor_outcome"},
+            ExpressionAttributeValues={**values, ":outcome": {"S": str(fields["processor_outcome"])}},
+        )
+
+    def clear_outbox(self, item: dict[str, Any], effect: str, extra: dict[str, Any] | None = None) -> None:
+        """The effect is done (acknowledged): take it off the item's outbox."""
+        names: dict[str, str] = {"#ob": "outbox"}
+        values: dict[str, Any] = {":e": {"SS": [effect]}}
+        expression = "DELETE #ob :e"
+        if extra:
+            sets = []
+            for i, (name, value) in enumerate(extra.items()):
+                names[f"#x{i}"] = name
+                values[f":x{i}"] = serialize(value)
+                sets.append(f"#x{i} = :x{i}")
+            expression = f"SET {', '.join(sets)} {expression}"
+        self.ddb.update_item(
+            TableName=self.settings.transactions_table,
+            Key=self._key(item),
+            UpdateExpression=expression,
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+        )
+
+    def prune_stream(self, item: dict[str, Any], sent: int, last_version: int) -> bool:
+        """Drop the first ``sent`` stream_outbox entries, if they are still the ones that were sent."""
+        return self._conditional_update(
+            item,
+            UpdateExpression="REMOVE " + ", ".join(f"#so[{i}]" for i in range(sent)),
+            ConditionExpression=f"size(#so) >= :n AND #so[{sent - 1}].#v = :last",
+            ExpressionAttributeNames={"#so": "stream_outbox", "#v": "version"},
+            ExpressionAttributeValues={":n": {"N": str(sent)}, ":last": {"N": str(last_version)}},
+        )
+
+    def stale_candidates(
+        self, day_shard_key: str, created_before_ms: int, updated_before: str
+    ) -> list[dict[str, Any]]:
+        """Items of one by-day partition, created before the cutoff, last changed before
+        ``updated_before``, that are unfinished or still owe a side effect (sweeper)."""
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self.settings.transactions_table,
+            "IndexName": self.settings.by_day_index,
+            "KeyConditionExpression": "day_shard = :d AND #ts <= :cut",
+            "FilterExpression": (
+                "#u < :u AND (#status IN (:p, :v, :s) OR attribute_exists(#ob) OR size(#so) > :zero)"
+            ),
+            "ExpressionAttributeNames": {
+                "#ts": "timestamp",
+                "#u": "updated_at",
+                "#status": "status",
+                "#ob": "outbox",
+                "#so": "stream_outbox",
+            },
+            "ExpressionAttributeValues": {
+                ":d": {"S": day_shard_key},
+                ":cut": {"N": str(created_before_ms)},
+                ":u": {"S": updated_before},
+                ":p": {"S": "PENDING"},
+                ":v": {"S": "VALIDATING"},
+                ":s": {"S": "SETTLING"},
+                ":zero": {"N": "0"},
+            },
+        }
+        for _ in range(1000):  # bounded; each page is at most 1 MB
+            response = self.ddb.query(**kwargs)
+            items.extend(from_attributes(i) for i in response.get("Items", []))
+            last = response.get("LastEvaluatedKey")
+            if not last:
+                break
+            kwargs["ExclusiveStartKey"] = last
+        return items
 
     def set_once(
         self,

@@ -11,16 +11,16 @@ import contextlib
 import json
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from payments import audit, fraud, idempotency, ids, notify, pan, settlement, validation
-from payments.clock import iso_from_ms, now_ms
+from payments.clock import day_from_ms, iso_from_ms, now_ms
 from payments.config import Settings
 from payments.errors import Conflict, DomainError, TransactionNotFound, TransitionConflict
-from payments.processor import Processor, ProcessorResult
+from payments.processor import OutcomeUnknown, Processor, ProcessorResult, Transport, urllib_transport
 from payments.repository import IdempotencyCollision, Repository, day_shard
 from payments.states import FAILABLE, Status, is_terminal
 
@@ -35,6 +35,7 @@ RULES_MAX_AGE = 60
 _REPLAY_WAITS = (0.02, 0.05, 0.1, 0.2)
 _MAX_TRANSITION_ATTEMPTS = 4
 _CAUSE_LIMIT = 500
+_SWEEP_MARGIN_S = 5
 
 
 @dataclass
@@ -48,6 +49,8 @@ class Services:
     s3: S3Client
     sfn: SFNClient
     get_parameter: Callable[..., Any]
+    # How processor requests travel (HTTPS through urllib; the model test routes them in-process).
+    processor_transport: Transport = urllib_transport
 
     @property
     def processor(self) -> Processor:
@@ -55,6 +58,7 @@ class Services:
             self.get_parameter,
             self.settings.processor_endpoint_param,
             self.settings.processor_credentials_param,
+            self.processor_transport,
         )
 
     def fraud_rules(self) -> fraud.FraudRules:
@@ -97,6 +101,9 @@ def new_transaction_item(
         "api_key_id": scope,
         "attempts": 1,
         "version": 1,
+        # The creation's audit-stream message, sent by the first step that runs (keeps the create
+        # at two AWS calls); see publish_stream.
+        "stream_outbox": [audit.stream_entry(None, Status.PENDING.value, at, "intake", 1, 1)],
     }
 
 
@@ -161,6 +168,8 @@ def create_transaction(
         "intake",
         services.settings.audit_ttl_days,
         {"source": "api"},
+        version=1,
+        attempt=1,
     )
     try:
         services.repo.create(item, record, entry)
@@ -200,44 +209,80 @@ def replay(services: Services, scoped: str, request_hash: str) -> CreateResult:
     return CreateResult(status_code, body, replayed=True)
 
 
+# ---------------------------------------------------------------------------- outbox
+#
+# A transition records what must follow it in the same write (repository.transition): the
+# audit-stream message in ``stream_outbox`` and the effects in ``outbox`` (``enqueue`` the retry,
+# ``failed_notice``, ``outcome``). Every actor that touches the transaction afterwards drains what
+# its role may send; the effect leaves the outbox only after it was acknowledged. Nothing that
+# must happen depends on one process surviving between the commit and the send.
+
+OUTBOX_ENQUEUE = "enqueue"
+OUTBOX_FAILED_NOTICE = "failed_notice"
+OUTBOX_OUTCOME = "outcome"
+_STREAM_BATCH = 10
+
+
+def publish_stream(services: Services, item: Mapping[str, Any]) -> None:
+    """Send the transaction's pending audit-stream messages in version order, then prune them."""
+    pending = sorted(item.get("stream_outbox") or [], key=lambda e: int(e.get("version") or 0))
+    if not pending:
+        return
+    transaction_id = str(item["transaction_id"])
+    for start in range(0, len(pending), _STREAM_BATCH):
+        chunk = pending[start : start + _STREAM_BATCH]
+        audit.publish(
+            services.sqs,
+            services.settings.audit_queue_url,
+            [audit.fifo_entry(transaction_id, e) for e in chunk],
+        )
+    services.repo.prune_stream(dict(item), len(pending), int(pending[-1]["version"]))
+
+
+def _retry_message(item: Mapping[str, Any]) -> str:
+    stored = item.get("failure")
+    failure: Mapping[str, Any] = stored if isinstance(stored, Mapping) else {}
+    return json.dumps(
+        {
+            "transaction_id": str(item["transaction_id"]),
+            "timestamp": int(item["timestamp"]),
+            "error": str(failure.get("error") or ""),
+            "cause": str(failure.get("cause") or ""),
+            "failed_at": str(failure.get("at") or ""),
+        },
+        separators=(",", ":"),
+    )
+
+
+def publish_retry(services: Services, item: Mapping[str, Any]) -> None:
+    """The retry enqueue a FAILED transition owes (duplicates are harmless: the consumer is idempotent)."""
+    if OUTBOX_ENQUEUE not in (item.get("outbox") or ()):
+        return
+    if not is_terminal(str(item.get("status"))):  # finished meanwhile: nothing left to retry
+        services.sqs.send_message(
+            QueueUrl=services.settings.failed_queue_url, MessageBody=_retry_message(item)
+        )
+    services.repo.clear_outbox(dict(item), OUTBOX_ENQUEUE)
+
+
+def publish_notifications(services: Services, item: Mapping[str, Any]) -> None:
+    """The SNS notifications a transition owes: one "transaction.failed" per payment, one outcome."""
+    pending = set(item.get("outbox") or ())
+    if OUTBOX_FAILED_NOTICE in pending:
+        # Only while it is still FAILED: once the retry finished it, the outcome says more.
+        if item.get("status") == Status.FAILED:
+            notify.publish_outcome(services.sns, services.settings, item)
+        services.repo.clear_outbox(dict(item), OUTBOX_FAILED_NOTICE)
+    if OUTBOX_OUTCOME in pending and is_terminal(str(item.get("status"))):
+        notify.publish_outcome(services.sns, services.settings, item)
+        services.repo.clear_outbox(dict(item), OUTBOX_OUTCOME)
+
+
+def _reload(services: Services, item: Mapping[str, Any]) -> dict[str, Any]:
+    return services.repo.require(str(item["transaction_id"]), int(item["timestamp"]))
+
+
 # ---------------------------------------------------------------------------- workflow steps
-
-
-Transition = tuple[str | None, str, str, str | None]  # from, to, actor, at (None = updated_at)
-
-
-def _emit(services: Services, item: Mapping[str, Any], transitions: list[Transition]) -> None:
-    attempt = int(item.get("attempts") or 1)
-    default_at = str(item.get("updated_at") or iso_from_ms(now_ms()))
-    entries = [
-        audit.fifo_entry(str(item["transaction_id"]), f, t, at or default_at, actor, attempt)
-        for f, t, actor, at in transitions
-    ]
-    audit.publish(services.sqs, services.settings.audit_queue_url, entries)
-
-
-def _opening(item: Mapping[str, Any]) -> list[Transition]:
-    """Stream entries for creation (sent late, with VALIDATING: keeps the create at 2 calls)."""
-    return [
-        (None, Status.PENDING.value, "intake", str(item.get("created_at") or "") or None),
-        (Status.PENDING.value, Status.VALIDATING.value, "validator", None),
-    ]
-
-
-def _previous(item: Mapping[str, Any]) -> str:
-    return str(item.get("previous_status") or Status.VALIDATING.value)
-
-
-def _transition(
-    services: Services,
-    item: dict[str, Any],
-    to_status: Status,
-    actor: str,
-    **kwargs: Any,
-) -> dict[str, Any]:
-    updated = services.repo.transition(item, to_status.value, actor, **kwargs)
-    _emit(services, updated, [(str(item["status"]), to_status.value, actor, None)])
-    return updated
 
 
 def validate_step(services: Services, transaction_id: str, timestamp: int | None) -> dict[str, Any]:
@@ -246,24 +291,23 @@ def validate_step(services: Services, transaction_id: str, timestamp: int | None
     for _ in range(_MAX_TRANSITION_ATTEMPTS):
         reasons = validation.revalidate_stored(item)
         result = {"valid": not reasons, "reasons": reasons}
-        status = item["status"]
-        if status == Status.PENDING:
+        if item["status"] == Status.PENDING:
             try:
-                updated = services.repo.transition(
+                item = services.repo.transition(
                     item,
-                    Status.VALIDATING.value,
+                    Status.VALIDATING,
                     "validator",
                     set_fields={"validation": result},
                     detail={"valid": str(not reasons)},
+                    expected_attempt=1,
                 )
             except TransitionConflict:
                 item = services.repo.require(transaction_id, timestamp)
                 continue
-            _emit(services, updated, _opening(updated))
+            publish_stream(services, item)
             return result
-        if status == Status.VALIDATING:
-            # Re-run after a timeout: the transition happened; make sure the stream has it.
-            _emit(services, item, _opening(item))
+        # A re-run (after a time-out, or a duplicate execution): the stream may still owe messages.
+        publish_stream(services, item)
         stored = item.get("validation")
         return dict(stored) if isinstance(stored, Mapping) else result
     raise TransitionConflict(f"{transaction_id}: could not enter VALIDATING")
@@ -319,59 +363,132 @@ def reject_step(
     for _ in range(_MAX_TRANSITION_ATTEMPTS):
         status = item["status"]
         if status == Status.REJECTED:
-            _emit(services, item, [(_previous(item), Status.REJECTED.value, actor, None)])
-            notify.publish_outcome(services.sns, services.settings, item)
-            return {"status": status}
+            break
         if status not in (Status.VALIDATING, Status.FAILED):
             raise DomainError(f"{transaction_id}: cannot reject from {status}")
         passed, reasons, source = checks_passed(item)
         if passed:
             raise DomainError(f"{transaction_id}: checks passed, refusing to reject")
         try:
-            item = _transition(
-                services,
+            item = services.repo.transition(
                 item,
                 Status.REJECTED,
                 actor,
                 set_fields={"rejection": {"source": source, "reasons": reasons}},
                 detail={"source": source, "reasons": reasons},
+                outbox=frozenset({OUTBOX_OUTCOME}),
             )
         except TransitionConflict:
             item = services.repo.require(transaction_id, timestamp)
             continue
-        notify.publish_outcome(services.sns, services.settings, item)
-        return {"status": item["status"]}
-    raise TransitionConflict(f"{transaction_id}: could not reject")
+        break
+    else:
+        raise TransitionConflict(f"{transaction_id}: could not reject")
+    publish_stream(services, item)
+    publish_notifications(services, item)
+    return {"status": item["status"]}
+
+
+class SettlementInProgress(DomainError):
+    """Another actor holds the live lease of this attempt: try again after it expires."""
+
+
+class SettlementNotOwned(DomainError):
+    """The transaction is not this actor's to settle (another attempt, or FAILED for the retry path)."""
+
+
+def _lease_fields(services: Services, owner: str) -> dict[str, Any]:
+    return {"lease_owner": owner, "lease_until": now_ms() + services.settings.settlement_lease_seconds * 1000}
+
+
+def _lease_live(item: Mapping[str, Any]) -> bool:
+    return int(item.get("lease_until") or 0) >= now_ms()
+
+
+def _acquire(services: Services, item: dict[str, Any], owner: str) -> dict[str, Any]:
+    """Own the SETTLING attempt of ``item``: keep our lease, or take over an expired one."""
+    if item.get("lease_owner") == owner:
+        return item
+    if _lease_live(item):
+        raise SettlementInProgress(
+            f"{item['transaction_id']}: attempt {item.get('attempts')} is being settled"
+        )
+    fields = _lease_fields(services, owner)
+    if not services.repo.take_over_lease(item, owner, int(fields["lease_until"]), now_ms()):
+        raise SettlementInProgress(f"{item['transaction_id']}: lost the lease race")
+    return {**item, **fields}
 
 
 def settle_step(
     services: Services, transaction_id: str, timestamp: int | None, actor: str = "settlement"
 ) -> dict[str, Any]:
-    """Workflow Settle: → SETTLING → COMPLETED (archived) | REJECTED (declined)."""
+    """Workflow Settle (attempt 1 only): VALIDATING → SETTLING → COMPLETED | REJECTED.
+
+    Never leaves FAILED (a new attempt is the retry consumer's), never touches another attempt.
+    """
+    owner = ids.new_owner_token()
     item = services.repo.require(transaction_id, timestamp)
     for _ in range(_MAX_TRANSITION_ATTEMPTS):
         status = item["status"]
         if is_terminal(status):
+            publish_stream(services, item)
             return _settle_answer(item)
-        if status in (Status.VALIDATING, Status.FAILED):
-            passed, _, _ = checks_passed(item)
-            if not passed:
+        if status == Status.FAILED or int(item.get("attempts") or 1) != 1:
+            raise SettlementNotOwned(
+                f"{transaction_id}: {status} attempt {item.get('attempts')} is the retry path's"
+            )
+        if status == Status.VALIDATING:
+            if not checks_passed(item)[0]:
                 raise DomainError(f"{transaction_id}: checks did not pass; not settling")
             try:
-                item = _transition(
-                    services, item, Status.SETTLING, actor, new_attempt=status == Status.FAILED
+                item = services.repo.transition(
+                    item,
+                    Status.SETTLING,
+                    actor,
+                    set_fields=_lease_fields(services, owner),
+                    expected_attempt=1,
                 )
             except TransitionConflict:
                 item = services.repo.require(transaction_id, timestamp)
                 continue
         elif status == Status.SETTLING:
-            # A re-run of the same attempt (the first timed out): the processor's idempotency key
-            # (the transaction id) makes the repeated charge return the first answer.
-            _emit(services, item, [(_previous(item), Status.SETTLING.value, actor, None)])
+            # A re-run of the same attempt: only once the first invocation's lease expired.
+            item = _acquire(services, item, owner)
         else:
             raise DomainError(f"{transaction_id}: cannot settle from {status}")
-        return _finish_settlement(services, item, actor)
+        publish_stream(services, item)
+        try:
+            return settle_owned(services, item, owner, actor)
+        except Exception:
+            _release(services, item, owner)
+            raise
     raise TransitionConflict(f"{transaction_id}: could not enter SETTLING")
+
+
+def _release(services: Services, item: Mapping[str, Any], owner: str) -> None:
+    """Our processor call is over (it raised): the next actor need not wait for the lease to expire."""
+    with contextlib.suppress(Exception):
+        services.repo.release_lease(dict(item), owner)
+
+
+def start_attempt(services: Services, item: dict[str, Any], owner: str, actor: str) -> dict[str, Any]:
+    """Retry consumer: FAILED → SETTLING as a new attempt, once the last attempt's lease expired."""
+    try:
+        return services.repo.transition(
+            item,
+            Status.SETTLING,
+            actor,
+            new_attempt=True,
+            set_fields=_lease_fields(services, owner),
+            lease_free_at=now_ms(),
+        )
+    except TransitionConflict:
+        again = _reload(services, item)
+        if again["status"] == Status.FAILED and _lease_live(again):
+            raise SettlementInProgress(
+                f"{item['transaction_id']}: the previous attempt may still be running"
+            ) from None
+        raise
 
 
 def _settle_answer(item: Mapping[str, Any]) -> dict[str, Any]:
@@ -384,19 +501,43 @@ def _settle_answer(item: Mapping[str, Any]) -> dict[str, Any]:
     return answer
 
 
-def _finish_settlement(services: Services, item: dict[str, Any], actor: str) -> dict[str, Any]:
-    if item.get("processor_outcome") == "approved":
-        # Charged by an earlier attempt that failed afterwards (e.g. archiving): never charge twice.
-        result = ProcessorResult(approved=True, reference=str(item.get("processor_reference") or ""))
-    else:
-        result = settlement.charge(services.processor, item)
-        if result.approved:
-            # Remember the charge before anything else can fail, so a retry finishes it instead.
-            item = services.repo.record(
-                item,
-                {"processor_outcome": "approved", "processor_reference": result.reference},
-                Status.SETTLING.value,
-            )
+def _processor_result(
+    services: Services, item: dict[str, Any], owner: str
+) -> tuple[dict[str, Any], ProcessorResult]:
+    """The processor's answer for ``item``: recorded, reconciled by lookup, or charged (once)."""
+    recorded = settlement.recorded_result(item)
+    if recorded is not None:
+        return item, recorded
+    request = settlement.charge_request(item)
+    processor = services.processor
+    result: ProcessorResult | None = None
+    if item.get("charge_sent_at") is not None:
+        # A charge may have been sent before (lost answer, crashed owner, expired key): ask first.
+        result = processor.lookup(request)
+    if result is None:
+        if item.get("charge_sent_at") is None:
+            if not services.repo.mark_charge_sent(item, owner, now_ms()):
+                raise SettlementNotOwned(f"{item['transaction_id']}: lease lost before charging")
+            item = {**item, "charge_sent_at": now_ms()}
+        try:
+            result = processor.charge(request)
+        except OutcomeUnknown:
+            result = processor.lookup(request)
+            if result is None:
+                raise
+    if not services.repo.record_outcome(item, settlement.outcome_fields(result, now_ms())):
+        # Another actor recorded the outcome first; it is the truth about the one charge.
+        item = _reload(services, item)
+        recorded = settlement.recorded_result(item)
+        if recorded is None:
+            raise DomainError(f"{item['transaction_id']}: processor outcome not recorded")
+        return item, recorded
+    return {**item, **settlement.outcome_fields(result, now_ms())}, result
+
+
+def settle_owned(services: Services, item: dict[str, Any], owner: str, actor: str) -> dict[str, Any]:
+    """Finish the attempt whose lease ``owner`` holds: charge or reconcile, then COMPLETED | REJECTED."""
+    item, result = _processor_result(services, item, owner)
     try:
         if result.approved:
             fields = settlement.completed_fields(result)
@@ -405,40 +546,46 @@ def _finish_settlement(services: Services, item: dict[str, Any], actor: str) -> 
                 services.settings.archive_bucket,
                 {**item, **fields, "status": Status.COMPLETED.value},
             )
-            item = _transition(
-                services,
+            item = services.repo.transition(
                 item,
                 Status.COMPLETED,
                 actor,
                 set_fields=fields,
                 detail={"processor_reference": result.reference},
+                outbox=frozenset({OUTBOX_OUTCOME}),
+                lease_owner=owner,
             )
         else:
-            fields = settlement.declined_fields(result)
-            item = _transition(
-                services,
+            item = services.repo.transition(
                 item,
                 Status.REJECTED,
                 actor,
-                set_fields=fields,
+                set_fields=settlement.declined_fields(result),
                 detail={"decline_code": result.decline_code or ""},
+                outbox=frozenset({OUTBOX_OUTCOME}),
+                lease_owner=owner,
             )
     except TransitionConflict:
-        current = services.repo.require(str(item["transaction_id"]), int(item["timestamp"]))
+        current = _reload(services, item)
         if is_terminal(current["status"]):
+            publish_stream(services, current)
             return _settle_answer(current)
-        raise
+        raise SettlementNotOwned(
+            f"{item['transaction_id']}: attempt taken over ({current['status']}); the outcome is recorded"
+        ) from None
+    publish_stream(services, item)
     return _settle_answer(item)
 
 
 def outcome_step(services: Services, transaction_id: str, timestamp: int | None) -> dict[str, Any]:
-    """Workflow Notify: publish the final status (events for COMPLETED, failed otherwise)."""
+    """Workflow Notify: drain the outbox of a finished transaction (its outcome notification)."""
     item = services.repo.require(transaction_id, timestamp)
     status = item["status"]
     if status not in (Status.COMPLETED, Status.REJECTED, Status.FAILED):
         raise DomainError(f"{transaction_id}: no outcome to notify in status {status}")
-    topic = notify.publish_outcome(services.sns, services.settings, item)
-    return {"status": status, "topic": topic.rsplit(":", 1)[-1]}
+    publish_stream(services, item)
+    publish_notifications(services, item)
+    return {"status": status, "topic": notify.topic_for(services.settings, status).rsplit(":", 1)[-1]}
 
 
 def sanitize_error(error: Mapping[str, Any] | None) -> tuple[str, str]:
@@ -467,97 +614,227 @@ def failure_step(
     error: Mapping[str, Any] | None,
     actor: str = "notification",
     enqueue: bool = True,
+    attempt: int = 1,
+    owner: str | None = None,
+    expected_version: int | None = None,
 ) -> dict[str, Any]:
-    """Workflow RecordFailure: → FAILED, queue for retry, publish to payment-failed.
+    """RecordFailure: fail attempt ``attempt`` (only that one) → FAILED, queue it for retry.
 
-    A failure after the transaction finished (e.g. the Notify step) leaves the final status
-    alone. ``enqueue=False`` is used by the retry consumer: its own message is retried by SQS.
+    The workflow fails attempt 1 (its own); the retry consumer fails the attempt it owns
+    (``owner`` = its lease); the sweeper fails exactly the version it found stale. A
+    transaction already finished, already FAILED, or on another attempt is left alone; its
+    outbox is drained either way, so a re-run re-sends what a lost acknowledgement left owed.
+    ``enqueue=False`` is the retry consumer's: its own message is retried by SQS.
     """
     item = services.repo.require(transaction_id, timestamp)
     name, cause = sanitize_error(error)
+    recorded = False
     for _ in range(_MAX_TRANSITION_ATTEMPTS):
         status = item["status"]
-        if is_terminal(status):
-            return {"status": status, "recorded": False}
-        if status == Status.FAILED:
-            return {"status": status, "recorded": False}
-        if status not in FAILABLE:
-            raise DomainError(f"{transaction_id}: cannot fail from {status}")
+        if status not in FAILABLE or int(item.get("attempts") or 1) != attempt:
+            break
+        if expected_version is not None and int(item.get("version") or 0) != expected_version:
+            break
+        if owner is not None and status == Status.SETTLING and item.get("lease_owner") != owner:
+            break
         at = now_ms()
         failure = {"error": name, "cause": cause, "at": iso_from_ms(at), "from_status": status}
+        fields: dict[str, Any] = {"failure": failure}
+        effects = {OUTBOX_ENQUEUE} if enqueue else set()
+        if not item.get("first_failed_at"):
+            # One "transaction.failed" per payment, not one per failed attempt.
+            fields["first_failed_at"] = failure["at"]
+            effects.add(OUTBOX_FAILED_NOTICE)
         try:
-            item = _transition(
-                services, item, Status.FAILED, actor, set_fields={"failure": failure}, detail={"error": name}
+            item = services.repo.transition(
+                item,
+                Status.FAILED,
+                actor,
+                set_fields=fields,
+                detail={"error": name},
+                outbox=frozenset(effects),
+                expected_attempt=attempt,
+                lease_owner=owner if status == Status.SETTLING else None,
             )
         except TransitionConflict:
             item = services.repo.require(transaction_id, timestamp)
             continue
-        if enqueue:
-            services.sqs.send_message(
-                QueueUrl=services.settings.failed_queue_url,
-                MessageBody=json.dumps(
-                    {
-                        "transaction_id": transaction_id,
-                        "timestamp": int(item["timestamp"]),
-                        "error": name,
-                        "cause": cause,
-                        "failed_at": failure["at"],
-                    },
-                    separators=(",", ":"),
-                ),
-            )
-        notify.publish_outcome(services.sns, services.settings, item)
-        return {"status": item["status"], "recorded": True}
-    raise TransitionConflict(f"{transaction_id}: could not record failure")
+        recorded = True
+        break
+    publish_stream(services, item)
+    publish_retry(services, item)
+    publish_notifications(services, item)
+    return {"status": item["status"], "recorded": recorded}
 
 
-# ---------------------------------------------------------------------------- retry consumer
+# ---------------------------------------------------------------------------- retry consumer and sweeper
 
 
-def resume(services: Services, transaction_id: str, timestamp: int | None) -> dict[str, Any]:
+def _ensure_checks(services: Services, item: dict[str, Any]) -> dict[str, Any]:
+    """Validation and fraud results stored (a failure before they ran leaves them missing)."""
+    transaction_id, timestamp = str(item["transaction_id"]), int(item["timestamp"])
+    if not isinstance(item.get("validation"), Mapping):
+        reasons = validation.revalidate_stored(item)
+        services.repo.set_once(
+            item,
+            "validation",
+            {"valid": not reasons, "reasons": reasons},
+            frozenset({Status.VALIDATING.value, Status.FAILED.value}),
+        )
+    fraud_step(services, transaction_id, timestamp)
+    return services.repo.require(transaction_id, timestamp)
+
+
+def resume(
+    services: Services, transaction_id: str, timestamp: int | None, *, abandoned: str | None = None
+) -> dict[str, Any]:
     """Carry a transaction from wherever it stopped to a final status (retry consumer).
 
-    Raises when the attempt fails; the transaction is then left FAILED (not re-queued: the
-    SQS message itself is retried, and after 3 receives lands in the DLQ).
+    ``abandoned`` names why the workflow that owned it is known to be gone (the Step Functions
+    safety net: TIMED_OUT, ABORTED, FAILED): its unfinished attempt is failed first. Raises when
+    this attempt fails; the attempt this actor owns is then left FAILED (not re-queued: the SQS
+    message itself is retried, and after 3 receives lands in the DLQ).
     """
     try:
         item = services.repo.require(transaction_id, timestamp)
     except TransactionNotFound:
         return {"status": "MISSING"}
-    if is_terminal(item["status"]):
-        return {"status": item["status"]}
+    timestamp = int(item["timestamp"])
+    owner = ids.new_owner_token()
+    owned_attempt: int | None = None
+    if abandoned and item["status"] in FAILABLE:
+        failure_step(
+            services,
+            transaction_id,
+            timestamp,
+            {"Error": f"States.{abandoned}", "Cause": f"workflow execution {abandoned}"},
+            actor="retry",
+            enqueue=False,
+            attempt=int(item.get("attempts") or 1),
+        )
+        item = services.repo.require(transaction_id, timestamp)
     try:
         if item["status"] == Status.PENDING:
             validate_step(services, transaction_id, timestamp)
             item = services.repo.require(transaction_id, timestamp)
         if item["status"] in (Status.VALIDATING, Status.FAILED):
-            if not isinstance(item.get("validation"), Mapping):
-                # Failed before Validate ran: store its result so a rejection has reasons.
-                reasons = validation.revalidate_stored(item)
-                services.repo.set_once(
-                    item,
-                    "validation",
-                    {"valid": not reasons, "reasons": reasons},
-                    frozenset({Status.VALIDATING.value, Status.FAILED.value}),
-                )
-            fraud_step(services, transaction_id, timestamp)
-            item = services.repo.require(transaction_id, timestamp)
-            passed, _, _ = checks_passed(item)
-            if not passed:
+            item = _ensure_checks(services, item)
+            if not checks_passed(item)[0]:
                 reject_step(services, transaction_id, timestamp, actor="retry")
-                return outcome_step(services, transaction_id, timestamp)
-        settle_step(services, transaction_id, timestamp, actor="retry")
-        return outcome_step(services, transaction_id, timestamp)
+                return _finish(services, transaction_id, timestamp)
+        if item["status"] == Status.VALIDATING:
+            settle_step(services, transaction_id, timestamp, actor="retry")
+        elif item["status"] == Status.FAILED:
+            item = start_attempt(services, item, owner, "retry")
+            owned_attempt = int(item["attempts"])
+            publish_stream(services, item)
+            settle_owned(services, item, owner, "retry")
+        elif item["status"] == Status.SETTLING:
+            item = _acquire(services, item, owner)
+            owned_attempt = int(item.get("attempts") or 1)
+            publish_stream(services, item)
+            settle_owned(services, item, owner, "retry")
+        return _finish(services, transaction_id, timestamp)
     except Exception as exc:
-        # Leave the transaction FAILED (consistent state for ops); the original error is
-        # what the caller reports, so a failure to record it must not replace it.
-        with contextlib.suppress(Exception):
-            failure_step(
-                services,
-                transaction_id,
-                timestamp,
-                {"Error": type(exc).__name__, "Cause": str(exc)},
-                actor="retry",
-                enqueue=False,
-            )
+        if owned_attempt is not None and not isinstance(exc, SettlementInProgress):
+            # Fail the attempt this actor owns (and only it); the caller reports the original error.
+            _release(services, item, owner)
+            with contextlib.suppress(Exception):
+                failure_step(
+                    services,
+                    transaction_id,
+                    timestamp,
+                    {"Error": type(exc).__name__, "Cause": str(exc)},
+                    actor="retry",
+                    enqueue=False,
+                    attempt=owned_attempt,
+                    owner=owner,
+                )
         raise
+
+
+def _finish(services: Services, transaction_id: str, timestamp: int) -> dict[str, Any]:
+    item = services.repo.require(transaction_id, timestamp)
+    publish_stream(services, item)
+    publish_retry(services, item)
+    publish_notifications(services, item)
+    return {"status": item["status"]}
+
+
+@dataclass
+class SweepResult:
+    scanned_partitions: int = 0
+    candidates: int = 0
+    failed: list[str] = field(default_factory=list)
+    redriven: list[str] = field(default_factory=list)
+    errors: int = 0
+    complete: bool = True
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "scanned_partitions": self.scanned_partitions,
+            "candidates": self.candidates,
+            "failed": list(self.failed),
+            "redriven": list(self.redriven),
+            "errors": self.errors,
+            "complete": self.complete,
+        }
+
+
+def sweep(
+    services: Services, now: int | None = None, time_left: Callable[[], float] | None = None
+) -> SweepResult:
+    """Return transactions stuck past the workflow budget to the failed path; drain owed outboxes.
+
+    Reads only the last ``sweep_lookback_days`` days of the by-day index (every shard), never the
+    table. A PENDING/VALIDATING/SETTLING transaction unchanged for ``stuck_after_seconds`` (a lost
+    StartExecution, a workflow that died, an expired settlement lease) is failed at exactly the
+    version found, which queues it for the retry consumer. One that finished but still owes a
+    stream message or notification has its outbox drained.
+    """
+    settings = services.settings
+    at = now_ms() if now is None else now
+    cutoff = at - settings.stuck_after_seconds * 1000
+    result = SweepResult()
+    for days_back in range(settings.sweep_lookback_days, -1, -1):
+        day = day_from_ms(at - days_back * 86_400_000)
+        for shard in range(settings.day_shards):
+            if time_left is not None and time_left() < _SWEEP_MARGIN_S:
+                result.complete = False
+                return result
+            result.scanned_partitions += 1
+            found = services.repo.stale_candidates(f"{day}#{shard:02d}", cutoff, iso_from_ms(cutoff))
+            result.candidates += len(found)
+            for candidate in found:
+                try:
+                    _sweep_one(services, candidate, iso_from_ms(cutoff), result)
+                except Exception:  # one bad item must not stop the sweep; counted and retried next run
+                    result.errors += 1
+    return result
+
+
+def _sweep_one(services: Services, candidate: Mapping[str, Any], cutoff: str, result: SweepResult) -> None:
+    item = services.repo.require(str(candidate["transaction_id"]), int(candidate["timestamp"]))
+    transaction_id = str(item["transaction_id"])
+    if item["status"] in FAILABLE:
+        if str(item.get("updated_at") or "") >= cutoff or (
+            item["status"] == Status.SETTLING and _lease_live(item)
+        ):
+            return  # moved since the index was read, or someone holds the attempt
+        outcome = failure_step(
+            services,
+            transaction_id,
+            int(item["timestamp"]),
+            {"Error": "Sweeper.Stuck", "Cause": f"unchanged in {item['status']} past the workflow budget"},
+            actor="sweeper",
+            enqueue=True,
+            attempt=int(item.get("attempts") or 1),
+            expected_version=int(item.get("version") or 0),
+        )
+        if outcome["recorded"]:
+            result.failed.append(transaction_id)
+        return
+    publish_stream(services, item)
+    publish_retry(services, item)
+    publish_notifications(services, item)
+    result.redriven.append(transaction_id)

@@ -1,11 +1,8 @@
-"""Settlement: charge through the processor, archive, and finish the transaction.
+"""Settlement: the charge request, the recorded outcome, and the archive.
 
-The conditional transition into SETTLING is the lock: only a step that moved the
-transaction there (or a re-run of the same attempt, after a timeout) calls the processor,
-always with the transaction id as the processor's idempotency key, and SETTLING → COMPLETED is a
-conditional write — a transaction is never settled twice. An approved charge is recorded on
-the item (``processor_outcome``) before archiving, so a retry after a later failure finishes
-the settlement without charging again.
+The protocol (who may call the processor, leases, reconciliation) lives in ``service``; this
+module holds its pure parts. The charge request is derived from the stored transaction only,
+so every attempt sends the same body under the same idempotency key (the transaction id).
 """
 
 from __future__ import annotations
@@ -17,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from payments.clock import iso_from_ms, now_ms
 from payments.notify import summary
-from payments.processor import ChargeRequest, Processor, ProcessorResult
+from payments.processor import ChargeRequest, ProcessorResult
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -47,16 +44,37 @@ def archive(s3: S3Client, bucket: str, item: Mapping[str, Any]) -> str:
     return key
 
 
-def charge(processor: Processor, item: Mapping[str, Any]) -> ProcessorResult:
-    return processor.charge(
-        ChargeRequest(
-            transaction_id=str(item["transaction_id"]),
-            attempt=int(item.get("attempts") or 1),
-            amount_minor=int(item["amount_minor"]),
-            currency=str(item["currency"]),
-            token=str(item["payment_method_token"]),
-            merchant_id=str(item["merchant_id"]),
-        )
+def charge_request(item: Mapping[str, Any]) -> ChargeRequest:
+    """The charge for ``item``: a pure function of the transaction (same body on every attempt)."""
+    return ChargeRequest(
+        transaction_id=str(item["transaction_id"]),
+        amount_minor=int(item["amount_minor"]),
+        currency=str(item["currency"]),
+        token=str(item["payment_method_token"]),
+        merchant_id=str(item["merchant_id"]),
+    )
+
+
+def outcome_fields(result: ProcessorResult, at_ms: int) -> dict[str, Any]:
+    """What ``record_outcome`` stores: the processor's answer, recorded once."""
+    fields: dict[str, Any] = {
+        "processor_outcome": result.outcome,
+        "processor_reference": result.reference,
+        "outcome_recorded_at": iso_from_ms(at_ms),
+    }
+    if result.decline_code:
+        fields["decline_code"] = result.decline_code
+    return fields
+
+
+def recorded_result(item: Mapping[str, Any]) -> ProcessorResult | None:
+    outcome = item.get("processor_outcome")
+    if outcome not in ("approved", "declined"):
+        return None
+    return ProcessorResult(
+        approved=outcome == "approved",
+        reference=str(item.get("processor_reference") or ""),
+        decline_code=None if outcome == "approved" else str(item.get("decline_code") or "card_declined"),
     )
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from functools import lru_cache
 from hashlib import sha256
@@ -177,10 +177,28 @@ def _encodable(text: str) -> bool:
     return True
 
 
-def request_hash(document: Any) -> str:
-    """Hash of the request's content: key order and whitespace do not change it."""
-    canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), default=str, ensure_ascii=True)
-    return sha256(canonical.encode("ascii")).hexdigest()
+def request_hash(payment: PaymentRequest) -> str:
+    """Hash of the *normalised* payment: what counts as "the same request" for idempotency.
+
+    Two bodies are the same request when they describe the same payment: amount in minor units
+    (``100.5``, ``"100.50"`` and ``1.005e2`` are all 10050 USD cents), currency code in upper case,
+    and the same merchant, customer, payment method, country, description, reference and metadata.
+    Key order, whitespace, number spelling and currency case do not matter; any field the payment
+    depends on does.
+    """
+    canonical = {
+        "merchant_id": payment.merchant_id,
+        "customer_id": payment.customer_id,
+        "amount_minor": payment.amount_minor,
+        "currency": payment.currency,
+        "payment_method": {"type": payment.payment_method_type, "token": payment.payment_method_token},
+        "description": payment.description,
+        "reference": payment.reference,
+        "country": payment.country,
+        "metadata": dict(sorted(payment.metadata.items())),
+    }
+    text = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return sha256(text.encode("ascii")).hexdigest()
 
 
 def validate_document(document: Any) -> PaymentRequest:
@@ -205,7 +223,7 @@ def validate_document(document: Any) -> PaymentRequest:
     currency = money.normalize_currency(document["currency"])
     amount_minor = money.to_minor_units(document["amount"], currency)
     method = document["payment_method"]
-    return PaymentRequest(
+    payment = PaymentRequest(
         merchant_id=document["merchant_id"],
         customer_id=document["customer_id"],
         amount_minor=amount_minor,
@@ -216,8 +234,8 @@ def validate_document(document: Any) -> PaymentRequest:
         reference=document.get("reference"),
         country=document.get("country"),
         metadata={str(k): str(v) for k, v in metadata.items()},
-        request_hash=request_hash(document),
     )
+    return replace(payment, request_hash=request_hash(payment))
 
 
 def parse_and_validate(raw: bytes) -> PaymentRequest:

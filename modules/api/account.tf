@@ -13,11 +13,10 @@ data "aws_iam_policy_document" "apigateway_assume" {
       identifiers = ["apigateway.amazonaws.com"]
     }
 
-    condition {
-      test     = "StringEquals"
-      variable = "aws:SourceAccount"
-      values   = [data.aws_caller_identity.current.account_id]
-    }
+    # AWS's documented trust policy for this role, without a confused-deputy
+    # condition: API Gateway is reported not to send aws:SourceAccount when it
+    # assumes the account's CloudWatch role, so a condition on it can make
+    # aws_api_gateway_account fail. The role only writes logs of this account.
   }
 }
 
@@ -30,15 +29,21 @@ resource "aws_iam_role" "cloudwatch" {
   force_detach_policies = true
 }
 
-# Equivalent of AmazonAPIGatewayPushToCloudWatchLogs, inline and limited to
-# this account's log groups in this region.
+# Equivalent of AmazonAPIGatewayPushToCloudWatchLogs, inline: the writes are
+# limited to this account's log groups in this region; DescribeLogGroups is a
+# list call that IAM authorizes only on "*" (the managed policy grants it so).
 data "aws_iam_policy_document" "cloudwatch" {
+  statement {
+    sid       = "ListLogGroups"
+    actions   = ["logs:DescribeLogGroups"]
+    resources = ["*"]
+  }
+
   statement {
     sid = "PushLogs"
     actions = [
       "logs:CreateLogGroup",
       "logs:CreateLogStream",
-      "logs:DescribeLogGroups",
       "logs:DescribeLogStreams",
       "logs:FilterLogEvents",
       "logs:GetLogEvents",

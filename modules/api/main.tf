@@ -73,23 +73,36 @@ locals {
   # ---------------------------------------------------------------------------
   # Gateway responses in the platform's error shape (Stripe's), with CORS so
   # browsers can read them.
+  #
+  # A gateway-response template is plain substitution, not VTL: a variable is
+  # pasted as is. $context.error.message and validationErrorString contain
+  # quotes (validation strings quote the schema's patterns and property
+  # names), so they would break the JSON. `message` here is a JSON value:
+  # either a constant string (jsonencode) or $context.error.messageString,
+  # which API Gateway renders as an already quoted and escaped JSON string.
+  # The gateway's own 400 therefore says "Invalid request body" without the
+  # field; the intake function validates the same schema (defence in depth)
+  # and names the offending field in "param" for what it answers itself.
+  # $context.httpMethod is an HTTP token (no quotes or backslashes).
   # ---------------------------------------------------------------------------
+  error_message = "$context.error.messageString"
+
   gateway_responses = {
-    DEFAULT_4XX                  = { status = null, type = "invalid_request_error", code = "bad_request", message = "$context.error.message" }
-    DEFAULT_5XX                  = { status = null, type = "api_error", code = "internal_error", message = "$context.error.message" }
-    BAD_REQUEST_BODY             = { status = "400", type = "invalid_request_error", code = "invalid_body", message = "$context.error.validationErrorString" }
-    BAD_REQUEST_PARAMETERS       = { status = "400", type = "invalid_request_error", code = "invalid_parameters", message = "$context.error.validationErrorString" }
-    INVALID_API_KEY              = { status = "403", type = "authentication_error", code = "invalid_api_key", message = "Invalid or missing API key" }
-    ACCESS_DENIED                = { status = "403", type = "authentication_error", code = "access_denied", message = "$context.error.message" }
-    WAF_FILTERED                 = { status = "403", type = "invalid_request_error", code = "request_blocked", message = "Request blocked" }
-    MISSING_AUTHENTICATION_TOKEN = { status = "404", type = "invalid_request_error", code = "route_not_found", message = "No such route: $context.httpMethod $context.path" }
-    REQUEST_TOO_LARGE            = { status = "413", type = "invalid_request_error", code = "payload_too_large", message = "Request body too large" }
-    UNSUPPORTED_MEDIA_TYPE       = { status = "415", type = "invalid_request_error", code = "unsupported_media_type", message = "Content-Type must be application/json" }
-    THROTTLED                    = { status = "429", type = "rate_limit_error", code = "rate_limited", message = "Too many requests" }
-    QUOTA_EXCEEDED               = { status = "429", type = "rate_limit_error", code = "quota_exceeded", message = "Usage plan quota exceeded" }
-    API_CONFIGURATION_ERROR      = { status = "500", type = "api_error", code = "api_configuration_error", message = "Internal error" }
-    INTEGRATION_FAILURE          = { status = "503", type = "api_error", code = "service_unavailable", message = "Service temporarily unavailable" }
-    INTEGRATION_TIMEOUT          = { status = "503", type = "api_error", code = "service_unavailable", message = "Service temporarily unavailable" }
+    DEFAULT_4XX                  = { status = null, type = "invalid_request_error", code = "bad_request", message = local.error_message }
+    DEFAULT_5XX                  = { status = null, type = "api_error", code = "internal_error", message = local.error_message }
+    BAD_REQUEST_BODY             = { status = "400", type = "invalid_request_error", code = "invalid_body", message = local.error_message }
+    BAD_REQUEST_PARAMETERS       = { status = "400", type = "invalid_request_error", code = "invalid_parameters", message = local.error_message }
+    INVALID_API_KEY              = { status = "403", type = "authentication_error", code = "invalid_api_key", message = jsonencode("Invalid or missing API key") }
+    ACCESS_DENIED                = { status = "403", type = "authentication_error", code = "access_denied", message = local.error_message }
+    WAF_FILTERED                 = { status = "403", type = "invalid_request_error", code = "request_blocked", message = jsonencode("Request blocked") }
+    MISSING_AUTHENTICATION_TOKEN = { status = "404", type = "invalid_request_error", code = "route_not_found", message = "\"No such route for method $context.httpMethod\"" }
+    REQUEST_TOO_LARGE            = { status = "413", type = "invalid_request_error", code = "payload_too_large", message = jsonencode("Request body too large") }
+    UNSUPPORTED_MEDIA_TYPE       = { status = "415", type = "invalid_request_error", code = "unsupported_media_type", message = jsonencode("Content-Type must be application/json") }
+    THROTTLED                    = { status = "429", type = "rate_limit_error", code = "rate_limited", message = jsonencode("Too many requests") }
+    QUOTA_EXCEEDED               = { status = "429", type = "rate_limit_error", code = "quota_exceeded", message = jsonencode("Usage plan quota exceeded") }
+    API_CONFIGURATION_ERROR      = { status = "500", type = "api_error", code = "api_configuration_error", message = jsonencode("Internal error") }
+    INTEGRATION_FAILURE          = { status = "503", type = "api_error", code = "service_unavailable", message = jsonencode("Service temporarily unavailable") }
+    INTEGRATION_TIMEOUT          = { status = "503", type = "api_error", code = "service_unavailable", message = jsonencode("Service temporarily unavailable") }
   }
 }
 
@@ -280,7 +293,7 @@ resource "aws_api_gateway_gateway_response" "this" {
       "{\"error\":{",
       "\"type\":\"${each.value.type}\",",
       "\"code\":\"${each.value.code}\",",
-      "\"message\":\"${each.value.message}\",",
+      "\"message\":${each.value.message},",
       "\"param\":null",
       "}}",
     ])

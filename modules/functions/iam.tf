@@ -60,6 +60,12 @@ locals {
     resources  = [local.messaging_key]
     conditions = [{ test = "StringEquals", variable = "kms:ViaService", values = local.via.messaging }]
   }
+  # Lambda delivers a failed asynchronous invocation of a scheduled job to the
+  # alerts topic with the function's own role (see the event-invoke config).
+  failure_destination = {
+    actions   = ["sns:Publish"]
+    resources = [var.job_failure_topic_arn]
+  }
 
   # The four workflow steps; the retry consumer resumes a transaction from
   # wherever it stopped with the same domain code, so it gets their union.
@@ -178,9 +184,12 @@ locals {
         actions   = ["sqs:GetQueueAttributes"]
         resources = [local.r.failed_queue_arn, local.r.dlq_arn, local.r.audit_queue_arn]
       }
+      # DescribeAlarms is authorised against alarm:* whatever AlarmNamePrefix
+      # asks for (it reads alarm state only): an alarm:payment-* scope denies
+      # the call and /health would always be "degraded".
       AlarmState = {
         actions   = ["cloudwatch:DescribeAlarms"]
-        resources = ["arn:${local.partition}:cloudwatch:${local.region}:${local.account}:alarm:payment-*"]
+        resources = ["*"]
       }
       AlertsTopic = {
         actions   = ["sns:Publish"]
@@ -194,30 +203,63 @@ locals {
         actions   = ["dynamodb:Query"]
         resources = [local.tx_index.day]
       }
+      # GetObject: an upload never replaces a stored report with a lower count.
       ReportWrite = {
-        actions   = ["s3:PutObject"]
+        actions   = ["s3:GetObject", "s3:PutObject"]
         resources = ["${local.r.archive_bucket_arn}/reports/*"]
       }
+      ReportList = {
+        actions    = ["s3:ListBucket"]
+        resources  = [local.r.archive_bucket_arn]
+        conditions = [{ test = "StringLike", variable = "s3:prefix", values = ["reports/*"] }]
+      }
       DataKey = local.data_key_rw
+      # On-failure destination of the asynchronous (scheduled) invocation.
+      FailureDestination = local.failure_destination
+      MessagingKey       = local.messaging_key_rw
     }
 
+    # The sweeper fails stuck transactions and drains owed outboxes with the
+    # RecordFailure code (the notification step's grants), found through the
+    # by-day index.
+    sweeper = merge(
+      local.step_statements["notification"],
+      {
+        DayIndex = {
+          actions   = ["dynamodb:Query"]
+          resources = [local.tx_index.day]
+        }
+        # On-failure destination of the asynchronous (scheduled) invocation.
+        FailureDestination = local.failure_destination
+      },
+    )
+
     cleanup = {
-      # Parallel scan segments, 25-item batch deletes, TTL backfill updates;
-      # DescribeTable sizes the scan.
+      # Parallel scan segments; deletes conditioned on the archived version
+      # (TransactWriteItems, authorised per item as DeleteItem); TTL backfill
+      # updates; the run lock (an item of this table: UpdateItem to take and
+      # renew, DeleteItem to release, GetItem to name its holder); BatchGetItem
+      # re-reads the rows of a chunk an interrupted run left; DescribeTable
+      # sizes the scan.
       TransactionsSweep = {
-        actions   = ["dynamodb:BatchWriteItem", "dynamodb:DescribeTable", "dynamodb:Scan", "dynamodb:UpdateItem"]
+        actions   = ["dynamodb:BatchGetItem", "dynamodb:DeleteItem", "dynamodb:DescribeTable", "dynamodb:GetItem", "dynamodb:Scan", "dynamodb:UpdateItem"]
         resources = [local.tx_table]
       }
       CleanupArchive = {
         actions   = ["s3:GetObject", "s3:PutObject"]
         resources = ["${local.r.archive_bucket_arn}/cleanup/*"]
       }
+      # Listing tells "object missing" (an interrupted chunk never written)
+      # apart from "access denied": without it S3 answers 403 for both.
       CleanupList = {
         actions    = ["s3:ListBucket"]
         resources  = [local.r.archive_bucket_arn]
         conditions = [{ test = "StringLike", variable = "s3:prefix", values = ["cleanup/*"] }]
       }
       DataKey = local.data_key_rw
+      # On-failure destination of the asynchronous (scheduled) invocation.
+      FailureDestination = local.failure_destination
+      MessagingKey       = local.messaging_key_rw
     }
   })
 }

@@ -4,24 +4,27 @@
 # -----------------------------------------------------------------------------
 locals {
   functions = {
-    intake       = { handler = "handlers.intake.handler", memory = 512, timeout = 10, reserved = 50, description = "POST /transactions and /validate: validate, store PENDING, start the workflow" }
-    status       = { handler = "handlers.status.handler", memory = 512, timeout = 10, reserved = 50, description = "GET /transactions/{id} and /status/{id}" }
-    validator    = { handler = "handlers.validator.handler", memory = 512, timeout = 15, reserved = 100, description = "Workflow step: PENDING -> VALIDATING and business validation" }
-    fraud-check  = { handler = "handlers.fraud_check.handler", memory = 512, timeout = 15, reserved = 50, description = "Workflow step: rule-based risk score" }
-    settlement   = { handler = "handlers.settlement.handler", memory = 512, timeout = 30, reserved = 50, description = "Workflow step: processor call, COMPLETED + archive or REJECTED" }
-    notification = { handler = "handlers.notification.handler", memory = 512, timeout = 15, reserved = 50, description = "Workflow step: outcome/reject/failure events" }
-    retry        = { handler = "handlers.retry.handler", memory = 512, timeout = 60, reserved = 50, description = "Consumer of failed-transactions: resumes failed transactions" }
-    health       = { handler = "handlers.health.handler", memory = 512, timeout = 15, reserved = 50, description = "GET /health: tables, queues, DLQ and alarm state" }
-    report       = { handler = "handlers.report.handler", memory = 1024, timeout = 300, reserved = 50, description = "02:00 UTC daily report (by-day index)" }
-    cleanup      = { handler = "handlers.cleanup.handler", memory = 1024, timeout = 900, reserved = 50, description = "03:00 UTC archive-then-delete of old transactions" }
+    intake       = { handler = "handlers.intake.handler", memory = 512, timeout = 10, description = "POST /transactions and /validate: validate, store PENDING, start the workflow" }
+    status       = { handler = "handlers.status.handler", memory = 512, timeout = 10, description = "GET /transactions/{id} and /status/{id}" }
+    validator    = { handler = "handlers.validator.handler", memory = 512, timeout = 15, description = "Workflow step: PENDING -> VALIDATING and business validation" }
+    fraud-check  = { handler = "handlers.fraud_check.handler", memory = 512, timeout = 15, description = "Workflow step: rule-based risk score" }
+    settlement   = { handler = "handlers.settlement.handler", memory = 512, timeout = 20, description = "Workflow step: processor call, COMPLETED + archive or REJECTED" }
+    notification = { handler = "handlers.notification.handler", memory = 512, timeout = 15, description = "Workflow step: outcome/reject/failure events" }
+    retry        = { handler = "handlers.retry.handler", memory = 512, timeout = 60, description = "Consumer of failed-transactions: resumes failed transactions" }
+    health       = { handler = "handlers.health.handler", memory = 512, timeout = 15, description = "GET /health: tables, queues, DLQ and alarm state" }
+    report       = { handler = "handlers.report.handler", memory = 1024, timeout = 300, description = "02:00 UTC daily report (by-day index)" }
+    cleanup      = { handler = "handlers.cleanup.handler", memory = 1024, timeout = 900, description = "03:00 UTC archive-then-delete of old transactions" }
+    sweeper      = { handler = "handlers.sweeper.handler", memory = 512, timeout = 120, description = "Every 5 minutes: transactions stuck past the workflow budget back to the failed path" }
   }
 
   function_names = { for role in keys(local.functions) : role => "payment-${role}-${var.suffix}" }
 
-  reserved_concurrency = merge(
-    { for role, f in local.functions : role => f.reserved },
-    var.reserved_concurrency,
-  )
+  # No reservation unless asked for: a new account's concurrency quota is small
+  # and AWS keeps 100 unreserved, so reserving by default makes
+  # PutFunctionConcurrency fail on such accounts (production values:
+  # examples/production.tfvars). -1 is the provider's "unreserved".
+  reserved_concurrency = { for role in keys(local.functions) : role => lookup(var.reserved_concurrency, role, -1) }
+  reserved_total       = sum(concat([0], values(var.reserved_concurrency)))
 }
 
 data "aws_partition" "current" {}
@@ -42,7 +45,7 @@ resource "aws_cloudwatch_log_group" "this" {
 }
 
 resource "aws_lambda_function" "this" {
-  #checkov:skip=CKV_AWS_116: a Lambda DLQ covers asynchronous invocations only; these are invoked synchronously (API Gateway, Step Functions, SQS) or by Scheduler, whose failures raise the Errors alarm and are re-run with ops report|cleanup
+  #checkov:skip=CKV_AWS_116: a Lambda DLQ covers asynchronous invocations only; the API, workflow and queue functions are invoked synchronously, and the two Scheduler-invoked (asynchronous) jobs have an event-invoke config instead: no automatic retries, on-failure destination = the alerts topic
   #checkov:skip=CKV_AWS_272: no AWS Signer profile in scope; the package is built reproducibly by ops build and pinned by source_code_hash
   for_each = local.functions
 
@@ -89,6 +92,37 @@ resource "aws_lambda_function" "this" {
     aws_iam_role_policy.this,
     aws_iam_role_policy.vpc_access,
   ]
+
+  lifecycle {
+    # AWS refuses a reservation that leaves fewer than 100 unreserved
+    # executions in the account (Lambda quotas): fail at plan time instead.
+    precondition {
+      condition     = var.account_concurrency_limit == null || local.reserved_total + 100 <= coalesce(var.account_concurrency_limit, 0)
+      error_message = "reserved_concurrency reserves ${local.reserved_total} executions in total, but the account's concurrency limit is ${coalesce(var.account_concurrency_limit, 0)} and AWS keeps 100 unreserved: the total plus 100 must not exceed account_concurrency_limit (raise the quota or reserve less)."
+    }
+  }
+}
+
+# -----------------------------------------------------------------------------
+# The scheduled jobs are invoked asynchronously (EventBridge Scheduler), so a
+# function error is Lambda's to handle: by default it retries twice and then
+# drops the event silently (the scheduler's DLQ sees delivery failures only).
+# No automatic retry — a cleanup that failed half-way is finished by its next
+# run or by hand, and a report is rerun deliberately (docs/runbooks.md) — and
+# every failed or expired invocation goes to the alerts topic, which pages.
+# -----------------------------------------------------------------------------
+resource "aws_lambda_function_event_invoke_config" "scheduled" {
+  for_each = toset(["report", "cleanup", "sweeper"])
+
+  function_name                = aws_lambda_function.this[each.key].function_name
+  maximum_retry_attempts       = 0
+  maximum_event_age_in_seconds = 3600
+
+  destination_config {
+    on_failure {
+      destination = var.job_failure_topic_arn
+    }
+  }
 }
 
 # -----------------------------------------------------------------------------

@@ -37,3 +37,13 @@ output "policy_actions" {
   description = "IAM actions granted to each role by its least-privilege policy (for reviews and the IAM-vs-code test)."
   value       = { for role, statements in local.policy_statements : role => sort(distinct(flatten([for s in values(statements) : s.actions]))) }
 }
+
+output "timeouts" {
+  description = "Function timeouts (seconds) keyed by role; the workflow derives its task ceilings and execution budget from them."
+  value       = { for role, f in local.functions : role => f.timeout }
+}
+
+output "reserved_concurrency" {
+  description = "Reserved concurrent executions per role (-1: not reserved)."
+  value       = local.reserved_concurrency
+}

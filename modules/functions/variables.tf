@@ -52,7 +52,7 @@ variable "memory_size" {
 }
 
 variable "reserved_concurrency" {
-  description = "Reserved concurrent executions per function role; missing roles keep the defaults (validator 100, others 50)."
+  description = "Reserved concurrent executions per function role; roles left out are not reserved (the default reserves nothing; production values: examples/production.tfvars)."
   type        = map(number)
   default     = {}
 
@@ -63,11 +63,16 @@ variable "reserved_concurrency" {
     ])
     error_message = "reserved_concurrency keys must be function roles and values non-negative integers."
   }
+}
+
+variable "account_concurrency_limit" {
+  description = "The account's Lambda concurrent-executions quota in this region (Service Quotas L-B99A9384). When set, the plan fails unless the reserved total plus the 100 AWS keeps unreserved fits in it."
+  type        = number
+  default     = null
 
   validation {
-    # The default account limit is 1,000 and AWS keeps at least 100 unreserved.
-    condition     = sum(concat([0], values(var.reserved_concurrency))) <= 900
-    error_message = "Reserved concurrency may not exceed 900 in total (1,000 account default minus 100 AWS keeps unreserved)."
+    condition     = var.account_concurrency_limit == null || try(var.account_concurrency_limit >= 1 && floor(var.account_concurrency_limit) == var.account_concurrency_limit, false)
+    error_message = "account_concurrency_limit must be null or a positive whole number."
   }
 }
 
@@ -150,6 +155,11 @@ variable "resources" {
     condition     = alltrue([for k in ["data", "messaging"] : contains(keys(var.resources.kms_key_arns), k)])
     error_message = "resources.kms_key_arns needs the data and messaging keys."
   }
+}
+
+variable "job_failure_topic_arn" {
+  description = "SNS topic (the alerts topic) that receives failed asynchronous invocations of the scheduled report and cleanup jobs."
+  type        = string
 }
 
 variable "retry_batch_size" {

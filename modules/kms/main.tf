@@ -24,8 +24,9 @@ locals {
       service_principals = ["cloudwatch.amazonaws.com"]
     }
     logs = {
-      description        = "payment-${var.suffix}: CloudWatch log groups, WAF logs, X-Ray traces"
-      via_services       = ["xray"]
+      description = "payment-${var.suffix}: CloudWatch log groups, WAF logs${var.xray_encryption ? ", X-Ray traces" : ""}"
+      # X-Ray uses the key only when this stack manages the account's X-Ray encryption.
+      via_services       = var.xray_encryption ? ["xray"] : []
       service_principals = ["delivery.logs.amazonaws.com"]
     }
   }
@@ -52,34 +53,41 @@ data "aws_iam_policy_document" "key" {
   # Redundant with the root statement today; it keeps the integrated services
   # working if an operator narrows EnableIAMPolicies to key administrators
   # (a common hardening step), the way AWS-managed key policies are written.
-  statement {
-    sid    = "AllowUseThroughIntegratedServices"
-    effect = "Allow"
-    actions = [
-      "kms:Encrypt",
-      "kms:Decrypt",
-      "kms:ReEncrypt*",
-      "kms:GenerateDataKey*",
-      "kms:DescribeKey",
-      "kms:CreateGrant",
-    ]
-    resources = ["*"]
+  # (Only for keys some integrated service uses: an empty kms:ViaService list
+  # would drop the condition.)
+  dynamic "statement" {
+    for_each = length(each.value.via_services) > 0 ? [1] : []
 
-    principals {
-      type        = "AWS"
-      identifiers = [local.root_arn]
-    }
+    content {
+      sid    = "AllowUseThroughIntegratedServices"
+      effect = "Allow"
+      actions = [
+        "kms:Encrypt",
+        "kms:Decrypt",
+        "kms:ReEncrypt*",
+        "kms:GenerateDataKey*",
+        "kms:DescribeKey",
+        "kms:CreateGrant",
+      ]
+      resources = ["*"]
 
-    condition {
-      test     = "StringEquals"
-      variable = "kms:CallerAccount"
-      values   = [var.account_id]
-    }
+      principals {
+        type        = "AWS"
+        identifiers = [local.root_arn]
+      }
 
-    condition {
-      test     = "StringEquals"
-      variable = "kms:ViaService"
-      values   = [for service in each.value.via_services : "${service}.${var.region}.amazonaws.com"]
+      condition {
+        test     = "StringEquals"
+        variable = "kms:CallerAccount"
+        values   = [var.account_id]
+      }
+
+      condition {
+        test     = "StringEquals"
+        variable = "kms:ViaService"
+        values   = [for service in each.value.via_services : "${service}.${var.region}.amazonaws.com"]
+      }
+
     }
   }
 
@@ -95,6 +103,51 @@ data "aws_iam_policy_document" "key" {
       principals {
         type        = "Service"
         identifiers = statement.value
+      }
+    }
+  }
+
+  # Step Functions logging of a state machine encrypted with this key: the
+  # execution role encrypts each record with a data key of this key, and the
+  # vended-logs delivery service decrypts it before CloudWatch Logs stores it
+  # under the logs key (Step Functions "Data at rest encryption").
+  dynamic "statement" {
+    for_each = each.key == "data" ? [1] : []
+
+    content {
+      sid       = "AllowStepFunctionsLogDelivery"
+      effect    = "Allow"
+      actions   = ["kms:Decrypt"]
+      resources = ["*"]
+
+      principals {
+        type        = "Service"
+        identifiers = ["delivery.logs.amazonaws.com"]
+      }
+    }
+  }
+
+  # EventBridge rules that target an encrypted queue (the workflow safety net)
+  # send as events.amazonaws.com, which needs the key to encrypt the message;
+  # aws:SourceArn keeps it to this stack's rules.
+  dynamic "statement" {
+    for_each = each.key == "messaging" && length(var.eventbridge_rule_arns) > 0 ? [1] : []
+
+    content {
+      sid       = "AllowEventBridgeRules"
+      effect    = "Allow"
+      actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+      resources = ["*"]
+
+      principals {
+        type        = "Service"
+        identifiers = ["events.amazonaws.com"]
+      }
+
+      condition {
+        test     = "ArnEquals"
+        variable = "aws:SourceArn"
+        values   = var.eventbridge_rule_arns
       }
     }
   }

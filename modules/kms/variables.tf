@@ -49,3 +49,15 @@ variable "deletion_window_in_days" {
     error_message = "deletion_window_in_days must be a whole number between 7 and 30."
   }
 }
+
+variable "xray_encryption" {
+  description = "The logs key encrypts X-Ray traces (the stack manages the account's X-Ray encryption): its policy then admits kms:ViaService xray."
+  type        = bool
+  default     = false
+}
+
+variable "eventbridge_rule_arns" {
+  description = "EventBridge rules that deliver to queues encrypted with the messaging key (the workflow safety net): events.amazonaws.com may use the key for them only."
+  type        = list(string)
+  default     = []
+}

@@ -76,6 +76,31 @@ data "aws_iam_policy_document" "queue" {
       values   = ["false"]
     }
   }
+
+  # The workflow's safety-net rule (timed-out, aborted and failed executions)
+  # delivers to failed-transactions as events.amazonaws.com, for the named
+  # rules only.
+  dynamic "statement" {
+    for_each = each.key == "failed" && length(var.eventbridge_rule_arns) > 0 ? [1] : []
+
+    content {
+      sid       = "EventBridgeRulesSend"
+      effect    = "Allow"
+      actions   = ["sqs:SendMessage"]
+      resources = [each.value]
+
+      principals {
+        type        = "Service"
+        identifiers = ["events.amazonaws.com"]
+      }
+
+      condition {
+        test     = "ArnEquals"
+        variable = "aws:SourceArn"
+        values   = var.eventbridge_rule_arns
+      }
+    }
+  }
 }
 
 # Audit stream: one message group per transaction keeps its state changes in

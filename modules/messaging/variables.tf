@@ -92,3 +92,14 @@ variable "kms_data_key_reuse_period_seconds" {
     error_message = "kms_data_key_reuse_period_seconds must be between 60 and 86400."
   }
 }
+
+variable "eventbridge_rule_arns" {
+  description = "EventBridge rules allowed to send to failed-transactions (the workflow's safety net), by aws:SourceArn."
+  type        = list(string)
+  default     = []
+
+  validation {
+    condition     = alltrue([for arn in var.eventbridge_rule_arns : can(regex("^arn:[a-z-]+:events:[a-z0-9-]+:[0-9]{12}:rule/", arn))])
+    error_message = "eventbridge_rule_arns must contain EventBridge rule ARNs."
+  }
+}

@@ -46,9 +46,9 @@ variable "az_count" {
 }
 
 variable "interface_endpoint_services" {
-  description = "AWS services reached through interface endpoints from the private subnets (short names, e.g. sqs, states, xray). S3 and DynamoDB always use free gateway endpoints."
+  description = "AWS services reached through interface endpoints from the private subnets (short names, e.g. sqs, states). Only what the functions' code calls: logs and traces are delivered by the Lambda service and KMS is called by the services on the functions' behalf, so logs, xray and kms need none. S3 and DynamoDB always use free gateway endpoints."
   type        = list(string)
-  default     = ["sqs", "sns", "states", "kms", "ssm", "logs", "monitoring", "xray"]
+  default     = ["sqs", "sns", "states", "ssm", "monitoring"]
 
   validation {
     condition     = alltrue([for s in var.interface_endpoint_services : can(regex("^[a-z0-9][a-z0-9.-]*$", s))])

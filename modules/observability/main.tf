@@ -92,6 +92,8 @@ resource "aws_cloudwatch_dashboard" "this" {
 # X-Ray
 # -----------------------------------------------------------------------------
 resource "aws_xray_sampling_rule" "this" {
+  count = var.enable_xray_resources ? 1 : 0
+
   rule_name      = "payment-${var.suffix}"
   priority       = 1000
   version        = 1
@@ -106,6 +108,8 @@ resource "aws_xray_sampling_rule" "this" {
 }
 
 resource "aws_xray_group" "this" {
+  count = var.enable_xray_resources ? 1 : 0
+
   group_name = "payment-${var.suffix}"
   filter_expression = join(" OR ", concat(
     [for r in local.functions : "service(\"${var.function_names[r]}\")"],
@@ -119,10 +123,21 @@ resource "aws_xray_group" "this" {
 }
 
 resource "aws_xray_encryption_config" "this" {
-  count = var.manage_xray_encryption ? 1 : 0
+  count = var.enable_xray_resources && var.manage_xray_encryption ? 1 : 0
 
   type   = "KMS"
   key_id = var.xray_kms_key_arn
+}
+
+# The sampling rule and group became optional (enable_xray_resources).
+moved {
+  from = aws_xray_sampling_rule.this
+  to   = aws_xray_sampling_rule.this[0]
+}
+
+moved {
+  from = aws_xray_group.this
+  to   = aws_xray_group.this[0]
 }
 
 # -----------------------------------------------------------------------------

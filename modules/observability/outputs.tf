@@ -14,8 +14,8 @@ output "dashboard_name" {
 }
 
 output "xray_group_name" {
-  description = "X-Ray group filtering the platform's services."
-  value       = aws_xray_group.this.group_name
+  description = "X-Ray group filtering the platform's services (null when enable_xray_resources is false)."
+  value       = one(aws_xray_group.this[*].group_name)
 }
 
 output "oncall_links" {

@@ -87,6 +87,12 @@ variable "xray_kms_key_arn" {
   default     = null
 }
 
+variable "enable_xray_resources" {
+  description = "Create the X-Ray sampling rule, group and encryption config (off only where the X-Ray control plane does not exist, e.g. LocalStack's free edition)."
+  type        = bool
+  default     = true
+}
+
 variable "manage_xray_encryption" {
   description = "X-Ray encryption is one account-and-region-wide setting: manage it from one stack only."
   type        = bool

@@ -21,6 +21,13 @@ locals {
       function_arn = var.cleanup_function_arn
       input        = { older_than_days = var.cleanup_retention_days, archive = true, dry_run = false, backfill_ttl = false }
     }
+    sweeper = {
+      name         = "payment-sweeper-${var.suffix}"
+      description  = "Return transactions stuck past the workflow budget to the failed path"
+      expression   = var.sweeper_schedule_expression
+      function_arn = var.sweeper_function_arn
+      input        = {}
+    }
   }
 }
 
@@ -137,6 +144,23 @@ data "aws_iam_policy_document" "this" {
       test     = "StringEquals"
       variable = "kms:ViaService"
       values   = ["sqs.${data.aws_region.current.name}.amazonaws.com"]
+    }
+  }
+
+  # The schedule itself is encrypted with kms_key_arn: EventBridge Scheduler
+  # decrypts its target input with the execution role at every run (Scheduler
+  # user guide, "Encryption at rest"), under the encryption context
+  # aws:scheduler:schedule:arn. Without this the run is denied and the job
+  # never starts. Scoped to this role's own schedule.
+  statement {
+    sid       = "ScheduleKey"
+    actions   = ["kms:Decrypt"]
+    resources = [var.kms_key_arn]
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:EncryptionContext:aws:scheduler:schedule:arn"
+      values   = ["arn:${data.aws_partition.current.partition}:scheduler:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:schedule/${local.group_name}/${each.value.name}"]
     }
   }
 }

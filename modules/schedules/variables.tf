@@ -18,6 +18,22 @@ variable "cleanup_function_arn" {
   type        = string
 }
 
+variable "sweeper_function_arn" {
+  description = "ARN of payment-sweeper-<suffix>."
+  type        = string
+}
+
+variable "sweeper_schedule_expression" {
+  description = "How often the sweeper looks for transactions stuck past the workflow budget."
+  type        = string
+  default     = "rate(5 minutes)"
+
+  validation {
+    condition     = can(regex("^(cron|rate)\\(.+\\)$", var.sweeper_schedule_expression))
+    error_message = "sweeper_schedule_expression must be a cron() or rate() expression."
+  }
+}
+
 variable "report_schedule_expression" {
   description = "When the daily report runs (UTC)."
   type        = string

@@ -119,19 +119,38 @@ resource "aws_s3_bucket_policy" "archive" {
   depends_on = [aws_s3_bucket_public_access_block.archive]
 }
 
+# Transition by cost (docs/capacity.md "S3 archive storage classes"): Glacier
+# Flexible Retrieval adds about 40 KB per object (32 KB billed at the Glacier
+# rate, 8 KB of index at the Standard rate) plus a transition request, and
+# Standard-IA bills at least 128 KB per object. The per-transaction archives
+# (transactions/, ~1 KB) are cheapest left in Standard, so only the cleanup
+# batches (cleanup/, one line per item) are eligible; AWS's default
+# transition_default_minimum_object_size (all_storage_classes_128K) keeps
+# even those in Standard while they are under 128 KB, where Glacier would not
+# pay. (A prefix rather than object_size_greater_than: the same decision, and
+# one the emulator can store and return.)
 resource "aws_s3_bucket_lifecycle_configuration" "archive" {
   bucket = aws_s3_bucket.archive.id
 
   rule {
-    id     = "archive-to-glacier"
+    id     = "cleanup-batches-to-glacier"
     status = "Enabled"
 
-    filter {}
+    filter {
+      prefix = var.archive_transition_prefix
+    }
 
     transition {
       days          = var.archive_transition_days
       storage_class = "GLACIER"
     }
+  }
+
+  rule {
+    id     = "expire-noncurrent-versions"
+    status = "Enabled"
+
+    filter {}
 
     noncurrent_version_expiration {
       noncurrent_days = var.noncurrent_version_expiration_days
@@ -153,9 +172,19 @@ resource "aws_s3_bucket_lifecycle_configuration" "archive" {
 resource "aws_ssm_parameter" "processor_endpoint" {
   #checkov:skip=CKV2_AWS_34: Not a secret (processor URL), String by contract (docs/interfaces.md); credentials are the SecureString next to it.
   name        = "${local.parameter_prefix}/processor/endpoint"
-  description = "Payment processor endpoint (sim://approve or an http(s) URL)"
+  description = "Payment processor endpoint (sim://approve or an https URL)"
   type        = "String"
   value       = var.processor_endpoint
+
+  lifecycle {
+    # The functions' security group allows HTTPS to the VPC endpoints only,
+    # unless a NAT gateway adds internet egress: a host outside AWS would time
+    # out on every settlement.
+    precondition {
+      condition     = !startswith(var.processor_endpoint, "https://") || var.internet_egress || can(regex("^https://([A-Za-z0-9-]+\\.)+amazonaws\\.com(\\.cn)?(:443)?(/|$)", var.processor_endpoint))
+      error_message = "processor_endpoint ${var.processor_endpoint} is outside AWS, but the functions have no internet egress: set enable_nat_gateway = true (or use a host reached through a VPC endpoint, *.amazonaws.com)."
+    }
+  }
 }
 
 resource "aws_ssm_parameter" "processor_credentials" {

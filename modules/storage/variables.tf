@@ -45,6 +45,17 @@ variable "archive_transition_days" {
   }
 }
 
+variable "archive_transition_prefix" {
+  description = "Key prefix of the archive objects that move to Glacier: the cleanup batches. The ~1 KB per-transaction archives (transactions/) cost more in Glacier than in Standard and stay there."
+  type        = string
+  default     = "cleanup/"
+
+  validation {
+    condition     = can(regex("^[A-Za-z0-9!_.*'()/-]+/$", var.archive_transition_prefix)) && !startswith(var.archive_transition_prefix, "transactions/")
+    error_message = "archive_transition_prefix must be a key prefix ending in / and must not be transactions/ (~1 KB objects cost more in Glacier)."
+  }
+}
+
 variable "noncurrent_version_expiration_days" {
   description = "Days after which overwritten or deleted object versions are removed for good."
   type        = number
@@ -68,14 +79,20 @@ variable "abort_incomplete_multipart_upload_days" {
 }
 
 variable "processor_endpoint" {
-  description = "Payment processor endpoint stored in SSM: `sim://approve` (built-in simulator) or an http(s) URL."
+  description = "Payment processor endpoint stored in SSM: `sim://approve` (built-in simulator) or an https:// URL on port 443."
   type        = string
   default     = "sim://approve"
 
   validation {
-    condition     = can(regex("^(sim://[a-z0-9_-]+|https?://[^\\s]+)$", var.processor_endpoint))
-    error_message = "processor_endpoint must be sim://<mode> or an http(s) URL."
+    condition     = can(regex("^(sim://[a-z0-9_-]+|https://[A-Za-z0-9.-]+(:443)?(/[^\\s]*)?)$", var.processor_endpoint))
+    error_message = "processor_endpoint must be sim://<mode> or an https:// URL on port 443."
   }
+}
+
+variable "internet_egress" {
+  description = "The functions can reach the internet (a NAT gateway): required for a processor host outside AWS."
+  type        = bool
+  default     = false
 }
 
 variable "processor_credentials" {

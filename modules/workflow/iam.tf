@@ -77,6 +77,27 @@ data "aws_iam_policy_document" "this" {
       }
     }
   }
+
+  # A state machine encrypted with a customer managed key that logs to
+  # CloudWatch Logs: Step Functions encrypts each log record for the vended-logs
+  # delivery with a data key it generates as the execution role, under the
+  # logs encryption context (Step Functions "Data at rest encryption"); the key
+  # policy lets delivery.logs.amazonaws.com decrypt it (modules/kms).
+  dynamic "statement" {
+    for_each = var.kms_encryption_enabled ? ["cmk"] : []
+
+    content {
+      sid       = "LogDeliveryKey"
+      actions   = ["kms:GenerateDataKey"]
+      resources = [var.kms_key_arn]
+
+      condition {
+        test     = "StringLike"
+        variable = "kms:EncryptionContext:SourceArn"
+        values   = ["arn:${data.aws_partition.current.partition}:logs:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:*"]
+      }
+    }
+  }
 }
 
 resource "aws_iam_role_policy" "this" {

@@ -27,3 +27,28 @@ output "definition" {
   description = "Rendered Amazon States Language definition."
   value       = local.definition
 }
+
+output "timeout_seconds" {
+  description = "TimeoutSeconds of the state machine (the execution budget)."
+  value       = local.timeout_seconds
+}
+
+output "task_timeouts" {
+  description = "TimeoutSeconds of each step's task, keyed by function role."
+  value       = local.task_timeouts
+}
+
+output "worst_path_seconds" {
+  description = "Worst case of the longest route: task ceilings x attempts + back-off waits."
+  value       = local.worst_path_seconds
+}
+
+output "stranded_rule_name" {
+  description = "EventBridge rule that sends timed-out, aborted and failed executions to failed-transactions."
+  value       = aws_cloudwatch_event_rule.stranded.name
+}
+
+output "stranded_rule_arn" {
+  description = "ARN of the safety-net rule."
+  value       = aws_cloudwatch_event_rule.stranded.arn
+}

@@ -74,13 +74,13 @@ variable "kms_data_key_reuse_period_seconds" {
 }
 
 variable "timeout_seconds" {
-  description = "Workflow-wide timeout (TimeoutSeconds of the state machine)."
+  description = "Workflow-wide TimeoutSeconds. Null (the default) computes it from the step functions' timeouts, retries and back-off (the worst case plus transition_allowance_seconds); a value below that worst case is refused."
   type        = number
-  default     = 60
+  default     = null
 
   validation {
-    condition     = var.timeout_seconds >= 1 && var.timeout_seconds <= 300
-    error_message = "timeout_seconds must be between 1 and 300 (EXPRESS workflows end after 5 minutes)."
+    condition     = var.timeout_seconds == null || try(var.timeout_seconds >= 1 && var.timeout_seconds <= 31536000, false)
+    error_message = "timeout_seconds must be null or between 1 and 31536000 (a year, the STANDARD maximum)."
   }
 }
 
@@ -93,4 +93,41 @@ variable "retry_max_attempts" {
     condition     = var.retry_max_attempts >= 0 && var.retry_max_attempts <= 10
     error_message = "retry_max_attempts must be between 0 and 10."
   }
+}
+
+variable "function_timeouts" {
+  description = "Timeout (seconds) of each step function, keyed by role (validator, fraud-check, settlement, notification): the task ceilings and the execution budget are derived from them."
+  type        = map(number)
+
+  validation {
+    condition     = alltrue([for k in ["validator", "fraud-check", "settlement", "notification"] : contains(keys(var.function_timeouts), k)])
+    error_message = "function_timeouts needs validator, fraud-check, settlement and notification."
+  }
+}
+
+variable "task_timeout_margin_seconds" {
+  description = "Seconds a task's TimeoutSeconds exceeds its function's timeout, so the function's own time-out (a clean, retried error) normally fires first."
+  type        = number
+  default     = 2
+
+  validation {
+    condition     = var.task_timeout_margin_seconds >= 1 && var.task_timeout_margin_seconds <= 30
+    error_message = "task_timeout_margin_seconds must be between 1 and 30."
+  }
+}
+
+variable "transition_allowance_seconds" {
+  description = "Seconds added to the worst task path for state transitions and Lambda cold starts when the execution budget is computed."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.transition_allowance_seconds >= 0 && var.transition_allowance_seconds <= 120
+    error_message = "transition_allowance_seconds must be between 0 and 120."
+  }
+}
+
+variable "failed_queue_arn" {
+  description = "failed-transactions queue: the safety-net rule sends timed-out, aborted and failed executions there."
+  type        = string
 }

@@ -245,3 +245,16 @@ def output_options(func: F) -> F:
 def option(*decls: str, **kwargs: Any) -> Callable[[F], F]:
     """A command option whose environment-variable twin (OPS_<COMMAND>_<NAME>) shows in --help."""
     return click.option(*decls, show_envvar=True, **kwargs)
+
+
+# Options that make a command destroy or overwrite data. They have no environment-variable
+# twin: a variable left in a shell (OPS_CLEANUP_YES=1) must never turn a later command into a
+# destructive one. Only a flag typed on the command line counts.
+NO_ENV_OPTIONS: set[str] = set()
+
+
+def destructive_option(*decls: str, **kwargs: Any) -> Callable[[F], F]:
+    """A flag that is read from the command line only (never from OPS_* variables)."""
+    NO_ENV_OPTIONS.update(d.lstrip("-") for d in decls if d.startswith("--"))
+    help_text = str(kwargs.pop("help", "")) + " Command line only: no environment variable sets it."
+    return click.option(*decls, allow_from_autoenv=False, show_envvar=False, help=help_text, **kwargs)

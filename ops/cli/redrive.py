@@ -41,7 +41,12 @@ def _render(ops: OpsContext, result: RedriveResult) -> None:
         mode = "native message-move task, else the receive/send/delete loop"
         ops.out.print(f"would move {result.before['dlq']['visible']} message(s) ({mode}); nothing was moved")
         return
-    ops.out.print(f"moved {result.moved} message(s)")
+    sent = (
+        f" ({result.sent} sent to the source queue)"
+        if result.sent != result.moved and result.mode == "loop"
+        else ""
+    )
+    ops.out.print(f"moved {result.moved} message(s){sent}")
     if result.fallback_reason:
         ops.info(f"native redrive unavailable ({result.fallback_reason}); used the loop")
     if result.failed_sends or result.failed_deletes:
@@ -62,7 +67,7 @@ def _render(ops: OpsContext, result: RedriveResult) -> None:
     "max_messages",
     envvar="OPS_REDRIVE_MAX",
     type=click.IntRange(min=1),
-    help="Move at most N messages (loop mode).",
+    help="Send at most N messages back (loop mode): a canary before a full redrive.",
 )
 @option("--dry-run", is_flag=True, help="Show counts and what would move; receives nothing.")
 @option(

@@ -9,10 +9,17 @@ import io
 import click
 from rich.table import Table
 
-from ops.cli.context import OpsContext, aws_options, option, output_options, pass_ops
+from ops.cli.context import OpsContext, aws_options, destructive_option, option, output_options, pass_ops
 from ops.core import OpsError
 from ops.core.money import format_minor
-from ops.core.report import DEFAULT_TOP_MERCHANTS, Report, build_report, resolve_day, upload_report
+from ops.core.report import (
+    DEFAULT_TOP_MERCHANTS,
+    MAX_DAY_SHARDS,
+    Report,
+    build_report,
+    resolve_day,
+    upload_report,
+)
 
 
 def _parse_date(_ctx: click.Context, _param: click.Parameter, value: str) -> dt.date:
@@ -28,6 +35,7 @@ def render_csv(report: Report) -> str:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["section", "key", "currency", "count", "amount_minor", "amount"])
     data = report.to_dict()
+    writer.writerow(["summary", "as_of", "", "", "", data["as_of"]])
     writer.writerow(["summary", "transactions", "", data["count"], "", ""])
     writer.writerow(["summary", "failed", "", data["failed"], "", ""])
     writer.writerow(["summary", "failure_rate", "", "", "", f"{data['failure_rate']:.6f}"])
@@ -62,7 +70,7 @@ def render_tables(ops: OpsContext, report: Report) -> None:
     console = ops.out
     console.print(
         f"[bold]Transactions on {report.day.isoformat()}[/bold]  count {report.count:,}  "
-        f"failed {report.failed:,}  failure rate {report.failure_rate:.2%}"
+        f"failed {report.failed:,}  failure rate {report.failure_rate:.2%}  (as of {report.as_of})"
     )
     totals = Table(title="Totals per currency", title_justify="left")
     totals.add_column("currency")
@@ -127,6 +135,11 @@ def render_tables(ops: OpsContext, report: Report) -> None:
     help="Output format (--json is the same as --format json).",
 )
 @option("--upload", is_flag=True, help="Also write reports/YYYY-MM-DD.json to the archive bucket.")
+@destructive_option(
+    "--force",
+    is_flag=True,
+    help="With --upload: replace a stored report with a lower count, or upload a day past retention.",
+)
 @option(
     "--top",
     type=click.IntRange(1, 1000),
@@ -145,7 +158,12 @@ def render_tables(ops: OpsContext, report: Report) -> None:
     envvar="OPS_REPORT_INDEX",
     help="By-day index name (default: from outputs, else by-day).",
 )
-@option("--shards", type=click.IntRange(1, 1000), help="Write shards of the by-day index (default 16).")
+@option(
+    "--shards",
+    type=click.IntRange(1, MAX_DAY_SHARDS),
+    help=f"Query only shards 0..N-1 of the by-day index (default: all {MAX_DAY_SHARDS} any deployment can "
+    "write, so a day written under another shard count is counted in full). Never below the deployed count.",
+)
 @option("--bucket", help="Archive bucket for --upload (default: from outputs or suffix).")
 @aws_options
 @output_options
@@ -155,6 +173,7 @@ def report(
     day: dt.date,
     fmt: str,
     upload: bool,
+    force: bool,
     top: int,
     table_name: str | None,
     index_name: str | None,
@@ -170,7 +189,17 @@ def report(
     names = ops.names
     table = names.transactions_table(table_name)
     index = names.by_day_index(index_name)
-    shard_count = names.day_shards(shards)
+    writer_shards = names.day_shards()
+    if shards is not None and writer_shards is not None and shards < writer_shards:
+        raise click.UsageError(
+            f"--shards {shards} is below the deployed day_shard_count ({writer_shards}): the report would "
+            "miss rows; leave --shards out to query every shard"
+        )
+    if shards is not None and writer_shards is None:
+        ops.info(
+            f"querying shards 0..{shards - 1} only, as --shards asks: rows in higher shards are not counted"
+        )
+    shard_count = shards or MAX_DAY_SHARDS
     description = f"Querying {shard_count} shards of {index} for {day.isoformat()}"
     with ops.progress(description, shard_count) as advance:
         result = build_report(
@@ -181,11 +210,24 @@ def report(
             day,
             top=top,
             on_shard_done=lambda _shard: advance(1),
+            writer_shards=writer_shards,
         )
     ops.debug(f"{result.queries} queries read {result.items_read} items from {table}/{index}")
+    beyond = result.shards_beyond_writer
+    if beyond:
+        ops.info(
+            f"rows of {day.isoformat()} are in shard(s) {', '.join(f'#{n:02d}' for n in beyond)}, beyond the "
+            f"deployed {writer_shards}: the shard count was lowered since; they are counted"
+        )
     location = None
     if upload:
-        location = upload_report(ops.client("s3"), names.archive_bucket(bucket), result)
+        location = upload_report(
+            ops.client("s3"),
+            names.archive_bucket(bucket),
+            result,
+            force=force,
+            retention_days=names.retention_days(),
+        )
         ops.info(f"uploaded {location}")
     if fmt == "json":
         data = result.to_dict()

@@ -16,7 +16,7 @@ from typing import Any
 from ops.core import OpsError
 
 DEFAULT_BY_DAY_INDEX = "by-day"
-DEFAULT_DAY_SHARDS = 16
+DEFAULT_RETENTION_DAYS = 90  # the default of the cleanup_retention_days variable
 TERRAFORM_TIMEOUT_S = 120
 
 
@@ -120,11 +120,15 @@ class NameResolver:
     def by_day_index(self, override: str | None = None) -> str:
         return override or str(self._output("by_day_index_name") or DEFAULT_BY_DAY_INDEX)
 
-    def day_shards(self, override: int | None = None) -> int:
-        if override:
-            return override
+    def day_shards(self) -> int | None:
+        """The writer's shard count from the outputs; None without them (never a guess)."""
         value = self._output("day_shard_count")
-        return int(value) if value else DEFAULT_DAY_SHARDS
+        return int(value) if value else None
+
+    def retention_days(self) -> int:
+        """Minimum cleanup retention: the ``cleanup_retention_days`` output, else its default."""
+        value = self._output("cleanup_retention_days")
+        return int(value) if value else DEFAULT_RETENTION_DAYS
 
     def archive_bucket(self, override: str | None = None) -> str:
         if override:

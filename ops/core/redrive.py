@@ -29,16 +29,19 @@ DEFAULT_VISIBILITY_TIMEOUT_S = 60
 DEFAULT_WAIT_S = 2
 DEFAULT_NATIVE_TIMEOUT_S = 900
 MAX_LOOP_SECONDS = 3600
-# Error codes with which endpoints say "no message-move tasks here" (moto server answers 500).
+# Error codes with which an endpoint says, definitely, "no message-move tasks here". A 5xx is
+# not one of them: it may come after the task started server-side, and a loop run beside a
+# running task would move the same messages twice (moto's server answers a bare 500; there,
+# use --mode loop).
 _UNSUPPORTED_CODES = {
     "UnsupportedOperation",
     "AWS.SimpleQueueService.UnsupportedOperation",
     "InvalidAction",
     "NotImplemented",
-    "InternalFailure",
-    "InternalError",
-    "InternalServerError",
+    "UnknownOperation",
+    "UnknownOperationException",
 }
+MAX_POLL_FAILURES = 5  # consecutive ListMessageMoveTasks errors before we stop watching
 _COUNT_ATTRIBUTES = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
 
 ProgressCallback = Callable[[int, int | None], None]
@@ -65,6 +68,7 @@ class RedriveResult:
     before: dict[str, dict[str, int]]
     after: dict[str, dict[str, int]] = field(default_factory=dict)
     received: int = 0
+    sent: int = 0
     moved: int = 0
     failed_sends: int = 0
     failed_deletes: int = 0
@@ -85,6 +89,7 @@ class RedriveResult:
             "before": self.before,
             "after": self.after,
             "received": self.received,
+            "sent": self.sent,
             "moved": self.moved,
             "failed_sends": self.failed_sends,
             "failed_deletes": self.failed_deletes,
@@ -195,14 +200,34 @@ def _message_attributes(message: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _is_unsupported(exc: BaseException) -> str | None:
+    """A definite "this endpoint has no message-move tasks", else None (see _UNSUPPORTED_CODES)."""
     if isinstance(exc, NotImplementedError):
         return f"not implemented by the endpoint ({exc})"
     if isinstance(exc, ClientError):
         error = exc.response.get("Error", {})
         code = str(error.get("Code", ""))
         status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
-        if code in _UNSUPPORTED_CODES or status >= 500:
+        if code in _UNSUPPORTED_CODES or status == 501:
             return f"{code or status}: {error.get('Message', '')}".strip()
+    return None
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", "?")
+        return f"HTTP {status} {error.get('Code', '?')}"
+    return repr(exc)
+
+
+def running_task(sqs: Any, dlq: Queue) -> dict[str, Any] | None:
+    """The RUNNING message-move task of ``dlq``, if the endpoint lists one (None if it cannot)."""
+    try:
+        tasks = sqs.list_message_move_tasks(SourceArn=dlq.arn, MaxResults=1).get("Results", [])
+    except (ClientError, NotImplementedError):
+        return None
+    if tasks and tasks[0].get("Status") == "RUNNING":
+        return dict(tasks[0])
     return None
 
 
@@ -215,12 +240,30 @@ def _native(
     on_progress: ProgressCallback | None,
     sleep: Callable[[float], None],
 ) -> None:
-    handle = sqs.start_message_move_task(SourceArn=result.dlq.arn, DestinationArn=result.source.arn)
+    running = running_task(sqs, result.dlq)
+    if running is not None:
+        # Never start a second task (or a loop) beside one that is moving messages: follow it.
+        task: dict[str, Any] = running
+    else:
+        handle = sqs.start_message_move_task(SourceArn=result.dlq.arn, DestinationArn=result.source.arn)
+        task = {"TaskHandle": handle.get("TaskHandle"), "Status": "RUNNING"}
     result.mode = "native"
     deadline = time.monotonic() + timeout_s
-    task: dict[str, Any] = {"TaskHandle": handle.get("TaskHandle"), "Status": "RUNNING"}
+    failures = 0
     while time.monotonic() < deadline:
-        tasks = sqs.list_message_move_tasks(SourceArn=result.dlq.arn, MaxResults=1).get("Results", [])
+        try:
+            tasks = sqs.list_message_move_tasks(SourceArn=result.dlq.arn, MaxResults=1).get("Results", [])
+        except (ClientError, NotImplementedError) as exc:
+            # The task runs server-side whatever happens here: keep watching, never fall back.
+            failures += 1
+            if failures >= MAX_POLL_FAILURES:
+                raise OpsError(
+                    f"message-move task {task.get('TaskHandle')} started, but following it failed "
+                    f"{failures} times ({exc}); it continues server-side — check with `ops redrive --dry-run`"
+                ) from exc
+            sleep(poll_interval_s)
+            continue
+        failures = 0
         if tasks:
             task = tasks[0]
             moved = int(task.get("ApproximateNumberOfMessagesMoved", 0))
@@ -256,7 +299,8 @@ def _loop(
     total = max_messages if max_messages is not None else result.before["dlq"]["visible"]
     deadline = time.monotonic() + time_limit_s
     while time.monotonic() < deadline:
-        want = RECEIVE_LIMIT if max_messages is None else min(RECEIVE_LIMIT, max_messages - result.moved)
+        # --max counts sends: a message sent but not deleted still reached the source queue.
+        want = RECEIVE_LIMIT if max_messages is None else min(RECEIVE_LIMIT, max_messages - result.sent)
         if want <= 0:
             return
         messages = sqs.receive_message(
@@ -283,6 +327,7 @@ def _loop(
             entries.append(entry)
         sent = sqs.send_message_batch(QueueUrl=result.source.url, Entries=entries)
         succeeded = [int(s["Id"]) for s in sent.get("Successful", [])]
+        result.sent += len(succeeded)
         result.failed_sends += len(sent.get("Failed", []))
         if succeeded:
             deleted = sqs.delete_message_batch(
@@ -295,6 +340,10 @@ def _loop(
             result.moved += len(succeeded) - failed_deletes
         if on_progress:
             on_progress(result.moved, total)
+        if result.failed_deletes:
+            # Stop at the first failed delete: each further batch could only add duplicates in
+            # the source queue while the DLQ refuses deletes.
+            return
         if sent.get("Failed"):
             # Stop rather than spin on a source queue that refuses messages; the unsent ones
             # stay in the DLQ and reappear after the visibility timeout.
@@ -343,6 +392,12 @@ def redrive(
         result.after = result.before
         return result
     try:
+        loop_only = mode == "loop" or (mode == "auto" and max_messages is not None)
+        if loop_only and running_task(sqs, dlq_queue) is not None:
+            raise OpsError(
+                f"a message-move task is RUNNING on {dlq_queue.name}: a loop beside it would move messages "
+                "twice; wait for it (ops redrive --dry-run) or cancel it first"
+            )
         if mode == "native" or (mode == "auto" and max_messages is None):
             try:
                 _native(
@@ -357,7 +412,11 @@ def redrive(
             except (ClientError, NotImplementedError) as exc:
                 reason = _is_unsupported(exc)
                 if reason is None:
-                    raise
+                    raise OpsError(
+                        f"StartMessageMoveTask failed ({_describe(exc)}), which does not say the endpoint "
+                        "lacks message-move tasks: a task may have started. Check with "
+                        "`ops redrive --dry-run`; on an emulator without message-move tasks use --mode loop"
+                    ) from exc
                 if mode == "native":
                     raise OpsError(f"native redrive unavailable here ({reason}); use --mode loop") from exc
                 result.fallback_reason = reason

@@ -4,6 +4,11 @@ Reads only the requested day: one paginated Query per write shard of the ``by-da
 (``YYYY-MM-DD#00`` .. ``#NN-1``), run in parallel. Never a Scan: the cost of a report is the size
 of the day, not the size of the table (S0's full-table Scan without pagination was both wrong
 past 1 MB and proportional to all history).
+
+Which shards: every one any deployment can have written, ``#00`` .. ``#99`` (the
+``day_shard_count`` variable allows 1-100). A day written under an earlier, larger shard count
+is then counted in full, and no reader has to know or guess the writer's count. An empty Query
+reads nothing and costs the minimum 0.5 read unit, so the ceiling adds about 50 read units a day.
 """
 
 from __future__ import annotations
@@ -17,12 +22,15 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from ops.core import OpsError
 from ops.core.money import exponent, format_minor, to_major_string
 
 FAILED_STATUSES = ("FAILED", "REJECTED")
 SETTLED_STATUS = "COMPLETED"
 DEFAULT_TOP_MERCHANTS = 10
+MAX_DAY_SHARDS = 100  # the day_shard_count variable's upper bound: no writer uses more shards
 MAX_PARALLEL_QUERIES = 16
 MAX_PAGES_PER_SHARD = 100_000  # bound on a loop driven by a remote service
 
@@ -65,6 +73,7 @@ class _Tally:
     merchant_totals: dict[str, Counter[str]] = field(default_factory=dict)
     queries: int = 0
     items_read: int = 0
+    shards_with_items: set[int] = field(default_factory=set)
 
     def add(self, item: Mapping[str, Any]) -> None:
         self.count += 1
@@ -96,6 +105,7 @@ class _Tally:
             self.merchant_totals.setdefault(merchant, Counter()).update(totals)
         self.queries += other.queries
         self.items_read += other.items_read
+        self.shards_with_items |= other.shards_with_items
 
 
 def _string(item: Mapping[str, Any], name: str) -> str | None:
@@ -139,6 +149,16 @@ class Report:
     queries: int
     items_read: int
     generated_at: str
+    as_of: str = ""  # when the queries started: rows written later are not in the report
+    shards_with_items: tuple[int, ...] = ()
+    writer_shards: int | None = None  # the deployment's current day_shard_count, when known
+
+    @property
+    def shards_beyond_writer(self) -> list[int]:
+        """Shards with rows that today's shard count does not write: the count was changed."""
+        if self.writer_shards is None:
+            return []
+        return [n for n in self.shards_with_items if n >= self.writer_shards]
 
     @property
     def failed(self) -> int:
@@ -162,11 +182,14 @@ class Report:
 
         return {
             "date": self.day.isoformat(),
+            "as_of": self.as_of,
             "generated_at": self.generated_at,
             "source": {
                 "table": self.table,
                 "index": self.index,
                 "shards": self.shards,
+                "writer_shards": self.writer_shards,
+                "shards_with_items": list(self.shards_with_items),
                 "queries": self.queries,
                 "items_read": self.items_read,
             },
@@ -197,6 +220,7 @@ class Report:
 
 def _query_shard(client: Any, table: str, index: str, shard: str) -> _Tally:
     tally = _Tally()
+    number = int(shard.rsplit("#", 1)[1])
     request: dict[str, Any] = {
         "TableName": table,
         "IndexName": index,
@@ -211,6 +235,7 @@ def _query_shard(client: Any, table: str, index: str, shard: str) -> _Tally:
         tally.items_read += int(page.get("ScannedCount", page.get("Count", 0)))
         for item in page.get("Items", []):
             tally.add(item)
+            tally.shards_with_items.add(number)
         last = page.get("LastEvaluatedKey")
         if not last:
             return tally
@@ -229,9 +254,12 @@ def build_report(
     max_workers: int = MAX_PARALLEL_QUERIES,
     on_shard_done: Callable[[str], None] | None = None,
     now: dt.datetime | None = None,
+    writer_shards: int | None = None,
 ) -> Report:
-    """Aggregate every transaction of ``day`` (UTC) from the sharded by-day index."""
+    """Aggregate every transaction of ``day`` (UTC) from shards ``0..shards-1`` of the by-day index
+    (pass ``MAX_DAY_SHARDS`` to find every shard ever written)."""
     keys = shard_keys(day, shards)
+    as_of = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     total = _Tally()
     lock = threading.Lock()
 
@@ -264,6 +292,9 @@ def build_report(
         queries=total.queries,
         items_read=total.items_read,
         generated_at=(now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC).isoformat(timespec="seconds"),
+        as_of=as_of,
+        shards_with_items=tuple(sorted(total.shards_with_items)),
+        writer_shards=writer_shards,
     )
 
 
@@ -271,13 +302,69 @@ def report_key(day: dt.date) -> str:
     return f"reports/{day.isoformat()}.json"
 
 
-def upload_report(s3_client: Any, bucket: str, report: Report) -> str:
-    """Write ``reports/YYYY-MM-DD.json``; encryption is the bucket's SSE-KMS default (no key id here)."""
+def stored_report(s3_client: Any, bucket: str, day: dt.date) -> tuple[dict[str, Any], str] | None:
+    """The stored ``reports/YYYY-MM-DD.json`` and its ETag, or None. Listed first: without
+    s3:ListBucket, S3 answers a GET of a missing object with 403, not 404."""
+    key = report_key(day)
+    listed = s3_client.list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=1).get("Contents", [])
+    if not any(obj["Key"] == key for obj in listed):
+        return None
+    try:
+        response = s3_client.get_object(Bucket=bucket, Key=report_key(day))
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound"):
+            return None
+        raise
+    return json.loads(response["Body"].read()), str(response["ETag"])
+
+
+def upload_report(
+    s3_client: Any,
+    bucket: str,
+    report: Report,
+    *,
+    force: bool = False,
+    retention_days: int | None = None,
+    today: dt.date | None = None,
+) -> str:
+    """Write ``reports/YYYY-MM-DD.json``; encryption is the bucket's SSE-KMS default (no key id here).
+
+    Refused without ``force``: a day past the cleanup retention (its rows may already be deleted,
+    so the new report would count only what is left), and replacing a stored report by one with
+    fewer transactions. The write is conditional on the stored report read for that check
+    (``If-Match``, or ``If-None-Match: *`` when there was none), so a concurrent upload is noticed.
+    """
     key = report_key(report.day)
-    s3_client.put_object(
-        Bucket=bucket,
-        Key=key,
-        Body=report.to_json().encode("utf-8"),
-        ContentType="application/json",
-    )
+    if retention_days is not None and not force:
+        first_kept = (today or dt.datetime.now(dt.UTC).date()) - dt.timedelta(days=retention_days)
+        if report.day < first_kept:
+            raise OpsError(
+                f"{report.day.isoformat()} is past the {retention_days}-day retention: cleanup may have "
+                "deleted its rows, so this report can undercount; not uploaded (--force to upload anyway)"
+            )
+    stored = stored_report(s3_client, bucket, report.day)
+    if stored is not None and not force:
+        old_count = int(stored[0].get("count", 0))
+        if report.count < old_count:
+            raise OpsError(
+                f"s3://{bucket}/{key} counts {old_count} transactions, this report {report.count}: "
+                "not replacing it with a lower count (rows cleaned up, or shards missed?); --force to replace"
+            )
+    request: dict[str, Any] = {
+        "Bucket": bucket,
+        "Key": key,
+        "Body": report.to_json().encode("utf-8"),
+        "ContentType": "application/json",
+    }
+    if stored is None:
+        request["IfNoneMatch"] = "*"
+    else:
+        request["IfMatch"] = stored[1]
+    try:
+        s3_client.put_object(**request)
+    except ClientError as exc:
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+        if status in (409, 412):
+            raise OpsError(f"s3://{bucket}/{key} changed while this report was built; run it again") from exc
+        raise
     return f"s3://{bucket}/{key}"

@@ -61,10 +61,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.ready_file is not None:
             emulator.write_ready_file(args.ready_file)
         log.info(
-            "serving at %s (region %s, lambda runtime %s)",
+            "serving at %s (region %s, lambda runtime %s, IAM %s, %s)",
             emulator.endpoint_url,
             emulator.region,
             "on" if emulator.lambda_runtime_installed else "off",
+            "enforced" if emulator.iam_enforced else "not enforced",
+            emulator.server_kind,
         )
         while not stop.wait(3600):
             pass

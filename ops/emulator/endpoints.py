@@ -26,7 +26,7 @@ class EmulatorError(RuntimeError):
 
 
 def selected_backend(env_var: str = "E2E_BACKEND", default: str = "moto") -> str:
-    """The emulator backend chosen by ``env_var`` (moto: embedded, localstack: Docker)."""
+    """The emulator backend chosen by ``env_var`` (moto: embedded; localstack: Docker or on the host)."""
     backend = os.environ.get(env_var, "").strip().lower() or default
     if backend not in BACKENDS:
         raise ValueError(f"{env_var} must be moto or localstack, not {backend!r}")

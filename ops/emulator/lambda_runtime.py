@@ -23,9 +23,16 @@ still deletes the whole batch) and never redelivers a failed message unless anot
 stays visible through the Lambda API) and :class:`SqsEventSourcePoller` emulates the Lambda poller
 for every mapping it finds through ListEventSourceMappings: batch size and batching window, the
 real record shape, deletes on success, partial-batch failures, and a whole-batch failure on a
-function error. Failed messages come back after ``failure_visibility_timeout`` seconds instead of the
-queue's visibility timeout (time compression, see :data:`DEFAULT_RETRY_VISIBILITY_SECONDS`); the
-receive count and the move to the DLQ after maxReceiveCount are moto's own.
+function error. The poller receives, deletes and re-times messages with the function's execution
+role (as Lambda's poller does). Failed messages come back after ``failure_visibility_timeout``
+seconds instead of the queue's visibility timeout (time compression, see
+:data:`DEFAULT_RETRY_VISIBILITY_SECONDS`); the receive count and the move to the DLQ after
+maxReceiveCount are moto's own.
+
+Credentials. Every invocation runs with temporary credentials of the function's execution role, obtained
+with ``sts:AssumeRole`` against the emulator (:class:`RoleCredentials`) after checking that the role's
+trust policy lets ``lambda.amazonaws.com`` assume it. With :mod:`ops.emulator.iam_enforcement` switched
+on, a call the role does not grant fails with AccessDenied, as it would on AWS.
 
 :func:`install` also applies :mod:`ops.emulator.runtime_shims` (Step Functions JSONPath, S3 bucket
 policy conditions): moto behaviours the deployed code meets at run time.
@@ -52,6 +59,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import unquote
 
 import boto3
 import moto
@@ -59,6 +67,7 @@ from botocore.config import Config
 from moto.awslambda.models import LambdaBackend, LambdaFunction
 from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.sqs.models import sqs_backends
+from moto.sts.models import sts_backends
 
 from ops.emulator import runtime_shims
 from ops.emulator.runtime_shims import HookPointMovedError
@@ -96,6 +105,7 @@ class FunctionSpec:
     code_sha256: str
     code: bytes
     log_group_name: str
+    role: str = ""
 
     @classmethod
     def from_moto(cls, fn: Any) -> FunctionSpec:
@@ -112,6 +122,7 @@ class FunctionSpec:
             code_sha256=config.get("CodeSha256") or "",
             code=bytes(getattr(fn, "code_bytes", b"") or b""),
             log_group_name=f"/aws/lambda/{config['FunctionName']}",
+            role=str(config.get("Role") or ""),
         )
 
 
@@ -145,6 +156,99 @@ def _header(headers: Any, name: str) -> str | None:
     return None
 
 
+class AssumeRoleError(RuntimeError):
+    """The function's execution role cannot be assumed by Lambda."""
+
+
+def lambda_may_assume(trust_policy: Mapping[str, Any]) -> bool:
+    """True when the trust policy allows ``sts:AssumeRole`` to the Lambda service principal.
+
+    Conditions in the trust policy are not evaluated (Lambda sends none that this platform uses).
+    """
+    statements = trust_policy.get("Statement", [])
+    for statement in statements if isinstance(statements, list) else [statements]:
+        actions = statement.get("Action", [])
+        actions = actions if isinstance(actions, list) else [actions]
+        services = (
+            (statement.get("Principal") or {}).get("Service", [])
+            if isinstance(statement.get("Principal"), dict)
+            else []
+        )
+        services = services if isinstance(services, list) else [services]
+        if (
+            statement.get("Effect") == "Allow"
+            and any(a in ("sts:AssumeRole", "sts:*", "*") for a in actions)
+            and "lambda.amazonaws.com" in services
+        ):
+            return True
+    return False
+
+
+class RoleCredentials:
+    """Temporary credentials of execution roles, from ``sts:AssumeRole`` against the emulator.
+
+    Cached per (role, session) for :data:`ttl` seconds and while moto still knows the session (a moto reset
+    forgets assumed roles). The administrator's key makes the AssumeRole call, as the Lambda service would
+    with its own identity.
+    """
+
+    def __init__(self, endpoint_url: str, *, region: str = "us-east-1", ttl: float = 900.0) -> None:
+        session = boto3.session.Session(
+            aws_access_key_id="test",
+            aws_secret_access_key="test",  # noqa: S106 - the emulator's administrator key
+            region_name=region,
+        )
+        config = Config(retries={"max_attempts": 2})
+        self._sts: Any = session.client("sts", endpoint_url=endpoint_url, config=config)
+        self._iam: Any = session.client("iam", endpoint_url=endpoint_url, config=config)
+        self.ttl = ttl
+        self._lock = threading.Lock()
+        self._cache: dict[tuple[str, str], tuple[float, dict[str, str]]] = {}
+
+    @staticmethod
+    def _known(access_key_id: str, role_arn: str) -> bool:
+        account = role_arn.split(":")[4] if role_arn.count(":") >= 5 else ""
+        try:
+            assumed = sts_backends[account]["aws"].assumed_roles
+        except KeyError:
+            return False
+        return any(r.access_key_id == access_key_id for r in assumed)
+
+    def get(self, role_arn: str, session_name: str) -> dict[str, str]:
+        """``AWS_ACCESS_KEY_ID``/``AWS_SECRET_ACCESS_KEY``/``AWS_SESSION_TOKEN`` for the role."""
+        key = (role_arn, session_name)
+        with self._lock:
+            cached = self._cache.get(key)
+            if (
+                cached
+                and time.monotonic() < cached[0]
+                and self._known(cached[1]["AWS_ACCESS_KEY_ID"], role_arn)
+            ):
+                return cached[1]
+            if ":role/" not in role_arn:
+                raise AssumeRoleError(f"{role_arn!r} is not an IAM role ARN")
+            name = role_arn.rsplit("/", 1)[-1]
+            try:
+                trust = self._iam.get_role(RoleName=name)["Role"]["AssumeRolePolicyDocument"]
+            except self._iam.exceptions.NoSuchEntityException as exc:
+                raise AssumeRoleError(f"the execution role {role_arn} does not exist") from exc
+            if isinstance(trust, str):
+                trust = json.loads(unquote(trust))
+            if not lambda_may_assume(trust):
+                raise AssumeRoleError(
+                    f"the role {role_arn} cannot be assumed by Lambda: its trust policy does not allow "
+                    "lambda.amazonaws.com to call sts:AssumeRole"
+                )
+            issued = self._sts.assume_role(RoleArn=role_arn, RoleSessionName=session_name[:64])["Credentials"]
+            env = {
+                "AWS_ACCESS_KEY_ID": issued["AccessKeyId"],
+                "AWS_SECRET_ACCESS_KEY": issued["SecretAccessKey"],
+                "AWS_SESSION_TOKEN": issued["SessionToken"],
+            }
+            self._cache[key] = (time.monotonic() + self.ttl, env)
+            return env
+
+
 class LambdaRuntime:
     """Executes deployed functions' code for the emulator; keeps every invocation's output."""
 
@@ -156,8 +260,10 @@ class LambdaRuntime:
         cache_dir: Path | None = None,
         python: str = sys.executable,
         max_history: int = 5000,
+        credentials: RoleCredentials | None = None,
     ) -> None:
         self.endpoint_url = endpoint_url.rstrip("/")
+        self.credentials = credentials or RoleCredentials(self.endpoint_url, region=region)
         self.region = region
         self.python = python
         self._own_cache = cache_dir is None
@@ -199,7 +305,12 @@ class LambdaRuntime:
 
     # -- execution ------------------------------------------------------------------------------------
     def environment(
-        self, spec: FunctionSpec, task_root: Path, request_id: str, log_stream: str
+        self,
+        spec: FunctionSpec,
+        task_root: Path,
+        request_id: str,
+        log_stream: str,
+        credentials: Mapping[str, str] | None = None,
     ) -> dict[str, str]:
         env = {
             "PATH": "/usr/local/bin:/usr/bin:/bin",
@@ -218,9 +329,7 @@ class LambdaRuntime:
             "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
             "AWS_REGION": self.region,
             "AWS_DEFAULT_REGION": self.region,
-            "AWS_ACCESS_KEY_ID": "test",
-            "AWS_SECRET_ACCESS_KEY": "test",
-            "AWS_SESSION_TOKEN": "test",
+            **(credentials or self.credentials.get(spec.role, spec.function_name)),
             "AWS_ENDPOINT_URL": self.endpoint_url,
             # Active tracing: the runtime hands every invocation a trace header; Sampled=0 means the X-Ray
             # SDK records nothing and sends nothing to the (absent) daemon.
@@ -239,6 +348,19 @@ class LambdaRuntime:
         now = datetime.now(UTC)
         log_stream = f"{now:%Y/%m/%d}/[{spec.version}]{uuid.uuid4().hex}"
         started = time.monotonic()
+        try:
+            credentials = self.credentials.get(spec.role, spec.function_name)
+        except AssumeRoleError as exc:
+            return self._record(
+                spec,
+                request_id,
+                json.dumps(
+                    {"errorMessage": str(exc), "errorType": "AccessDeniedException", "stackTrace": []}
+                ),
+                "Unhandled",
+                "",
+                started,
+            )
         try:
             task_root = self.task_root(spec)
         except (RuntimeError, zipfile.BadZipFile) as exc:
@@ -287,7 +409,7 @@ class LambdaRuntime:
                     command,
                     input=payload or b"{}",
                     capture_output=True,
-                    env=self.environment(spec, task_root, request_id, log_stream),
+                    env=self.environment(spec, task_root, request_id, log_stream, credentials),
                     cwd=task_root,
                     # The bootstrap enforces the function timeout on the handler itself; this is the
                     # backstop for a stuck initialisation (Lambda's own init budget) or interpreter.
@@ -396,8 +518,14 @@ class SqsEventSourcePoller:
         poll_interval: float = 0.2,
         refresh_interval: float = 2.0,
         failure_visibility_timeout: int | None = None,
+        credentials: RoleCredentials | None = None,
     ) -> None:
         config = Config(retries={"max_attempts": 1}, read_timeout=960, connect_timeout=5)
+        self._config = config
+        self._endpoint_url = endpoint_url
+        self.credentials = credentials
+        self._role_clients: dict[str, tuple[str, Any]] = {}
+        self._function_roles: dict[str, str] = {}
         session = boto3.session.Session(
             aws_access_key_id="test",
             aws_secret_access_key="test",  # noqa: S106 - emulator credentials
@@ -436,6 +564,26 @@ class SqsEventSourcePoller:
             if m.get("State") == "Enabled" and str(m.get("EventSourceArn", "")).startswith("arn:aws:sqs:")
         ]
 
+    def _sqs_for(self, function_arn: str) -> Any:
+        """An SQS client with the function's execution role (Lambda's poller uses it), or the admin one."""
+        if self.credentials is None:
+            return self._sqs
+        role = self._function_roles.get(function_arn)
+        if role is None:
+            role = str(self._lambda.get_function_configuration(FunctionName=function_arn).get("Role") or "")
+            self._function_roles[function_arn] = role
+        issued = self.credentials.get(role, "awslambda-sqs-poller")
+        key_id, client = self._role_clients.get(role, ("", None))
+        if client is None or key_id != issued["AWS_ACCESS_KEY_ID"]:
+            client = boto3.session.Session(
+                aws_access_key_id=issued["AWS_ACCESS_KEY_ID"],
+                aws_secret_access_key=issued["AWS_SECRET_ACCESS_KEY"],
+                aws_session_token=issued["AWS_SESSION_TOKEN"],
+                region_name=self.region,
+            ).client("sqs", endpoint_url=self._endpoint_url, config=self._config)
+            self._role_clients[role] = (issued["AWS_ACCESS_KEY_ID"], client)
+        return client
+
     def _loop(self) -> None:
         mappings: list[dict[str, Any]] = []
         refreshed = 0.0
@@ -443,6 +591,7 @@ class SqsEventSourcePoller:
             try:
                 if time.monotonic() - refreshed > self.refresh_interval:
                     mappings = self._mappings()
+                    self._function_roles.clear()
                     refreshed = time.monotonic()
                 delivered = sum(self.poll_once(m) for m in mappings)
             except Exception as exc:  # the emulator may be shutting down; keep polling until told to stop
@@ -460,11 +609,11 @@ class SqsEventSourcePoller:
             )["QueueUrl"]
         return self._queue_urls[queue_arn]
 
-    def _receive(self, queue_url: str, batch_size: int, window: int) -> list[dict[str, Any]]:
+    def _receive(self, sqs: Any, queue_url: str, batch_size: int, window: int) -> list[dict[str, Any]]:
         messages: list[dict[str, Any]] = []
         deadline = time.monotonic() + window
         while len(messages) < batch_size:
-            page = self._sqs.receive_message(
+            page = sqs.receive_message(
                 QueueUrl=queue_url,
                 MaxNumberOfMessages=min(10, batch_size - len(messages)),
                 WaitTimeSeconds=0,
@@ -515,7 +664,8 @@ class SqsEventSourcePoller:
         queue_url = self._queue_url(queue_arn)
         batch_size = int(mapping.get("BatchSize") or 10)
         window = int(mapping.get("MaximumBatchingWindowInSeconds") or 0)
-        messages = self._receive(queue_url, batch_size, window)
+        sqs = self._sqs_for(mapping["FunctionArn"])
+        messages = self._receive(sqs, queue_url, batch_size, window)
         if not messages:
             return 0
         event = {"Records": [self._record(m, queue_arn) for m in messages]}
@@ -527,14 +677,14 @@ class SqsEventSourcePoller:
         receipts = {m["MessageId"]: m["ReceiptHandle"] for m in messages}
         done = [(mid, rh) for mid, rh in receipts.items() if mid not in failed]
         for chunk in _chunks(done, 10):
-            self._sqs.delete_message_batch(
+            sqs.delete_message_batch(
                 QueueUrl=queue_url,
                 Entries=[{"Id": str(i), "ReceiptHandle": rh} for i, (_, rh) in enumerate(chunk)],
             )
         if failed and self.failure_visibility_timeout is not None:
             retry = [(mid, rh) for mid, rh in receipts.items() if mid in failed]
             for chunk in _chunks(retry, 10):
-                self._sqs.change_message_visibility_batch(
+                sqs.change_message_visibility_batch(
                     QueueUrl=queue_url,
                     Entries=[
                         {
@@ -714,7 +864,8 @@ def install(
         if port.isdigit():
             os.environ["MOTO_PORT"] = port
 
-        runtime = LambdaRuntime(endpoint, region=region, cache_dir=cache_dir)
+        credentials = RoleCredentials(endpoint, region=region)
+        runtime = LambdaRuntime(endpoint, region=region, cache_dir=cache_dir, credentials=credentials)
         runtime_shims.install_all()
         originals: dict[tuple[type, str], Any] = {
             (lambda_function, "invoke"): vars(lambda_function)["invoke"],
@@ -733,6 +884,7 @@ def install(
             region=region,
             poll_interval=poll_interval,
             failure_visibility_timeout=failure_visibility_timeout,
+            credentials=credentials,
         )
         poller.start()
         _installed = _Installed(runtime=runtime, poller=poller, originals=originals)

@@ -1,9 +1,19 @@
-"""The embedded AWS emulator: moto's ThreadedMotoServer on a loopback port, configured and shimmed.
+"""The embedded AWS emulator: moto's WSGI app on a loopback port, configured and shimmed.
 
 Used in-process by the test harness (``Emulator`` is a context manager) and as a detached process by
 ``ops up`` (``python -m ops.emulator``). Configuration that must be in place before the first
 request — managed IAM policies, no-Docker Lambda, executing Step Functions — is applied by
 ``configure_moto`` before the server thread starts.
+
+The HTTP server is waitress (HTTP/1.1 with keep-alive, a fixed pool of worker threads) rather than
+moto's ``ThreadedMotoServer``: werkzeug's development server answers every request with
+``Connection: close``, so every call of a parallel ``terraform apply`` opens a new TCP connection.
+The intermittent "decomposing response: read tcp ...: use of closed network connection" failures on
+200 responses are not the server's doing, though: they occur with both servers alike, and the client
+(the AWS SDK for Go in the provider) closes the connection itself; see
+``ops.terraform.PROVIDER_MAX_ATTEMPTS`` and ``bench/results/hammer.md``.
+``OPS_EMULATOR_SERVER=werkzeug`` selects moto's own server again (for measurements:
+``python -m bench.soak hammer --server werkzeug``).
 """
 
 from __future__ import annotations
@@ -23,9 +33,12 @@ from typing import Any
 
 import boto3
 from moto.core.config import default_user_config
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from moto.server import ThreadedMotoServer
+from waitress import wasyncore  # type: ignore[import-untyped]  # waitress ships no type information
+from waitress.server import create_server  # type: ignore[import-untyped]  # (no py.typed)
 
-from ops.emulator import shims
+from ops.emulator import iam_enforcement, shims
 from ops.emulator.endpoints import (
     BACKENDS,
     DEFAULT_ACCOUNT_ID,
@@ -62,6 +75,13 @@ RUNTIME_SHIMS_MODULE = "ops.emulator.runtime_shims"
 LAMBDA_RUNTIME_ENV = "OPS_EMULATOR_LAMBDA_RUNTIME"
 
 START_TIMEOUT_S = 30.0
+
+SERVER_ENV = "OPS_EMULATOR_SERVER"
+SERVER_KINDS = ("waitress", "werkzeug")
+# Worker threads of the waitress pool. A Lambda invocation holds its worker while the handler runs and
+# the handler's own AWS calls (and Step Functions' lambda:invoke, which re-enters the server) need
+# free workers: the pool must exceed Terraform's parallelism plus the invocations in flight.
+WAITRESS_THREADS = 64
 
 _configure_lock = threading.Lock()
 
@@ -108,6 +128,70 @@ def lambda_runtime_wanted(flag: bool | None = None) -> bool:
     return importlib.util.find_spec(LAMBDA_RUNTIME_MODULE) is not None
 
 
+def iam_enforcement_wanted(flag: bool | None = None) -> bool:
+    """Resolve the IAM flag: explicit argument, else ``OPS_EMULATOR_IAM`` (``enforce`` default, ``off``)."""
+    if flag is not None:
+        return flag
+    setting = os.environ.get(iam_enforcement.ENV_VAR, "enforce").strip().lower()
+    if setting in ("enforce", "on", "1", "true", "yes"):
+        return True
+    if setting in ("off", "0", "false", "no"):
+        return False
+    raise EmulatorError(f"{iam_enforcement.ENV_VAR} must be enforce or off, not {setting!r}")
+
+
+def selected_server(kind: str | None = None) -> str:
+    """The HTTP server for the emulator: explicit argument, else ``OPS_EMULATOR_SERVER``, else waitress."""
+    chosen = (kind or os.environ.get(SERVER_ENV, "") or SERVER_KINDS[0]).strip().lower()
+    if chosen not in SERVER_KINDS:
+        raise EmulatorError(f"{SERVER_ENV} must be one of {', '.join(SERVER_KINDS)}, not {chosen!r}")
+    return chosen
+
+
+class WaitressServer:
+    """moto's WSGI app under waitress on a background thread (same surface as ThreadedMotoServer)."""
+
+    def __init__(self, host: str, port: int, *, threads: int = WAITRESS_THREADS) -> None:
+        self._map: dict[int, Any] = {}
+        app = DomainDispatcherApplication(create_backend_app)
+        self._server: Any = create_server(
+            app,
+            map=self._map,
+            host=host,
+            port=port,
+            threads=threads,
+            # Terraform opens up to one connection per parallel operation and keeps them alive.
+            connection_limit=1000,
+            backlog=1024,
+            # Idle keep-alive connections: the client must be the one to close them (the AWS SDK for Go
+            # drops idle connections after 90 s). A server that closed first would race the client's
+            # next request on that connection.
+            channel_timeout=600,
+            ident="moto",
+        )
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _loop(self) -> None:
+        while not self._stop.is_set() and self._map:
+            wasyncore.loop(timeout=0.2, map=self._map, count=1)
+        for channel in list(self._map.values()):
+            channel.close()
+        self._server.task_dispatcher.shutdown(timeout=5)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="emulator-waitress", daemon=True)
+        self._thread.start()
+
+    def get_host_and_port(self) -> tuple[str, int]:
+        return str(self._server.effective_host), int(self._server.effective_port)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(10)
+
+
 class Emulator:
     """moto server on a loopback port, shimmed for the Terraform AWS provider.
 
@@ -123,7 +207,11 @@ class Emulator:
         *,
         lambda_runtime: bool | None = None,
         request_log: bool = False,
+        server: str | None = None,
+        iam: bool | None = None,
     ) -> None:
+        self.server_kind = selected_server(server)
+        self.iam_enforced = iam_enforcement_wanted(iam)
         self.host = host
         self.requested_port = port
         self.region = region
@@ -140,6 +228,9 @@ class Emulator:
         if self._server is not None:
             return self
         configure_moto()
+        # Requests signed with the administrator's key (Terraform, the harness) are never evaluated, so
+        # enforcement can be on from the first request: only the functions' role credentials are checked.
+        iam_enforcement.install(enforce=self.iam_enforced)
         if not self.request_log:
             # werkzeug logs every request at INFO: thousands of lines per terraform apply.
             logging.getLogger("werkzeug").setLevel(logging.WARNING)
@@ -153,7 +244,11 @@ class Emulator:
                     raise EmulatorError(
                         f"cannot bind the emulator on {self.host}:{self.requested_port}: {exc}"
                     ) from exc
-        server = ThreadedMotoServer(ip_address=self.host, port=self.requested_port, verbose=False)
+        server: Any
+        if self.server_kind == "waitress":
+            server = WaitressServer(self.host, self.requested_port)
+        else:
+            server = ThreadedMotoServer(ip_address=self.host, port=self.requested_port, verbose=False)
         starter = threading.Thread(target=server.start, daemon=True)
         starter.start()
         starter.join(START_TIMEOUT_S)
@@ -180,6 +275,7 @@ class Emulator:
                     uninstall(self)
                 self.lambda_runtime_installed = False
             server.stop()
+            iam_enforcement.uninstall()
 
     def __enter__(self) -> Emulator:
         return self.start()
@@ -237,6 +333,8 @@ class Emulator:
             "endpoint_url": self.endpoint_url,
             "region": self.region,
             "lambda_runtime": self.lambda_runtime_installed,
+            "server": self.server_kind,
+            "iam_enforced": self.iam_enforced,
         }
 
     def write_ready_file(self, path: Path) -> None:

@@ -27,6 +27,7 @@ from moto.core.exceptions import JsonRESTError
 from moto.core.responses import ActionResult, BaseResponse
 from moto.ec2.models.security_groups import SecurityGroupRule
 from moto.sqs.models import Queue, SQSBackend
+from moto.ssm.models import SimpleSystemManagerBackend
 from moto.stepfunctions.responses import StepFunctionResponse
 from moto.xray.models import xray_backends
 
@@ -658,6 +659,36 @@ def shim_lambda_event_source_mappings_by_name() -> None:
     _patch(LambdaBackend, "list_event_source_mappings", list_event_source_mappings)
 
 
+_ssm_lock = threading.RLock()
+
+
+def shim_ssm_parameters_thread_safe() -> None:
+    """moto 5.2.5's SSM backend keeps parameters in a plain dict that DescribeParameters and
+    GetParametersByPath iterate while PutParameter/DeleteParameter of a concurrent request add or remove
+    entries: under Terraform's parallel apply/destroy (many ``aws_ssm_parameter``) a request fails with
+    HTTP 500 "RuntimeError: dictionary changed size during iteration". Serialize the calls that mutate or
+    iterate the parameter dict (each is in-memory and fast)."""
+
+    def serialized(name: str) -> None:
+        original = _require(SimpleSystemManagerBackend, name)
+
+        def call(self: Any, *args: Any, **kwargs: Any) -> Any:
+            with _ssm_lock:
+                return original(self, *args, **kwargs)
+
+        call.__name__ = name
+        _patch(SimpleSystemManagerBackend, name, call)
+
+    for name in (
+        "put_parameter",
+        "delete_parameter",
+        "delete_parameters",
+        "describe_parameters",
+        "get_parameters_by_path",
+    ):
+        serialized(name)
+
+
 # --------------------------------------------------------------------------- install
 
 SHIMS: tuple[Callable[[], None], ...] = (
@@ -670,6 +701,7 @@ SHIMS: tuple[Callable[[], None], ...] = (
     shim_ec2_security_group_rule_description,
     shim_lambda_logging_config,
     shim_lambda_event_source_mappings_by_name,
+    shim_ssm_parameters_thread_safe,
 )
 
 _install_lock = threading.Lock()

@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from ops.build import BuildResult
+from ops.emulator.endpoints import selected_backend
 from ops.local import local_tf_vars
 from ops.terraform import REPO_ROOT, Terraform, TerraformError, prepare_workdir
 
@@ -64,7 +65,9 @@ def deployment(
         tmp_path_factory.mktemp(f"apply-{suffix}"), emulator.endpoint_url, package_path=lambda_package.path
     )
     tf = Terraform(workdir, timeout=1800, log_path=workdir / "terraform.log")
-    tf_vars = local_tf_vars(suffix, extra={"lambda_architecture": lambda_package.architecture})
+    tf_vars = local_tf_vars(
+        suffix, extra={"lambda_architecture": lambda_package.architecture}, backend=selected_backend()
+    )
     dep = Deployment(tf=tf, emulator=emulator, suffix=suffix, tf_vars=tf_vars, package=lambda_package)
     try:
         started = time.monotonic()

@@ -13,6 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from ops.emulator.endpoints import selected_backend
+from tests.emulator_gaps import PLAN_DRIFT, returns, unexpected_changes
+
 if TYPE_CHECKING:
     from tests.apply.conftest import Deployment
 
@@ -27,19 +30,22 @@ ROLES = (
     "health",
     "report",
     "cleanup",
+    "sweeper",
 )
-# docs/interfaces.md "Lambda package": handler module, memory, timeout, reserved concurrency.
+# docs/interfaces.md "Lambda package": handler module, memory, timeout. Reserved concurrency: none by
+# default (a new account's quota is small; production values in examples/production.tfvars).
 FUNCTION_TABLE = {
-    "intake": ("handlers.intake.handler", 512, 10, 50),
-    "status": ("handlers.status.handler", 512, 10, 50),
-    "validator": ("handlers.validator.handler", 512, 15, 100),
-    "fraud-check": ("handlers.fraud_check.handler", 512, 15, 50),
-    "settlement": ("handlers.settlement.handler", 512, 30, 50),
-    "notification": ("handlers.notification.handler", 512, 15, 50),
-    "retry": ("handlers.retry.handler", 512, 60, 50),
-    "health": ("handlers.health.handler", 512, 15, 50),
-    "report": ("handlers.report.handler", 1024, 300, 50),
-    "cleanup": ("handlers.cleanup.handler", 1024, 900, 50),
+    "intake": ("handlers.intake.handler", 512, 10),
+    "status": ("handlers.status.handler", 512, 10),
+    "validator": ("handlers.validator.handler", 512, 15),
+    "fraud-check": ("handlers.fraud_check.handler", 512, 15),
+    "settlement": ("handlers.settlement.handler", 512, 20),
+    "notification": ("handlers.notification.handler", 512, 15),
+    "retry": ("handlers.retry.handler", 512, 60),
+    "health": ("handlers.health.handler", 512, 15),
+    "report": ("handlers.report.handler", 1024, 300),
+    "cleanup": ("handlers.cleanup.handler", 1024, 900),
+    "sweeper": ("handlers.sweeper.handler", 512, 120),
 }
 ENV_KEYS = {
     "ENVIRONMENT_SUFFIX",
@@ -116,7 +122,7 @@ def test_functions_have_the_spec_settings(deployment: Deployment) -> None:
     lam = deployment.client("lambda")
     out = deployment.outputs
     subnets = set(out["private_subnet_ids"])
-    for role, (handler, memory, timeout, reserved) in FUNCTION_TABLE.items():
+    for role, (handler, memory, timeout) in FUNCTION_TABLE.items():
         name = out["function_names"][role]
         fn = lam.get_function(FunctionName=name)
         config = fn["Configuration"]
@@ -129,7 +135,8 @@ def test_functions_have_the_spec_settings(deployment: Deployment) -> None:
         assert config["CodeSha256"] == deployment.package.sha256_b64, name
         assert set(config["VpcConfig"]["SubnetIds"]) == subnets, name
         assert config["VpcConfig"]["SecurityGroupIds"] == [out["lambda_security_group_id"]], name
-        assert config.get("KMSKeyArn"), f"{name}: environment not encrypted with a CMK"
+        if returns("lambda:KMSKeyArn"):
+            assert config.get("KMSKeyArn"), f"{name}: environment not encrypted with a CMK"
         env = config["Environment"]["Variables"]
         assert set(env) >= ENV_KEYS, f"{name} lacks {sorted(ENV_KEYS - set(env))}"
         assert env["ENVIRONMENT_SUFFIX"] == deployment.suffix
@@ -140,7 +147,7 @@ def test_functions_have_the_spec_settings(deployment: Deployment) -> None:
         assert not any(re.search(r"SECRET|PASSWORD|CREDENTIALS$", k) for k in env), (
             f"{name} has a secret in env"
         )
-        assert fn["Concurrency"]["ReservedConcurrentExecutions"] == reserved, name
+        assert "ReservedConcurrentExecutions" not in (fn.get("Concurrency") or {}), name
 
 
 def test_each_function_has_its_own_role_and_log_group(deployment: Deployment) -> None:
@@ -256,10 +263,12 @@ def test_archive_bucket_is_versioned_encrypted_private_tls_only_and_tiered(deplo
         for k in ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
     )
     rules = s3.get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
-    transitions = [t for r in rules if r["Status"] == "Enabled" for t in r.get("Transitions", [])]
-    assert {"Days": 30, "StorageClass": "GLACIER"} in [
-        {"Days": t.get("Days"), "StorageClass": t["StorageClass"]} for t in transitions
-    ]
+    moving = [r for r in rules if r["Status"] == "Enabled" and r.get("Transitions")]
+    assert [
+        {"Days": t.get("Days"), "StorageClass": t["StorageClass"]} for r in moving for t in r["Transitions"]
+    ] == [{"Days": 30, "StorageClass": "GLACIER"}]
+    # Only the cleanup batches: Glacier's ~40 KB per-object overhead makes ~1 KB archives cost more there.
+    assert [r["Filter"].get("Prefix") for r in moving] == ["cleanup/"], moving
     expirations = [
         r["NoncurrentVersionExpiration"]["NoncurrentDays"]
         for r in rules
@@ -286,10 +295,65 @@ def test_state_machine_logs_all_without_execution_data_and_traces(deployment: De
     assert sm["loggingConfiguration"]["level"] == "ALL"
     # The provider omits a false includeExecutionData and moto echoes the request: absent means false.
     assert sm["loggingConfiguration"].get("includeExecutionData", False) is False
-    assert sm["tracingConfiguration"]["enabled"] is True
+    if returns("stepfunctions:tracingConfiguration"):
+        assert sm["tracingConfiguration"]["enabled"] is True
     definition = json.loads(sm["definition"])
-    assert definition["TimeoutSeconds"] == 60
+    # The computed budget: every task's worst case along the longest route, within EXPRESS's 300 s.
+    assert 60 < definition["TimeoutSeconds"] <= 300
     assert definition["States"][definition["StartAt"]]["Type"] == "Parallel"
+
+
+def test_stranded_executions_rule_targets_the_failed_queue(deployment: Deployment) -> None:
+    events = deployment.client("events")
+    out = deployment.outputs
+    rule = events.describe_rule(Name=f"payment-workflow-stranded-{deployment.suffix}")
+    pattern = json.loads(rule["EventPattern"])
+    assert pattern["detail-type"] == ["Step Functions Execution Status Change"]
+    assert pattern["detail"]["stateMachineArn"] == [out["state_machine_arn"]]
+    assert set(pattern["detail"]["status"]) == {"FAILED", "TIMED_OUT", "ABORTED"}
+    [target] = events.list_targets_by_rule(Rule=rule["Name"])["Targets"]
+    assert target["Arn"] == out["failed_queue_arn"]
+    assert target["InputTransformer"]["InputPathsMap"]["name"] == "$.detail.name"
+
+
+def _inline_policy(deployment: Deployment, role_arn: str) -> list[dict[str, Any]]:
+    iam = deployment.client("iam")
+    role = role_arn.rsplit("/", 1)[1]
+    statements: list[dict[str, Any]] = []
+    for name in iam.list_role_policies(RoleName=role)["PolicyNames"]:
+        document = iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
+        document = json.loads(document) if isinstance(document, str) else document
+        found = document["Statement"]
+        statements += found if isinstance(found, list) else [found]
+    return statements
+
+
+def test_schedule_roles_decrypt_their_own_schedule_and_health_reads_every_alarm(
+    deployment: Deployment,
+) -> None:
+    iam = deployment.client("iam")
+    scheduler = deployment.client("scheduler")
+    for job, name in deployment.outputs["schedule_names"].items():
+        schedule = next(
+            scheduler.get_schedule(Name=name, GroupName=g["Name"])
+            for g in scheduler.list_schedule_groups()["ScheduleGroups"]
+            if any(s["Name"] == name for s in scheduler.list_schedules(GroupName=g["Name"])["Schedules"])
+        )
+        context = "kms:EncryptionContext:aws:scheduler:schedule:arn"
+        decrypt = [
+            s
+            for s in _inline_policy(deployment, schedule["Target"]["RoleArn"])
+            if context in json.dumps(s.get("Condition", {}))
+        ]
+        assert len(decrypt) == 1, job
+        assert decrypt[0]["Condition"]["StringEquals"][context] == schedule["Arn"], job
+    health_role = iam.get_role(RoleName=f"payment-health-{deployment.suffix}")["Role"]["Arn"]
+    describe = [
+        s
+        for s in _inline_policy(deployment, health_role)
+        if "cloudwatch:DescribeAlarms" in json.dumps(s["Action"])
+    ]
+    assert describe and all(s["Resource"] in ("*", ["*"]) for s in describe), describe
 
 
 # --------------------------------------------------------------------------- API Gateway + WAF
@@ -351,6 +415,9 @@ def test_api_routes_require_keys_except_health(deployment: Deployment) -> None:
         assert route in methods, route
 
 
+@pytest.mark.not_emulated(
+    reason="WAFv2 exists only in LocalStack's paid edition (enable_waf = false)", backends=("localstack",)
+)
 def test_waf_acl_is_associated_and_logged_with_redaction(deployment: Deployment) -> None:
     waf = deployment.client("wafv2")
     acl_arn = deployment.outputs["web_acl_arn"]
@@ -428,6 +495,10 @@ def test_schedules_run_the_jobs_at_two_and_three_utc(deployment: Deployment) -> 
         assert target["DeadLetterConfig"]["Arn"] == out["scheduler_dlq_arn"]
 
 
+@pytest.mark.not_emulated(
+    reason="the X-Ray control plane exists only in LocalStack's paid edition (enable_xray_resources = false)",
+    backends=("localstack",),
+)
 def test_xray_sampling_group_and_encryption(deployment: Deployment) -> None:
     xray = deployment.client("xray")
     rules = [
@@ -438,8 +509,10 @@ def test_xray_sampling_group_and_encryption(deployment: Deployment) -> None:
     assert len(rules) == 1 and rules[0]["FixedRate"] == 0.1 and rules[0]["ReservoirSize"] == 1
     groups = [g for g in xray.get_groups()["Groups"] if deployment.suffix in g["GroupName"]]
     assert len(groups) == 1 and groups[0]["FilterExpression"]
+    # The account-wide encryption setting is left to the account (manage_xray_encryption = false).
+    logs_key = deployment.outputs["kms_key_arns"]["logs"]
     config = xray.get_encryption_config()["EncryptionConfig"]
-    assert config["Type"] == "KMS" and config["KeyId"]
+    assert config.get("KeyId") != logs_key
 
 
 def test_parameters_are_under_the_platform_path(deployment: Deployment) -> None:
@@ -461,6 +534,13 @@ def test_parameters_are_under_the_platform_path(deployment: Deployment) -> None:
 
 def test_second_plan_reports_no_changes(deployment: Deployment) -> None:
     started = time.monotonic()
+    allowed = PLAN_DRIFT[selected_backend()]
+    if allowed:
+        # Only the attributes this backend does not return may show (tests/emulator_gaps.py).
+        unexpected = unexpected_changes(deployment.tf.plan_json(deployment.tf_vars), allowed)
+        deployment.timings["second_plan"] = time.monotonic() - started
+        assert not unexpected, "second plan is not clean:\n" + "\n".join(unexpected[:80])
+        return
     result = deployment.tf.plan_exitcode(deployment.tf_vars)
     deployment.timings["second_plan"] = time.monotonic() - started
     if result.retcode != 0:
@@ -476,6 +556,8 @@ def test_destroy_leaves_nothing_of_ours(deployment: Deployment) -> None:
     s = deployment.suffix
     deployment.destroy()
     c = deployment.client
+    # LocalStack's free edition has neither WAFv2 nor the X-Ray control plane: nothing to list there.
+    paid = selected_backend() != "localstack"
     leftovers = {
         "tables": [t for t in _all(c("dynamodb"), "list_tables", "TableNames") if s in t],
         "queues": [q for q in _all(c("sqs"), "list_queues", "QueueUrls") if s in q],
@@ -515,7 +597,9 @@ def test_destroy_leaves_nothing_of_ours(deployment: Deployment) -> None:
             if s in d["DashboardName"]
         ],
         "web acls": [
-            w["Name"] for w in c("wafv2").list_web_acls(Scope="REGIONAL")["WebACLs"] if s in w["Name"]
+            w["Name"]
+            for w in (c("wafv2").list_web_acls(Scope="REGIONAL")["WebACLs"] if paid else [])
+            if s in w["Name"]
         ],
         "schedules": [
             x["Name"] for x in _all(c("scheduler"), "list_schedules", "Schedules") if s in x["Name"]
@@ -523,10 +607,12 @@ def test_destroy_leaves_nothing_of_ours(deployment: Deployment) -> None:
         "parameters": [
             p["Name"] for p in _all(c("ssm"), "describe_parameters", "Parameters") if s in p["Name"]
         ],
-        "xray groups": [g["GroupName"] for g in c("xray").get_groups()["Groups"] if s in g["GroupName"]],
+        "xray groups": [
+            g["GroupName"] for g in (c("xray").get_groups()["Groups"] if paid else []) if s in g["GroupName"]
+        ],
         "xray rules": [
             r["SamplingRule"]["RuleName"]
-            for r in c("xray").get_sampling_rules()["SamplingRuleRecords"]
+            for r in (c("xray").get_sampling_rules()["SamplingRuleRecords"] if paid else [])
             if s in r["SamplingRule"]["RuleName"]
         ],
         "vpcs": [

@@ -24,6 +24,7 @@ import pytest
 from ops.build import BuildResult
 from ops.demo import Platform
 from ops.emulator import lambda_runtime
+from ops.emulator.endpoints import selected_backend
 from ops.local import local_tf_vars
 from ops.terraform import Terraform, TerraformError, prepare_workdir, terraform_env
 from tests.e2e.flows import AuditStream, Deployment, Ledger, OpsCli, TopicTap, leftovers
@@ -76,7 +77,7 @@ def deployment(
     tf = Terraform(
         workdir, env=terraform_env(), timeout=APPLY_TIMEOUT_S, log_path=workdir.parent / "terraform.log"
     )
-    tf_vars = local_tf_vars(suffix)
+    tf_vars = local_tf_vars(suffix, backend=selected_backend())
     started = time.monotonic()
     try:
         tf.init_dir()

@@ -49,8 +49,11 @@ def test_body_failing_the_model_is_400_from_the_validator(
     del body["amount"]
     response = platform.create(body)
     assert response.status == 400
-    # The gateway's BAD_REQUEST_BODY response carries API Gateway's validation string.
-    assert "invalid_body" in response.body and "amount" in response.body, response.body
+    # The gateway's BAD_REQUEST_BODY response is valid JSON in the platform's error shape; its
+    # message is $context.error.messageString (the validation string cannot be embedded safely).
+    error = _error(response)
+    assert error["code"] == "invalid_body" and error["type"] == "invalid_request_error", response.body
+    assert isinstance(error["message"], str) and error["message"], response.body
     if runtime is not None:
         assert len(runtime.history(intake)) == calls_before, "the validator must stop it before the Lambda"
 

@@ -1,13 +1,22 @@
-"""Flow 4: settlement fails → workflow retries → failed-transactions → retry consumer → DLQ → redrive."""
+"""Flow 4: settlement fails → workflow retries → failed-transactions → retry consumer → DLQ → redrive;
+and the settlement protocol against a processor with real semantics (the HTTPS simulator)."""
 
 from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Iterator, Mapping
 from typing import Any
 
+import pytest
+
 from ops.demo import UNREACHABLE_PROCESSOR, Platform, wait_for
+from ops.emulator import lambda_runtime
+from ops.emulator.processor import serve
 from tests.e2e.flows import Ledger, OpsCli, TopicTap
+
+# The functions that call the processor.
+PROCESSOR_CALLERS = ("settlement", "retry")
 
 
 def _retry_mapping(platform: Platform) -> dict[str, Any]:
@@ -98,3 +107,70 @@ def test_every_created_transaction_is_terminal(platform: Platform, ledger: Ledge
             transaction_id, {"COMPLETED", "REJECTED"}, timeout=60, tier=ledger.tiers[transaction_id]
         )["status"]
         assert expectation.startswith(status), (transaction_id, status, expectation)
+
+
+@contextlib.contextmanager
+def _function_environment(
+    platform: Platform, roles: tuple[str, ...], extra: Mapping[str, str]
+) -> Iterator[None]:
+    """Add variables to deployed functions' environments for the block (restored afterwards)."""
+    lam = platform.client("lambda")
+    saved: dict[str, dict[str, str]] = {}
+    try:
+        for role in roles:
+            name = platform.outputs["function_names"][role]
+            variables = dict(lam.get_function_configuration(FunctionName=name)["Environment"]["Variables"])
+            saved[name] = variables
+            lam.update_function_configuration(
+                FunctionName=name, Environment={"Variables": {**variables, **extra}}
+            )
+        yield
+    finally:
+        for name, variables in saved.items():
+            lam.update_function_configuration(FunctionName=name, Environment={"Variables": variables})
+
+
+def test_a_lost_answer_is_reconciled_by_lookup_against_the_https_processor(
+    platform: Platform, ledger: Ledger, runtime: lambda_runtime.LambdaRuntime | None
+) -> None:
+    """The processor charges and the connection drops before the answer: the deployed Settle looks
+    the charge up by reference and completes; one charge, no second POST."""
+    if runtime is None:
+        pytest.skip("the deployed functions must run on this host to reach 127.0.0.1 (embedded runtime)")
+    original = platform.processor_endpoint()
+    with (
+        serve() as simulator,
+        _function_environment(platform, PROCESSOR_CALLERS, {"PROCESSOR_CA_BUNDLE": str(simulator.ca_bundle)}),
+    ):
+        platform.set_processor_endpoint(simulator.endpoint)
+        try:
+            simulator.ledger.inject("drop_after_charge")
+            response = platform.create(Platform.payment("33.00", "USD"))
+            assert response.status == 202, response.body
+            transaction_id = ledger.add(response.json["transaction_id"], "COMPLETED")
+            final = platform.wait_for_status(transaction_id, {"COMPLETED", "REJECTED", "FAILED"}, timeout=120)
+        finally:
+            platform.set_processor_endpoint(original)
+        charges = simulator.ledger.charges_for(transaction_id)
+        requests = [
+            r["method"]
+            for r in simulator.ledger.requests
+            if transaction_id in r["target"] or transaction_id.encode() in r["body"]
+        ]
+    assert final["status"] == "COMPLETED", final
+    assert len(charges) == 1
+    assert final["processor_reference"] == charges[0].charge_id
+    assert requests == ["POST", "GET"]  # the charge, then the lookup; never a second charge
+    audit = [entry["to_status"] for entry in platform.audit(transaction_id)]
+    assert audit == ["PENDING", "VALIDATING", "SETTLING", "COMPLETED"], audit
+
+
+def test_the_sweeper_runs_with_its_role_and_finds_nothing_stuck(platform: Platform) -> None:
+    """The scheduled sweeper (invoked as the schedule does): its role grants what its code calls."""
+    response = platform.client("lambda").invoke(
+        FunctionName=platform.outputs["function_names"]["sweeper"], Payload=b"{}"
+    )
+    payload = json.loads(response["Payload"].read())
+    assert "FunctionError" not in response, payload
+    assert payload["complete"] is True and payload["errors"] == 0
+    assert payload["scanned_partitions"] >= 1

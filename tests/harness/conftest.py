@@ -30,7 +30,37 @@ def lambda_role(moto_emulator: Any) -> str:
             {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
         ],
     }
-    return str(iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"])
+    arn = str(iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"])
+    # The emulator enforces IAM on the functions' calls: grant what the harness functions do, on the
+    # harness's own resources only.
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": "ssm:PutParameter",
+                "Resource": "arn:aws:ssm:*:*:parameter/harness/*",
+            },
+            {
+                "Effect": "Allow",
+                "Action": "dynamodb:UpdateItem",
+                "Resource": "arn:aws:dynamodb:*:*:table/harness-*",
+            },
+            {
+                "Sid": "EventSourcePolling",
+                "Effect": "Allow",
+                "Action": [
+                    "sqs:ReceiveMessage",
+                    "sqs:DeleteMessage",
+                    "sqs:ChangeMessageVisibility",
+                    "sqs:GetQueueAttributes",
+                ],
+                "Resource": "arn:aws:sqs:*:*:harness-*",
+            },
+        ],
+    }
+    iam.put_role_policy(RoleName=name, PolicyName="harness", PolicyDocument=json.dumps(policy))
+    return arn
 
 
 @pytest.fixture

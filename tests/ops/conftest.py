@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,7 @@ import boto3
 import pytest
 from click.testing import CliRunner, Result
 from moto import mock_aws
+from moto.core.botocore_stubber import BotocoreStubber
 from ops_testkit import (
     ACCOUNT,
     BUCKET,
@@ -29,6 +31,22 @@ from ops_testkit import (
 from ops.cli import context as cli_context
 from ops.cli.main import cli
 
+_MOTO_LOCK = threading.RLock()
+
+
+def _atomic_requests(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Apply each emulated request atomically, as AWS does. moto in-process is not thread-safe:
+    parallel scan segments or two concurrent runs can otherwise see a half-applied request
+    (RuntimeError "dictionary changed size during iteration", or an update that re-creates an
+    item a parallel delete just removed)."""
+    original = BotocoreStubber.process_request
+
+    def process_request(self: BotocoreStubber, request: Any) -> Any:
+        with _MOTO_LOCK:
+            return original(self, request)
+
+    monkeypatch.setattr(BotocoreStubber, "process_request", process_request)
+
 
 @pytest.fixture
 def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
@@ -41,6 +59,7 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
     monkeypatch.setenv("COLUMNS", "160")
+    _atomic_requests(monkeypatch)
     with mock_aws():
         yield
 
@@ -115,9 +134,11 @@ def platform(aws_env: None, tmp_path: Path) -> Platform:
 def run(platform: Platform) -> Callable[..., Result]:
     """Invoke ``ops`` with the platform's outputs file, returning click's Result."""
 
-    def invoke(*args: str, env: dict[str, str] | None = None, outputs: bool = True) -> Result:
+    def invoke(
+        *args: str, env: dict[str, str] | None = None, outputs: bool = True, input: str | None = None
+    ) -> Result:
         argv = (["--outputs-file", str(platform.outputs_file)] if outputs else []) + list(args)
-        return CliRunner().invoke(cli, argv, env=env, catch_exceptions=False)
+        return CliRunner().invoke(cli, argv, env=env, input=input, catch_exceptions=False)
 
     return invoke
 

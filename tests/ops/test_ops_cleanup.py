@@ -8,6 +8,8 @@ from collections import Counter
 from typing import Any
 
 import pytest
+from botocore.awsrequest import AWSResponse
+from botocore.compat import HTTPHeaders
 from ops_testkit import BUCKET, TABLE, Interrupt, Platform, fail_after, shuffled, txn_item
 
 from ops.core import OpsError
@@ -48,14 +50,14 @@ def test_cutoff_is_midnight_utc_and_durations_parse() -> None:
 def test_default_is_a_dry_run_that_changes_nothing(run: Any, platform: Platform) -> None:
     old, _new = _seed(platform)
     before = sorted(json.dumps(i, sort_keys=True) for i in platform.all_items())
-    for args in ((), ("--dry-run", "--yes"), ("--backfill-ttl",), ("--no-archive",)):
+    for args in ((), ("--dry-run", "--yes"), ("--backfill-ttl",), ("--no-archive", "--confirm-no-archive")):
         result = run("cleanup", "--older-than", "90d", *args, "--json")
         assert result.exit_code == 0, result.output
         summary = json.loads(result.stdout)
         assert summary["dry_run"] is True
         assert summary["matched"] == len(old)
         assert summary["deleted"] == summary["ttl_set"] == summary["archived"] == 0
-        assert summary["requests"].get("batch_write_item", 0) == 0
+        assert summary["requests"].get("transact_write_items", 0) == 0
     assert sorted(json.dumps(i, sort_keys=True) for i in platform.all_items()) == before
     assert platform.s3_keys() == []
     table_output = run("cleanup").stdout
@@ -77,10 +79,15 @@ def test_yes_archives_then_deletes_exactly_the_old_items(run: Any, platform: Pla
     assert sorted(_ids(archived)) == sorted(old)  # each old item exactly once
     for item in archived:  # lossless: the DynamoDB JSON of the item as it was
         assert item == original[item["transaction_id"]["S"]]
-    assert all(k.startswith(f"cleanup/{CUTOFF.date().isoformat()}/segment-") for k in platform.s3_keys())
-    # 25 deletes per request (plus the chunk's first item on its own, see ops.core.cleanup).
+    run_prefix = f"cleanup/{CUTOFF.date().isoformat()}/{summary['run_id']}/"
+    assert all(k.startswith(run_prefix) for k in platform.s3_keys())
+    # Up to 100 guarded deletes per TransactWriteItems; a chunk of 7 is one request.
     chunks = summary["archive_objects"]
-    assert summary["requests"]["batch_write_item"] <= len(old) // 25 + 2 * chunks
+    assert summary["requests"]["transact_write_items"] == chunks
+    manifests = [k for k in platform.s3_keys() if k.endswith(".manifest.json")]
+    assert len(manifests) == chunks
+    assert sum(platform.s3_json(k)["count"] for k in manifests) == len(old)
+    assert platform.s3_json(run_prefix + "summary.json")["deleted"] == len(old)
 
 
 def test_boundary_item_at_the_cutoff_is_kept(run: Any, platform: Platform) -> None:
@@ -92,7 +99,7 @@ def test_boundary_item_at_the_cutoff_is_kept(run: Any, platform: Platform) -> No
 
 def test_no_archive_deletes_without_touching_s3(run: Any, platform: Platform) -> None:
     old, new = _seed(platform)
-    result = run("cleanup", "--no-archive", "--yes", "--json")
+    result = run("cleanup", "--no-archive", "--confirm-no-archive", "--yes", "--json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["deleted"] == len(old)
     assert set(_ids(platform.all_items())) == new
@@ -126,7 +133,9 @@ def test_backfill_condition_protects_items_that_gain_a_ttl_meanwhile(platform: P
     item = txn_item(1, CUTOFF_MS - 10)
     platform.put([item])
 
-    def race(**_: Any) -> None:  # another writer sets the TTL between our scan and update
+    def race(params: dict[str, Any], **_: Any) -> None:  # another writer sets the TTL first
+        if item["transaction_id"]["S"].encode() not in params["body"]:
+            return  # the cleanup lock's own UpdateItem
         platform.dynamodb.meta.events.unregister("before-call.dynamodb.UpdateItem", race)
         platform.dynamodb.update_item(
             TableName=TABLE,
@@ -160,30 +169,26 @@ def test_paginates_every_segment_to_the_end(platform: Platform) -> None:
 
 
 class _Throttle:
-    """Simulates DynamoDB returning UnprocessedItems: the first ``times`` BatchWriteItem calls
-    only apply half of their requests and hand the rest back, as a throttled table does."""
+    """DynamoDB cancelling a transaction for throttling: the first ``times`` TransactWriteItems
+    calls are answered with TransactionCanceledException (reason ThrottlingError) and not run."""
 
     def __init__(self, client: Any, times: int) -> None:
         self.remaining = times
-        self.held: list[Any] = []
-        client.meta.events.register("before-parameter-build.dynamodb.BatchWriteItem", self.before)
-        client.meta.events.register("after-call.dynamodb.BatchWriteItem", self.after)
+        client.meta.events.register("before-call.dynamodb.TransactWriteItems", self.before)
 
-    def before(self, params: dict[str, Any], **_: Any) -> None:
-        requests = params["RequestItems"][TABLE]
-        if self.remaining > 0 and len(requests) > 1:
-            self.remaining -= 1
-            half = len(requests) // 2
-            self.held = requests[half:]
-            params["RequestItems"][TABLE] = requests[:half]
-
-    def after(self, parsed: dict[str, Any], **_: Any) -> None:
-        if self.held:
-            parsed["UnprocessedItems"] = {TABLE: self.held}
-            self.held = []
+    def before(self, params: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]] | None:
+        if self.remaining <= 0:
+            return None
+        self.remaining -= 1
+        items = json.loads(params["body"])["TransactItems"]
+        parsed = {
+            "Error": {"Code": "TransactionCanceledException", "Message": "Transaction cancelled"},
+            "CancellationReasons": [{"Code": "ThrottlingError"} for _ in items],
+        }
+        return AWSResponse("https://dynamodb", 400, HTTPHeaders(), None), parsed
 
 
-def test_unprocessed_items_are_retried_with_full_jitter_backoff(platform: Platform) -> None:
+def test_cancelled_transactions_are_retried_with_full_jitter_backoff(platform: Platform) -> None:
     old, new = _seed(platform, old=60, new=5)
     _Throttle(platform.dynamodb, times=3)
     delays: list[float] = []
@@ -209,11 +214,11 @@ def test_backoff_is_exponential_capped_and_jittered() -> None:
     assert Backoff(base_s=0.1, rng=lambda: 0.25).delay(2) == pytest.approx(0.1)
 
 
-def test_persistent_unprocessed_items_fail_loudly_after_bounded_attempts(platform: Platform) -> None:
+def test_persistent_throttling_fails_loudly_after_bounded_attempts(platform: Platform) -> None:
     _seed(platform, old=30, new=0)
     _Throttle(platform.dynamodb, times=1000)
     backoff = Backoff(max_attempts=4, sleep=lambda _s: None)
-    with pytest.raises(OpsError, match="unprocessed after 4 attempts"):
+    with pytest.raises(OpsError, match="cancelled after 4 attempts"):
         run_cleanup(
             platform.dynamodb,
             TABLE,
@@ -227,7 +232,14 @@ def test_persistent_unprocessed_items_fail_loudly_after_bounded_attempts(platfor
 
 @pytest.mark.parametrize(
     ("operation", "calls"),
-    [("BatchWriteItem", 0), ("BatchWriteItem", 1), ("BatchWriteItem", 5), ("PutObject", 2), ("Scan", 2)],
+    [
+        ("TransactWriteItems", 0),
+        ("TransactWriteItems", 1),
+        ("TransactWriteItems", 5),
+        ("PutObject", 2),
+        ("PutObject", 3),
+        ("Scan", 2),
+    ],
 )
 def test_interrupted_cleanup_loses_nothing_and_a_rerun_finishes_without_duplicates(
     run: Any, platform: Platform, client_hooks: Any, operation: str, calls: int
@@ -245,13 +257,12 @@ def test_interrupted_cleanup_loses_nothing_and_a_rerun_finishes_without_duplicat
     assert new <= remaining
 
     client_hooks.clear()
-    rerun = run(*args)  # no --segments: the rerun takes the interrupted run's from its archives
+    rerun = run(*args)  # another segment count: archive names no longer depend on it
     assert rerun.exit_code == 0, rerun.output
-    if archived_after_crash:
-        assert json.loads(rerun.stdout)["segments"] == 3
-    if operation == "BatchWriteItem":
-        # The crash hit between archive and delete: the rerun merged into the same objects.
-        assert json.loads(rerun.stdout)["already_archived"] > 0
+    if operation == "TransactWriteItems":
+        # The crash hit between archive and delete: the rerun finished that chunk from the
+        # lock's journal, deleting its rows under the archived object.
+        assert json.loads(rerun.stdout)["recovered_objects"] >= 1
     assert set(_ids(platform.all_items())) == new
     archived = _ids(archived_items(platform.s3, BUCKET))
     duplicates = [tid for tid, n in Counter(archived).items() if n > 1]
@@ -269,10 +280,9 @@ def test_time_budget_stops_early_and_reports_incomplete(platform: Platform) -> N
 
 
 def test_segments_default_to_one_per_gib_of_table() -> None:
-    cutoff = cutoff_for(90)
-    assert choose_segments({"TableSizeBytes": 0}, None, None, cutoff, Counter()) == 1
-    assert choose_segments({"TableSizeBytes": 3 * 2**30 + 1}, None, None, cutoff, Counter()) == 4
-    assert choose_segments({"TableSizeBytes": 10**15}, None, None, cutoff, Counter()) == 16
+    assert choose_segments({"TableSizeBytes": 0}) == 1
+    assert choose_segments({"TableSizeBytes": 3 * 2**30 + 1}) == 4
+    assert choose_segments({"TableSizeBytes": 10**15}) == 16
 
 
 def test_archive_requires_a_bucket(platform: Platform) -> None:

@@ -66,6 +66,10 @@ def test_help_lists_env_var_twins(command: str) -> None:
     for option in own:
         if option.name in shared:
             continue
+        if not option.allow_from_autoenv:
+            # Destructive flags have no twin: a variable left in a shell must not set them.
+            assert option.envvar is None and "command line only" in (option.help or "").lower(), option.opts
+            continue
         # The twin is named after the flag users type: OPS_<COMMAND>_<FLAG>.
         flag = max(option.opts, key=len).lstrip("-").split("/")[0].replace("-", "_").upper()
         assert f"OPS_{command.upper()}_{flag}" in text, option.opts
@@ -121,12 +125,15 @@ def test_env_var_twins_drive_the_command(platform: Platform) -> None:
 
 
 def test_suffix_derives_every_name_including_the_bucket_via_sts(platform: Platform) -> None:
-    platform.put([txn_item(1, epoch_ms(__import__("datetime").date(2026, 2, 3), 4))])
+    import datetime as dt
+
+    day = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=2)  # within retention: no --force
+    platform.put([txn_item(1, epoch_ms(day, 4))])
     result = CliRunner().invoke(
-        cli, ["--suffix", SUFFIX, "report", "--date", "2026-02-03", "--upload", "--json"]
+        cli, ["--suffix", SUFFIX, "report", "--date", day.isoformat(), "--upload", "--json"]
     )
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)["uploaded_to"] == f"s3://{BUCKET}/reports/2026-02-03.json"
+    assert json.loads(result.stdout)["uploaded_to"] == f"s3://{BUCKET}/reports/{day.isoformat()}.json"
 
 
 def test_endpoint_url_is_used(platform: Platform) -> None:
@@ -234,7 +241,8 @@ def test_explicit_name_flags_need_no_outputs_or_suffix(platform: Platform) -> No
     )
     assert cleaned.exit_code == 0, cleaned.output
     assert json.loads(cleaned.stdout)["deleted"] == 1
-    assert platform.s3.list_objects_v2(Bucket="other-archive")["KeyCount"] == 1
+    keys = [o["Key"] for o in platform.s3.list_objects_v2(Bucket="other-archive")["Contents"]]
+    assert sorted(k.rsplit(".", 1)[-1] for k in keys) == ["json", "json", "jsonl"]  # + manifest, summary
     argv = ["report", "--table", TABLE, "--upload", "--bucket", "other-archive", "--json"]
     reported = runner.invoke(cli, argv)
     assert reported.exit_code == 0, reported.output

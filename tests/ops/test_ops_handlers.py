@@ -13,6 +13,7 @@ from ops_testkit import BUCKET, SHARDS, TABLE, Platform, epoch_ms, txn_item
 
 from ops.core import jobs
 from ops.core.cleanup import archived_items, cutoff_for
+from ops.core.report import MAX_DAY_SHARDS
 
 REPORT_PAYLOAD = {"date": "yesterday", "upload": True}
 CLEANUP_PAYLOAD = {"older_than_days": 90, "archive": True, "dry_run": False, "backfill_ttl": False}
@@ -80,7 +81,9 @@ def _run_report_and_check(job_env: Platform, capsys: pytest.CaptureFixture[str])
     assert summary["failed"] == 1
     stored = job_env.s3_json(key)
     assert {t["currency"]: t["amount_minor"] for t in stored["totals"]} == {"JPY": 500, "KWD": 1234}
-    assert stored["source"]["queries"] == SHARDS
+    # Every shard any deployment can write is queried; the deployed count is recorded beside it.
+    assert stored["source"]["queries"] == MAX_DAY_SHARDS
+    assert stored["source"]["writer_shards"] == SHARDS
     logs = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
     assert any(entry.get("message") == "daily report built" for entry in logs)
 
@@ -139,3 +142,21 @@ def test_cleanup_handler_rejects_malformed_payloads(job_env: Platform, payload: 
 
     with pytest.raises(ValueError):
         cleanup.handler(payload, Context())
+
+
+def test_report_handler_refuses_to_replace_a_stored_report_with_a_lower_count(job_env: Platform) -> None:
+    from handlers import report
+
+    from ops.core import OpsError
+
+    yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+    rows = [txn_item(i, epoch_ms(yesterday, 3)) for i in range(4)]
+    job_env.put(rows)
+    assert report.handler(REPORT_PAYLOAD, Context())["count"] == 4
+    job_env.dynamodb.delete_item(
+        TableName=TABLE, Key={k: rows[0][k] for k in ("transaction_id", "timestamp")}
+    )
+    with pytest.raises(OpsError, match="lower count"):  # fails the invocation: the destination alerts
+        report.handler(REPORT_PAYLOAD, Context())
+    assert job_env.s3_json(f"reports/{yesterday.isoformat()}.json")["count"] == 4
+    assert report.handler({**REPORT_PAYLOAD, "force": True}, Context())["count"] == 3

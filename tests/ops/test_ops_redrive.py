@@ -274,4 +274,156 @@ def test_library_counts_calls_per_message(platform: Platform) -> None:
     _fill_dlq(platform, 100)
     result = redrive(platform.sqs, platform.dlq_url, mode="loop", wait_s=0)
     assert result.moved == 100
-    assert sum(result.requests.values()) / result.moved <= 0.36
+    # 3 calls per 10 messages, one final empty receive and a fixed 7 (resolve both queues, the
+    # RUNNING-task check, counts before and after).
+    assert sum(result.requests.values()) / result.moved <= 0.37
+
+
+# -- defect 7: fallback only on a definite "unsupported"; --max counts sends ----------------------
+class _MoveTasks:
+    """SQS message-move tasks as AWS answers them, with injected failures: ``list_errors`` are
+    the (1-based) ListMessageMoveTasks calls answered with HTTP 500, ``start_error`` answers
+    StartMessageMoveTask with that HTTP status, ``running`` pretends a task is already running."""
+
+    def __init__(
+        self,
+        platform: Platform,
+        list_errors: tuple[int, ...] = (),
+        start_error: int | None = None,
+        running: bool = False,
+    ) -> None:
+        self.mover = _NativeMover(platform)
+        self.list_errors = list_errors
+        self.start_error = start_error
+        self.running = running
+        self.list_calls = 0
+        self.calls: Counter[str] = Counter()
+
+    def register(self, client: Any) -> None:
+        if client.meta.service_model.service_name != "sqs":
+            return
+        client.meta.events.register("before-call.sqs.StartMessageMoveTask", self.start)
+        client.meta.events.register("before-call.sqs.ListMessageMoveTasks", self.list)
+        client.meta.events.register(
+            "before-call.sqs.ReceiveMessage", lambda **_: self.calls.update(["receive"])
+        )
+
+    @staticmethod
+    def _error(status: int, code: str) -> tuple[AWSResponse, dict[str, Any]]:
+        return AWSResponse("https://sqs", status, HTTPHeaders(), None), {
+            "Error": {"Code": code, "Message": "injected"}
+        }
+
+    def start(self, params: dict[str, Any], **kwargs: Any) -> tuple[AWSResponse, dict[str, Any]]:
+        self.calls["start"] += 1
+        if self.start_error:
+            return self._error(
+                self.start_error, "InternalError" if self.start_error >= 500 else "InvalidAction"
+            )
+        self.running = False
+        return self.mover.start(params, **kwargs)
+
+    def list(self, params: dict[str, Any], **kwargs: Any) -> tuple[AWSResponse, dict[str, Any]]:
+        self.list_calls += 1
+        if self.list_calls in self.list_errors:
+            return self._error(500, "InternalError")
+        if self.running:
+            self.running = False  # it completes while we watch, having moved everything
+            for message in self.mover.platform.drain(self.mover.platform.dlq_url):
+                self.mover.platform.sqs.send_message(
+                    QueueUrl=self.mover.platform.failed_url, MessageBody=message["Body"]
+                )
+                self.mover.moved += 1
+            task = {"TaskHandle": "task-0", "Status": "RUNNING", "ApproximateNumberOfMessagesMoved": 0}
+            return AWSResponse("https://sqs", 200, HTTPHeaders(), None), {"Results": [task]}
+        if not self.mover.started and self.mover.moved == 0:
+            return AWSResponse("https://sqs", 200, HTTPHeaders(), None), {"Results": []}
+        return self.mover.list(params, **kwargs)
+
+
+def test_a_5xx_while_following_the_native_task_never_switches_to_the_loop(
+    run: Any, platform: Platform, client_hooks: Any
+) -> None:
+    _fill_dlq(platform, 12)
+    tasks = _MoveTasks(platform, list_errors=(2, 3))  # call 1 is the RUNNING check before the start
+    client_hooks(tasks.register)
+    result = run("redrive", "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert (summary["mode"], summary["moved"], summary["fallback_reason"]) == ("native", 12, None)
+    assert tasks.calls["receive"] == 0  # the loop never ran beside the task
+    assert platform.queue_counts(platform.failed_url) == (12, 0)
+
+
+def test_a_5xx_from_start_is_not_taken_for_unsupported(
+    run: Any, platform: Platform, client_hooks: Any
+) -> None:
+    _fill_dlq(platform, 4)
+    tasks = _MoveTasks(platform, start_error=500)
+    client_hooks(tasks.register)
+    result = run("redrive")
+    assert result.exit_code == 1
+    assert "does not say the endpoint lacks message-move tasks" in result.stderr
+    assert tasks.calls["receive"] == 0
+    assert platform.queue_counts(platform.dlq_url) == (4, 0)
+
+
+def test_a_definite_unsupported_answer_from_start_falls_back_to_the_loop(
+    run: Any, platform: Platform, client_hooks: Any
+) -> None:
+    _fill_dlq(platform, 4)
+    client_hooks(_MoveTasks(platform, start_error=400).register)  # InvalidAction
+    result = run("redrive", *LOOP, "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["mode"] == "loop" and summary["moved"] == 4
+    assert summary["fallback_reason"].startswith("InvalidAction")
+
+
+def test_a_running_move_task_is_followed_not_started_again(
+    run: Any, platform: Platform, client_hooks: Any
+) -> None:
+    _fill_dlq(platform, 5)
+    tasks = _MoveTasks(platform, running=True)
+    client_hooks(tasks.register)
+    result = run("redrive", "--json")
+    assert result.exit_code == 0, result.output
+    assert tasks.calls["start"] == 0
+    assert json.loads(result.stdout)["mode"] == "native"
+
+
+def test_the_loop_is_refused_while_a_move_task_runs(run: Any, platform: Platform, client_hooks: Any) -> None:
+    _fill_dlq(platform, 5)
+    tasks = _MoveTasks(platform, running=True)
+    client_hooks(tasks.register)
+    result = run("redrive", "--mode", "loop", *LOOP)
+    assert result.exit_code == 1
+    assert "a message-move task is RUNNING" in result.stderr
+    assert tasks.calls["receive"] == 0
+
+
+def test_max_counts_sends_and_the_loop_stops_at_the_first_failed_delete(
+    run: Any, platform: Platform, client_hooks: Any
+) -> None:
+    _fill_dlq(platform, 12)
+
+    def register(client: Any) -> None:
+        if client.meta.service_model.service_name != "sqs":
+            return
+
+        def fail_deletes(params: dict[str, Any], **_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+            entries = params["Entries"] if "Entries" in params else json.loads(params["body"])["Entries"]
+            failed = [
+                {"Id": e["Id"], "SenderFault": False, "Code": "InternalError", "Message": "x"}
+                for e in entries
+            ]
+            return AWSResponse("https://sqs", 200, HTTPHeaders(), None), {"Successful": [], "Failed": failed}
+
+        client.meta.events.register("before-call.sqs.DeleteMessageBatch", fail_deletes)
+
+    client_hooks(register)
+    result = run("redrive", *LOOP, "--max", "5", "--visibility-timeout", "30", "--json")
+    assert result.exit_code == 1
+    summary = json.loads(result.stdout)
+    assert (summary["sent"], summary["moved"], summary["failed_deletes"]) == (5, 0, 5)
+    assert platform.queue_counts(platform.failed_url) == (5, 0)  # not all 12

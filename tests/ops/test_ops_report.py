@@ -9,14 +9,16 @@ import json
 from collections import Counter
 from typing import Any
 
+import pytest
 from ops_testkit import BUCKET, TABLE, Platform, epoch_ms, txn_item
 
-from ops.core.report import build_report, shard_keys
+from ops.core.report import MAX_DAY_SHARDS, build_report, shard_keys
 
 DAY = dt.date(2026, 3, 14)
 
 
-def _mixed_day(platform: Platform) -> None:
+def _mixed_day(platform: Platform, day: dt.date = DAY) -> None:
+    DAY = day
     items = [
         # JPY has no minor unit, KWD three decimals: totals must come out exact.
         txn_item(1, epoch_ms(DAY, 0, 5), amount_minor=1050, currency="USD", merchant="m_a"),
@@ -95,14 +97,16 @@ def test_shard_keys_match_the_writer_format() -> None:
 
 
 def test_upload_writes_the_day_report_to_the_archive_bucket(run: Any, platform: Platform) -> None:
-    _mixed_day(platform)
-    result = run("report", "--date", DAY.isoformat(), "--upload", "--json")
+    day = _recent_day()
+    _mixed_day(platform, day)
+    result = run("report", "--date", day.isoformat(), "--upload", "--json")
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)["uploaded_to"] == f"s3://{BUCKET}/reports/2026-03-14.json"
-    stored = platform.s3_json("reports/2026-03-14.json")
+    key = f"reports/{day.isoformat()}.json"
+    assert json.loads(result.stdout)["uploaded_to"] == f"s3://{BUCKET}/{key}"
+    stored = platform.s3_json(key)
     assert stored["count"] == 7
-    assert stored["date"] == "2026-03-14"
-    head = platform.s3.head_object(Bucket=BUCKET, Key="reports/2026-03-14.json")
+    assert stored["date"] == day.isoformat()
+    head = platform.s3.head_object(Bucket=BUCKET, Key=key)
     assert head["ContentType"] == "application/json"
 
 
@@ -166,11 +170,122 @@ def test_names_from_flags_and_top(run: Any, platform: Platform) -> None:
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     assert [m["merchant_id"] for m in report["top_merchants"]] == ["m_a"]
-    expected = {"table": TABLE, "index": "by-day", "shards": 16, "queries": 16, "items_read": 7}
-    assert report["source"] == expected
+    source = report["source"]
+    assert {k: source[k] for k in ("table", "index", "shards", "queries", "items_read")} == {
+        "table": TABLE,
+        "index": "by-day",
+        "shards": 16,
+        "queries": 16,
+        "items_read": 7,
+    }
+    assert source["writer_shards"] is None
+    assert "rows in higher shards are not counted" in result.stderr
 
 
-def test_wrong_shard_count_is_visible_in_the_source_block(run: Any, platform: Platform) -> None:
+# -- defect 4: the shard count changed ----------------------------------------------------------
+def _written_with(platform: Platform, shards: int, count: int = 200) -> None:
+    platform.put([txn_item(i, epoch_ms(DAY, i % 24, i % 60), shards=shards) for i in range(count)])
+
+
+def _outputs_with(platform: Platform, tmp_path: Any, **values: Any) -> str:
+    outputs = json.loads(platform.outputs_file.read_text())
+    for key, value in values.items():
+        if value is None:
+            outputs.pop(key, None)
+        else:
+            outputs[key] = {"value": value, "type": "number", "sensitive": False}
+    path = tmp_path / "outputs-changed.json"
+    path.write_text(json.dumps(outputs))
+    return str(path)
+
+
+@pytest.mark.parametrize(("written", "deployed"), [(16, 8), (16, 4), (64, 16), (4, 64), (100, 1)])
+def test_a_day_written_under_another_shard_count_is_counted_in_full(
+    run: Any, platform: Platform, tmp_path: Any, written: int, deployed: int
+) -> None:
+    _written_with(platform, written)
+    outputs = _outputs_with(platform, tmp_path, day_shard_count=deployed)
+    result = run("--outputs-file", outputs, "report", "--date", DAY.isoformat(), "--json", outputs=False)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["count"] == 200
+    assert report["source"]["writer_shards"] == deployed
+    assert report["source"]["shards"] == MAX_DAY_SHARDS
+    if written > deployed:
+        assert "beyond the deployed" in result.stderr
+
+
+def test_without_outputs_the_shard_count_is_not_guessed(run: Any, platform: Platform, tmp_path: Any) -> None:
+    _written_with(platform, 64)
+    outputs = _outputs_with(platform, tmp_path, day_shard_count=None)
+    result = run("--outputs-file", outputs, "report", "--date", DAY.isoformat(), "--json", outputs=False)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["count"] == 200  # every shard any deployment can write was queried
+    assert report["source"]["queries"] == MAX_DAY_SHARDS
+    assert report["source"]["writer_shards"] is None
+
+
+def test_shards_below_the_deployed_count_are_refused(run: Any, platform: Platform) -> None:
     _mixed_day(platform)
     result = run("report", "--date", DAY.isoformat(), "--shards", "4", "--json")
-    assert json.loads(result.stdout)["source"]["shards"] == 4
+    assert result.exit_code == 2
+    assert "below the deployed day_shard_count (16)" in result.output
+
+
+def test_report_prints_an_as_of_time(run: Any, platform: Platform) -> None:
+    _mixed_day(platform)
+    table = run("report", "--date", DAY.isoformat())
+    assert "(as of 20" in table.stdout
+    data = json.loads(run("report", "--date", DAY.isoformat(), "--json").stdout)
+    assert dt.datetime.fromisoformat(data["as_of"]) <= dt.datetime.now(dt.UTC)
+    rows = list(csv.reader(io.StringIO(run("report", "--date", DAY.isoformat(), "--format", "csv").stdout)))
+    assert rows[1][:2] == ["summary", "as_of"]
+
+
+# -- defect 5: upload guards ----------------------------------------------------------------------
+def _recent_day() -> dt.date:
+    return dt.datetime.now(dt.UTC).date() - dt.timedelta(days=3)
+
+
+def test_upload_does_not_replace_a_stored_report_with_a_lower_count(run: Any, platform: Platform) -> None:
+    day = _recent_day()
+    rows = [txn_item(i, epoch_ms(day, i % 24)) for i in range(40)]
+    platform.put(rows)
+    assert run("report", "--date", day.isoformat(), "--upload", "--json").exit_code == 0
+    key = f"reports/{day.isoformat()}.json"
+    assert platform.s3_json(key)["count"] == 40
+    for row in rows:  # e.g. a cleanup with a too short retention removed the rows
+        platform.dynamodb.delete_item(
+            TableName=TABLE, Key={k: row[k] for k in ("transaction_id", "timestamp")}
+        )
+    refused = run("report", "--date", day.isoformat(), "--upload", "--json")
+    assert refused.exit_code == 1
+    assert "counts 40 transactions, this report 0" in refused.stderr
+    assert platform.s3_json(key)["count"] == 40
+    env_force = run("report", "--date", day.isoformat(), "--upload", env={"OPS_REPORT_FORCE": "1"})
+    assert env_force.exit_code == 1 and platform.s3_json(key)["count"] == 40
+    forced = run("report", "--date", day.isoformat(), "--upload", "--force", "--json")
+    assert forced.exit_code == 0, forced.output
+    assert platform.s3_json(key)["count"] == 0
+
+
+def test_upload_of_an_equal_or_higher_count_replaces_the_stored_report(run: Any, platform: Platform) -> None:
+    day = _recent_day()
+    platform.put([txn_item(i, epoch_ms(day, 1)) for i in range(3)])
+    assert run("report", "--date", day.isoformat(), "--upload").exit_code == 0
+    assert run("report", "--date", day.isoformat(), "--upload").exit_code == 0
+    platform.put([txn_item(10 + i, epoch_ms(day, 2)) for i in range(2)])
+    assert run("report", "--date", day.isoformat(), "--upload").exit_code == 0
+    assert platform.s3_json(f"reports/{day.isoformat()}.json")["count"] == 5
+
+
+def test_upload_for_a_day_past_retention_needs_force(run: Any, platform: Platform) -> None:
+    old_day = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=120)
+    platform.put([txn_item(1, epoch_ms(old_day, 5))])
+    refused = run("report", "--date", old_day.isoformat(), "--upload")
+    assert refused.exit_code == 1
+    assert "past the 90-day retention" in refused.stderr
+    assert platform.s3_keys("reports/") == []
+    assert run("report", "--date", old_day.isoformat(), "--upload", "--force").exit_code == 0
+    assert platform.s3_json(f"reports/{old_day.isoformat()}.json")["count"] == 1

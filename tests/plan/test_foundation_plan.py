@@ -26,7 +26,8 @@ SUFFIX = "plantest"
 ACCOUNT = "123456789012"  # the emulator's account
 REGION = "us-east-1"
 FOURTEEN_DAYS = 14 * 24 * 3600
-INTERFACE_SERVICES = {"sqs", "sns", "states", "kms", "ssm", "logs", "monitoring", "xray"}
+# What the functions' code calls (tests/security/test_network_endpoints.py derives it from the code).
+INTERFACE_SERVICES = {"sqs", "sns", "states", "ssm", "monitoring"}
 
 Pick = Callable[[str], list[dict[str, Any]]]
 
@@ -370,15 +371,21 @@ def test_archive_bucket_policy_requires_tls_and_kms(plan_json: dict[str, Any]) -
     assert all(s["Effect"] == "Deny" for s in statements), "the bucket policy must grant nothing"
 
 
-def test_archive_lifecycle_moves_to_glacier_after_30_days(plan_json: dict[str, Any]) -> None:
-    rules = after(plan_json, "module.storage.aws_s3_bucket_lifecycle_configuration.archive")["rule"]
-    assert len(rules) == 1
-    rule = rules[0]
-    assert rule["status"] == "Enabled"
-    assert rule["filter"][0]["prefix"] in ("", None), "the rule must cover the whole bucket"
-    assert rule["transition"] == [{"date": None, "days": 30, "storage_class": "GLACIER"}]
-    assert rule["noncurrent_version_expiration"][0]["noncurrent_days"] == 365
-    assert rule["abort_incomplete_multipart_upload"][0]["days_after_initiation"] == 7
+def test_archive_lifecycle_moves_cleanup_batches_to_glacier_after_30_days(plan_json: dict[str, Any]) -> None:
+    rules = {
+        r["id"]: r
+        for r in after(plan_json, "module.storage.aws_s3_bucket_lifecycle_configuration.archive")["rule"]
+    }
+    assert set(rules) == {"cleanup-batches-to-glacier", "expire-noncurrent-versions"}
+    assert all(r["status"] == "Enabled" for r in rules.values())
+    moving = rules["cleanup-batches-to-glacier"]
+    # Glacier's ~40 KB per-object overhead: only the cleanup batches are worth moving.
+    assert moving["filter"][0]["prefix"] == "cleanup/"
+    assert moving["transition"] == [{"date": None, "days": 30, "storage_class": "GLACIER"}]
+    expiring = rules["expire-noncurrent-versions"]
+    assert expiring["filter"][0].get("prefix") in ("", None), "the rule must cover the whole bucket"
+    assert expiring["noncurrent_version_expiration"][0]["noncurrent_days"] == 365
+    assert expiring["abort_incomplete_multipart_upload"][0]["days_after_initiation"] == 7
 
 
 def test_ssm_parameters(plan_json: dict[str, Any]) -> None:
@@ -822,7 +829,11 @@ BAD_VALUES: list[tuple[str, Any, str]] = [
     ("day_shard_count", 101, "day_shard_count must be a whole number between 1 and 100"),
     ("fraud_amount_thresholds", {"usd": 5}, "fraud_amount_thresholds keys must be ISO 4217 codes"),
     ("fraud_reject_score", 101, "fraud_reject_score must be a whole number between 1 and 100"),
-    ("processor_endpoint", "ftp://processor", "processor_endpoint must be sim://<mode> or an http(s) URL"),
+    (
+        "processor_endpoint",
+        "ftp://processor",
+        "processor_endpoint must be sim://<mode> or an https:// URL on port 443",
+    ),
     (
         "report_schedule_expression",
         "every day",

@@ -271,6 +271,12 @@ MUTATIONS: tuple[Mutation, ...] = (
         "test_encryption.py::test_resources_use_the_platform_cmk[aws_xray_encryption_config]",
         r"aws_xray_encryption_config.this\[0\]: type NONE",
         (
+            # The setting is account-wide and off by default: turn it on to mutate it.
+            (
+                "variables.tf",
+                '  default     = false\n}\n\nvariable "xray_sampling_rate"',
+                '  default     = true\n}\n\nvariable "xray_sampling_rate"',
+            ),
             (
                 "modules/observability/main.tf",
                 '  type   = "KMS"\n  key_id = var.xray_kms_key_arn',
@@ -305,7 +311,13 @@ MUTATIONS: tuple[Mutation, ...] = (
         "logs key lets SNS use it (kms:ViaService) though SNS encrypts nothing with it",
         "test_encryption.py::test_key_policies_admit_only_the_services_that_use_the_key",
         r"this\[\"logs\"\] \[AllowUseThroughIntegratedServices\]: kms:ViaService sns\.",
-        (("modules/kms/main.tf", 'via_services       = ["xray"]', 'via_services       = ["xray", "sns"]'),),
+        (
+            (
+                "modules/kms/main.tf",
+                'via_services       = var.xray_encryption ? ["xray"] : []',
+                'via_services       = ["sns"]',
+            ),
+        ),
     ),
     M(
         "bucket-allows-http",
@@ -473,6 +485,36 @@ MUTATIONS: tuple[Mutation, ...] = (
                 '  description = "${each.key} tier key"\n',
                 '  description = "${each.key} tier key"\n'
                 '  value       = "key-${each.key}-${var.suffix}-0123456789"\n',
+            ),
+        ),
+    ),
+    M(
+        "audit-service-wildcard",
+        "flow-logs role writes widened to logs:*",
+        "test_policy_audit.py::test_no_finding_above_low_outside_the_allow_list",
+        r"ACTION_WILDCARD module\.network\.aws_iam_role_policy\.flow \[[^\]]*\]: logs:\* allows",
+        (
+            (
+                "modules/network/main.tf",
+                '      "logs:CreateLogStream",\n'
+                '      "logs:PutLogEvents",\n'
+                '      "logs:DescribeLogStreams",\n',
+                '      "logs:*",\n',
+            ),
+        ),
+    ),
+    M(
+        "audit-scoped-list-call",
+        "flow-logs role's DescribeLogGroups scoped to its log group again",
+        "test_policy_audit.py::test_no_finding_above_low_outside_the_allow_list",
+        r"RESOURCE_MISMATCH module\.network\.aws_iam_role_policy\.flow \[[^\]]*\]: "
+        r"logs:DescribeLogGroups needs \*",
+        (
+            (
+                "modules/network/main.tf",
+                '    actions   = ["logs:DescribeLogGroups"]\n    resources = ["*"]',
+                '    actions   = ["logs:DescribeLogGroups"]\n'
+                '    resources = ["${aws_cloudwatch_log_group.flow.arn}:*"]',
             ),
         ),
     ),

@@ -155,7 +155,7 @@ def test_import_time_code_counts_for_every_importer(tmp_path: Path) -> None:
 
 
 def test_every_deployed_handler_is_analysable() -> None:
-    """Each of the ten handlers exists and resolves to at least one AWS call."""
+    """Each of the eleven handlers exists and resolves to at least one AWS call."""
     model = lambda_code_model(REPO_ROOT)
     handlers = [
         "intake",
@@ -168,6 +168,7 @@ def test_every_deployed_handler_is_analysable() -> None:
         "health",
         "report",
         "cleanup",
+        "sweeper",
     ]
     empty = [h for h in handlers if not model.actions(f"handlers.{h}:handler")]
     assert not empty, f"handlers whose AWS calls the analysis cannot see: {empty}"

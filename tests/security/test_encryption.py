@@ -58,13 +58,15 @@ SERVICE_PRINCIPALS_FOR: dict[str, set[str]] = {
     "aws_sns_topic": {"cloudwatch.amazonaws.com", "events.amazonaws.com"},
     "aws_sqs_queue": {"events.amazonaws.com"},
     "aws_xray_encryption_config": {"xray.amazonaws.com"},
-    "aws_sfn_state_machine": {"states.amazonaws.com"},
+    # A CMK-encrypted state machine's log records are decrypted by the vended-logs delivery
+    # service before CloudWatch Logs stores them (Step Functions "Data at rest encryption").
+    "aws_sfn_state_machine": {"states.amazonaws.com", "delivery.logs.amazonaws.com"},
 }
 # ...and only when the plan has the thing that makes the service act as itself.
 PRINCIPAL_NEEDS: dict[str, tuple[str, ...]] = {
     "cloudwatch.amazonaws.com": ("aws_cloudwatch_metric_alarm", "aws_cloudwatch_composite_alarm"),
     "events.amazonaws.com": ("aws_cloudwatch_event_target",),
-    "delivery.logs.amazonaws.com": ("aws_wafv2_web_acl_logging_configuration",),
+    "delivery.logs.amazonaws.com": ("aws_wafv2_web_acl_logging_configuration", "aws_sfn_state_machine"),
     "xray.amazonaws.com": ("aws_xray_encryption_config",),
     "states.amazonaws.com": ("aws_sfn_state_machine",),
 }

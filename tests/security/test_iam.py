@@ -48,6 +48,9 @@ UNSCOPABLE_ACTIONS = frozenset(
         "logs:PutResourcePolicy",
         "logs:DescribeResourcePolicies",
         "logs:DescribeLogGroups",
+        # /health reads alarm state with AlarmNamePrefix; CloudWatch authorises DescribeAlarms
+        # against alarm:* whatever the prefix, so a scoped grant (alarm:payment-*) is denied and
+        # the check always degrades. Read-only: it reveals alarm names and states, no data.
         "cloudwatch:DescribeAlarms",
     }
 )
@@ -73,6 +76,13 @@ RUNTIME_ACTIONS = frozenset(
 SQS_EVENT_SOURCE_ACTIONS = {
     "required": {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"},
     "allowed": {"sqs:ChangeMessageVisibility"},
+}
+# What a function's role must allow for Lambda to deliver to an event-invoke destination.
+DESTINATION_ACTIONS: dict[str, set[str]] = {
+    "aws_sns_topic": {"sns:Publish"},
+    "aws_sqs_queue": {"sqs:SendMessage"},
+    "aws_lambda_function": {"lambda:InvokeFunction"},
+    "aws_cloudwatch_event_bus": {"events:PutEvents"},
 }
 # KMS use implied by data-plane calls on CMK-encrypted resources (the keys' policies delegate
 # to IAM, so the role must grant it): action -> (required kms actions, also allowed).
@@ -194,8 +204,11 @@ def test_roles_are_assumable_only_by_their_service(plan: Plan) -> None:
                 bad.append(f"{_where(doc, statement)}: {statement_actions(statement)}")
             # Confused deputy: a service acting for another account must not get this role.
             # Lambda is exempt: its execution role is passed explicitly at function creation.
+            # So is API Gateway's account CloudWatch role: AWS documents its trust policy without
+            # conditions and API Gateway is reported not to send aws:SourceAccount for it (a
+            # condition can make aws_api_gateway_account fail); the role only writes logs.
             conditions = {v for test in statement.get("Condition", {}).values() for v in test}
-            services = set(who.get("Service", [])) - {"lambda.amazonaws.com"}
+            services = set(who.get("Service", [])) - {"lambda.amazonaws.com", "apigateway.amazonaws.com"}
             if services and not conditions & {"aws:SourceAccount", "aws:SourceArn"}:
                 bad.append(
                     f"{_where(doc, statement)}: {sorted(services)} without aws:SourceAccount/SourceArn"
@@ -223,6 +236,15 @@ def _function_roles(plan: Plan) -> dict[str, dict[str, Any]]:
     for address, values in plan.resources("aws_lambda_event_source_mapping"):
         for origin in plan.origins(address, ("function_name",)):
             sources[origin].append(str(values.get("event_source_arn") or address))
+    # Lambda delivers to an asynchronous invocation's destination with the function's own role.
+    destinations: dict[str, set[str]] = defaultdict(set)
+    for address, _values in plan.resources("aws_lambda_function_event_invoke_config"):
+        targets = plan.origins(address, ("destination_config", "on_failure", "destination"))
+        targets |= plan.origins(address, ("destination_config", "on_success", "destination"))
+        for origin in plan.origins(address, ("function_name",)):
+            for target in targets:
+                kind = parse_address(target).type if not target.startswith("const:") else ""
+                destinations[origin] |= DESTINATION_ACTIONS.get(kind, set())
     functions = {}
     for address, values in plan.resources("aws_lambda_function"):
         roles = plan.origins(address, ("role",))
@@ -235,6 +257,7 @@ def _function_roles(plan: Plan) -> dict[str, dict[str, Any]]:
             "documents": by_role.get(role, []),
             "attachments": attachments.get(role, []),
             "event_sources": sources.get(address, []),
+            "destinations": destinations.get(address, set()),
             "vpc": bool(values.get("vpc_config")),
         }
     return functions
@@ -260,6 +283,8 @@ def _role_mismatches(function: dict[str, Any], code: dict[str, list[str]]) -> li
     granted_actions = set(granted)
     required = set(code)
     allowed = set(code)
+    required |= function["destinations"]
+    allowed |= function["destinations"]
     if function["event_sources"]:
         required |= SQS_EVENT_SOURCE_ACTIONS["required"]
         allowed |= SQS_EVENT_SOURCE_ACTIONS["allowed"] | SQS_EVENT_SOURCE_ACTIONS["required"]
@@ -273,7 +298,7 @@ def _role_mismatches(function: dict[str, Any], code: dict[str, list[str]]) -> li
             kms_allowed |= DYNAMODB_KMS
     problems = []
     for action in sorted(required - granted_actions):
-        where = ", ".join(sorted(set(code.get(action, ["event source mapping"]))))
+        where = ", ".join(sorted(set(code.get(action, ["event source mapping or invoke destination"]))))
         problems.append(f"missing {action} (called at {where})")
     for action in sorted(kms_required - granted_actions):
         problems.append(f"missing {action} (implied by its calls on CMK-encrypted resources)")
@@ -287,7 +312,7 @@ def _role_mismatches(function: dict[str, Any], code: dict[str, list[str]]) -> li
 
 def test_each_function_role_grants_exactly_what_its_code_calls(plan: Plan, code_model: CodeModel) -> None:
     functions = _function_roles(plan)
-    assert len(functions) == 10, sorted(functions)
+    assert len(functions) == 11, sorted(functions)
     report = []
     for name, function in sorted(functions.items()):
         if _entry(function["handler"]) not in code_model.functions:
@@ -313,6 +338,17 @@ def test_function_data_plane_grants_name_their_resources(plan: Plan) -> None:
                     if "*" in resource.split("/")[0] or resource.endswith(":*"):
                         bad.append(f"{name}: {action} on {resource}")
     assert not bad, "\n".join(bad)
+
+
+def test_health_reads_alarm_state_on_every_alarm(plan: Plan) -> None:
+    """DescribeAlarms is authorised against alarm:* (see UNSCOPABLE_ACTIONS): the health role
+    grants it on "*", else /health is always "degraded"."""
+    functions = _function_roles(plan)
+    [health] = [f for name, f in functions.items() if name.startswith("payment-health-")]
+    statements = _granted(health["documents"]).get("cloudwatch:DescribeAlarms", [])
+    assert statements, "the health role cannot read alarm state"
+    for statement in statements:
+        assert statement_resources(statement) == ["*"], statement
 
 
 def test_kms_grants_are_pinned_to_the_calling_service(plan: Plan) -> None:

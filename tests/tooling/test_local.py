@@ -142,3 +142,17 @@ def test_in_process_emulator_on_a_busy_port_fails_instead_of_hanging() -> None:
         busy.listen()
         with pytest.raises(EmulatorError, match="cannot bind"):
             Emulator(port=busy.getsockname()[1]).start()
+
+
+def test_failed_up_prints_the_terraform_error_block_and_where_the_logs_are(local_dir: Path) -> None:
+    """A deliberately broken variable: `ops up` shows terraform's Error block, not only a resource line."""
+    result = CliRunner().invoke(up_cmd, ["--no-demo", "--suffix", "Not_Valid!"])
+    assert result.exit_code == 1
+    assert "Error: Invalid value for variable" in result.output
+    assert 'var.environment_suffix is "Not_Valid!"' in result.output
+    assert "environment_suffix must be 2-20 characters" in result.output  # the detail
+    kept = sorted((local_dir / "logs").glob("terraform-apply-*.log"))
+    assert len(kept) == 1 and f"(full log: {kept[0]})" in result.output
+    assert "Error: Invalid value for variable" in kept[0].read_text()
+    assert f"emulator log: {local_dir / 'emulator.log'}" in result.output
+    assert (local_dir / "emulator.log").is_file()

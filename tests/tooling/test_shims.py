@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import threading
+import time
 import uuid
 import zipfile
 from typing import Any
@@ -439,3 +441,48 @@ def test_tls_only_bucket_policy_does_not_block_every_object_request(moto_emulato
     with pytest.raises(ClientError) as err:
         s3.delete_object(Bucket=bucket, Key="transactions/2026/01/01/txn.json")
     assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 403
+
+
+def test_ssm_parameters_survive_concurrent_writes_and_listings(moto_emulator: Emulator) -> None:
+    """Terraform creates parameters while it lists them: no 'dictionary changed size' 500s (bounded load).
+
+    The race is rare at this size (it showed in full applies at parallelism 10-40): this guards the
+    serialization against regressions; the shim's presence is asserted too."""
+    for name in ("put_parameter", "delete_parameter", "describe_parameters", "get_parameters_by_path"):
+        assert f"moto.ssm.models.SimpleSystemManagerBackend.{name}" in shims.PATCHED
+    prefix = f"/concurrency-{uuid.uuid4().hex[:8]}"
+    errors: list[str] = []
+    done = threading.Event()
+
+    def writer(worker: int) -> None:
+        ssm = moto_emulator.client("ssm")
+        for n in range(30):
+            name = f"{prefix}/w{worker}/p{n}"
+            try:
+                ssm.put_parameter(Name=name, Value="v", Type="String")
+                if n % 3 == 0:
+                    ssm.delete_parameter(Name=name)
+            except ClientError as exc:
+                errors.append(str(exc))
+
+    def lister() -> None:
+        ssm = moto_emulator.client("ssm")
+        deadline = time.monotonic() + 60
+        while not done.is_set() and time.monotonic() < deadline:
+            try:
+                ssm.describe_parameters(MaxResults=50)
+            except ClientError as exc:
+                errors.append(str(exc))
+
+    listers = [threading.Thread(target=lister) for _ in range(3)]
+    writers = [threading.Thread(target=writer, args=(i,)) for i in range(6)]
+    for thread in listers + writers:
+        thread.start()
+    for thread in writers:
+        thread.join(120)
+    done.set()
+    for thread in listers:
+        thread.join(120)
+    assert errors == []
+    names = moto_emulator.client("ssm").get_parameters_by_path(Path=prefix, Recursive=True, MaxResults=10)
+    assert names["Parameters"], "the writers' parameters exist"

@@ -19,7 +19,10 @@ from ops.terraform import (
     Terraform,
     TerraformError,
     _platform_dir,
+    error_blocks,
+    failed_calls,
     find_provider_mirror,
+    is_transient,
     planned_resources,
     prepare_workdir,
     render_override,
@@ -89,7 +92,7 @@ def test_override_sets_test_credentials_fail_fast_retries_and_every_endpoint() -
     for service in EMULATOR_ENDPOINT_SERVICES:
         assert f"{service} " in text
     assert text.count('"http://127.0.0.1:4566"') == len(EMULATOR_ENDPOINT_SERVICES)
-    assert "max_retries                 = 1" in text
+    assert "max_retries                 = 2" in text  # one SDK retry: see PROVIDER_MAX_ATTEMPTS
     assert 'access_key                  = "test"' in text
     assert "s3_use_path_style           = true" in text
     assert not re.search(r"^\s*region\s*=", text, re.M)  # the root's region logic stays in charge
@@ -242,3 +245,97 @@ def test_transient_connection_drops_are_retried_and_real_errors_are_not(tmp_path
     tf = Terraform(tmp_path, binary=str(failing), timeout=30, env={"PATH": "/usr/bin:/bin"})
     with pytest.raises(TerraformError, match="Invalid value"):
         tf.apply_vars({})
+
+
+_SSM_ERROR = (
+    "Error: creating SSM Parameter (/app/creds): operation error SSM: PutParameter, https response error "
+    "StatusCode: 400, api error ValidationException: bad value"
+)
+_DROPPED = (
+    "exceeded maximum number of attempts, 2, https response error StatusCode: 200, decomposing response: "
+    "read tcp 127.0.0.1:1->127.0.0.1:2: use of closed network connection"
+)
+_IAM_DROPPED = f"Error: reading IAM Role Policy (r:p): operation error IAM: GetRolePolicy, {_DROPPED}"
+_PUT_DROPPED = f"Error: putting IAM Role (r) Policy (p): operation error IAM: PutRolePolicy, {_DROPPED}"
+
+
+def test_error_blocks_keep_summary_resource_and_detail() -> None:
+    output = textwrap.dedent(f"""\
+        aws_kms_key.k: Creating...
+
+        {_SSM_ERROR}
+
+          with module.storage.aws_ssm_parameter.processor_credentials,
+          on modules/storage/main.tf line 40, in resource "aws_ssm_parameter" "processor_credentials":
+          40: resource "aws_ssm_parameter" "processor_credentials" {{
+
+        {_IAM_DROPPED}
+
+          with module.functions.aws_iam_role_policy.this["status"],
+          on modules/functions/iam.tf line 300, in resource "aws_iam_role_policy" "this":
+        """)
+    blocks = error_blocks(output)
+    assert len(blocks) == 2
+    assert (
+        blocks[0].startswith("Error: creating SSM Parameter")
+        and "ValidationException: bad value" in blocks[0]
+    )
+    assert 'resource "aws_ssm_parameter" "processor_credentials"' in blocks[0]
+    assert failed_calls(blocks) == ["SSM: PutParameter", "IAM: GetRolePolicy"]
+    assert [is_transient(b) for b in blocks] == [False, True]
+    # The diagnostic box terraform draws when colour is on is stripped the same way.
+    boxed = "\n".join(f"\u2502 {line}" for line in ["Error: Invalid value for variable", "", "detail text"])
+    assert error_blocks("\u2577\n" + boxed + "\n\u2575\n") == [
+        "Error: Invalid value for variable\n\ndetail text"
+    ]
+
+
+@pytest.mark.skipif(TERRAFORM is None, reason="terraform not installed")
+def test_failed_apply_shows_the_error_block_and_keeps_the_log(tmp_path: Path) -> None:
+    """A deliberately broken variable: the message carries terraform's Error block and the kept log."""
+    workdir = prepare_workdir(tmp_path / "stack", "http://127.0.0.1:1")
+    tf = Terraform(workdir, timeout=300, log_path=tmp_path / "tf.log", failed_log_dir=tmp_path / "logs")
+    tf.init_dir()
+    with pytest.raises(TerraformError) as caught:
+        tf.apply_vars({"environment_suffix": "Not_Valid!"})
+    message = str(caught.value)
+    assert "Error: Invalid value for variable" in message
+    assert 'var.environment_suffix is "Not_Valid!"' in message
+    assert "environment_suffix must be 2-20 characters" in message  # the detail, not only the summary
+    kept = caught.value.log_path
+    assert kept is not None and kept.parent == tmp_path / "logs" and f"(full log: {kept})" in message
+    assert "Error: Invalid value for variable" in kept.read_text()
+    assert tf.retries == []  # a real error is not re-run
+
+
+def test_transient_reruns_are_recorded_with_the_failing_call(tmp_path: Path) -> None:
+    counter = tmp_path / "attempts"
+    fake = tmp_path / "terraform"
+    fake.write_text(
+        textwrap.dedent(f"""\
+        #!/bin/sh
+        echo x >> {counter}
+        if [ "$(wc -l < {counter})" -lt 2 ]; then
+          echo "{_PUT_DROPPED}" >&2
+          exit 1
+        fi
+        echo "Apply complete!"
+    """)
+    )
+    fake.chmod(0o755)
+    log = tmp_path / "tf.log"
+    lines: list[str] = []
+    tf = Terraform(
+        tmp_path,
+        binary=str(fake),
+        timeout=30,
+        env={"PATH": "/usr/bin:/bin"},
+        log_path=log,
+        on_line=lines.append,
+        failed_log_dir=tmp_path / "logs",
+    )
+    tf.apply_vars({})
+    assert [(cmd, calls) for cmd, calls, _ in tf.retries] == [("apply", ["IAM: PutRolePolicy"])]
+    assert any("IAM: PutRolePolicy" in line and "re-running terraform apply" in line for line in lines)
+    assert "transient emulator connection error in terraform apply (IAM: PutRolePolicy)" in log.read_text()
+    assert len(list((tmp_path / "logs").glob("terraform-apply-*.log"))) == 1

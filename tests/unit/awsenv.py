@@ -164,9 +164,11 @@ class AwsEnv:
             messages = page.get("Messages", [])
             if not messages:
                 break
-            for m in messages:
-                out.append(m)
-                self.sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=m["ReceiptHandle"])
+            out.extend(messages)
+            self.sqs.delete_message_batch(
+                QueueUrl=queue_url,
+                Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)],
+            )
             if len(out) >= limit:
                 break
         return out
@@ -348,7 +350,7 @@ class FakeContext:
     log_stream_name: str = "2026/11/23/[$LATEST]abcdef"
 
     def get_remaining_time_in_millis(self) -> int:
-        return 10_000
+        return 60_000
 
 
 _request_counter = iter(range(1, 10**9))

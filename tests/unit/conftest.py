@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from moto import mock_aws
 
+from ops.emulator.processor import ProcessorServer, serve
 from tests.unit import awsenv
 
 
@@ -29,3 +30,12 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[awsenv.AwsEnv]:
 @pytest.fixture
 def ctx() -> Any:
     return awsenv.FakeContext()
+
+
+@pytest.fixture
+def processor_sim(monkeypatch: pytest.MonkeyPatch) -> Iterator[ProcessorServer]:
+    """The HTTPS processor simulator on 127.0.0.1, trusted through PROCESSOR_CA_BUNDLE."""
+    with serve(stall_s=0.6) as server:
+        monkeypatch.setenv("PROCESSOR_CA_BUNDLE", str(server.ca_bundle))
+        monkeypatch.setenv("PROCESSOR_TIMEOUT_SECONDS", "0.3")
+        yield server

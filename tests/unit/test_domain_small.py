@@ -76,17 +76,23 @@ def test_audit_item_and_fifo_message_shapes() -> None:
     assert item["from_status"] == "NONE"
     assert item["at"] == "2024-11-23T12:28:05.123Z"
     assert item["expires_at"] == 1_732_364_885 + 90 * 86400
-    entry = audit.fifo_entry("txn_1", "PENDING", "VALIDATING", item["at"], "validator", 1)
+    pending = audit.stream_entry("PENDING", "VALIDATING", item["at"], "validator", 2, 1)
+    entry = audit.fifo_entry("txn_1", pending)
     assert entry["MessageGroupId"] == "txn_1"
-    assert entry["MessageDeduplicationId"] == "txn_1#VALIDATING"
+    # One id per transition (its version): re-sends are swallowed, a later attempt's SETTLING is not.
+    assert entry["MessageDeduplicationId"] == "txn_1#v2"
     assert json.loads(entry["MessageBody"]) == {
         "transaction_id": "txn_1",
         "from_status": "PENDING",
         "to_status": "VALIDATING",
         "at": item["at"],
         "actor": "validator",
+        "version": 2,
+        "attempt": 1,
     }
-    assert audit.dedup_id("txn_1", "SETTLING", 3) == "txn_1#SETTLING#3"
+    first = audit.fifo_entry("txn_1", audit.stream_entry(None, "PENDING", item["at"], "intake", 1, 1))
+    assert json.loads(first["MessageBody"])["from_status"] is None
+    assert audit.dedup_id("txn_1", 7) == "txn_1#v7"
 
 
 def test_fraud_assessment_is_pure_and_explained() -> None:

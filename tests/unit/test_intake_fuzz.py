@@ -124,21 +124,62 @@ def luhn_complete(prefix: str) -> str:
     raise AssertionError("unreachable")
 
 
+# Every way of writing a card number the detector must see through (issue 15 defect 6, issue 9
+# item 11): ASCII groups, other separators (dots, NBSP, " - ", newlines, slashes, short mixed runs),
+# fullwidth and other Unicode digit forms.
+PAN_STYLES = [
+    "plain",
+    "space4",
+    "dash4",
+    "space-mixed",
+    "dots",
+    "nbsp",
+    "spaced-dash",
+    "newline",
+    "slash",
+    "mixed-runs",
+    "fullwidth",
+    "fullwidth-spaced",
+    "arabic-indic",
+    "devanagari",
+]
+_DIGIT_FORMS = {"fullwidth": 0xFF10, "arabic-indic": 0x0660, "devanagari": 0x0966}
+
+
 @st.composite
-def pans(draw: st.DrawFn) -> str:
+def pan_forms(draw: st.DrawFn) -> tuple[str, str]:
+    """(the number as written, its ASCII digits)."""
     length = draw(st.integers(min_value=13, max_value=19))
     first = draw(st.sampled_from("23456"))
     rest = draw(st.text(alphabet=string.digits, min_size=length - 2, max_size=length - 2))
     digits = luhn_complete(first + rest)
-    style = draw(st.sampled_from(["plain", "space4", "dash4", "space-mixed"]))
-    if style == "plain":
-        return digits
+    style = draw(st.sampled_from(PAN_STYLES))
     groups = [digits[i : i + 4] for i in range(0, len(digits), 4)]
-    if style == "space4":
-        return " ".join(groups)
-    if style == "dash4":
-        return "-".join(groups)
-    return "".join(g + draw(st.sampled_from([" ", "-"])) for g in groups[:-1]) + groups[-1]
+    joiners = {
+        "space4": " ",
+        "dash4": "-",
+        "dots": ".",
+        "nbsp": "\u00a0",
+        "spaced-dash": " - ",
+        "newline": "\n",
+        "slash": "/",
+        "fullwidth-spaced": "\u3000",
+    }
+    if style == "plain":
+        text = digits
+    elif style in joiners:
+        text = joiners[style].join(groups)
+    elif style == "space-mixed":
+        text = "".join(g + draw(st.sampled_from([" ", "-"])) for g in groups[:-1]) + groups[-1]
+    elif style == "mixed-runs":
+        run = st.text(alphabet=" -./\\\n\t\u00a0\u2013_*|:", min_size=1, max_size=3)
+        text = "".join(g + draw(run) for g in groups[:-1]) + groups[-1]
+    else:
+        text = digits
+    for form, zero in _DIGIT_FORMS.items():
+        if style.startswith(form):
+            text = "".join(chr(zero + int(c)) if c.isdigit() else c for c in text)
+    return text, digits
 
 
 filler = st.text(alphabet=string.ascii_letters + " :/#,.()_=+", max_size=12)
@@ -231,7 +272,7 @@ def test_hostile_amounts_are_refused_naming_amount(fuzz_env: Any, amount: tuple[
 @st.composite
 def hidden_pan_documents(draw: st.DrawFn) -> tuple[dict[str, Any], str | None, str]:
     """(document, expected param, the PAN digits) with a card number hidden somewhere."""
-    number = draw(pans())
+    number, digits = draw(pan_forms())
     text = draw(filler) + number + draw(filler)
     where = draw(
         st.sampled_from(
@@ -251,7 +292,7 @@ def hidden_pan_documents(draw: st.DrawFn) -> tuple[dict[str, Any], str | None, s
     doc = payment()
     param: str | None
     if where == "token":
-        doc["payment_method"] = {"type": "card", "token": "tok_" + number.replace(" ", "").replace("-", "")}
+        doc["payment_method"] = {"type": "card", "token": "tok_" + digits}
         param = "payment_method.token"
     elif where == "metadata-value":
         doc["metadata"] = {"note": text}
@@ -263,7 +304,7 @@ def hidden_pan_documents(draw: st.DrawFn) -> tuple[dict[str, Any], str | None, s
         doc["notes"] = text
         param = "notes"
     elif where == "number":
-        doc["card"] = Decimal(number.replace(" ", "").replace("-", ""))
+        doc["card"] = Decimal(digits)
         param = "card"
     elif where == "deep":
         doc["x"] = {"y": [{"z": text}]}
@@ -271,7 +312,7 @@ def hidden_pan_documents(draw: st.DrawFn) -> tuple[dict[str, Any], str | None, s
     else:
         doc[where] = text
         param = where
-    return doc, param, number.replace(" ", "").replace("-", "")
+    return doc, param, digits
 
 
 @given(case=hidden_pan_documents())

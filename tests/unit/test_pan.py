@@ -33,10 +33,23 @@ def test_known_test_pans_pass_luhn(number: str) -> None:
         "3782 822463 10005",
         "x4111111111111111x",
         "tok_4111111111111111",
+        # Regression (issue 15, defect 6): other separators used to hide the number.
+        "4111.1111.1111.1111",
+        "4111\u00a01111\u00a01111\u00a01111",
+        "4111 - 1111 - 1111 - 1111",
+        "4111\n1111\n1111\n1111",
+        "4111/1111/1111/1111",
+        "4111  1111 1111 1111",
+        "4111_1111*1111|1111",
+        # Regression (issue 9 item 11): non-ASCII digit forms.
+        "\uff14\uff11\uff11\uff11 \uff11\uff11\uff11\uff11 \uff11\uff11\uff11\uff11 \uff11\uff11\uff11\uff11",
+        "\u0664\u0661\u0661\u0661\u0661\u0661\u0661\u0661\u0661\u0661\u0661\u0661\u0661\u0661\u0661\u0661",
+        "\u096a\u0967\u0967\u0967-\u0967\u0967\u0967\u0967-\u0967\u0967\u0967\u0967-\u0967\u0967\u0967\u0967",
     ],
 )
 def test_pans_in_text_are_found(text: str) -> None:
     assert pan.contains_pan(text)
+    assert pan.find_pan({"description": text}) == "description"
 
 
 @pytest.mark.parametrize(
@@ -45,8 +58,9 @@ def test_pans_in_text_are_found(text: str) -> None:
         "4111111111111112",  # Luhn fails
         "411111111111",  # 12 digits
         "41111111111111111111",  # 20 digits: not a PAN length
-        "4111  1111 1111 1111",  # double space breaks the grouping, remaining groups too short
-        "4111.1111.1111.1111",
+        "4111    1111 1111 1111",  # four spaces end the number; the rest is too short
+        "4111 1111 x 1111 1111",  # a letter ends it too
+        "2026-11-29T15:04:23.881Z",
         "tok_visa_4242",
         "1234-5678",
         "",
@@ -77,3 +91,9 @@ def test_mask_pans_replaces_only_the_numbers() -> None:
     text = "a 4111 1111 1111 1111 b 5555555555554444 c 12345"
     assert pan.mask_pans(text) == "a [REDACTED-PAN] b [REDACTED-PAN] c 12345"
     assert pan.mask_pans("nothing") == "nothing"
+
+
+def test_masking_maps_back_to_the_original_characters() -> None:
+    text = "paid with \uff14\uff11\uff11\uff11\u00a0\uff11\uff11\uff11\uff11\u00a01111.1111 ok"
+
+    assert pan.mask_pans(text) == "paid with [REDACTED-PAN] ok"

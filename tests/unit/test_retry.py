@@ -7,8 +7,12 @@ from typing import Any
 
 from handlers import notification, retry, validator
 
+from ops.emulator.processor import ProcessorServer
 from tests.unit.awsenv import FRAUD_RULES, AwsEnv, payment
 from tests.unit.flows import CTX, create, run_workflow
+
+# Nothing listens there: the POST is refused before anything is sent.
+UNREACHABLE = "https://127.0.0.1:9/v1/charges"
 
 
 def sqs_event(*bodies: Any) -> dict[str, Any]:
@@ -32,13 +36,15 @@ def failed_message(aws: AwsEnv) -> dict[str, Any]:
     return body
 
 
-def test_retry_settles_a_failed_transaction_once_the_processor_is_back(aws: AwsEnv) -> None:
-    aws.set_processor("http://127.0.0.1:9/")
+def test_retry_settles_a_failed_transaction_once_the_processor_is_back(
+    aws: AwsEnv, processor_sim: ProcessorServer
+) -> None:
+    aws.set_processor(UNREACHABLE)
     txn = create()["transaction_id"]
     run_workflow(txn)
     message = failed_message(aws)
     aws.notifications("failed")
-    aws.set_processor("sim://approve")
+    aws.set_processor(processor_sim.endpoint)
 
     result = retry.handler(sqs_event(message), CTX)
 
@@ -49,14 +55,15 @@ def test_retry_settles_a_failed_transaction_once_the_processor_is_back(aws: AwsE
     to_states = [e["to_status"] for e in aws.audit(txn)]
     assert to_states == ["PENDING", "VALIDATING", "SETTLING", "FAILED", "SETTLING", "COMPLETED"]
     dedup = [m["Attributes"]["MessageDeduplicationId"] for m in aws.audit_stream()]
-    # The second attempt's transitions are not swallowed by FIFO de-duplication.
-    assert dedup[-2:] == [f"{txn}#SETTLING#2", f"{txn}#COMPLETED#2"]
+    # Every transition has its own id: the second attempt's SETTLING is not swallowed.
+    assert dedup == [f"{txn}#v{v}" for v in range(1, 7)]
+    assert len(processor_sim.ledger.charges_for(txn)) == 1
     [event] = aws.notifications("events")
     assert json.loads(event["Message"])["status"] == "COMPLETED"
 
 
 def test_retry_that_fails_again_reports_the_message_and_leaves_it_failed(aws: AwsEnv) -> None:
-    aws.set_processor("http://127.0.0.1:9/")
+    aws.set_processor(UNREACHABLE)
     txn = create()["transaction_id"]
     run_workflow(txn)
     message = failed_message(aws)
@@ -143,18 +150,9 @@ def test_retry_with_empty_or_odd_event(aws: AwsEnv) -> None:
 
 
 def test_retry_after_a_charge_whose_archive_failed_does_not_charge_again(
-    aws: AwsEnv, monkeypatch: Any
+    aws: AwsEnv, processor_sim: ProcessorServer
 ) -> None:
-    from payments import settlement
-
-    charges: list[str] = []
-    real_charge = settlement.charge
-
-    def counting_charge(processor: Any, item: Any) -> Any:
-        charges.append(item["transaction_id"])
-        return real_charge(processor, item)
-
-    monkeypatch.setattr(settlement, "charge", counting_charge)
+    aws.set_processor(processor_sim.endpoint)
     aws.s3.delete_bucket_encryption(Bucket=aws.n["ARCHIVE_BUCKET"])
     txn = create()["transaction_id"]
     state = run_workflow(txn)
@@ -182,4 +180,45 @@ def test_retry_after_a_charge_whose_archive_failed_does_not_charge_again(
     [item] = aws.transactions()
     assert item["status"] == "COMPLETED"
     assert item["processor_reference"] == failed["processor_reference"]
-    assert charges == [txn]  # one charge, across both attempts
+    assert len(processor_sim.ledger.charges_for(txn)) == 1  # one charge, across both attempts
+    # The recorded approval was used: the second attempt did not even ask the processor.
+    assert [r["method"] for r in processor_sim.ledger.requests] == ["POST"]
+
+
+def test_safety_net_message_without_timestamp_fails_the_stranded_attempt_then_completes(aws: AwsEnv) -> None:
+    txn = create()["transaction_id"]
+    validator.handler({"transaction_id": txn}, CTX)  # the execution died here (TIMED_OUT)
+    body = {
+        "transaction_id": txn,
+        "source": "workflow-safety-net",
+        "execution_status": "TIMED_OUT",
+        "execution_arn": f"arn:aws:states:us-east-1:123456789012:execution:payment-workflow-test:{txn}",
+        "failed_at": "2026-11-29T15:00:00Z",
+    }
+
+    first = retry.handler(sqs_event(body), CTX)
+    again = retry.handler(sqs_event(body), CTX)  # at-least-once delivery
+
+    assert first == again == {"batchItemFailures": []}
+    [item] = aws.transactions()
+    assert item["status"] == "COMPLETED"
+    assert item["failure"]["error"] == "States.TIMED_OUT"
+    assert [e["to_status"] for e in aws.audit(txn)] == [
+        "PENDING",
+        "VALIDATING",
+        "FAILED",
+        "SETTLING",
+        "COMPLETED",
+    ]
+
+
+def test_sweeper_handler_reports_what_it_did(aws: AwsEnv) -> None:
+    from handlers import sweeper
+
+    create()  # PENDING, but younger than the workflow budget: left alone
+
+    result = sweeper.handler({}, CTX)
+
+    assert result["failed"] == [] and result["errors"] == 0 and result["complete"] is True
+    assert result["scanned_partitions"] == 3 * 16  # today and two days back, every shard
+    assert aws.transactions()[0]["status"] == "PENDING"

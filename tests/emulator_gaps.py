@@ -1,0 +1,68 @@
+"""What an emulator backend does not round-trip, so that the apply/e2e suites can say so per backend
+instead of weakening the assertion for every backend. Each entry is a finding listed in
+docs/emulators.md with the evidence and which emulator matches AWS.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ops.emulator.endpoints import selected_backend
+
+# Fields a describe call does not return on a backend although the resource was created with them.
+UNRETURNED: dict[str, frozenset[str]] = {
+    "moto": frozenset(),
+    "localstack": frozenset(
+        {
+            # CreateFunction/GetFunctionConfiguration answer without KMSKeyArn (AWS returns it).
+            "lambda:KMSKeyArn",
+            # DescribeStateMachine answers without tracingConfiguration (AWS returns it).
+            "stepfunctions:tracingConfiguration",
+        }
+    ),
+}
+
+# (resource type, attribute) that the second plan shows as changed on a backend, because the backend
+# does not return what was applied. Nothing else may differ.
+PLAN_DRIFT: dict[str, frozenset[tuple[str, str]]] = {
+    "moto": frozenset(),
+    "localstack": frozenset(
+        {
+            ("aws_lambda_function", "kms_key_arn"),  # the unreturned KMSKeyArn above
+            ("aws_vpc_endpoint", "policy"),  # returned without its "Version"
+            ("aws_vpc_security_group_egress_rule", "description"),  # prefix-list rules lose it
+            ("aws_vpc_security_group_ingress_rule", "description"),  # security-group rules lose it
+            ("aws_cloudwatch_metric_alarm", "tags_all"),  # metric-math alarms: tags not returned
+        }
+    ),
+}
+
+
+def returns(field: str) -> bool:
+    """Whether the selected backend returns ``service:Field`` in its describe answer."""
+    return field not in UNRETURNED[selected_backend()]
+
+
+def _differs(before: Any, after: Any, unknown: Any) -> bool:
+    return bool(unknown) or before != after
+
+
+def unexpected_changes(plan: dict[str, Any], allowed: frozenset[tuple[str, str]]) -> list[str]:
+    """Changes in ``terraform show -json`` of a plan other than updates of ``allowed`` attributes."""
+    found: list[str] = []
+    for rc in plan.get("resource_changes", []):
+        change = rc["change"]
+        actions = change["actions"]
+        if actions in (["no-op"], ["read"]):
+            continue
+        if actions != ["update"]:
+            found.append(f"{rc['address']}: {'/'.join(actions)}")
+            continue
+        before, after = change.get("before") or {}, change.get("after") or {}
+        unknown = change.get("after_unknown") or {}
+        for key in sorted(set(before) | set(after)):
+            if _differs(before.get(key), after.get(key), unknown.get(key)) and (
+                (rc["type"], key) not in allowed
+            ):
+                found.append(f"{rc['address']}.{key}: {before.get(key)!r} -> {after.get(key)!r}")
+    return found

@@ -1,0 +1,88 @@
+"""The switches that let the module apply on LocalStack's free edition, which has neither WAFv2 nor
+the X-Ray control plane: ``enable_waf`` and ``enable_xray_resources``, both on by default.
+
+Turning them off must remove exactly the paid-edition resources (the web ACL with its association and
+logging, the X-Ray sampling rule and group) and nothing else; tracing itself stays on.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from ops.local import BACKEND_TF_VARS, local_tf_vars
+from ops.terraform import Terraform, TerraformError
+from ops.terraform import planned_resources as flatten
+from tests.plan.conftest import PLAN_SUFFIX
+
+OFF = {"enable_waf": False, "enable_xray_resources": False}
+XRAY_ADDRESSES = {
+    "module.observability.aws_xray_sampling_rule.this[0]",
+    "module.observability.aws_xray_group.this[0]",
+}
+
+
+@pytest.fixture(scope="module")
+def plan_off(tf_workdir: Terraform) -> dict[str, Any]:
+    try:
+        return tf_workdir.plan_json({"environment_suffix": PLAN_SUFFIX, **OFF})
+    except TerraformError as exc:
+        pytest.fail(f"terraform plan with {OFF} failed:\n{exc}", pytrace=False)
+
+
+def _addresses(plan: dict[str, Any]) -> dict[str, str]:
+    return {r["address"]: r["type"] for r in flatten(plan)}
+
+
+def test_paid_edition_resources_are_planned_by_default(plan_json: dict[str, Any]) -> None:
+    planned = _addresses(plan_json)
+    for address in (
+        "module.edge[0].aws_wafv2_web_acl.this",
+        "module.edge[0].aws_wafv2_web_acl_association.stage",
+        "module.edge[0].aws_wafv2_web_acl_logging_configuration.this",
+        *XRAY_ADDRESSES,
+    ):
+        assert address in planned, address
+
+
+def test_switching_off_removes_exactly_the_paid_edition_resources(
+    plan_json: dict[str, Any], plan_off: dict[str, Any]
+) -> None:
+    default, off = _addresses(plan_json), _addresses(plan_off)
+    assert set(off) <= set(default)
+    removed = set(default) - set(off)
+    edge = {a for a in default if a.startswith("module.edge[0].")}
+    assert removed == edge | XRAY_ADDRESSES
+    # The edge module holds the web ACL and what only exists for it (its log group and policy).
+    assert {default[a] for a in edge} == {
+        "aws_wafv2_web_acl",
+        "aws_wafv2_web_acl_association",
+        "aws_wafv2_web_acl_logging_configuration",
+        "aws_cloudwatch_log_group",
+        "aws_cloudwatch_log_resource_policy",
+    }
+    assert not [t for t in off.values() if t.startswith(("aws_wafv2_", "aws_xray_"))]
+    assert len(off) == len(default) - len(removed) > 100
+
+
+def test_tracing_stays_on_without_the_xray_control_plane(plan_off: dict[str, Any]) -> None:
+    resources = flatten(plan_off)
+    functions = [r["values"] for r in resources if r["type"] == "aws_lambda_function"]
+    assert functions
+    assert all(f["tracing_config"] == [{"mode": "Active"}] for f in functions)
+    stages = [r["values"] for r in resources if r["type"] == "aws_api_gateway_stage"]
+    assert stages and all(s["xray_tracing_enabled"] is True for s in stages)
+    machines = [r["values"] for r in resources if r["type"] == "aws_sfn_state_machine"]
+    assert machines and all(m["tracing_configuration"][0]["enabled"] is True for m in machines)
+
+
+def test_outputs_without_waf(plan_off: dict[str, Any]) -> None:
+    web_acl = plan_off["output_changes"]["web_acl_arn"]
+    assert web_acl["after"] is None and not web_acl.get("after_unknown")
+
+
+def test_only_the_localstack_backend_turns_them_off() -> None:
+    assert BACKEND_TF_VARS["localstack"] == OFF
+    assert {k: v for k, v in local_tf_vars("x1", backend="localstack").items() if k in OFF} == OFF
+    assert not set(OFF) & set(local_tf_vars("x1", backend="moto"))

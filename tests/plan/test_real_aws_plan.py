@@ -1,0 +1,527 @@
+"""What the emulator cannot see: quotas, KMS grants, time budgets, template semantics and
+account-wide settings that would make ``terraform apply`` fail on a real account, or the platform
+misbehave there, although the emulator accepts them. Each test names the AWS rule it encodes;
+docs/security-findings.md lists them with the finding they close.
+
+The default plan is the session's (``environment_suffix = "plantest"``); a few tests make their
+own plan with other variables (the production example, refused inputs)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ops.terraform import REPO_ROOT, Terraform, TerraformError
+
+SUFFIX = "plantest"
+PRODUCTION_TFVARS = REPO_ROOT / "examples" / "production.tfvars"
+EXPRESS_MAX_SECONDS = 300
+
+
+# ------------------------------------------------------------------------------------------
+# helpers
+
+
+def _resources(plan_json: dict[str, Any]) -> list[dict[str, Any]]:
+    from ops.terraform import planned_resources
+
+    return planned_resources(plan_json)
+
+
+def _one(resources: list[dict[str, Any]], address: str) -> dict[str, Any]:
+    found = [r["values"] for r in resources if r["address"] == address]
+    assert len(found) == 1, f"{address} is planned {len(found)} times"
+    values: dict[str, Any] = found[0]
+    return values
+
+
+def _of_type(resources: list[dict[str, Any]], resource_type: str) -> list[dict[str, Any]]:
+    return [r for r in resources if r["type"] == resource_type]
+
+
+def _read_document(plan_json: dict[str, Any], address: str) -> dict[str, Any]:
+    """Arguments of an aws_iam_policy_document read during the plan (its key ARN is unknown)."""
+    for change in plan_json["resource_changes"]:
+        if change["address"] == address:
+            after: dict[str, Any] = change["change"]["after"] or {}
+            return after
+    raise AssertionError(f"{address} is not in the plan")
+
+
+def _statements(policy: str) -> list[dict[str, Any]]:
+    statements = json.loads(policy)["Statement"]
+    return statements if isinstance(statements, list) else [statements]
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _plan(tf: Terraform, *args: str) -> dict[str, Any]:
+    planfile = Path(tf.tfdir) / "real-aws.tfplan"
+    tf.run_retrying("plan", "-input=false", "-no-color", f"-out={planfile.name}", *args)
+    try:
+        shown = tf.run("show", "-json", "-no-color", planfile.name)
+    finally:
+        planfile.unlink(missing_ok=True)
+    plan: dict[str, Any] = json.loads(shown.out)
+    return plan
+
+
+def _refused(tf: Terraform, *args: str) -> str:
+    """The plan fails; its error text with Terraform's box drawing and line wrapping removed."""
+    with pytest.raises(TerraformError) as caught:
+        tf.run_retrying("plan", "-input=false", "-no-color", "-lock=false", *args)
+    return re.sub(r"\s+", " ", str(caught.value).replace("│", " "))
+
+
+def _var(name: str, value: Any) -> list[str]:
+    rendered = json.dumps(value) if isinstance(value, dict | list | bool) else str(value)
+    return ["-var", f"{name}={rendered}"]
+
+
+def _tfvars_map(text: str, name: str) -> dict[str, int]:
+    """A flat ``name = { key = number ... }`` block of a .tfvars file."""
+    block = re.search(rf"^{name}\s*=\s*\{{(.*?)^\}}", text, re.S | re.M)
+    assert block, f"{name} not found"
+    return {k: int(v) for k, v in re.findall(r"^\s*([a-z-]+)\s*=\s*(\d+)", block.group(1), re.M)}
+
+
+@pytest.fixture(scope="module")
+def production_plan(tf_workdir: Terraform) -> dict[str, Any]:
+    return _plan(tf_workdir, f"-var-file={PRODUCTION_TFVARS}")
+
+
+# ------------------------------------------------------------------------------------------
+# 1. Reserved concurrency: nothing by default, production values checked against the quota
+
+
+def test_production_example_reserves_the_spec_values_and_fits_its_account_limit(
+    production_plan: dict[str, Any],
+) -> None:
+    """AWS keeps 100 executions unreserved (Lambda quotas page): the example's total + 100 fits
+    the limit it states, and the precondition let the plan through."""
+    text = PRODUCTION_TFVARS.read_text(encoding="utf-8")
+    reserved = _tfvars_map(text, "reserved_concurrency")
+    assert reserved["validator"] == 100
+    assert all(reserved[r] == 50 for r in ("fraud-check", "settlement", "notification", "intake", "status"))
+    assert reserved["cleanup"] == 1, "one cleanup run at a time"
+    limit = int(re.search(r"^account_concurrency_limit\s*=\s*(\d+)", text, re.M).group(1))  # type: ignore[union-attr]
+    assert sum(reserved.values()) + 100 <= limit
+    functions = {
+        r["values"]["function_name"]: r["values"]["reserved_concurrent_executions"]
+        for r in _of_type(_resources(production_plan), "aws_lambda_function")
+    }
+    assert functions == {f"payment-{role}-prod": n for role, n in reserved.items()}
+
+
+def test_reservations_beyond_the_account_limit_fail_the_plan(tf_workdir: Terraform) -> None:
+    production = _tfvars_map(PRODUCTION_TFVARS.read_text(encoding="utf-8"), "reserved_concurrency")
+    total = sum(production.values())
+    error = _refused(
+        tf_workdir,
+        *_var("environment_suffix", SUFFIX),
+        *_var("reserved_concurrency", production),
+        *_var("account_concurrency_limit", total + 99),
+    )
+    assert "AWS keeps 100 unreserved" in error, error
+    assert f"reserves {total} executions" in error, error
+
+
+# ------------------------------------------------------------------------------------------
+# 2. Scheduler decrypts its own encrypted schedule with the execution role
+
+
+def test_each_schedule_role_can_decrypt_its_own_schedule(
+    plan_json: dict[str, Any], planned_resources: list[dict[str, Any]]
+) -> None:
+    """A schedule with kms_key_arn is decrypted at run time by its execution role under the
+    encryption context aws:scheduler:schedule:arn (Scheduler "Encryption at rest")."""
+    schedules = _of_type(planned_resources, "aws_scheduler_schedule")
+    assert len(schedules) == 2
+    for schedule in schedules:
+        values = schedule["values"]
+        key = schedule["address"].split("[", 1)[1].rstrip("]")
+        arn = f"arn:aws:scheduler:us-east-1:123456789012:schedule/{values['group_name']}/{values['name']}"
+        document = _read_document(plan_json, f"module.schedules.data.aws_iam_policy_document.this[{key}]")
+        decrypt = [
+            s
+            for s in document["statement"]
+            if "kms:Decrypt" in s["actions"]
+            and any(
+                c["variable"] == "kms:EncryptionContext:aws:scheduler:schedule:arn" for c in s["condition"]
+            )
+        ]
+        assert len(decrypt) == 1, f"{values['name']}: no kms:Decrypt for its own schedule"
+        [condition] = decrypt[0]["condition"]
+        assert condition["test"] == "StringEquals" and condition["values"] == [arn]
+        # The same key the schedule is encrypted with (both wait for the same key ARN).
+        assert values.get("kms_key_arn") is None or decrypt[0]["resources"] == [values["kms_key_arn"]]
+
+
+# ------------------------------------------------------------------------------------------
+# 3. Workflow budget and the safety net
+
+
+def _retry_cost(state: dict[str, Any]) -> float:
+    """Worst case of a task: every attempt runs to TimeoutSeconds, plus the back-off waits."""
+    assert "TimeoutSeconds" in state, "a task without TimeoutSeconds waits up to a year"
+    attempts, waits = 0, 0.0
+    for retrier in state.get("Retry", []):
+        if {"States.ALL", "States.Timeout"} & set(retrier["ErrorEquals"]):
+            count = int(retrier.get("MaxAttempts", 3))
+            interval = float(retrier.get("IntervalSeconds", 1))
+            rate = float(retrier.get("BackoffRate", 2.0))
+            attempts = max(attempts, count)
+            waits = max(waits, sum(interval * rate**i for i in range(count)))
+    return float(state["TimeoutSeconds"]) * (1 + attempts) + waits
+
+
+def _worst(states: dict[str, Any], name: str, depth: int = 0) -> float:
+    """Longest time from entering ``name`` to the end of the execution, over every route
+    (Next, Choice branches and Default, Catch targets); Parallel costs its slowest branch."""
+    assert depth < 50, "cycle in the definition"
+    state = states[name]
+    if state["Type"] == "Task":
+        cost = _retry_cost(state)
+    elif state["Type"] == "Parallel":
+        cost = max(_worst(b["States"], b["StartAt"], depth + 1) for b in state["Branches"])
+    else:
+        cost = 0.0
+    successors = [state.get("Next"), state.get("Default")]
+    successors += [c.get("Next") for c in state.get("Choices", [])]
+    successors += [c.get("Next") for c in state.get("Catch", [])]
+    return cost + max([_worst(states, s, depth + 1) for s in successors if s] or [0.0])
+
+
+def _tasks(states: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    found = {}
+    for name, state in states.items():
+        if state["Type"] == "Task":
+            found[name] = state
+        for branch in state.get("Branches", []):
+            found.update(_tasks(branch["States"]))
+    return found
+
+
+@pytest.mark.parametrize("which", ["default", "production"])
+def test_every_route_of_the_workflow_fits_its_execution_budget(
+    which: str, planned_resources: list[dict[str, Any]], production_plan: dict[str, Any]
+) -> None:
+    """An execution-level States.Timeout cannot be caught: RecordFailure would never run. So
+    every task's worst case (TimeoutSeconds x attempts + back-off), summed along the longest
+    route, fits in TimeoutSeconds, which fits EXPRESS's 300 s; each task ceiling is above its
+    function's timeout so the function's own (retried) time-out fires first."""
+    resources = planned_resources if which == "default" else _resources(production_plan)
+    machine = next(r["values"] for r in resources if r["type"] == "aws_sfn_state_machine")
+    definition = json.loads(machine["definition"])
+    worst = _worst(definition["States"], definition["StartAt"])
+    assert worst <= definition["TimeoutSeconds"] <= EXPRESS_MAX_SECONDS, (worst, definition["TimeoutSeconds"])
+    timeouts = {
+        r["values"]["function_name"]: r["values"]["timeout"]
+        for r in _of_type(resources, "aws_lambda_function")
+    }
+    for name, task in _tasks(definition["States"]).items():
+        function = task["Parameters"]["FunctionName"].split(":function:")[1]
+        assert task["TimeoutSeconds"] > timeouts[function], name
+
+
+def test_a_short_execution_timeout_is_refused(emulator: Any, tmp_path: Path) -> None:
+    """The budget guard itself: the workflow module refuses a TimeoutSeconds below its worst
+    route (as a caller setting timeout_seconds = 60, the old value, would get)."""
+    from ops.terraform import render_override
+
+    root = tmp_path / "short"
+    root.mkdir()
+    provider = render_override(emulator.endpoint_url).replace(
+        'provider "aws" {\n', 'provider "aws" {\n  region = "us-east-1"\n', 1
+    )
+    (root / "provider.tf").write_text(provider, encoding="utf-8")
+    (root / "versions.tf").write_text(
+        (REPO_ROOT / "versions.tf").read_text(encoding="utf-8"), encoding="utf-8"
+    )
+    arn = "arn:aws:{}:us-east-1:123456789012:{}"
+    steps = '["validator", "fraud-check", "settlement", "notification"]'
+    function = arn.format("lambda", "function:payment-")
+    (root / "main.tf").write_text(
+        f"""
+module "workflow" {{
+  source            = "{REPO_ROOT / "modules" / "workflow"}"
+  suffix            = "short"
+  function_arns     = {{ for r in {steps} : r => "{function}${{r}}-short" }}
+  function_timeouts = {{ validator = 15, fraud-check = 15, settlement = 20, notification = 15 }}
+  logs_kms_key_arn  = "{arn.format("kms", "key/00000000-0000-0000-0000-000000000000")}"
+  kms_key_arn       = "{arn.format("kms", "key/00000000-0000-0000-0000-000000000000")}"
+  failed_queue_arn  = "{arn.format("sqs", "failed-transactions-short")}"
+  timeout_seconds   = 60
+}}
+""",
+        encoding="utf-8",
+    )
+    tf = Terraform(root, timeout=600, log_path=tmp_path / "terraform.log")
+    tf.init_dir()
+    error = _refused(tf)
+    assert "below the workflow's worst case" in error, error
+
+
+def test_stranded_executions_reach_the_failed_queue(
+    plan_json: dict[str, Any], planned_resources: list[dict[str, Any]]
+) -> None:
+    """The safety net: Step Functions "Execution Status Change" events for TIMED_OUT, ABORTED and
+    FAILED executions of this state machine go to failed-transactions, transformed into the
+    retry consumer's message; the queue and its key admit EventBridge for this rule only."""
+    [rule] = [r["values"] for r in _of_type(planned_resources, "aws_cloudwatch_event_rule")]
+    assert rule["name"] == f"payment-workflow-stranded-{SUFFIX}"
+    state_machine_arn = f"arn:aws:states:us-east-1:123456789012:stateMachine:payment-workflow-{SUFFIX}"
+    assert json.loads(rule["event_pattern"]) == {
+        "source": ["aws.states"],
+        "detail-type": ["Step Functions Execution Status Change"],
+        "detail": {"stateMachineArn": [state_machine_arn], "status": ["FAILED", "TIMED_OUT", "ABORTED"]},
+    }
+    rule_arn = f"arn:aws:events:us-east-1:123456789012:rule/{rule['name']}"
+    [target] = [r["values"] for r in _of_type(planned_resources, "aws_cloudwatch_event_target")]
+    queue_arn = f"arn:aws:sqs:us-east-1:123456789012:failed-transactions-{SUFFIX}"
+    assert target["rule"] == rule["name"]
+    if target.get("arn") is None:
+        # The queue's ARN once created: the root passes the messaging module's output.
+        call = plan_json["configuration"]["root_module"]["module_calls"]["workflow"]
+        references = call["expressions"]["failed_queue_arn"]["references"]
+        assert "module.messaging.failed_queue_arn" in references, references
+    else:
+        assert target["arn"] == queue_arn
+    [transformer] = target["input_transformer"]
+    assert transformer["input_paths"]["name"] == "$.detail.name"
+
+    # The message EventBridge would send for AWS's sample event (execution name = transaction id).
+    transaction_id = "txn_01JDQ3X4ZK8M2N5P7Q9R1S3T5V"
+    event = {
+        "version": "0",
+        "id": "315c1398-40ff-a850-213b-158f73e60175",
+        "detail-type": "Step Functions Execution Status Change",
+        "source": "aws.states",
+        "account": "123456789012",
+        "time": "2026-11-29T15:00:00Z",
+        "region": "us-east-1",
+        "resources": [f"{state_machine_arn.replace(':stateMachine:', ':execution:')}:{transaction_id}"],
+        "detail": {
+            "executionArn": f"{state_machine_arn.replace(':stateMachine:', ':execution:')}:{transaction_id}",
+            "stateMachineArn": state_machine_arn,
+            "name": transaction_id,
+            "status": "TIMED_OUT",
+            "startDate": 1764428400000,
+            "stopDate": 1764428676000,
+            "input": '{"timestamp":1764428400000,"transaction_id":"' + transaction_id + '"}',
+            "output": None,
+        },
+    }
+    message = json.loads(render_input_template(transformer, event))
+    assert message["transaction_id"] == transaction_id
+    assert message["execution_status"] == "TIMED_OUT"
+    assert message["source"] == "workflow-safety-net"
+
+    queue = next(
+        r["values"]
+        for r in _of_type(planned_resources, "aws_sqs_queue")
+        if r["values"]["name"] == f"failed-transactions-{SUFFIX}"
+    )
+    send = [
+        s
+        for s in _statements(queue["policy"])
+        if s["Effect"] == "Allow" and s.get("Principal") == {"Service": "events.amazonaws.com"}
+    ]
+    assert len(send) == 1 and _as_list(send[0]["Action"]) == ["sqs:SendMessage"]
+    assert send[0]["Condition"] == {"ArnEquals": {"aws:SourceArn": rule_arn}}
+    key = _one(planned_resources, 'module.kms.aws_kms_key.this["messaging"]')
+    use = [s for s in _statements(key["policy"]) if s.get("Principal") == {"Service": "events.amazonaws.com"}]
+    assert len(use) == 1
+    assert set(_as_list(use[0]["Action"])) == {"kms:GenerateDataKey", "kms:Decrypt"}
+    assert use[0]["Condition"] == {"ArnEquals": {"aws:SourceArn": rule_arn}}
+
+
+def render_input_template(transformer: dict[str, Any], event: dict[str, Any]) -> str:
+    """EventBridge's input transformer for a JSON template: each ``<name>`` outside quotes is
+    replaced by the JSON value at its path (strings quoted and escaped)."""
+
+    def at(path: str) -> Any:
+        value: Any = event
+        for part in path.removeprefix("$.").split("."):
+            value = value[part]
+        return value
+
+    values = {name: json.dumps(at(path)) for name, path in transformer["input_paths"].items()}
+    return re.sub(r"<([A-Za-z0-9_.]+)>", lambda m: values[m.group(1)], transformer["input_template"])
+
+
+# ------------------------------------------------------------------------------------------
+# 4. Step Functions logs under a customer managed key
+
+
+def test_step_functions_log_delivery_can_use_the_state_machine_key(
+    plan_json: dict[str, Any], planned_resources: list[dict[str, Any]]
+) -> None:
+    """Step Functions "Data at rest encryption": with logging and a CMK, the execution role needs
+    kms:GenerateDataKey under the logs encryption context and the key policy lets
+    delivery.logs.amazonaws.com decrypt."""
+    machine = _one(planned_resources, "module.workflow.aws_sfn_state_machine.this")
+    assert machine["encryption_configuration"][0]["type"] == "CUSTOMER_MANAGED_KMS_KEY"
+    key = _one(planned_resources, 'module.kms.aws_kms_key.this["data"]')
+    delivery = [
+        s
+        for s in _statements(key["policy"])
+        if s["Effect"] == "Allow" and s.get("Principal") == {"Service": "delivery.logs.amazonaws.com"}
+    ]
+    assert len(delivery) == 1 and _as_list(delivery[0]["Action"]) == ["kms:Decrypt"]
+    document = _read_document(plan_json, "module.workflow.data.aws_iam_policy_document.this")
+    generate = [
+        s
+        for s in document["statement"]
+        if s["actions"] == ["kms:GenerateDataKey"]
+        and any(c["variable"] == "kms:EncryptionContext:SourceArn" for c in s["condition"])
+    ]
+    assert len(generate) == 1
+    [condition] = generate[0]["condition"]
+    assert condition["test"] == "StringLike"
+    assert condition["values"] == ["arn:aws:logs:us-east-1:123456789012:*"]
+
+
+# ------------------------------------------------------------------------------------------
+# 5. Account-wide settings
+
+
+def test_xray_encryption_is_left_to_the_account_by_default(planned_resources: list[dict[str, Any]]) -> None:
+    """aws_xray_encryption_config is account- and region-wide; the default leaves it alone, and
+    the logs key then admits no X-Ray use."""
+    assert not _of_type(planned_resources, "aws_xray_encryption_config")
+    key = _one(planned_resources, 'module.kms.aws_kms_key.this["logs"]')
+    via = [
+        v
+        for s in _statements(key["policy"])
+        for test in (s.get("Condition") or {}).values()
+        for v in _as_list(test.get("kms:ViaService", []))
+    ]
+    assert not [v for v in via if v.startswith("xray.")], via
+
+
+# ------------------------------------------------------------------------------------------
+# 7. Gateway responses stay JSON whatever the message holds
+
+HOSTILE = 'a "quoted" \\ back\\slash \\" and \n a newline </script>'
+HTTP_TOKEN_CHARS = "GET!#$%&'*+-.^_`|~"  # RFC 9110 tchar: everything a method may contain but letters
+
+
+def render_gateway_template(template: str, message: str) -> str:
+    """API Gateway's plain substitution: $context.error.messageString is the message as a quoted
+    JSON string; $context.httpMethod an HTTP token; any other variable is pasted raw."""
+    text = template.replace("$context.error.messageString", json.dumps(message))
+    text = text.replace("$context.httpMethod", HTTP_TOKEN_CHARS)
+    return re.sub(r"\$\{?context\.[A-Za-z.]+\}?", lambda _m: message, text)
+
+
+def test_every_gateway_response_is_json_whatever_the_error_message(
+    planned_resources: list[dict[str, Any]],
+) -> None:
+    responses = [
+        r
+        for r in planned_resources
+        if r["address"].startswith("module.api.aws_api_gateway_gateway_response.")
+    ]
+    assert len(responses) >= 10
+    bad = []
+    for response in responses:
+        template = response["values"]["response_templates"]["application/json"]
+        try:
+            body = json.loads(render_gateway_template(template, HOSTILE))
+        except json.JSONDecodeError as exc:
+            bad.append(f"{response['address']}: {exc}: {template}")
+            continue
+        if "messageString" in template:
+            assert body["error"]["message"] == HOSTILE, response["address"]
+    assert not bad, "gateway responses that break on a message with quotes:\n" + "\n".join(bad)
+
+
+# ------------------------------------------------------------------------------------------
+# 8. API Gateway's CloudWatch role: AWS's documented trust policy
+
+
+def test_api_gateway_cloudwatch_role_trusts_api_gateway_without_conditions(
+    planned_resources: list[dict[str, Any]],
+) -> None:
+    role = _one(planned_resources, "module.api.aws_iam_role.cloudwatch[0]")
+    [statement] = _statements(role["assume_role_policy"])
+    assert statement["Effect"] == "Allow"
+    assert statement["Principal"] == {"Service": "apigateway.amazonaws.com"}
+    assert _as_list(statement["Action"]) == ["sts:AssumeRole"]
+    assert "Condition" not in statement, "API Gateway does not send aws:SourceAccount for this role"
+
+
+# ------------------------------------------------------------------------------------------
+# 9. Archive lifecycle by cost
+
+
+def test_only_archives_large_enough_to_save_money_move_to_glacier(
+    planned_resources: list[dict[str, Any]],
+) -> None:
+    """Glacier Flexible Retrieval bills ~40 KB extra per object (32 KB at its rate, 8 KB at
+    Standard's): the ~1 KB transaction archives cost more there than in Standard. Only the
+    cleanup batches are eligible (and AWS's default 128 KB minimum keeps small ones in Standard);
+    the rule never covers transactions/ nor the whole bucket; noncurrent versions still expire
+    for every object."""
+    [lifecycle] = [r["values"] for r in _of_type(planned_resources, "aws_s3_bucket_lifecycle_configuration")]
+    transitions = [rule for rule in lifecycle["rule"] if rule.get("transition")]
+    assert transitions, "no transition rule"
+    for rule in transitions:
+        [flt] = rule["filter"]
+        prefix = flt.get("prefix") or ""
+        size = flt.get("object_size_greater_than") or 0
+        assert prefix == "cleanup/" or size >= 131072, rule
+        moves_small = "transactions/".startswith(prefix) and size < 131072
+        assert not moves_small, f"the ~1 KB transaction archives would move: {rule}"
+        assert {t["storage_class"] for t in rule["transition"]} == {"GLACIER"}
+    expiring = [
+        rule
+        for rule in lifecycle["rule"]
+        if rule.get("noncurrent_version_expiration")
+        and not any(f.get("prefix") or f.get("object_size_greater_than") for f in rule["filter"])
+    ]
+    assert expiring, "noncurrent versions of small objects never expire"
+
+
+# ------------------------------------------------------------------------------------------
+# 10. The processor endpoint must be reachable from the functions
+
+
+@pytest.mark.parametrize(
+    "endpoint",
+    ["http://processor.example.com/charge", "https://processor.example.com:8443/charge", "ftp://x"],
+)
+def test_processor_endpoints_the_functions_cannot_reach_are_refused(
+    tf_workdir: Terraform, endpoint: str
+) -> None:
+    """Lambda egress is HTTPS on 443 only (security group), so http:// or another port would
+    time out on every settlement."""
+    error = _refused(tf_workdir, *_var("environment_suffix", SUFFIX), *_var("processor_endpoint", endpoint))
+    assert "processor_endpoint must be sim://<mode> or an https:// URL on port 443" in error, error
+
+
+def test_a_processor_outside_aws_needs_the_nat_gateway(tf_workdir: Terraform) -> None:
+    error = _refused(
+        tf_workdir,
+        *_var("environment_suffix", SUFFIX),
+        *_var("processor_endpoint", "https://api.processor.example.com/v1/charges"),
+    )
+    assert "set enable_nat_gateway = true" in error, error
+
+
+def test_production_example_reaches_its_processor_through_nat(production_plan: dict[str, Any]) -> None:
+    resources = _resources(production_plan)
+    assert _of_type(resources, "aws_nat_gateway"), "the production processor is outside AWS"
+    parameter = next(
+        r["values"]
+        for r in _of_type(resources, "aws_ssm_parameter")
+        if r["values"]["name"].endswith("/processor/endpoint")
+    )
+    assert parameter["value"].startswith("https://")

@@ -1,0 +1,110 @@
+"""LocalStack without Docker (``ops/emulator/localstack.py``): the parts that need no running LocalStack."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ops.emulator import localstack as host
+from ops.emulator.endpoints import ExternalEmulator, free_port
+
+
+def test_runtime_env_listens_on_loopback_and_downloads_nothing() -> None:
+    env = host.runtime_env(4599)
+    assert env["GATEWAY_LISTEN"] == "127.0.0.1:4599"
+    assert env["OVERRIDE_IN_DOCKER"] == "0" and env["DNS_ADDRESS"] == "0"
+    assert env["SKIP_SSL_CERT_DOWNLOAD"] == "1" and env["DISABLE_EVENTS"] == "1"
+    # Installers look under FILESYSTEM_ROOT, where `install` staged Java and DynamoDB Local.
+    assert env["FILESYSTEM_ROOT"] == str(host.FS_ROOT)
+    assert host.JAVA_DIR.is_relative_to(host.FS_ROOT) and host.DYNAMODB_DIR.is_relative_to(host.FS_ROOT)
+    assert env["LAMBDA_RUNTIME_EXECUTOR"] == "subprocess"
+    assert Path(env["LOCALSTACK_LAMBDA_PYTHON"]).name.startswith("python")
+    assert not [k for k in env if k.startswith("AWS_")]
+    assert "wafv2" not in env["SERVICES"] and "xray" not in env["SERVICES"]
+
+
+def test_a_bad_interpreter_override_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("LOCALSTACK_PYTHON", sys.executable)
+    if sys.version_info[:2] == (3, 13):
+        assert host.find_python() == sys.executable
+    else:
+        with pytest.raises(host.LocalStackSetupError, match="not a working Python 3.13"):
+            host.find_python()
+
+
+def test_found_interpreter_is_python_313() -> None:
+    try:
+        python = host.find_python()
+    except host.LocalStackSetupError as exc:
+        pytest.skip(f"no Python 3.13 on this machine: {exc}")
+    out = subprocess.run(
+        [python, "-c", "import sys; print(sys.version_info[:2])"], capture_output=True, text=True, check=True
+    )
+    assert out.stdout.strip() == "(3, 13)"
+
+
+def test_requirements_pin_every_package() -> None:
+    lines = [
+        line.strip()
+        for line in host.REQUIREMENTS.read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    assert "localstack-core[runtime]==4.14.0" in lines
+    assert all("==" in line for line in lines), [line for line in lines if "==" not in line]
+    pins = {line.split("==")[0].lower(): line.split("==")[1] for line in lines}
+    assert int(pins["cbor2"].split(".")[0]) < 6
+    assert int(pins["pyopenssl"].split(".")[0]) < 26
+    assert "service-identity" in pins
+
+
+def test_executor_plugin_is_registered_in_the_localstack_venv(tmp_path: Path) -> None:
+    if not host.venv_python().is_file():
+        pytest.skip("LocalStack is not installed (python -m ops.emulator.localstack install)")
+    host.install_executor_plugin()
+    probe = (
+        "import json, importlib.metadata as m;"
+        "eps = m.entry_points(group='localstack.lambda.runtime_executor');"
+        "print(json.dumps({e.name: e.value for e in eps}))"
+    )
+    out = subprocess.run(
+        [str(host.venv_python()), "-c", probe], capture_output=True, text=True, check=True, timeout=120
+    )
+    found = json.loads(out.stdout)
+    assert found["subprocess"] == "ops.emulator.localstack_executor:SubprocessRuntimeExecutorPlugin"
+    assert "docker" in found
+    load = (
+        "from ops.emulator.localstack_executor import SubprocessRuntimeExecutorPlugin as P;"
+        "print(P.name, P().load().__name__)"
+    )
+    out = subprocess.run(
+        [str(host.venv_python()), "-c", load], capture_output=True, text=True, check=True, timeout=300
+    )
+    assert out.stdout.split() == ["subprocess", "SubprocessRuntimeExecutor"]
+
+
+def test_nothing_recorded_means_nothing_to_stop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(host, "STATE_FILE", tmp_path / "host.json")
+    assert host.running() is None
+    assert host.stop() is False
+    # A record whose process is gone is cleared, not signalled.
+    (tmp_path / "host.json").write_text(
+        json.dumps({"pid": 2**22 + 7, "port": 1, "endpoint_url": "http://127.0.0.1:1"})
+    )
+    assert host.running() is None
+    assert host.stop() is False
+    assert not (tmp_path / "host.json").exists()
+
+
+def test_an_explicit_endpoint_wins(monkeypatch: pytest.MonkeyPatch) -> None:
+    endpoint = f"http://127.0.0.1:{free_port()}"
+    monkeypatch.setenv("LOCALSTACK_ENDPOINT", endpoint)
+    chosen = host.select_localstack()
+    assert type(chosen) is ExternalEmulator and chosen.endpoint_url == endpoint
+    monkeypatch.delenv("LOCALSTACK_ENDPOINT")
+    # Nothing answers on :4566 here: LocalStack without Docker is chosen (not started by choosing).
+    if not ExternalEmulator().running:
+        assert isinstance(host.select_localstack(), host.HostLocalStack)

@@ -1,0 +1,620 @@
+"""A model of the platform's runtime for adversarial interleavings (tests/unit/test_settlement_model.py).
+
+Every actor AWS would run concurrently (the client's POST, Step Functions executions and each of
+their task invocations, retry-consumer deliveries, the sweeper) is a thread running the real domain
+code (``payments.service``) against the moto tables, queues and topics, and the processor simulator
+(``ops.emulator.processor.Ledger``). The threads never run at the same time: each stops before every
+AWS or processor call (a *checkpoint*) and the scheduler decides which one goes next and whether
+that call meets a fault:
+
+- ``throttle``: the call is refused before it happens (AWS throttling);
+- ``lost``: the call happens but its answer is lost (a time-out after the write / after the charge);
+- ``refused`` / ``error_after``: the processor is unreachable / answers 5xx after charging;
+- ``crash``: the Lambda dies right after the call (time-out, OOM): no ``except`` or ``finally`` of
+  ours runs;
+- at a Step Functions task: ``timeout`` (the state machine retries the task while the first
+  invocation keeps running) and ``abort`` (the execution times out: EventBridge's safety net sends
+  the transaction to the failed queue).
+
+SQS is modelled at the level the code sees it: each delivery is a retry-consumer invocation; a
+message can be delivered again while in flight (visibility expiry), returns after a failure, and
+moves to the DLQ after three receives; ``redrive`` moves the DLQ back. Time is a fake clock the
+scheduler advances (lease expiry, the sweeper's budget, the processor's 24 h key retention).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError, ReadTimeoutError
+from payments import config, validation
+from payments.repository import Repository
+from payments.service import (
+    Services,
+    create_transaction,
+    failure_step,
+    fraud_step,
+    outcome_step,
+    reject_step,
+    resume,
+    settle_step,
+    sweep,
+    validate_step,
+)
+
+from ops.emulator.processor import Ledger
+from tests.unit import awsenv
+
+ENDPOINT = "https://processor.model.test/v1/charges"
+CREDENTIAL = "model-credential"
+TASK_ATTEMPTS = 3  # Step Functions: the first invocation and two retries
+MAX_RECEIVES = 3  # failed-transactions maxReceiveCount
+CLIENT_PATIENCE_MS = 3600 * 1000  # well inside the 24 h an Idempotency-Key is kept
+
+
+class ActorCrashed(BaseException):
+    """The Lambda invocation died (time-out, kill): no exception handler of ours runs."""
+
+
+class ModelAbort(BaseException):
+    """Tear-down: release a thread still parked at a checkpoint."""
+
+
+@dataclass
+class Clock:
+    """Fake epoch milliseconds; every read moves it 1 ms so that events stay ordered."""
+
+    now: int
+
+    def ms(self) -> int:
+        self.now += 1
+        return self.now
+
+    def seconds(self) -> float:
+        return self.now / 1000
+
+
+@dataclass
+class Actor:
+    name: str
+    body: Callable[[], Any]
+    kind: str
+    thread: threading.Thread | None = None
+    pending: str | None = None
+    fault: str | None = None
+    done: bool = False
+    result: Any = None
+    error: BaseException | None = None
+    awaiting: Actor | None = None
+    go: threading.Event = field(default_factory=threading.Event)
+
+
+class Scheduler:
+    """Runs one actor at a time; the caller picks who moves and which fault the next call meets."""
+
+    def __init__(self) -> None:
+        self.actors: list[Actor] = []
+        self.local = threading.local()
+        self.back = threading.Event()
+        self.aborting = False
+        self.free_running = False  # quiescence: no faults, so an actor need not stop at every call
+        self.log: list[str] = []
+
+    # -- main thread ----------------------------------------------------------------------------
+    def spawn(self, name: str, body: Callable[[], Any], kind: str) -> Actor:
+        actor = Actor(f"{name}#{len(self.actors)}", body, kind)
+        self.actors.append(actor)
+        return actor
+
+    def live(self) -> list[Actor]:
+        return [a for a in self.actors if not a.done]
+
+    def ready(self, allow_timeouts: bool) -> list[Actor]:
+        out = []
+        for actor in self.live():
+            waiting_on = actor.awaiting
+            if waiting_on is not None and not waiting_on.done and not allow_timeouts:
+                continue
+            out.append(actor)
+        return out
+
+    def step(self, actor: Actor, fault: str | None = None) -> None:
+        self.log.append(f"{actor.name} @ {actor.pending or 'start'}" + (f" !{fault}" if fault else ""))
+        actor.fault = fault
+        self.back.clear()
+        if actor.thread is None:
+            actor.thread = threading.Thread(target=self._run, args=(actor,), name=actor.name, daemon=True)
+            actor.thread.start()
+        else:
+            actor.go.set()
+        if not self.back.wait(timeout=60):
+            raise RuntimeError(f"actor {actor.name} did not yield")
+
+    def close(self) -> None:
+        self.aborting = True
+        for actor in self.live():
+            if actor.thread is not None:
+                self.back.clear()
+                actor.go.set()
+                self.back.wait(timeout=5)
+
+    # -- actor threads --------------------------------------------------------------------------
+    def _run(self, actor: Actor) -> None:
+        self.local.actor = actor
+        try:
+            actor.result = actor.body()
+        except BaseException as exc:  # recorded for the model; the thread ends either way
+            actor.error = exc
+        finally:
+            actor.done = True
+            actor.pending = None
+            self.back.set()
+
+    def checkpoint(self, op: str) -> str | None:
+        actor: Actor | None = getattr(self.local, "actor", None)
+        if actor is None:
+            return None  # the main thread (set-up, assertions): no faults
+        if self.free_running and not op.startswith("await "):
+            return None
+        actor.pending = op
+        actor.go.clear()
+        self.back.set()
+        actor.go.wait()
+        if self.aborting:
+            raise ModelAbort()
+        fault, actor.fault = actor.fault, None
+        return fault
+
+    def await_actor(self, task: Actor) -> str | None:
+        """Wait for ``task``; returns None when it finished, or the fault that ended the wait."""
+        actor: Actor = self.local.actor
+        actor.awaiting = task
+        try:
+            while True:
+                fault = self.checkpoint(f"await {task.name}")
+                if fault in ("timeout", "abort"):
+                    return fault
+                if task.done:
+                    return None
+        finally:
+            actor.awaiting = None
+
+
+class Faulty:
+    """An AWS client whose calls stop at a checkpoint and meet the fault the scheduler chose."""
+
+    def __init__(self, scheduler: Scheduler, client: Any, service: str) -> None:
+        self._scheduler = scheduler
+        self._client = client
+        self._service = service
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._client, name)
+        if name.startswith("_") or name in ("meta", "exceptions") or not callable(attr):
+            return attr
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            fault = self._scheduler.checkpoint(f"{self._service}.{name}")
+            if fault == "throttle":
+                raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "model"}}, name)
+            result = attr(*args, **kwargs)
+            if fault == "lost":
+                raise ReadTimeoutError(endpoint_url=f"https://{self._service}.model")
+            if fault == "crash":
+                raise ActorCrashed(f"{self._service}.{name}")
+            return result
+
+        return call
+
+
+@dataclass
+class Message:
+    body: dict[str, Any]
+    receives: int = 0
+    in_flight: int = 0
+
+
+@dataclass
+class Platform:
+    """The moto environment, the processor ledger, and the actors that drive transactions."""
+
+    aws: awsenv.AwsEnv
+    scheduler: Scheduler
+    clock: Clock
+    ledger: Ledger
+    services: Services
+    queue: list[Message] = field(default_factory=list)
+    dlq: list[Message] = field(default_factory=list)
+    deliveries: dict[str, Message] = field(default_factory=dict)
+    payments: dict[str, str] = field(default_factory=dict)  # idempotency key -> token
+    client_attempts: dict[str, int] = field(default_factory=dict)
+    safety_net_messages: int = 0
+    _merchants: dict[str, str] = field(default_factory=dict)
+    _first_attempt: dict[str, int] = field(default_factory=dict)
+
+    # -- actors ---------------------------------------------------------------------------------
+    def client(self, key: str, token: str, merchant: str) -> Actor:
+        """The API client's POST /transactions (intake), retried by the client with the same key."""
+        self._merchants[key] = merchant
+        self.payments[key] = token
+        self.client_attempts[key] = self.client_attempts.get(key, 0) + 1
+        document = awsenv.payment(
+            merchant_id=merchant,
+            customer_id=f"cust_{key}",
+            amount="42.00",
+            payment_method={"type": "card", "token": token},
+        )
+        request = validation.validate_document(json.loads(json.dumps(document)))
+        first = self._first_attempt.setdefault(key, self.clock.now)
+
+        def post() -> Any:
+            if self.clock.now - first > CLIENT_PATIENCE_MS:
+                return None  # a client retries for minutes, not for a day: the key may have expired
+            return create_transaction(self.services, request, key, awsenv.API_KEY_ID)
+
+        return self.scheduler.spawn(f"client-{key}", post, "client")
+
+    def start_execution(self, transaction_id: str, timestamp: int) -> None:
+        self.scheduler.spawn(
+            f"workflow-{transaction_id[-4:]}", lambda: self._workflow(transaction_id, timestamp), "workflow"
+        )
+
+    def _task(self, name: str, body: Callable[[], Any]) -> Any:
+        """One Step Functions task state: invocations, retries, and Catch (raises TaskFailed)."""
+        error: Mapping[str, Any] = {"Error": "States.TaskFailed"}
+        for _ in range(TASK_ATTEMPTS):
+            invocation = self.scheduler.spawn(name, body, "task")
+            fault = self.scheduler.await_actor(invocation)
+            if fault == "abort":
+                raise ExecutionAborted()
+            if fault == "timeout":
+                error = {"Error": "States.Timeout"}
+                continue
+            if invocation.error is None:
+                return invocation.result
+            crashed = isinstance(invocation.error, ActorCrashed)
+            error = {
+                "Error": "Lambda.Unknown" if crashed else type(invocation.error).__name__,
+                "Cause": str(invocation.error),
+            }
+        raise TaskFailed(error)
+
+    def _workflow(self, transaction_id: str, timestamp: int) -> str:
+        s = self.services
+        try:
+            try:
+                checks = [
+                    self._task("Validate", lambda: validate_step(s, transaction_id, timestamp)),
+                    self._task("FraudCheck", lambda: fraud_step(s, transaction_id, timestamp)),
+                ]
+                if not checks[0]["valid"] or checks[1]["decision"] == "REJECT":
+                    self._task("Reject", lambda: reject_step(s, transaction_id, timestamp))
+                    return "SUCCEEDED"
+                self._task("Settle", lambda: settle_step(s, transaction_id, timestamp))
+                self._task("Notify", lambda: outcome_step(s, transaction_id, timestamp))
+                return "SUCCEEDED"
+            except TaskFailed as caught:
+                error = caught.error
+                self._task("RecordFailure", lambda: failure_step(s, transaction_id, timestamp, error))
+                # The definition ends in Fail after RecordFailure: the safety net fires as well.
+                self._safety_net(transaction_id, "FAILED")
+                return "FAILED"
+        except TaskFailed:
+            self._safety_net(transaction_id, "FAILED")
+            return "FAILED"
+        except ExecutionAborted:
+            self._safety_net(transaction_id, "TIMED_OUT")
+            return "TIMED_OUT"
+
+    def _safety_net(self, transaction_id: str, status: str) -> None:
+        """EventBridge: execution status change → failed-transactions (the documented message body)."""
+        self.safety_net_messages += 1
+        self.queue.append(
+            Message(
+                {
+                    "transaction_id": transaction_id,
+                    "source": "workflow-safety-net",
+                    "execution_status": status,
+                    "execution_arn": f"arn:aws:states:us-east-1:123456789012:execution:wf:{transaction_id}",
+                    "failed_at": "2026-11-29T15:00:00Z",
+                }
+            )
+        )
+
+    def deliver(self, message: Message) -> Actor:
+        """One retry-consumer invocation for ``message`` (the handler's per-record logic)."""
+        body = message.body
+        abandoned = body.get("execution_status") if body.get("source") == "workflow-safety-net" else None
+        timestamp = body.get("timestamp")
+        actor = self.scheduler.spawn(
+            "retry",
+            lambda: resume(self.services, str(body["transaction_id"]), timestamp, abandoned=abandoned),
+            "retry",
+        )
+        message.in_flight += 1
+        self.deliveries[actor.name] = message
+        return actor
+
+    def sweeper(self) -> Actor:
+        return self.scheduler.spawn("sweeper", lambda: sweep(self.services), "sweeper")
+
+    # -- SQS bookkeeping ------------------------------------------------------------------------
+    def pull_failed_queue(self) -> None:
+        for raw in self.aws.drain(self.aws.n["FAILED_QUEUE_URL"]):
+            self.queue.append(Message(json.loads(raw["Body"])))
+
+    def reap(self) -> None:
+        """Settle finished deliveries: delete on success, count a receive (then DLQ) on failure.
+        A client whose POST failed (5xx, time-out) sends it again with the same Idempotency-Key."""
+        for actor in [
+            a for a in self.scheduler.actors if a.done and a.kind == "client" and a.error is not None
+        ]:
+            actor.kind = "client-failed"
+            key = actor.name.split("#")[0].removeprefix("client-")
+            if self.client_attempts[key] < 6:
+                self.client(key, self.payments[key], self._merchants[key])
+        for actor in [a for a in self.scheduler.actors if a.done and a.name in self.deliveries]:
+            message = self.deliveries.pop(actor.name)
+            message.in_flight -= 1
+            if message not in self.queue:
+                continue  # already deleted by another delivery's success
+            if actor.error is None:
+                self.queue.remove(message)
+                continue
+            message.receives += 1
+            if message.receives >= MAX_RECEIVES and message.in_flight == 0:
+                self.queue.remove(message)
+                self.dlq.append(message)
+
+    def available(self) -> list[Message]:
+        return [m for m in self.queue if m.in_flight == 0]
+
+    def redrive(self) -> None:
+        for message in self.dlq:
+            message.receives = 0
+            self.queue.append(message)
+        self.dlq.clear()
+
+
+class TaskFailed(Exception):
+    def __init__(self, error: Mapping[str, Any]) -> None:
+        super().__init__(str(error.get("Error")))
+        self.error = dict(error)
+
+
+class ExecutionAborted(Exception):
+    """The execution timed out or was aborted: no Catch runs."""
+
+
+class ModelSfn:
+    """StartExecution: EXPRESS workflows do not de-duplicate by name, so a repeat starts another."""
+
+    def __init__(self, platform_ref: Callable[[], Platform], scheduler: Scheduler) -> None:
+        self._platform = platform_ref
+        self._scheduler = scheduler
+
+    def start_execution(self, **kwargs: Any) -> dict[str, Any]:
+        fault = self._scheduler.checkpoint("sfn.start_execution")
+        if fault == "throttle":
+            raise ClientError(
+                {"Error": {"Code": "ThrottlingException", "Message": "model"}}, "StartExecution"
+            )
+        document = json.loads(kwargs["input"])
+        starts = 2 if fault == "duplicate" else 1
+        for _ in range(starts):
+            self._platform().start_execution(document["transaction_id"], int(document["timestamp"]))
+        if fault == "lost":
+            raise ReadTimeoutError(endpoint_url="https://states.model")
+        if fault == "crash":
+            raise ActorCrashed("sfn.start_execution")
+        return {"executionArn": f"arn:aws:states:::execution:{kwargs['name']}"}
+
+
+def model_transport(scheduler: Scheduler, ledger: Ledger) -> Callable[..., tuple[int, bytes]]:
+    def transport(
+        method: str, url: str, headers: Mapping[str, str], body: bytes | None, timeout: float
+    ) -> tuple[int, bytes]:
+        fault = scheduler.checkpoint(f"processor.{method}")
+        if fault == "refused":
+            raise ConnectionRefusedError("model: processor unreachable")
+        path = url.split("://", 1)[1]
+        path = path[path.index("/") :]
+        status, payload, _ = ledger.handle(method, path, headers, body or b"")
+        if fault == "lost":
+            raise TimeoutError("model: the answer was lost after the processor acted")
+        if fault == "error_after":
+            return 500, b'{"error": {"type": "api_error"}}'
+        if fault == "crash":
+            raise ActorCrashed(f"processor.{method}")
+        return status, payload
+
+    return transport
+
+
+@contextmanager
+def platform(aws: awsenv.AwsEnv, monkeypatch: pytest.MonkeyPatch, start_ms: int) -> Iterator[Platform]:
+    """A fresh scheduler, clock and processor over the (shared) moto environment."""
+    import payments.ids
+    import payments.repository
+    import payments.service
+    import payments.settlement
+
+    clock = Clock(start_ms)
+    for module in (payments.ids, payments.repository, payments.service, payments.settlement):
+        monkeypatch.setattr(module, "now_ms", clock.ms)
+    scheduler = Scheduler()
+    ledger = Ledger(credential=CREDENTIAL, clock=clock.seconds)
+    # Two index shards: the sweeper's 3 days x 16 shards of queries per run would dominate.
+    settings = replace(config.load_settings(awsenv.process_env()), day_shards=2, sweep_lookback_days=2)
+    holder: list[Platform] = []
+
+    def get_parameter(name: str, **_: Any) -> Any:
+        if name == settings.processor_endpoint_param:
+            return ENDPOINT
+        if name == settings.processor_credentials_param:
+            return CREDENTIAL
+        return awsenv.FRAUD_RULES
+
+    services = Services(
+        settings=settings,
+        repo=Repository(settings, Faulty(scheduler, aws.ddb, "dynamodb")),  # type: ignore[arg-type]
+        sqs=Faulty(scheduler, aws.sqs, "sqs"),  # type: ignore[arg-type]
+        sns=Faulty(scheduler, aws.sns, "sns"),  # type: ignore[arg-type]
+        s3=Faulty(scheduler, aws.s3, "s3"),  # type: ignore[arg-type]
+        sfn=ModelSfn(lambda: holder[0], scheduler),  # type: ignore[arg-type]
+        get_parameter=get_parameter,
+        processor_transport=model_transport(scheduler, ledger),
+    )
+    model = Platform(aws, scheduler, clock, ledger, services)
+    holder.append(model)
+    try:
+        yield model
+    finally:
+        scheduler.close()
+
+
+def run_to_completion(model: Platform, actor: Actor) -> None:
+    """Let ``actor`` (and whatever it awaits) run without faults until it finishes."""
+    for _ in range(10_000):
+        if actor.done:
+            return
+        target = actor
+        while target.awaiting is not None and not target.awaiting.done:
+            target = target.awaiting
+        model.scheduler.step(target)
+    raise RuntimeError(f"{actor.name} did not finish")
+
+
+def drive_calm(model: Platform, rounds: int = 24) -> None:
+    """Quiescence: no more faults. Every round lets leases expire, finishes every actor, delivers
+    what the failed queue holds, redrives the DLQ; when nothing is in motion, time passes the
+    workflow budget and the sweeper runs. Until nothing is left to do."""
+    settings = model.services.settings
+    model.scheduler.free_running = True
+    for _ in range(rounds):
+        model.clock.now += (settings.settlement_lease_seconds + 1) * 1000
+        for actor in list(model.scheduler.live()):
+            run_to_completion(model, actor)
+        model.reap()
+        model.pull_failed_queue()
+        for message in list(model.available()):
+            run_to_completion(model, model.deliver(message))
+        model.reap()
+        model.redrive()
+        if model.scheduler.live() or model.queue:
+            continue
+        if settled(model):
+            return
+        model.clock.now += (settings.stuck_after_seconds + 1) * 1000
+        run_to_completion(model, model.sweeper())
+    state = [
+        (t["transaction_id"], t["status"], t.get("outbox"), t.get("stream_outbox"))
+        for t in transactions(model)
+    ]
+    raise AssertionError(
+        f"the platform did not reach quiescence: {state}, queue {model.queue}, dlq {model.dlq}"
+    )
+
+
+def transactions(model: Platform) -> list[dict[str, Any]]:
+    """This run's transactions (one customer per payment: a Query on the by-customer index)."""
+    from payments.repository import from_attributes
+
+    found = []
+    for key in model.payments:
+        page = model.aws.ddb.query(
+            TableName=model.aws.n["TRANSACTIONS_TABLE"],
+            IndexName=model.aws.n["BY_CUSTOMER_INDEX"],
+            KeyConditionExpression="customer_id = :c",
+            ExpressionAttributeValues={":c": {"S": f"cust_{key}"}},
+        )
+        for index_item in page.get("Items", []):
+            item = model.aws.ddb.get_item(
+                TableName=model.aws.n["TRANSACTIONS_TABLE"],
+                Key={"transaction_id": index_item["transaction_id"], "timestamp": index_item["timestamp"]},
+                ConsistentRead=True,
+            )["Item"]
+            found.append(from_attributes(item))
+    return found
+
+
+def audit_entries(model: Platform, transaction_id: str) -> list[dict[str, Any]]:
+    from payments.repository import from_attributes
+
+    page = model.aws.ddb.query(
+        TableName=model.aws.n["AUDIT_TABLE"],
+        KeyConditionExpression="transaction_id = :t",
+        ExpressionAttributeValues={":t": {"S": transaction_id}},
+        ConsistentRead=True,
+    )
+    return [from_attributes(i) for i in page.get("Items", [])]
+
+
+def settled(model: Platform) -> bool:
+    items = transactions(model)
+    return (
+        all(
+            t["status"] in ("COMPLETED", "REJECTED") and not t.get("outbox") and not t.get("stream_outbox")
+            for t in items
+        )
+        and not model.queue
+        and not model.dlq
+    )
+
+
+def check_invariants(model: Platform) -> dict[str, Any]:
+    """The settlement protocol's invariants over every transaction of the run (raises on a breach)."""
+    items = {t["transaction_id"]: t for t in transactions(model)}
+    stream: dict[str, list[tuple[int, str | None, str]]] = {}
+    for raw in model.aws.audit_stream():
+        body = json.loads(raw["Body"])
+        stream.setdefault(body["transaction_id"], []).append(
+            (body["version"], body["from_status"], body["to_status"])
+        )
+    notes: dict[str, list[dict[str, Any]]] = {}
+    for role in ("events", "failed"):
+        for envelope in model.aws.notifications(role):
+            attributes = {k: v["Value"] for k, v in envelope["MessageAttributes"].items()}
+            transaction_id = json.loads(envelope["Message"])["transaction_id"]
+            notes.setdefault(transaction_id, []).append(attributes)
+    # Every key the client used created at most one transaction (none if every POST failed).
+    per_key: dict[str, int] = {}
+    for item in items.values():
+        key = str(item["customer_id"]).removeprefix("cust_")
+        per_key[key] = per_key.get(key, 0) + 1
+    assert all(n == 1 for n in per_key.values()), per_key
+    for transaction_id, item in items.items():
+        where = f"{transaction_id}: {item['status']}"
+        charges = model.ledger.charges_for(transaction_id)
+        assert len(charges) <= 1, f"{where}: charged {len(charges)} times"
+        assert item["status"] in ("COMPLETED", "REJECTED"), f"{where}: not terminal"
+        assert not item.get("outbox") and not item.get("stream_outbox"), f"{where}: outbox not drained"
+        if item["status"] == "COMPLETED":
+            assert charges and charges[0].outcome == "approved", f"{where}: completed without a charge"
+            assert item["processor_reference"] == charges[0].charge_id
+        elif charges:
+            assert charges[0].outcome == "declined", f"{where}: rejected but the processor charged"
+        else:
+            assert item.get("rejection", {}).get("source") in ("fraud", "validation"), where
+        audit = sorted(audit_entries(model, transaction_id), key=lambda e: int(e["version"]))
+        table = [
+            (int(e["version"]), None if e["from_status"] == "NONE" else e["from_status"], e["to_status"])
+            for e in audit
+        ]
+        assert [v for v, _, _ in table] == list(range(1, len(table) + 1)), f"{where}: version gap {table}"
+        assert stream.get(transaction_id) == table, (
+            f"{where}: stream {stream.get(transaction_id)} != audit {table}"
+        )
+        received = notes.get(transaction_id, [])
+        outcome_ids = {n["notification_id"] for n in received if n["event_type"] != "transaction.failed"}
+        expected = "transaction.completed" if item["status"] == "COMPLETED" else "transaction.rejected"
+        assert outcome_ids == {f"{transaction_id}#{expected}"}, f"{where}: outcome notifications {received}"
+        failed_ids = {n["notification_id"] for n in received if n["event_type"] == "transaction.failed"}
+        assert len(failed_ids) <= 1
+    return {"transactions": len(items), "charges": len(model.ledger.charges)}

@@ -32,7 +32,7 @@ def test_a_bad_interpreter_override_is_refused(monkeypatch: pytest.MonkeyPatch) 
     if sys.version_info[:2] == (3, 13):
         assert host.find_python() == sys.executable
     else:
-        with pytest.raises(host.LocalStackSetupError, match="not a working Python 3.13"):
+        with pytest.raises(host.LocalStackSetupError, match=r"not a working Python 3\.13"):
             host.find_python()
 
 
@@ -41,7 +41,7 @@ def test_found_interpreter_is_python_313() -> None:
         python = host.find_python()
     except host.LocalStackSetupError as exc:
         pytest.skip(f"no Python 3.13 on this machine: {exc}")
-    out = subprocess.run(
+    out = subprocess.run(  # noqa: S603 - the interpreter find_python() verified
         [python, "-c", "import sys; print(sys.version_info[:2])"], capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == "(3, 13)"
@@ -70,7 +70,7 @@ def test_executor_plugin_is_registered_in_the_localstack_venv(tmp_path: Path) ->
         "eps = m.entry_points(group='localstack.lambda.runtime_executor');"
         "print(json.dumps({e.name: e.value for e in eps}))"
     )
-    out = subprocess.run(
+    out = subprocess.run(  # noqa: S603 - our LocalStack venv's interpreter
         [str(host.venv_python()), "-c", probe], capture_output=True, text=True, check=True, timeout=120
     )
     found = json.loads(out.stdout)
@@ -80,7 +80,7 @@ def test_executor_plugin_is_registered_in_the_localstack_venv(tmp_path: Path) ->
         "from ops.emulator.localstack_executor import SubprocessRuntimeExecutorPlugin as P;"
         "print(P.name, P().load().__name__)"
     )
-    out = subprocess.run(
+    out = subprocess.run(  # noqa: S603 - our LocalStack venv's interpreter
         [str(host.venv_python()), "-c", load], capture_output=True, text=True, check=True, timeout=300
     )
     assert out.stdout.split() == ["subprocess", "SubprocessRuntimeExecutor"]

@@ -323,11 +323,11 @@ def _endpoint_for(backend: str, *, region: str, progress: Progress | None) -> st
     try:
         health = localstack_health(endpoint, timeout=3)
     except EmulatorError as exc:
-        if "LOCALSTACK_ENDPOINT" in os.environ or shutil.which("docker"):
+        if "LOCALSTACK_ENDPOINT" in os.environ:
             raise LocalError(str(exc)) from exc
-        # No Docker and no LocalStack answering: LocalStack without Docker, on the host.
+        # Nothing on the default port (no `docker compose up -d`): LocalStack without Docker.
         if progress:
-            progress("no Docker: starting LocalStack on the host (python -m ops.emulator.localstack)")
+            progress("no LocalStack on :4566: starting LocalStack without Docker (ops.emulator.localstack)")
         try:
             endpoint = str(host_localstack.start()["endpoint_url"])
             health = localstack_health(endpoint)

@@ -24,8 +24,10 @@ queue, topic policies), permission boundaries and SCPs, the service's own calls 
 (KMS on behalf of DynamoDB/S3/SSM/SQS/SNS, Step Functions invoking Lambda, Scheduler, API Gateway
 integrations), and the resource of services not derived below (the action is still checked).
 
-The account's administrator: requests signed with :data:`ADMIN_ACCESS_KEYS` (the ``test`` key that
-Terraform, the test harness and the ops CLI use, and moto's own Step Functions interpreter ``ak``) and
+The account's administrator: requests signed with a key that is not in AWS's access key format
+(:data:`ISSUED_KEY`: ``AKIA``/``ASIA`` + 16 characters, what moto issues for IAM users and
+``sts:AssumeRole``) — the ``test`` key of Terraform, the test harness and the ops CLI, moto's own Step
+Functions interpreter (``ak``), the ``testing`` keys of in-process ``mock_aws`` unit tests — and
 unsigned requests are not evaluated, as the account root is not on AWS. Everything else — the
 temporary credentials ``sts:AssumeRole`` hands the Lambda runtime — is.
 """
@@ -51,6 +53,8 @@ ENV_VAR = "OPS_EMULATOR_IAM"
 # The default credentials of every admin-side client (Terraform's override, harness clients, ops CLI) and
 # the key moto's Step Functions interpreter signs its service integrations with.
 ADMIN_ACCESS_KEYS: frozenset[str] = frozenset({"test", "ak"})
+# Access key ids as AWS (and moto) issue them: only these identify a principal whose policies apply.
+ISSUED_KEY = re.compile(r"(AKIA|ASIA)[A-Z0-9]{16}")
 
 # Signing name -> IAM service prefix, where they differ.
 _IAM_PREFIX = {"monitoring": "cloudwatch", "execute-api": "execute-api", "email": "ses"}
@@ -356,7 +360,7 @@ def _authorize(response: Any, iam_request_cls: type, resource: str = "*") -> Non
     if credential is None:
         return  # unsigned (moto's own API, presigned URLs): not evaluated
     access_key, region, service = credential
-    if access_key in ADMIN_ACCESS_KEYS and "X-Amz-Security-Token" not in headers:
+    if access_key in ADMIN_ACCESS_KEYS or not ISSUED_KEY.fullmatch(access_key):
         return
     parsed_url = urlparse(response.uri)
     path = response.raw_path + (f"?{parsed_url.query}" if parsed_url.query else "")

@@ -3,7 +3,7 @@
 For machines (and CI runners) without a Docker engine. ``python -m ops.emulator.localstack install``
 creates ``.venv-localstack`` (Python 3.13, found on PATH or through pyenv) from
 ``requirements-localstack.txt`` and stages what LocalStack would otherwise download at run time from
-hosts a sandboxed CI cannot reach, into ``.local/localstack/fs`` (its ``FILESYSTEM_ROOT``):
+hosts a sandboxed CI cannot reach, into ``.local/localstack-host/fs`` (its ``FILESYSTEM_ROOT``):
 
 - ``usr/lib/localstack/java/21``: LocalStack's Java installer looks for ``bin/java`` there; it links to
   the host's JDK (17 or newer; DynamoDB Local 3 needs 17).
@@ -16,8 +16,9 @@ hosts a sandboxed CI cannot reach, into ``.local/localstack/fs`` (its ``FILESYST
   in the LocalStack virtualenv, so Lambda code runs in subprocesses instead of containers.
 
 ``start`` runs ``python -m localstack.runtime.main`` on a free 127.0.0.1 port and waits (bounded) for
-``/_localstack/health``; its log is ``.local/localstack/localstack.log`` and ``.local/localstack/host.json``
-records pid and endpoint so that ``stop`` (or another process) finds it.
+``/_localstack/health``; its log is ``.local/localstack-host/localstack.log`` and
+``.local/localstack-host/host.json`` records pid and endpoint so that ``stop`` (or another process)
+finds it.
 """
 
 from __future__ import annotations
@@ -51,7 +52,8 @@ from ops.emulator.endpoints import (
 REPO_ROOT = Path(__file__).resolve().parents[2]
 VENV = REPO_ROOT / ".venv-localstack"
 REQUIREMENTS = REPO_ROOT / "requirements-localstack.txt"
-HOME = REPO_ROOT / ".local" / "localstack"
+# Not .local/localstack: that is `ops up --backend localstack`'s stack directory, which `ops down` removes.
+HOME = REPO_ROOT / ".local" / "localstack-host"
 FS_ROOT = HOME / "fs"
 DOWNLOADS = HOME / "downloads"
 LOG_FILE = HOME / "localstack.log"

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from ops.emulator.endpoints import selected_backend
-from tests.emulator_gaps import PLAN_DRIFT, returns, unexpected_changes
+from tests.emulator_gaps import PLAN_DRIFT, supports, unexpected_changes
 
 if TYPE_CHECKING:
     from tests.apply.conftest import Deployment
@@ -135,7 +135,7 @@ def test_functions_have_the_spec_settings(deployment: Deployment) -> None:
         assert config["CodeSha256"] == deployment.package.sha256_b64, name
         assert set(config["VpcConfig"]["SubnetIds"]) == subnets, name
         assert config["VpcConfig"]["SecurityGroupIds"] == [out["lambda_security_group_id"]], name
-        if returns("lambda:KMSKeyArn"):
+        if supports("lambda:KMSKeyArn"):
             assert config.get("KMSKeyArn"), f"{name}: environment not encrypted with a CMK"
         env = config["Environment"]["Variables"]
         assert set(env) >= ENV_KEYS, f"{name} lacks {sorted(ENV_KEYS - set(env))}"
@@ -295,7 +295,7 @@ def test_state_machine_logs_all_without_execution_data_and_traces(deployment: De
     assert sm["loggingConfiguration"]["level"] == "ALL"
     # The provider omits a false includeExecutionData and moto echoes the request: absent means false.
     assert sm["loggingConfiguration"].get("includeExecutionData", False) is False
-    if returns("stepfunctions:tracingConfiguration"):
+    if supports("stepfunctions:tracingConfiguration"):
         assert sm["tracingConfiguration"]["enabled"] is True
     definition = json.loads(sm["definition"])
     # The computed budget: every task's worst case along the longest route, within EXPRESS's 300 s.

@@ -20,6 +20,10 @@ from ops.emulator import lambda_runtime
 from tests.e2e.flows import Deployment
 
 
+@pytest.mark.not_emulated(
+    reason="LocalStack's free edition does not enforce IAM (ENFORCE_IAM is a paid feature)",
+    backends=("localstack",),
+)
 def test_a_removed_grant_fails_the_flow_with_access_denied(
     platform: Platform,
     deployment: Deployment,

@@ -279,7 +279,9 @@ def test_unknown_or_forged_credentials_are_refused(moto_emulator: Any) -> None:
     # Valid credentials of a role without grants: signed correctly, then denied.
     with pytest.raises(botocore.exceptions.ClientError, match="AccessDenied"):
         sqs(issued["AccessKeyId"], issued["SecretAccessKey"], issued["SessionToken"]).list_queues()
-    # The administrator's key is not evaluated.
+    # The administrator's key is not evaluated; nor is any key outside AWS's format (the "testing" keys
+    # of in-process mock_aws unit tests that may share this process).
     admin = sqs("test", "test")
     url = admin.create_queue(QueueName=f"harness-iam-{uuid.uuid4().hex[:8]}")["QueueUrl"]
     assert url in admin.list_queues()["QueueUrls"]
+    assert url in sqs("testing", "testing").list_queues()["QueueUrls"]

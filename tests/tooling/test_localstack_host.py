@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from ops import local
 from ops.emulator import localstack as host
 from ops.emulator.endpoints import ExternalEmulator, free_port
 
@@ -108,3 +109,9 @@ def test_an_explicit_endpoint_wins(monkeypatch: pytest.MonkeyPatch) -> None:
     # Nothing answers on :4566 here: LocalStack without Docker is chosen (not started by choosing).
     if not ExternalEmulator().running:
         assert isinstance(host.select_localstack(), host.HostLocalStack)
+
+
+def test_host_files_survive_ops_down() -> None:
+    # `ops down --backend localstack` removes its own stack directory: LocalStack's files live apart.
+    assert not host.HOME.is_relative_to(local.backend_dir("localstack"))
+    assert not local.backend_dir("localstack").is_relative_to(host.HOME)

@@ -235,6 +235,7 @@ class Platform:
     payments: dict[str, str] = field(default_factory=dict)  # idempotency key -> token
     client_attempts: dict[str, int] = field(default_factory=dict)
     safety_net_messages: int = 0
+    day_passed: bool = False
     _merchants: dict[str, str] = field(default_factory=dict)
     _first_attempt: dict[str, int] = field(default_factory=dict)
 

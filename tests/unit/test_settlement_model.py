@@ -9,27 +9,34 @@ ledger; nothing is left unfinished or owed; the audit table and the FIFO stream 
 transitions in the same order; exactly one outcome notification (one id; a re-send after a lost
 acknowledgement carries the same id).
 
-The run is derandomized (the same schedules on every run: reproducible in CI). ``MODEL_SEED=<n>``
-explores other schedules; ``MODEL_EXAMPLES`` changes how many (default 500).
+An explorer of our own rather than Hypothesis: each schedule draws from ``random.Random(seed)``,
+seeds ``MODEL_SEED`` (default fixed, so CI explores the same 500 schedules every run) to
+``MODEL_SEED + MODEL_EXAMPLES - 1``. The actors share one moto environment, so a schedule's shape
+depends on what earlier ones left (ids, index rows): Hypothesis' replay would flag that as flaky
+data generation, while a seed per schedule stays reproducible (``MODEL_ONLY=<seed>`` reruns one;
+the failure message prints it with the schedule's log).
 """
 
 from __future__ import annotations
 
-import itertools
 import os
+import random
 import time
+from collections import Counter
 
 import pytest
-from hypothesis import HealthCheck, given, note, seed, settings
-from hypothesis import strategies as st
 
 from tests.unit import awsenv, model
 
 pytestmark = pytest.mark.fuzz
 
 EXAMPLES = int(os.environ.get("MODEL_EXAMPLES", "500"))
-SEED = os.environ.get("MODEL_SEED")
-CHAOS_STEPS = 40
+SEED = int(os.environ.get("MODEL_SEED", "20261129"))
+ONLY = os.environ.get("MODEL_ONLY")
+CHAOS_STEPS = 90
+FAULT_RATE = 0.2  # per call, while the schedule's fault budget lasts
+PROCESSOR_FAULT_RATE = 0.6
+TIMEOUT_RATE = 0.03  # per step: a task time-out or an execution time-out
 DAY_MS = 86_400_000
 
 FAULTS: dict[str, list[str]] = {
@@ -46,11 +53,10 @@ FAULTS: dict[str, list[str]] = {
     "sfn.start_execution": ["throttle", "lost", "duplicate", "crash"],
     "await": ["timeout", "abort"],
 }
-ACTIONS = ["run", "run", "run", "deliver", "redeliver", "sweep", "lease", "stuck", "day", "redrive", "pull"]
+ACTIONS = ["run"] * 16 + ["deliver", "redeliver", "sweep", "lease", "stuck", "day", "redrive", "pull"]
 
-_runs = itertools.count()
-TIMES = {"chaos": 0.0, "calm": 0.0, "check": 0.0}
-STATS: dict[str, int] = {"schedules": 0, "faults": 0, "steps": 0, "charges": 0}
+STATS: dict[str, int] = {"schedules": 0, "faults": 0, "faulted_schedules": 0, "steps": 0, "charges": 0}
+FAULT_KINDS: Counter[str] = Counter()
 
 
 def _fault_options(op: str | None) -> list[str]:
@@ -59,111 +65,110 @@ def _fault_options(op: str | None) -> list[str]:
     return FAULTS.get("await" if op.startswith("await ") else op, [])
 
 
-def _run_one(data: st.DataObject, platform: model.Platform, budget: int) -> int:
+def _run_one(rng: random.Random, platform: model.Platform, budget: int) -> int:
     """Move one ready actor; its next call may meet a fault. Returns the faults left."""
-    ready = platform.scheduler.ready(allow_timeouts=budget > 0)
+    # Now and then (while faults are left) Step Functions gives up waiting on a running task.
+    ready = platform.scheduler.ready(allow_timeouts=budget > 0 and rng.random() < TIMEOUT_RATE)
     if not ready:
         return budget
-    actor = data.draw(st.sampled_from(ready))
+    actor = rng.choice(ready)
     options = _fault_options(actor.pending) if budget > 0 else []
+    # The processor's faults are what the protocol is about: they get a higher rate.
+    rate = PROCESSOR_FAULT_RATE if (actor.pending or "").startswith("processor.") else FAULT_RATE
     if actor.awaiting is not None and not actor.awaiting.done:
-        fault = data.draw(st.sampled_from(options))  # only a time-out ends this wait
+        fault = rng.choice(options)  # only a time-out ends this wait
     else:
-        fault = data.draw(st.sampled_from([None, *options]))
+        fault = rng.choice(options) if options and rng.random() < rate else None
     if fault is not None:
         budget -= 1
         STATS["faults"] += 1
+        FAULT_KINDS[f"{(actor.pending or '').split(' ')[0]} {fault}"] += 1
     platform.scheduler.step(actor, fault)
     return budget
 
 
-def _operate(data: st.DataObject, platform: model.Platform, action: str) -> None:
+def _operate(rng: random.Random, platform: model.Platform, action: str) -> None:
     """The world around the actors: SQS deliveries, the sweeper's schedule, time, the operator."""
     settings_ = platform.services.settings
     if action == "deliver" and platform.available():
-        platform.deliver(data.draw(st.sampled_from(platform.available())))
+        platform.deliver(rng.choice(platform.available()))
     elif action == "redeliver":
         in_flight = [m for m in platform.queue if m.in_flight]
         if in_flight:
-            platform.deliver(data.draw(st.sampled_from(in_flight)))  # visibility expired
+            platform.deliver(rng.choice(in_flight))  # visibility expired
     elif action == "sweep":
         platform.sweeper()
     elif action == "lease":
         platform.clock.now += (settings_.settlement_lease_seconds + 1) * 1000
     elif action == "stuck":
         platform.clock.now += (settings_.stuck_after_seconds + 1) * 1000
-    elif action == "day":
-        platform.clock.now += DAY_MS + 1000  # the processor forgets the idempotency keys
+    elif action == "day" and not platform.day_passed:
+        # The processor forgets the idempotency keys. Once per schedule: the sweeper runs every
+        # 5 minutes and looks two days back, so longer silences are not a schedule AWS would run.
+        platform.day_passed = True
+        platform.clock.now += DAY_MS + 1000
     elif action == "redrive":
         platform.redrive()
     elif action == "pull":
         platform.pull_failed_queue()
 
 
-def _schedule(data: st.DataObject, platform: model.Platform) -> None:
-    budget = data.draw(st.integers(1, 6), label="fault budget")
-    steps = data.draw(st.integers(0, CHAOS_STEPS), label="chaos steps")
+def _schedule(rng: random.Random, platform: model.Platform) -> None:
+    budget = rng.randint(2, 6)
+    steps = rng.randint(CHAOS_STEPS // 4, CHAOS_STEPS)
     for _ in range(steps):
         platform.reap()
-        action = data.draw(st.sampled_from(ACTIONS))
+        action = rng.choice(ACTIONS)
         STATS["steps"] += 1
         if action == "run":
-            budget = _run_one(data, platform, budget)
+            budget = _run_one(rng, platform, budget)
         else:
-            _operate(data, platform, action)
+            _operate(rng, platform, action)
 
 
-def _explore(aws: awsenv.AwsEnv, monkeypatch: pytest.MonkeyPatch, data: st.DataObject) -> None:
-    run = next(_runs)
-    start = int(time.time() * 1000) + run * 3 * DAY_MS
+def _explore(aws: awsenv.AwsEnv, monkeypatch: pytest.MonkeyPatch, seed: int) -> None:
+    rng = random.Random(seed)
+    faults_before = STATS["faults"]
+    start = int(time.time() * 1000) + (seed - SEED) * 3 * DAY_MS
     with model.platform(aws, monkeypatch, start) as platform:
-        payments = data.draw(st.integers(1, 2), label="payments")
-        for index in range(payments):
-            token = data.draw(st.sampled_from(["tok_visa_4242", "tok_decline_funds"]), label="token")
-            platform.client(f"r{run}p{index}", token, f"merch_m{run}")
+        for index in range(rng.randint(1, 2)):
+            token = rng.choice(["tok_visa_4242", "tok_decline_funds"])
+            platform.client(f"s{seed}p{index}", token, f"merch_s{seed}")
         try:
-            t0 = time.perf_counter()
-            _schedule(data, platform)
-            t1 = time.perf_counter()
+            _schedule(rng, platform)
             model.drive_calm(platform)
-            t2 = time.perf_counter()
             figures = model.check_invariants(platform)
-            t3 = time.perf_counter()
-            TIMES["chaos"] += t1 - t0
-            TIMES["calm"] += t2 - t1
-            TIMES["check"] += t3 - t2
-        except BaseException:
-            note("schedule:\n" + "\n".join(platform.scheduler.log))
-            note(f"reproduce: MODEL_SEED={SEED or 'derandomized'} MODEL_EXAMPLES={EXAMPLES}")
-            raise
+        except BaseException as exc:
+            log = "\n".join(platform.scheduler.log)
+            raise AssertionError(
+                f"schedule seed {seed} broke the protocol (rerun: MODEL_ONLY={seed}): {exc}\nschedule:\n{log}"
+            ) from exc
         STATS["schedules"] += 1
+        STATS["faulted_schedules"] += int(STATS["faults"] > faults_before)
         STATS["charges"] += figures["charges"]
-
-
-_settings = settings(
-    max_examples=EXAMPLES,
-    derandomize=SEED is None,
-    database=None,
-    deadline=None,
-    print_blob=True,
-    suppress_health_check=list(HealthCheck),
-)
-
-
-@given(data=st.data())
-@_settings
-def _property(aws: awsenv.AwsEnv, monkeypatch: pytest.MonkeyPatch, data: st.DataObject) -> None:
-    _explore(aws, monkeypatch, data)
-
-
-if SEED is not None:
-    _property = seed(int(SEED))(_property)
 
 
 def test_settlement_protocol_holds_its_invariants_under_adversarial_schedules(
     aws: awsenv.AwsEnv, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _property(aws, monkeypatch)
-    print(f"model: {STATS} (seed: {SEED or 'derandomized'}) {TIMES}")
-    assert STATS["schedules"] >= min(EXAMPLES, 500) * 0.9
-    assert STATS["faults"] > STATS["schedules"]  # the schedules did inject faults
+    seeds = [int(ONLY)] if ONLY else range(SEED, SEED + EXAMPLES)
+    started = time.monotonic()
+    for seed in seeds:
+        _explore(aws, monkeypatch, seed)
+    print(f"model: {STATS} seeds {SEED}..{SEED + EXAMPLES - 1} in {time.monotonic() - started:.0f} s")
+    print(f"faults injected: {dict(sorted(FAULT_KINDS.items()))}")
+    assert STATS["schedules"] == len(seeds)
+    if ONLY is None and EXAMPLES >= 100:
+        # The exploration is adversarial: most schedules meet faults, and every kind occurs.
+        assert STATS["faulted_schedules"] >= STATS["schedules"] // 2, STATS
+        kinds = {kind.split(" ")[1] for kind in FAULT_KINDS}
+        assert kinds >= {
+            "throttle",
+            "lost",
+            "crash",
+            "refused",
+            "error_after",
+            "duplicate",
+            "timeout",
+            "abort",
+        }, kinds

@@ -34,6 +34,7 @@ from pathlib import Path
 from ops import local
 from ops.emulator.server import Emulator, selected_server
 from ops.terraform import (
+    PROVIDER_MAX_ATTEMPTS,
     REPO_ROOT,
     Terraform,
     TerraformError,
@@ -147,8 +148,9 @@ def render_cycles(cycles: list[Cycle], parallelism: int | None, server: str) -> 
         '("decomposing response: read tcp ...: use of closed network connection") because its own HTTP '
         "client closes the connection (a client-side race the AWS SDK for Go retries when allowed); it "
         "happens with werkzeug's server and with waitress alike, and the emulator's override allowed no "
-        "retry (`max_retries = 1`). The override now allows the SDK one retry (`PROVIDER_MAX_ATTEMPTS = "
-        "2`); terraform itself is re-run only for what is left, and each re-run is listed below with the "
+        "retry (`max_retries = 1`). The override now allows the SDK retries (`PROVIDER_MAX_ATTEMPTS = "
+        f"{PROVIDER_MAX_ATTEMPTS}`); terraform itself is re-run only for what is left, and each re-run "
+        "is listed below with the "
         "call that failed. A second cause found on the way: moto's SSM backend raised 'dictionary changed "
         "size during iteration' (HTTP 500) when parameters were listed while others were created; a shim "
         "serializes those calls.",
@@ -249,7 +251,8 @@ def run_hammer(
         workdir = Path(tmp)
         (workdir / "main.tf").write_text(HAMMER_TF)
         override = render_override(emulator.endpoint_url).replace(
-            "max_retries                 = 2", f"max_retries                 = {attempts}"
+            f"max_retries                 = {PROVIDER_MAX_ATTEMPTS}",
+            f"max_retries                 = {attempts}",
         )
         (workdir / "emulator_override.tf").write_text(override)
         env = terraform_env()

@@ -449,13 +449,14 @@ def _arch_var() -> bool:
     return "lambda_architecture" in declared_variables()
 
 
-def _stop_emulators(backend: str | None, say: Progress) -> bool:
-    """Stop what ``up`` started: the embedded moto emulator and/or LocalStack without Docker."""
+def _stop_emulators(backend: str | None, backends: list[str], say: Progress) -> bool:
+    """Stop what ``up`` started: the embedded moto emulator and/or LocalStack without Docker (only
+    when a LocalStack deployment was brought down, so that a lane's LocalStack keeps running)."""
     stopped = False
     if backend in (None, "moto") and stop_emulator():
         stopped = True
         say("emulator stopped")
-    if backend in (None, "localstack") and host_localstack.stop():
+    if "localstack" in backends and host_localstack.stop():
         stopped = True
         say("LocalStack (without Docker) stopped")
     return stopped
@@ -514,7 +515,7 @@ def down(*, backend: str | None = None, progress: Progress | None = None) -> Dow
         if backend_dir(name).exists():
             shutil.rmtree(backend_dir(name))
             removed.append(backend_dir(name))
-    stopped = _stop_emulators(backend, say)
+    stopped = _stop_emulators(backend, backends, say)
     return DownResult(
         backend=backend or ",".join(backends),
         destroyed=destroyed,

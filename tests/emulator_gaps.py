@@ -12,13 +12,16 @@ from ops.emulator.endpoints import selected_backend
 # What a backend lacks although AWS has it: fields a describe call does not return although the
 # resource was created with them, and behaviours it does not perform.
 MISSING: dict[str, frozenset[str]] = {
-    "moto": frozenset(),
+    # moto never delivers Step Functions execution status-change events to EventBridge rules.
+    "moto": frozenset({"events:stepfunctions-status-events"}),
     "localstack": frozenset(
         {
             # CreateFunction/GetFunctionConfiguration answer without KMSKeyArn (AWS returns it).
             "lambda:KMSKeyArn",
-            # DescribeStateMachine answers without tracingConfiguration (AWS returns it).
+            # DescribeStateMachine answers without tracingConfiguration and encryptionConfiguration
+            # (AWS returns both).
             "stepfunctions:tracingConfiguration",
+            "stepfunctions:encryptionConfiguration",
             # Gateway responses: LocalStack applies their status code but not their response
             # templates or header parameters (a TODO in its execute-api exception handler), so the
             # body is its own {"message": ...} and the CORS headers are missing.
@@ -42,6 +45,8 @@ PLAN_DRIFT: dict[str, frozenset[tuple[str, str]]] = {
             ("aws_vpc_security_group_egress_rule", "description"),  # prefix-list rules lose it
             ("aws_vpc_security_group_ingress_rule", "description"),  # security-group rules lose it
             ("aws_cloudwatch_metric_alarm", "tags_all"),  # metric-math alarms: tags not returned
+            ("aws_sfn_state_machine", "tracing_configuration"),  # the unreturned tracingConfiguration
+            ("aws_sfn_state_machine", "encryption_configuration"),  # encryptionConfiguration: same
         }
     ),
 }

@@ -46,6 +46,8 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
         "count": report.count,
         "failed": report.failed,
         "failure_rate": round(report.failure_rate, 6),
+        "rejected": report.rejected,
+        "rejection_rate": round(report.rejection_rate, 6),
         "currencies": sorted(report.totals_minor),
         "queries": report.queries,
         "items_read": report.items_read,

@@ -9,6 +9,8 @@ from ops.cli.context import OpsContext, aws_options, option, output_options, pas
 from ops.core import OpsError
 from ops.core.links import GROUP_ORDER, flatten, grouped
 
+TABLE_CHROME = 10  # borders and padding of the three-column table
+
 
 @click.command("links")
 @option(
@@ -18,10 +20,19 @@ from ops.core.links import GROUP_ORDER, flatten, grouped
     multiple=True,
     help=f"Only these groups ({', '.join(GROUP_ORDER)}); repeatable.",
 )
+@option(
+    "--format",
+    "fmt",
+    envvar="OPS_LINKS_FORMAT",
+    type=click.Choice(["auto", "table", "plain"]),
+    default="auto",
+    help="plain = one line per link (name, then the URL unbroken); auto = plain when the "
+    "terminal is too narrow for the table.",
+)
 @aws_options
 @output_options
 @pass_ops
-def links(ops: OpsContext, groups: tuple[str, ...]) -> None:
+def links(ops: OpsContext, groups: tuple[str, ...], fmt: str) -> None:
     """On-call console links from the `oncall_links` Terraform output, grouped."""
     rows = flatten(ops.names.oncall_links())
     if groups:
@@ -32,6 +43,12 @@ def links(ops: OpsContext, groups: tuple[str, ...]) -> None:
         rows = [row for row in rows if row.group in wanted]
     if ops.settings.json:
         ops.emit_json(grouped(rows))
+        return
+    widest = max((len(row.group) + len(row.name) + len(row.url) for row in rows), default=0)
+    if fmt == "plain" or (fmt == "auto" and widest + TABLE_CHROME > ops.out.width):
+        # click.echo, not rich: a console would wrap (and so break) a URL at the terminal width.
+        for row in rows:
+            click.echo(f"{row.name}  {row.url}")
         return
     table = Table(title="On-call links", title_justify="left", show_lines=False)
     table.add_column("group", no_wrap=True)

@@ -44,7 +44,10 @@ def _backend_option(func: Any) -> Any:
         envvar="OPS_BACKEND",
         show_envvar=True,
         show_default=True,
-        help="moto: embedded emulator started in the background; localstack: `docker compose up -d` first.",
+        help=(
+            "moto: embedded emulator started in the background; localstack: the one on :4566 "
+            "(`docker compose up -d`), else LocalStack without Docker, installed and started here."
+        ),
     )(func)
 
 

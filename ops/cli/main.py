@@ -9,7 +9,7 @@ import click
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ops import __version__
-from ops.cli import cleanup, links, redrive, report
+from ops.cli import cleanup, links, redrive, report, status, trace
 from ops.cli.context import CONTEXT_SETTINGS, OpsContext, aws_options, output_options
 from ops.core import OpsError
 
@@ -49,6 +49,8 @@ cli.add_command(report.report)
 cli.add_command(cleanup.cleanup)
 cli.add_command(redrive.redrive)
 cli.add_command(links.links)
+cli.add_command(trace.trace)
+cli.add_command(status.status)
 
 
 # Commands owned by the build/emulator tooling; registered when present so `ops` keeps working

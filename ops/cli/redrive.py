@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import html
+import re
+
 import click
 from rich.table import Table
 
 from ops.cli.context import OpsContext, aws_options, option, output_options, pass_ops
+from ops.core import OpsError
 from ops.core.redrive import (
     DEFAULT_NATIVE_TIMEOUT_S,
     DEFAULT_VISIBILITY_TIMEOUT_S,
@@ -16,6 +20,20 @@ from ops.core.redrive import (
 from ops.core.redrive import (
     redrive as run_redrive,
 )
+
+REASON_MAX_CHARS = 120
+_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+_NOISE = re.compile(r"<(script|style)[^>]*>.*?</\1>|<[^>]+>", re.IGNORECASE | re.DOTALL)
+
+
+def one_line(text: str, limit: int = REASON_MAX_CHARS) -> str:
+    """An endpoint's error as one short line: an HTML error page becomes its title (or its text)."""
+    title = _TITLE.search(text)
+    if title:
+        # The text around the page (e.g. "501: ") stays; the page is summed up by its title.
+        text = f"{text[: text.find('<')]}{title.group(1)}{text[text.rfind('>') + 1 :]}"
+    flat = " ".join(html.unescape(_NOISE.sub(" ", text)).split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
 def _render(ops: OpsContext, result: RedriveResult) -> None:
@@ -48,7 +66,10 @@ def _render(ops: OpsContext, result: RedriveResult) -> None:
     )
     ops.out.print(f"moved {result.moved} message(s){sent}")
     if result.fallback_reason:
-        ops.info(f"native redrive unavailable ({result.fallback_reason}); used the loop")
+        ops.info(
+            f"native redrive unavailable ({one_line(result.fallback_reason)}); "
+            "ran the receive/send/delete loop instead"
+        )
     if result.failed_sends or result.failed_deletes:
         ops.err.print(
             f"[red]{result.failed_sends} send(s) and {result.failed_deletes} delete(s) failed; "
@@ -122,18 +143,22 @@ def redrive(
             advance(moved - done["n"])
             done["n"] = moved
 
-        result = run_redrive(
-            ops.client("sqs"),
-            dlq,
-            source=source_queue,
-            max_messages=max_messages,
-            mode=mode,
-            dry_run=dry_run,
-            visibility_timeout_s=visibility_timeout,
-            wait_s=wait_seconds,
-            native_timeout_s=native_timeout,
-            on_progress=on_progress,
-        )
+        try:
+            result = run_redrive(
+                ops.client("sqs"),
+                dlq,
+                source=source_queue,
+                max_messages=max_messages,
+                mode=mode,
+                dry_run=dry_run,
+                visibility_timeout_s=visibility_timeout,
+                wait_s=wait_seconds,
+                native_timeout_s=native_timeout,
+                on_progress=on_progress,
+            )
+        except OpsError as exc:
+            # An endpoint's answer may be a whole HTML error page: report one line.
+            raise OpsError(one_line(str(exc), limit=300)) from exc
     ops.debug(f"requests: {dict(result.requests)}")
     if ops.settings.json:
         ops.emit_json(result.to_dict())

@@ -39,6 +39,8 @@ def render_csv(report: Report) -> str:
     writer.writerow(["summary", "transactions", "", data["count"], "", ""])
     writer.writerow(["summary", "failed", "", data["failed"], "", ""])
     writer.writerow(["summary", "failure_rate", "", "", "", f"{data['failure_rate']:.6f}"])
+    writer.writerow(["summary", "rejected", "", data["rejected"], "", ""])
+    writer.writerow(["summary", "rejection_rate", "", "", "", f"{data['rejection_rate']:.6f}"])
     for total in data["totals"]:
         writer.writerow(
             ["total", "all", total["currency"], total["count"], total["amount_minor"], total["amount"]]
@@ -70,7 +72,8 @@ def render_tables(ops: OpsContext, report: Report) -> None:
     console = ops.out
     console.print(
         f"[bold]Transactions on {report.day.isoformat()}[/bold]  count {report.count:,}  "
-        f"failed {report.failed:,}  failure rate {report.failure_rate:.2%}  (as of {report.as_of})"
+        f"failed {report.failed:,}  failure rate {report.failure_rate:.2%}  "
+        f"rejected {report.rejected:,} ({report.rejection_rate:.2%})  (as of {report.as_of})"
     )
     totals = Table(title="Totals per currency", title_justify="left")
     totals.add_column("currency")

@@ -27,7 +27,10 @@ from botocore.exceptions import ClientError
 from ops.core import OpsError
 from ops.core.money import exponent, format_minor, to_major_string
 
-FAILED_STATUSES = ("FAILED", "REJECTED")
+# A failure is technical (the platform could not finish the payment) and is what pages someone;
+# a rejection is a business outcome (the fraud rules refused it) and is reported apart.
+FAILED_STATUSES = ("FAILED",)
+REJECTED_STATUSES = ("REJECTED",)
 SETTLED_STATUS = "COMPLETED"
 DEFAULT_TOP_MERCHANTS = 10
 MAX_DAY_SHARDS = 100  # the day_shard_count variable's upper bound: no writer uses more shards
@@ -166,7 +169,16 @@ class Report:
 
     @property
     def failure_rate(self) -> float:
+        """Technical failures only: rejections are not failures."""
         return self.failed / self.count if self.count else 0.0
+
+    @property
+    def rejected(self) -> int:
+        return sum(self.status_counts.get(s, 0) for s in REJECTED_STATUSES)
+
+    @property
+    def rejection_rate(self) -> float:
+        return self.rejected / self.count if self.count else 0.0
 
     def to_dict(self) -> dict[str, Any]:
         """Stable JSON shape (the uploaded ``reports/YYYY-MM-DD.json`` and ``--format json``)."""
@@ -203,6 +215,9 @@ class Report:
             "failed": self.failed,
             "failed_statuses": list(FAILED_STATUSES),
             "failure_rate": round(self.failure_rate, 6),
+            "rejected": self.rejected,
+            "rejected_statuses": list(REJECTED_STATUSES),
+            "rejection_rate": round(self.rejection_rate, 6),
             "top_merchants": [
                 {
                     "merchant_id": m.merchant_id,

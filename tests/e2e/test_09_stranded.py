@@ -35,6 +35,7 @@ from typing import Any
 
 from ops.demo import Platform, wait_for
 from tests.e2e.flows import OpsCli
+from tests.emulator_gaps import supports
 
 STRANDED_STATUSES = {"FAILED", "TIMED_OUT", "ABORTED"}
 NON_TERMINAL = {"PENDING", "VALIDATING", "SETTLING"}
@@ -245,7 +246,10 @@ def test_hanging_settlement_leaves_no_transaction_stranded(platform: Platform, o
         # caught, so RecordFailure never ran (the step in flight may still finish its attempt).
         time.sleep(12)  # longer than one hanging attempt (charge + look-up, 5 s each)
         item = platform.item(stranded_id)
-        assert item is not None and item["status"] in NON_TERMINAL, item
+        # Where EventBridge delivers Step Functions status events (LocalStack, as AWS), the real
+        # safety net may already have handed it to the retry consumer, which leaves it FAILED.
+        allowed = NON_TERMINAL | ({"FAILED"} if supports("events:stepfunctions-status-events") else set())
+        assert item is not None and item["status"] in allowed, item
         history = sfn.get_execution_history(executionArn=timed_out["executionArn"], maxResults=1000)["events"]
         assert not any(
             e.get("stateEnteredEventDetails", {}).get("name") == "RecordFailure" for e in history

@@ -51,8 +51,12 @@ def test_totals_are_exact_per_currency_for_mixed_exponents(run: Any, platform: P
     assert {c: t["count"] for c, t in totals.items()} == {"USD": 3, "JPY": 2, "KWD": 2}
     assert report["count"] == 7
     assert report["status"] == {"COMPLETED": 4, "FAILED": 1, "PENDING": 1, "REJECTED": 1}
-    assert report["failed"] == 2
-    assert report["failure_rate"] == round(2 / 7, 6)
+    # The fraud rejection is a business outcome: it is not a failure and not in the failure rate.
+    assert report["failed"] == 1
+    assert report["failure_rate"] == round(1 / 7, 6)
+    assert report["rejected"] == 1
+    assert report["rejection_rate"] == round(1 / 7, 6)
+    assert report["failed_statuses"] == ["FAILED"] and report["rejected_statuses"] == ["REJECTED"]
     settled = {t["currency"]: t["amount_minor"] for t in report["settled_totals"]}
     assert settled == {"USD": 1050, "JPY": 123456, "KWD": 1_000_001_000}
     assert report["top_merchants"][0]["merchant_id"] == "m_a"
@@ -119,6 +123,9 @@ def test_csv_output_has_one_fact_per_row(run: Any, platform: Platform) -> None:
     assert totals["KWD"]["amount"] == "1000001.000"
     assert totals["JPY"]["amount_minor"] == "123457"
     assert {r["key"]: r["count"] for r in rows if r["section"] == "status"}["FAILED"] == "1"
+    summary = {r["key"]: r for r in rows if r["section"] == "summary"}
+    assert summary["failed"]["count"] == "1" and summary["rejected"]["count"] == "1"
+    assert summary["failure_rate"]["amount"] == f"{1 / 7:.6f}"
     assert len([r for r in rows if r["section"] == "hour"]) == 24
 
 
@@ -129,7 +136,8 @@ def test_table_output_shows_formatted_totals(run: Any, platform: Platform) -> No
     assert "1,000,001.000 KWD" in result.stdout
     assert "123,457 JPY" in result.stdout
     assert "35.51 USD" in result.stdout
-    assert "failure rate 28.57%" in result.stdout
+    assert "failed 1  failure rate 14.29%" in result.stdout
+    assert "rejected 1 (14.29%)" in result.stdout
 
 
 def test_default_date_is_yesterday_utc(run: Any, platform: Platform) -> None:
@@ -148,6 +156,7 @@ def test_empty_day_reports_zero_without_dividing_by_zero(run: Any, platform: Pla
     report = json.loads(result.stdout)
     assert report["count"] == 0
     assert report["failure_rate"] == 0
+    assert report["rejected"] == 0 and report["rejection_rate"] == 0
 
 
 def test_names_from_flags_and_top(run: Any, platform: Platform) -> None:

@@ -1,0 +1,126 @@
+"""``ops trace TXN_ID``: one transaction's story (record, audit, workflow, queues, archive, links)."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping
+from typing import Any
+
+import click
+from rich.table import Table
+
+from ops.cli.context import OpsContext, aws_options, option, output_options, pass_ops
+from ops.core import OpsError
+
+DEFAULT_PEEK_ROUNDS = 5
+
+
+def _output(ops: OpsContext, key: str) -> Any:
+    value = ops.names.outputs.get(key)
+    return None if value in (None, "") else value
+
+
+def _function_log_groups(ops: OpsContext) -> list[str]:
+    groups = _output(ops, "log_group_names")
+    if not isinstance(groups, Mapping):
+        return []
+    return sorted(str(g) for g in groups.values() if str(g).startswith("/aws/lambda/"))
+
+
+def _render(ops: OpsContext, story: dict[str, Any]) -> None:
+    txn = story["transaction"] or {}
+    ops.out.print(
+        f"[bold]{story['transaction_id']}[/bold]  status={txn.get('status', '?')}  "
+        f"amount={txn.get('amount_minor', '?')} {txn.get('currency', '')}  "
+        f"merchant={txn.get('merchant_id', '?')}"
+    )
+    if not story["transaction"]:
+        ops.out.print("transaction item: not in the table (archived or expired?)")
+    table = Table(title="Timeline", title_justify="left")
+    table.add_column("at (UTC)", no_wrap=True)
+    table.add_column("source", no_wrap=True)
+    table.add_column("event")
+    for event in story["timeline"]:
+        table.add_row(str(event["at"] or "?"), event["source"], event["event"])
+    ops.out.print(table)
+    for execution in story["executions"]:
+        if execution.get("error"):
+            ops.out.print(
+                f"workflow failed in {execution.get('failed_state') or '?'}: {execution['error']}"
+                f" — {execution.get('cause') or ''}"
+            )
+    for queue in story["queues"]:
+        state = "message present" if queue["present"] else "no message (in the sample peeked)"
+        ops.out.print(f"{queue['queue']} queue {queue['name']}: {state}")
+    archive = story["archive"]
+    ops.out.print(f"archive: s3://{archive['bucket']}/{archive['object']}" if archive else "archive: none")
+    for name, url in story["links"].items():
+        ops.out.print(f"{name}: {url}", soft_wrap=True, overflow="ignore", crop=False)
+    for section, why in story["skipped"].items():
+        ops.info(f"[yellow]skipped {section}: {why}[/yellow]")
+
+
+@click.command("trace")
+@click.argument("transaction_id")
+@option(
+    "--peek-max",
+    "peek_rounds",
+    envvar="OPS_TRACE_PEEK_MAX",
+    type=click.IntRange(0, 100),
+    default=DEFAULT_PEEK_ROUNDS,
+    help="Receives of 10 messages to look at per queue (each counts toward maxReceiveCount); 0 = skip.",
+)
+@aws_options
+@output_options
+@pass_ops
+def trace(ops: OpsContext, transaction_id: str, peek_rounds: int) -> None:
+    """The story of one transaction: item, audit events, workflow execution, queues, archive, links.
+
+    Exit code 1 (and nothing on stdout) for a malformed or unknown id.
+    """
+    # Imported here: the trace needs the application package (id format, PAN masking), which a
+    # standalone operator install does not ship; every other command works without it.
+    try:
+        from ops.core import trace as core  # noqa: PLC0415 - see the comment above
+    except ImportError as exc:
+        raise OpsError(f"ops trace needs the application package (payments): {exc}") from exc
+
+    core.check_id(transaction_id)
+    names = ops.names
+    suffix = names.suffix
+    audit_table = _output(ops, "audit_table_name") or (f"payment-audit-{suffix}" if suffix else None)
+    queues: dict[str, str] = {}
+    failed = _output(ops, "failed_queue_url") or (f"failed-transactions-{suffix}" if suffix else None)
+    if failed:
+        queues["failed"] = str(failed)
+    with contextlib.suppress(OpsError):  # no DLQ name known: that section is skipped
+        queues["dlq"] = names.dlq()
+    try:
+        bucket: str | None = names.archive_bucket()
+    except OpsError:
+        bucket = None
+    settings = core.TraceNames(
+        region=ops.region,
+        table=names.transactions_table(),
+        audit_table=str(audit_table) if audit_table else None,
+        state_machine_arn=_output(ops, "state_machine_arn"),
+        queues=queues,
+        bucket=bucket,
+        log_groups=_function_log_groups(ops),
+    )
+    result = core.trace(
+        transaction_id,
+        settings,
+        ddb=ops.client("dynamodb"),
+        sqs=ops.client("sqs"),
+        s3=ops.client("s3"),
+        sfn=ops.client("stepfunctions"),
+        peek_rounds=peek_rounds,
+    )
+    if not result.found:
+        raise OpsError(f"transaction {transaction_id} not found (no item, audit entry, execution or archive)")
+    story = result.to_dict()
+    if ops.settings.json:
+        ops.emit_json(story)
+    else:
+        _render(ops, story)

@@ -1,0 +1,272 @@
+"""``ops trace``: one transaction's story on moto (in-process): every section, redaction, exit codes."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import boto3
+import pytest
+from click.testing import Result
+from ops_testkit import ACCOUNT, BUCKET, REGION, SUFFIX, TABLE, Platform, day_shard
+from payments.ids import new_transaction_id
+
+AUDIT_TABLE = f"payment-audit-{SUFFIX}"
+PAN = "4111 1111 1111 1111"
+LOG_GROUPS = {
+    "intake": f"/aws/lambda/payment-intake-{SUFFIX}",
+    "settlement": f"/aws/lambda/payment-settlement-{SUFFIX}",
+    "workflow": f"/aws/vendedlogs/states/payment-workflow-{SUFFIX}",
+}
+
+
+@pytest.fixture
+def traced(platform: Platform) -> dict[str, Any]:
+    """The platform plus an audit table, a state machine and their outputs."""
+    ddb = platform.dynamodb
+    ddb.create_table(
+        TableName=AUDIT_TABLE,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": "transaction_id", "AttributeType": "S"},
+            {"AttributeName": "event_id", "AttributeType": "S"},
+        ],
+        KeySchema=[
+            {"AttributeName": "transaction_id", "KeyType": "HASH"},
+            {"AttributeName": "event_id", "KeyType": "RANGE"},
+        ],
+    )
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    machine = sfn.create_state_machine(
+        name=f"payment-workflow-{SUFFIX}",
+        definition=json.dumps({"StartAt": "Validate", "States": {"Validate": {"Type": "Pass", "End": True}}}),
+        roleArn=f"arn:aws:iam::{ACCOUNT}:role/payment-workflow-{SUFFIX}",
+    )["stateMachineArn"]
+    outputs = json.loads(platform.outputs_file.read_text())
+    outputs["audit_table_name"] = {"value": AUDIT_TABLE, "type": "string", "sensitive": False}
+    outputs["state_machine_arn"] = {"value": machine, "type": "string", "sensitive": False}
+    outputs["log_group_names"] = {"value": LOG_GROUPS, "type": "object", "sensitive": False}
+    platform.outputs_file.write_text(json.dumps(outputs))
+    return {"sfn": sfn, "machine": machine}
+
+
+def _transaction(
+    platform: Platform, status: str, *, ago_s: int = 600, extra: dict[str, Any] | None = None
+) -> str:
+    ts = int(time.time() * 1000) - ago_s * 1000
+    txn = new_transaction_id(ts)
+    item: dict[str, Any] = {
+        "transaction_id": {"S": txn},
+        "timestamp": {"N": str(ts)},
+        "day_shard": {"S": day_shard(txn, ts)},
+        "status": {"S": status},
+        "merchant_id": {"S": "m_1"},
+        "customer_id": {"S": "c_1"},
+        "amount_minor": {"N": "1250"},
+        "currency": {"S": "EUR"},
+        "version": {"N": "3"},
+        "stream_outbox": {"L": []},
+    }
+    item.update(extra or {})
+    platform.dynamodb.put_item(TableName=TABLE, Item=item)
+    for offset, (before, after) in enumerate(
+        (("NONE", "PENDING"), ("PENDING", "VALIDATING"), ("VALIDATING", status))
+    ):
+        at = ts + offset * 1000
+        platform.dynamodb.put_item(
+            TableName=AUDIT_TABLE,
+            Item={
+                "transaction_id": {"S": txn},
+                "event_id": {"S": f"{at:013d}#{after}"},
+                "from_status": {"S": before},
+                "to_status": {"S": after},
+                "at": {
+                    "S": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(at / 1000)) + f".{at % 1000:03d}Z"
+                },
+                "actor": {"S": "validator" if offset else "intake"},
+                "detail": {"M": {}},
+                "expires_at": {"N": str(at // 1000 + 90 * 86400)},
+            },
+        )
+    return txn
+
+
+def _json(result: Result) -> dict[str, Any]:
+    assert result.exit_code == 0, result.output + result.stderr
+    data: dict[str, Any] = json.loads(result.stdout)
+    return data
+
+
+def test_completed_transaction_json_has_every_section(
+    run: Callable[..., Result], platform: Platform, traced: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SF_EXECUTION_HISTORY_TYPE", "SUCCESS")
+    txn = _transaction(platform, "COMPLETED")
+    traced["sfn"].start_execution(stateMachineArn=traced["machine"], name=txn, input="{}")
+
+    data = _json(run("trace", txn, "--json"))
+
+    assert set(data) == {
+        "transaction_id",
+        "transaction",
+        "audit",
+        "executions",
+        "queues",
+        "archive",
+        "links",
+        "timeline",
+        "skipped",
+    }
+    assert data["transaction_id"] == txn
+    assert data["transaction"]["status"] == "COMPLETED"
+    assert data["transaction"]["amount_minor"] == 1250
+    assert "stream_outbox" not in data["transaction"]
+    assert [(a["from_status"], a["to_status"]) for a in data["audit"]] == [
+        ("NONE", "PENDING"),
+        ("PENDING", "VALIDATING"),
+        ("VALIDATING", "COMPLETED"),
+    ]
+    assert all(a["at"] for a in data["audit"])
+    (execution,) = data["executions"]
+    assert execution["name"] == txn
+    assert execution["arn"].endswith(f":execution:payment-workflow-{SUFFIX}:{txn}")
+    assert execution["status"] != "FAILED" and execution["error"] is None
+    assert {q["queue"]: q["present"] for q in data["queues"]} == {"failed": False, "dlq": False}
+    assert data["archive"] is None
+    assert data["skipped"] == {}
+    assert "executions/details/" in data["links"]["execution"]
+    insights = data["links"]["logs_insights"]
+    assert "logs-insights" in insights and txn in insights
+    # Only the functions' log groups, encoded the way the console expects ("/" -> "*2F").
+    assert "*2Faws*2Flambda*2Fpayment-intake-test" in insights
+    assert "vendedlogs" not in insights
+    # The timeline is ordered and names every audit transition.
+    stamps = [e["at"] for e in data["timeline"]]
+    assert stamps == sorted(stamps)
+    assert sum(e["source"] == "audit" for e in data["timeline"]) == 3
+
+
+def test_failed_transaction_shows_failed_state_queue_message_and_redacts_pans(
+    run: Callable[..., Result], platform: Platform, traced: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SF_EXECUTION_HISTORY_TYPE", "FAILURE")
+    txn = _transaction(platform, "FAILED", extra={"failure": {"M": {"cause": {"S": f"card {PAN} declined"}}}})
+    traced["sfn"].start_execution(stateMachineArn=traced["machine"], name=txn, input="{}")
+    # Other traffic in the queue first: the trace must look past it and leave it all in place.
+    for n in range(12):
+        platform.sqs.send_message(
+            QueueUrl=platform.failed_url, MessageBody=json.dumps({"transaction_id": f"x{n}"})
+        )
+    body = {"transaction_id": txn, "error": "Processor.Timeout", "cause": f"pan {PAN}", "failed_at": "now"}
+    platform.sqs.send_message(QueueUrl=platform.failed_url, MessageBody=json.dumps(body))
+
+    result = run("trace", txn, "--json")
+    data = _json(result)
+
+    assert PAN not in result.stdout and "4111111111111111" not in result.stdout
+    assert "[REDACTED-PAN]" in data["transaction"]["failure"]["cause"]
+    (execution,) = data["executions"]
+    assert execution["status"] == "FAILED"
+    assert execution["error"] == "AnError"
+    assert execution["failed_state"]  # the state entered last before the failure
+    queues = {q["queue"]: q for q in data["queues"]}
+    assert queues["failed"]["present"] is True and queues["dlq"]["present"] is False
+    (message,) = queues["failed"]["messages"]
+    assert message["sent_at"] and message["age_s"] >= 0
+    assert message["body"]["cause"] == "pan [REDACTED-PAN]"
+    # Peeked, not consumed: all 13 messages are visible again.
+    assert platform.queue_counts(platform.failed_url) == (13, 0)
+    assert any(e["source"] == "failed" for e in data["timeline"])
+    assert any("FAILED" in e["event"] and e["source"] == "workflow" for e in data["timeline"])
+
+
+def test_rich_output_is_a_timeline_with_unbroken_links(
+    run: Callable[..., Result], platform: Platform, traced: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SF_EXECUTION_HISTORY_TYPE", "FAILURE")
+    txn = _transaction(platform, "REJECTED")
+    traced["sfn"].start_execution(stateMachineArn=traced["machine"], name=txn, input="{}")
+
+    result = run("trace", txn, env={"COLUMNS": "80"})
+
+    assert result.exit_code == 0, result.stderr
+    assert txn in result.stdout and "Timeline" in result.stdout
+    assert "VALIDATING → REJECTED" in result.stdout
+    assert "workflow failed in" in result.stdout
+    link_lines = [
+        line for line in result.stdout.splitlines() if line.startswith(("execution:", "logs_insights:"))
+    ]
+    assert len(link_lines) == 2 and all(txn in line for line in link_lines)
+
+
+def test_archived_transaction_is_found_through_the_cleanup_manifests(
+    run: Callable[..., Result], platform: Platform, traced: dict[str, Any]
+) -> None:
+    ts = int(time.time() * 1000) - 120 * 86_400_000
+    txn = new_transaction_id(ts)
+    cutoff = time.strftime("%Y-%m-%d", time.gmtime(time.time() - 90 * 86400))
+    obj = f"cleanup/{cutoff}/run1/s000-000000.jsonl"
+    platform.s3.put_object(Bucket=BUCKET, Key=obj, Body=b"{}\n")
+    manifest = {"object": obj, "count": 1, "keys": [{"key": f"{txn}|{ts}", "version": "3"}]}
+    platform.s3.put_object(
+        Bucket=BUCKET, Key=obj.replace(".jsonl", ".manifest.json"), Body=json.dumps(manifest).encode()
+    )
+
+    data = _json(run("trace", txn, "--json", "--peek-max", "0"))
+
+    assert data["transaction"] is None and data["audit"] == [] and data["executions"] == []
+    assert data["archive"]["object"] == obj and data["archive"]["bucket"] == BUCKET
+    assert data["queues"] == [] and "queues" in data["skipped"]
+
+
+@pytest.mark.parametrize("json_flag", [[], ["--json"]])
+def test_unknown_id_exits_1_with_nothing_on_stdout(
+    run: Callable[..., Result], traced: dict[str, Any], json_flag: list[str]
+) -> None:
+    result = run("trace", new_transaction_id(), *json_flag)
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert "not found" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "bad", ["txn_123", "TXN_01ARZ3NDEKTSV4RRFFQ69G5FAV", "01ARZ3NDEKTSV4RRFFQ69G5FAV", "x"]
+)
+def test_malformed_id_exits_1_without_calling_aws(
+    run: Callable[..., Result], platform: Platform, bad: str
+) -> None:
+    result = run("trace", bad)
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert "not a transaction id" in result.stderr
+
+
+def test_empty_platform_without_audit_or_workflow_outputs_reports_unknown_id(
+    run: Callable[..., Result], platform: Platform
+) -> None:
+    result = run("trace", new_transaction_id(), "--json")
+    assert result.exit_code == 1 and result.stdout == ""
+
+
+def test_sections_without_names_are_skipped_not_hidden(
+    run: Callable[..., Result], platform: Platform
+) -> None:
+    txn = new_transaction_id()
+    ts = int(time.time() * 1000)
+    platform.dynamodb.put_item(
+        TableName=TABLE,
+        Item={"transaction_id": {"S": txn}, "timestamp": {"N": str(ts)}, "status": {"S": "PENDING"}},
+    )
+    # The fixture's outputs carry the suffix, so the audit table name is derived; it does not exist.
+    outputs = json.loads(platform.outputs_file.read_text())
+    outputs["audit_table_name"] = {"value": "", "type": "string", "sensitive": False}
+    outputs.pop("environment_suffix")
+    platform.outputs_file.write_text(json.dumps(outputs))
+
+    data = _json(run("trace", txn, "--json"))
+
+    assert data["transaction"]["status"] == "PENDING"
+    assert set(data["skipped"]) == {"audit", "executions"}
+    assert "logs_insights" not in data["links"]

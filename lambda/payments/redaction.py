@@ -9,7 +9,28 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from payments.pan import mask_pans
+from payments.pan import contains_pan, mask_pans
+
+PAN_PLACEHOLDER = "[REDACTED-PAN]"
+
+
+def mask_document(node: Any) -> Any:
+    """``node`` (a decoded JSON value) with every PAN-looking string, key or number masked.
+
+    Masking field by field (not the serialised line) keeps the output valid JSON when a number
+    is masked, and lets callers exempt the fields they generate themselves.
+    """
+    if isinstance(node, str):
+        return mask_pans(node, PAN_PLACEHOLDER)
+    if isinstance(node, bool) or node is None:
+        return node
+    if isinstance(node, int | float):
+        return PAN_PLACEHOLDER if contains_pan(str(node)) else node
+    if isinstance(node, dict):
+        return {mask_pans(str(k), PAN_PLACEHOLDER): mask_document(v) for k, v in node.items()}
+    if isinstance(node, list | tuple):
+        return [mask_document(v) for v in node]
+    return mask_pans(str(node), PAN_PLACEHOLDER)
 
 
 class PanMaskingFilter(logging.Filter):

@@ -147,6 +147,12 @@ def status(ops: OpsContext, watch: int | None, count: int) -> None:
         names = _names(ops)
     except OpsError as exc:
         raise OpsError(f"cannot tell where the platform is: {exc}") from exc
+    if not names.queues:
+        # Nothing to look at is not "healthy": say what is missing instead.
+        raise OpsError(
+            "cannot tell where the platform is: pass --suffix (OPS_SUFFIX), "
+            "--outputs-file (OPS_OUTPUTS_FILE) or --tf-dir (OPS_TF_DIR)"
+        )
 
     def check() -> dict[str, Any]:
         return collect(

@@ -118,7 +118,7 @@ def trace(ops: OpsContext, transaction_id: str, peek_rounds: int) -> None:
         peek_rounds=peek_rounds,
     )
     if not result.found:
-        raise OpsError(f"transaction {transaction_id} not found (no item, audit entry, execution or archive)")
+        raise OpsError(f"transaction {transaction_id} not found (no item, audit, run, message or archive)")
     story = result.to_dict()
     if ops.settings.json:
         ops.emit_json(story)

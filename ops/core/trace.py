@@ -44,6 +44,42 @@ FAILURE_EVENTS = (
 )
 
 
+# Fields the platform writes itself (ids, epoch-ms timestamps, sort keys, counters): never card
+# data, and a 13-19 digit epoch-ms value passes the Luhn check one time in ten.
+GENERATED_FIELDS = frozenset(
+    {
+        "transaction_id",
+        "timestamp",
+        "day_shard",
+        "event_id",
+        "at",
+        "expires_at",
+        "version",
+        "attempt",
+        "status",
+        "from_status",
+        "to_status",
+        "lease_until",
+        "failed_at",
+    }
+)
+
+
+def _number(value: Decimal) -> int | float:
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+def redact_record(record: Mapping[str, Any]) -> dict[str, Any]:
+    """A record (item, message body) masked like the logs, its generated top-level fields kept."""
+    out: dict[str, Any] = {}
+    for key, value in record.items():
+        if key in GENERATED_FIELDS and not isinstance(value, Mapping | list):
+            out[key] = _number(value) if isinstance(value, Decimal) else value
+        else:
+            out[mask_pans(str(key))] = redact(value)
+    return out
+
+
 def redact(value: Any) -> Any:
     """``value`` with every PAN-looking digit run in its strings (and keys) masked."""
     if isinstance(value, str):
@@ -53,7 +89,7 @@ def redact(value: Any) -> Any:
     if isinstance(value, list | tuple | set):
         return [redact(v) for v in value]
     if isinstance(value, Decimal):
-        plain: Any = int(value) if value == value.to_integral_value() else float(value)
+        plain = _number(value)
         return redact(plain) if isinstance(plain, int) and len(str(plain)) >= 13 else plain
     if isinstance(value, int) and not isinstance(value, bool) and len(str(abs(value))) >= 13:
         masked = mask_pans(str(value))
@@ -103,7 +139,8 @@ class Trace:
 
     @property
     def found(self) -> bool:
-        return bool(self.transaction or self.audit or self.executions or self.archive)
+        in_queue = any(queue["present"] for queue in self.queues)
+        return bool(self.transaction or self.audit or self.executions or self.archive or in_queue)
 
     def timeline(self) -> list[dict[str, Any]]:
         """Every dated event, oldest first: ``{"at", "source", "event"}``."""
@@ -159,7 +196,7 @@ _DESERIALIZER = TypeDeserializer()
 
 
 def _plain(item: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: redact(_DESERIALIZER.deserialize(v)) for k, v in item.items()}
+    return redact_record({k: _DESERIALIZER.deserialize(v) for k, v in item.items()})
 
 
 def read_transaction(ddb: Any, table: str, transaction_id: str) -> dict[str, Any] | None:
@@ -310,8 +347,12 @@ def _describe(message: Mapping[str, Any]) -> dict[str, Any]:
         "sent_at": iso_ms(sent_ms) if sent_ms else None,
         "age_s": round(time.time() - sent_ms / 1000) if sent_ms else None,
         "receive_count": int(attributes.get("ApproximateReceiveCount", "0") or 0),
-        "body": redact(_body(message.get("Body", ""))),
+        "body": _redact_body(_body(message.get("Body", ""))),
     }
+
+
+def _redact_body(body: Any) -> Any:
+    return redact_record(body) if isinstance(body, Mapping) else redact(body)
 
 
 def _body(text: str) -> Any:

@@ -248,3 +248,9 @@ def test_watch_is_bounded_by_count(
     live = run("status", "--watch", "2", "--count", "2")
     assert live.exit_code == 0 and "HEALTHY" in live.stdout
     assert sleeps == [2]
+
+
+def test_without_any_names_status_is_an_error_not_healthy(run: Callable[..., Result]) -> None:
+    result = run("status", "--json", outputs=False)
+    assert result.exit_code == 1
+    assert result.stdout == "" and "OPS_SUFFIX" in result.stderr

@@ -12,6 +12,7 @@ import pytest
 from click.testing import Result
 from ops_testkit import ACCOUNT, BUCKET, REGION, SUFFIX, TABLE, Platform, day_shard
 from payments.ids import new_transaction_id
+from payments.pan import luhn_valid
 
 AUDIT_TABLE = f"payment-audit-{SUFFIX}"
 PAN = "4111 1111 1111 1111"
@@ -270,3 +271,52 @@ def test_sections_without_names_are_skipped_not_hidden(
     assert data["transaction"]["status"] == "PENDING"
     assert set(data["skipped"]) == {"audit", "executions"}
     assert "logs_insights" not in data["links"]
+
+
+def test_a_transaction_known_only_to_the_dlq_is_traced_and_left_in_place(
+    run: Callable[..., Result], platform: Platform, traced: dict[str, Any]
+) -> None:
+    txn = new_transaction_id()
+    platform.sqs.send_message(QueueUrl=platform.dlq_url, MessageBody=json.dumps({"transaction_id": txn}))
+
+    data = _json(run("trace", txn, "--json"))
+
+    assert data["transaction"] is None
+    queues = {q["queue"]: q for q in data["queues"]}
+    assert queues["dlq"]["present"] is True and queues["failed"]["present"] is False
+    assert queues["dlq"]["messages"][0]["receive_count"] == 1
+    assert platform.queue_counts(platform.dlq_url) == (1, 0)
+
+
+def test_generated_numbers_that_look_like_card_numbers_are_not_masked(
+    run: Callable[..., Result], platform: Platform, traced: dict[str, Any]
+) -> None:
+    # One epoch-ms value in ten passes the Luhn check; the platform's own fields must survive.
+    ts = int(time.time() * 1000) - 600_000
+    while not luhn_valid(str(ts)):
+        ts += 1
+    txn = new_transaction_id(ts)
+    platform.dynamodb.put_item(
+        TableName=TABLE,
+        Item={"transaction_id": {"S": txn}, "timestamp": {"N": str(ts)}, "status": {"S": "PENDING"}},
+    )
+    platform.dynamodb.put_item(
+        TableName=AUDIT_TABLE,
+        Item={
+            "transaction_id": {"S": txn},
+            "event_id": {"S": f"{ts:013d}#PENDING"},
+            "from_status": {"S": "NONE"},
+            "to_status": {"S": "PENDING"},
+            "detail": {"M": {"note": {"S": f"card {PAN}"}}},
+        },
+    )
+    body = {"transaction_id": txn, "timestamp": ts, "cause": PAN}
+    platform.sqs.send_message(QueueUrl=platform.failed_url, MessageBody=json.dumps(body))
+
+    data = _json(run("trace", txn, "--json"))
+
+    assert data["transaction"]["timestamp"] == ts
+    assert data["audit"][0]["event_id"] == f"{ts:013d}#PENDING"
+    assert data["audit"][0]["detail"]["note"] == "card [REDACTED-PAN]"
+    (message,) = next(q for q in data["queues"] if q["queue"] == "failed")["messages"]
+    assert message["body"] == {"transaction_id": txn, "timestamp": ts, "cause": "[REDACTED-PAN]"}

@@ -150,7 +150,17 @@ class Plan:
         expression = self.expression(address, path)
         if expression is None:
             return set()
-        return self._resolve(expression, parsed.module, parsed.key, depth=0)
+        found = self._resolve(expression, parsed.module, parsed.key, depth=0)
+        # Configuration addresses carry no module instance keys ("module.edge"); a module called
+        # with count/for_each plans its resources as "module.edge[0]....": put the referrer's
+        # instance back on what resolved inside its own module, so plan values can be looked up.
+        instance_prefix = _module_instance_prefix(address)
+        if parsed.module and instance_prefix != parsed.module:
+            found = {
+                instance_prefix + o[len(parsed.module) :] if o.startswith(parsed.module + ".") else o
+                for o in found
+            }
+        return found
 
     def _resolve(self, expression: Mapping[str, Any], module: str, key: Any, depth: int) -> set[str]:
         if depth > 20:
@@ -213,6 +223,16 @@ class Plan:
             instance = match.group(0)
         prefix = f"{module}." if module else ""
         return {f"{prefix}{base_no_index}{instance}"}
+
+
+def _module_instance_prefix(address: str) -> str:
+    """'module.edge[0]' of 'module.edge[0].aws_x.y' (module path with instance keys; '' at root)."""
+    prefix: list[str] = []
+    rest = address
+    while rest.startswith("module."):
+        name, _, rest = rest[len("module.") :].partition(".")
+        prefix.append("module." + name)
+    return ".".join(prefix)
 
 
 def _most_specific(references: list[str]) -> list[str]:

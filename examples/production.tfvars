@@ -31,6 +31,9 @@ reserved_concurrency = {
   # One cleanup at a time (its DynamoDB lock is the real guard; the
   # reservation keeps a second run from even starting).
   cleanup = 1
+  # One sweep at a time: a second concurrent sweep would only repeat the
+  # first one's conditional writes.
+  sweeper = 1
 }
 
 # A real card processor outside AWS: HTTPS on 443 through a NAT gateway.

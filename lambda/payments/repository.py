@@ -138,21 +138,13 @@ class Repository:
         return from_attributes(item) if item else None
 
     def audit_entries(self, transaction_id: str) -> list[dict[str, Any]]:
-        items: list[dict[str, Any]] = []
         kwargs: dict[str, Any] = {
             "TableName": self.settings.audit_table,
             "KeyConditionExpression": "transaction_id = :t",
             "ExpressionAttributeValues": {":t": {"S": transaction_id}},
             "ConsistentRead": True,
         }
-        for _ in range(100):
-            response = self.ddb.query(**kwargs)
-            items.extend(from_attributes(i) for i in response.get("Items", []))
-            last = response.get("LastEvaluatedKey")
-            if not last:
-                break
-            kwargs["ExclusiveStartKey"] = last
-        return items
+        return self._query_all(kwargs, max_pages=100)
 
     def count_recent_for_customer(self, customer_id: str, since_ms: int, exclude_id: str, limit: int) -> int:
         """Transactions of ``customer_id`` since ``since_ms`` (excluding one), counting up to ``limit``."""
@@ -414,7 +406,6 @@ class Repository:
     ) -> list[dict[str, Any]]:
         """Items of one by-day partition, created before the cutoff, last changed before
         ``updated_before``, that are unfinished or still owe a side effect (sweeper)."""
-        items: list[dict[str, Any]] = []
         kwargs: dict[str, Any] = {
             "TableName": self.settings.transactions_table,
             "IndexName": self.settings.by_day_index,
@@ -439,7 +430,12 @@ class Repository:
                 ":zero": {"N": "0"},
             },
         }
-        for _ in range(1000):  # bounded; each page is at most 1 MB
+        return self._query_all(kwargs, max_pages=1000)  # each page is at most 1 MB
+
+    def _query_all(self, kwargs: dict[str, Any], max_pages: int) -> list[dict[str, Any]]:
+        """Every item of a Query, page after page (bounded by ``max_pages``), decoded."""
+        items: list[dict[str, Any]] = []
+        for _ in range(max_pages):
             response = self.ddb.query(**kwargs)
             items.extend(from_attributes(i) for i in response.get("Items", []))
             last = response.get("LastEvaluatedKey")

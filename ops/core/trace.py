@@ -24,6 +24,7 @@ from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
 from payments.ids import is_transaction_id, timestamp_of
 from payments.pan import mask_pans
+from payments.settlement import archive_key
 
 from ops.core import OpsError
 from ops.core.archive import MANIFEST_SUFFIX
@@ -378,6 +379,25 @@ def queue_url(sqs: Any, ref: str) -> str | None:
         return None
 
 
+def find_settlement_archive(
+    s3: Any, bucket: str, transaction_id: str, timestamp_ms: int
+) -> dict[str, Any] | None:
+    """The object settlement writes for a COMPLETED payment (``transactions/YYYY/MM/DD/<id>.json``)."""
+    key = archive_key({"transaction_id": transaction_id, "timestamp": timestamp_ms})
+    try:
+        head = s3.head_object(Bucket=bucket, Key=key)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in {"404", "NoSuchKey", "NotFound", "403"}:
+            return None  # 403: S3 answers it for a missing key when ListBucket is not granted
+        raise
+    return {
+        "bucket": bucket,
+        "object": key,
+        "kind": "settlement",
+        "archived_at": iso(head.get("LastModified")),
+    }
+
+
 def find_archive(s3: Any, bucket: str, transaction_id: str, timestamp_ms: int) -> dict[str, Any] | None:
     """The cleanup archive object holding the transaction, found through the manifests.
 
@@ -406,6 +426,7 @@ def find_archive(s3: Any, bucket: str, transaction_id: str, timestamp_ms: int) -
                     return {
                         "bucket": bucket,
                         "object": manifest.get("object"),
+                        "kind": "cleanup",
                         "manifest": obj["Key"],
                         "archived_at": iso(obj.get("LastModified")),
                     }
@@ -481,7 +502,9 @@ def trace(
     else:
         result.skipped["queues"] = "not peeked (--peek-max 0)"
     if names.bucket:
-        result.archive = find_archive(s3, names.bucket, transaction_id, timestamp_ms)
+        result.archive = find_settlement_archive(
+            s3, names.bucket, transaction_id, timestamp_ms
+        ) or find_archive(s3, names.bucket, transaction_id, timestamp_ms)
     else:
         result.skipped["archive"] = "archive bucket unknown"
     for execution in result.executions:

@@ -172,3 +172,20 @@ def client_hooks(monkeypatch: pytest.MonkeyPatch) -> ClientHooks:
 
     monkeypatch.setattr(cli_context.OpsContext, "client", client)
     return hooks
+
+
+@pytest.fixture(autouse=True)
+def _moto_step_functions_do_not_execute() -> Iterator[None]:
+    """The ops tests script execution outcomes with moto's history mock (``SF_EXECUTION_HISTORY_TYPE``),
+    which works only while moto does not run definitions. The embedded emulator switches execution on
+    process-wide (``configure_moto``) when an earlier test in the same session started it: switch it
+    off here and restore it afterwards."""
+    from moto.core.config import default_user_config
+
+    settings = default_user_config["stepfunctions"]
+    previous = settings.get("execute_state_machine")
+    settings["execute_state_machine"] = False
+    try:
+        yield
+    finally:
+        settings["execute_state_machine"] = previous

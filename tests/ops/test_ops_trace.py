@@ -219,7 +219,25 @@ def test_archived_transaction_is_found_through_the_cleanup_manifests(
 
     assert data["transaction"] is None and data["audit"] == [] and data["executions"] == []
     assert data["archive"]["object"] == obj and data["archive"]["bucket"] == BUCKET
+    assert data["archive"]["kind"] == "cleanup"
     assert data["queues"] == [] and "queues" in data["skipped"]
+
+
+def test_settled_transaction_shows_the_object_settlement_archived(
+    run: Callable[..., Result], platform: Platform, traced: dict[str, Any]
+) -> None:
+    from payments.settlement import archive_key
+
+    txn = _transaction(platform, "COMPLETED", ago_s=3 * 86_400)
+    (item,) = [i for i in platform.all_items() if i["transaction_id"]["S"] == txn]
+    key = archive_key({"transaction_id": txn, "timestamp": int(item["timestamp"]["N"])})
+    assert key.startswith("transactions/") and key.endswith(f"/{txn}.json")
+    platform.s3.put_object(Bucket=BUCKET, Key=key, Body=b"{}")
+
+    data = _json(run("trace", txn, "--json", "--peek-max", "0"))
+
+    assert data["archive"]["kind"] == "settlement"
+    assert data["archive"]["object"] == key and data["archive"]["archived_at"]
 
 
 @pytest.mark.parametrize("json_flag", [[], ["--json"]])

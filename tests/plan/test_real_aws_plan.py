@@ -110,6 +110,7 @@ def test_production_example_reserves_the_spec_values_and_fits_its_account_limit(
     assert reserved["validator"] == 100
     assert all(reserved[r] == 50 for r in ("fraud-check", "settlement", "notification", "intake", "status"))
     assert reserved["cleanup"] == 1, "one cleanup run at a time"
+    assert reserved["sweeper"] == 1, "one sweep at a time"
     limit = int(re.search(r"^account_concurrency_limit\s*=\s*(\d+)", text, re.M).group(1))  # type: ignore[union-attr]
     assert sum(reserved.values()) + 100 <= limit
     functions = {
@@ -142,7 +143,9 @@ def test_each_schedule_role_can_decrypt_its_own_schedule(
     """A schedule with kms_key_arn is decrypted at run time by its execution role under the
     encryption context aws:scheduler:schedule:arn (Scheduler "Encryption at rest")."""
     schedules = _of_type(planned_resources, "aws_scheduler_schedule")
-    assert len(schedules) == 2
+    assert {s["address"] for s in schedules} == {
+        f'module.schedules.aws_scheduler_schedule.this["{job}"]' for job in ("report", "cleanup", "sweeper")
+    }
     for schedule in schedules:
         values = schedule["values"]
         key = schedule["address"].split("[", 1)[1].rstrip("]")

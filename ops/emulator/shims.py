@@ -11,6 +11,7 @@ test emulation; nothing here is production code.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -25,7 +26,9 @@ import moto.xray.urls as xray_urls
 from moto.awslambda.models import LambdaBackend, LambdaFunction
 from moto.core.exceptions import JsonRESTError
 from moto.core.responses import ActionResult, BaseResponse
+from moto.ec2.exceptions import InvalidRouteError
 from moto.ec2.models.security_groups import SecurityGroupRule
+from moto.ec2.models.vpcs import VPCBackend
 from moto.sqs.models import Queue, SQSBackend
 from moto.ssm.models import SimpleSystemManagerBackend
 from moto.stepfunctions.responses import StepFunctionResponse
@@ -578,6 +581,31 @@ def shim_ec2_security_group_rule_description() -> None:
     _patch(SecurityGroupRule, "description", property(description))
 
 
+def shim_ec2_gateway_endpoint_delete_without_its_route() -> None:
+    """moto 5.2.5's ``DeleteVpcEndpoints`` removes a gateway endpoint's prefix-list route from each
+    route table and answers ``InvalidRoute.NotFound`` when that route is already gone, leaving the
+    endpoint in place (seen intermittently on ``terraform destroy`` of the e2e stack, when route
+    changes and the two gateway endpoints' deletions are served concurrently). AWS removes the
+    endpoint's routes itself and never fails the deletion over a route that no longer exists. The
+    shim removes what routes remain, ignores missing ones, then lets moto mark the endpoint deleted.
+    """
+    original = _require(VPCBackend, "delete_vpc_endpoints")
+
+    def delete_vpc_endpoints(self: Any, vpce_ids: list[str] | None = None) -> None:
+        for vpce_id in vpce_ids or []:
+            endpoint = self.vpc_end_points.get(vpce_id)
+            if endpoint is None or str(endpoint.vpc_endpoint_type).lower() == "interface":
+                continue
+            for route_table_id in list(endpoint.route_table_ids):
+                # A route already gone is the end state AWS reaches too.
+                with contextlib.suppress(InvalidRouteError):
+                    self.delete_route(route_table_id, endpoint.destination_prefix_list_id)
+            endpoint.route_table_ids = []
+        original(self, vpce_ids)
+
+    _patch(VPCBackend, "delete_vpc_endpoints", delete_vpc_endpoints)
+
+
 # --------------------------------------------------------------------------- Lambda
 
 
@@ -699,6 +727,7 @@ SHIMS: tuple[Callable[[], None], ...] = (
     shim_sqs_compact_redrive_policy,
     shim_sqs_keep_policy_on_set_attributes,
     shim_ec2_security_group_rule_description,
+    shim_ec2_gateway_endpoint_delete_without_its_route,
     shim_lambda_logging_config,
     shim_lambda_event_source_mappings_by_name,
     shim_ssm_parameters_thread_safe,

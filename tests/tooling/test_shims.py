@@ -486,3 +486,27 @@ def test_ssm_parameters_survive_concurrent_writes_and_listings(moto_emulator: Em
     assert errors == []
     names = moto_emulator.client("ssm").get_parameters_by_path(Path=prefix, Recursive=True, MaxResults=10)
     assert names["Parameters"], "the writers' parameters exist"
+
+
+def test_a_gateway_endpoint_whose_route_is_gone_is_still_deleted(moto_emulator: Emulator) -> None:
+    ec2 = moto_emulator.client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+    table = ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
+    endpoint = ec2.create_vpc_endpoint(
+        VpcId=vpc,
+        ServiceName=f"com.amazonaws.{moto_emulator.region}.s3",
+        VpcEndpointType="Gateway",
+        RouteTableIds=[table],
+    )["VpcEndpoint"]
+    [route] = [
+        r
+        for r in ec2.describe_route_tables(RouteTableIds=[table])["RouteTables"][0]["Routes"]
+        if r.get("DestinationPrefixListId")
+    ]
+    ec2.delete_route(RouteTableId=table, DestinationPrefixListId=route["DestinationPrefixListId"])
+
+    answer = ec2.delete_vpc_endpoints(VpcEndpointIds=[endpoint["VpcEndpointId"]])
+
+    assert answer.get("Unsuccessful", []) == []
+    [state] = ec2.describe_vpc_endpoints(VpcEndpointIds=[endpoint["VpcEndpointId"]])["VpcEndpoints"]
+    assert state["State"].lower() == "deleted"

@@ -37,6 +37,7 @@ from ops.emulator.endpoints import (
     EmulatorError,
     emulator_env,
     localstack_health,
+    pid_alive,
     probe,
 )
 from ops.terraform import LOCAL_DIR, REPO_ROOT, Terraform, TerraformError, prepare_workdir, terraform_env
@@ -121,22 +122,12 @@ def _check_backend(backend: str) -> None:
 # --------------------------------------------------------------------------- emulator process
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def _is_our_emulator(pid: int) -> bool:
     """Guard against signalling a recycled pid: the process must be ``python -m ops.emulator``."""
     cmdline = Path(f"/proc/{pid}/cmdline")
     if cmdline.is_file():
         return b"ops.emulator" in cmdline.read_bytes()
-    return _pid_alive(pid)
+    return pid_alive(pid)
 
 
 def read_emulator_state() -> dict[str, Any] | None:
@@ -153,7 +144,7 @@ def running_emulator() -> dict[str, Any] | None:
     if not state:
         return None
     pid = int(state.get("pid", 0))
-    if pid > 0 and _pid_alive(pid) and _is_our_emulator(pid) and probe(str(state.get("endpoint_url", ""))):
+    if pid > 0 and pid_alive(pid) and _is_our_emulator(pid) and probe(str(state.get("endpoint_url", ""))):
         return state
     return None
 
@@ -236,7 +227,7 @@ def start_emulator(
 
 def _terminate(pid: int, timeout: float = EMULATOR_STOP_TIMEOUT_S) -> bool:
     """SIGTERM, wait, then SIGKILL the emulator with this pid. True when it is gone."""
-    if not _pid_alive(pid):
+    if not pid_alive(pid):
         return True
     with contextlib.suppress(ProcessLookupError):
         os.kill(pid, signal.SIGTERM)
@@ -244,7 +235,7 @@ def _terminate(pid: int, timeout: float = EMULATOR_STOP_TIMEOUT_S) -> bool:
     while time.monotonic() < deadline:
         with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, os.WNOHANG)
-        if not _pid_alive(pid):
+        if not pid_alive(pid):
             return True
         time.sleep(0.1)
     with contextlib.suppress(ProcessLookupError):
@@ -252,7 +243,7 @@ def _terminate(pid: int, timeout: float = EMULATOR_STOP_TIMEOUT_S) -> bool:
     time.sleep(0.2)
     with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
-    return not _pid_alive(pid)
+    return not pid_alive(pid)
 
 
 def stop_emulator() -> bool:
@@ -261,7 +252,7 @@ def stop_emulator() -> bool:
     stopped = False
     if state:
         pid = int(state.get("pid", 0))
-        if pid > 0 and _pid_alive(pid) and _is_our_emulator(pid):
+        if pid > 0 and pid_alive(pid) and _is_our_emulator(pid):
             stopped = _terminate(pid)
             if not stopped:
                 raise LocalError(f"emulator pid {pid} did not stop; see {EMULATOR_LOG}")

@@ -122,3 +122,14 @@ class ExternalEmulator:
             aws_secret_access_key="test",  # noqa: S106 - emulator credentials
             **kwargs,
         )
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id exists (one owned by another user counts)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

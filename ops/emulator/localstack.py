@@ -47,6 +47,7 @@ from ops.emulator.endpoints import (
     ExternalEmulator,
     free_port,
     localstack_health,
+    pid_alive,
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -369,20 +370,10 @@ def read_state() -> dict[str, Any] | None:
     return state
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def running() -> dict[str, Any] | None:
     """The recorded host LocalStack when its process is alive and answers its health check."""
     state = read_state()
-    if not state or not _alive(int(state["pid"])):
+    if not state or not pid_alive(int(state["pid"])):
         return None
     try:
         localstack_health(state["endpoint_url"], timeout=3)
@@ -429,17 +420,17 @@ def stop(timeout: float = STOP_TIMEOUT_S) -> bool:
     """Stop the recorded host LocalStack (SIGTERM, then SIGKILL); True when one was running."""
     state = read_state()
     STATE_FILE.unlink(missing_ok=True)
-    if not state or not _alive(int(state["pid"])):
+    if not state or not pid_alive(int(state["pid"])):
         return False
     pid = int(state["pid"])
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and _alive(pid):
+    while time.monotonic() < deadline and pid_alive(pid):
         with contextlib.suppress(ChildProcessError):
             os.waitpid(pid, os.WNOHANG)
         time.sleep(0.5)
-    if _alive(pid):
+    if pid_alive(pid):
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGKILL)
         with contextlib.suppress(ChildProcessError):

@@ -193,3 +193,24 @@ def cutoff_ms_90d() -> int:
     """Epoch ms of the 90-day cleanup cutoff today (00:00 UTC, 90 days ago)."""
     today = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=90)
     return int(dt.datetime(today.year, today.month, today.day, tzinfo=dt.UTC).timestamp() * 1000)
+
+
+def add_outputs(platform: Platform, **values: Any) -> None:
+    """Add ``name=value`` Terraform outputs to the platform's outputs file."""
+    outputs = json.loads(platform.outputs_file.read_text())
+    for name, value in values.items():
+        kind = "object" if isinstance(value, dict) else "string"
+        outputs[name] = {"value": value, "type": kind, "sensitive": False}
+    platform.outputs_file.write_text(json.dumps(outputs))
+
+
+def create_workflow(sfn: Any) -> str:
+    """A one-state stand-in for the platform's state machine, named as Terraform names it."""
+    definition = {"StartAt": "Validate", "States": {"Validate": {"Type": "Pass", "End": True}}}
+    return str(
+        sfn.create_state_machine(
+            name=f"payment-workflow-{SUFFIX}",
+            definition=json.dumps(definition),
+            roleArn=f"arn:aws:iam::{ACCOUNT}:role/payment-workflow-{SUFFIX}",
+        )["stateMachineArn"]
+    )

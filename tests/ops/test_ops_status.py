@@ -10,7 +10,7 @@ from typing import Any
 import boto3
 import pytest
 from click.testing import Result
-from ops_testkit import ACCOUNT, BUCKET, REGION, SUFFIX, Platform
+from ops_testkit import BUCKET, REGION, SUFFIX, Platform, add_outputs, create_workflow
 
 from ops.cli import status as status_cli
 
@@ -36,17 +36,14 @@ def health(platform: Platform) -> dict[str, Any]:
         cloudwatch.set_alarm_state(AlarmName=name, StateValue="OK", StateReason="quiet")
     scheduler_dlq = platform.sqs.create_queue(QueueName=SCHEDULER_DLQ)["QueueUrl"]
     sfn = boto3.client("stepfunctions", region_name=REGION)
-    machine = sfn.create_state_machine(
-        name=f"payment-workflow-{SUFFIX}",
-        definition=json.dumps({"StartAt": "Validate", "States": {"Validate": {"Type": "Pass", "End": True}}}),
-        roleArn=f"arn:aws:iam::{ACCOUNT}:role/payment-workflow-{SUFFIX}",
-    )["stateMachineArn"]
-    outputs = json.loads(platform.outputs_file.read_text())
-    outputs["alarm_names"] = {"value": ALARMS, "type": "object", "sensitive": False}
-    outputs["scheduler_dlq_url"] = {"value": scheduler_dlq, "type": "string", "sensitive": False}
-    outputs["state_machine_arn"] = {"value": machine, "type": "string", "sensitive": False}
-    outputs["api_stage_name"] = {"value": "prod", "type": "string", "sensitive": False}
-    platform.outputs_file.write_text(json.dumps(outputs))
+    machine = create_workflow(sfn)
+    add_outputs(
+        platform,
+        alarm_names=ALARMS,
+        scheduler_dlq_url=scheduler_dlq,
+        state_machine_arn=machine,
+        api_stage_name="prod",
+    )
     return {"cloudwatch": cloudwatch, "sfn": sfn, "machine": machine, "scheduler_dlq": scheduler_dlq}
 
 

@@ -10,7 +10,16 @@ from typing import Any
 import boto3
 import pytest
 from click.testing import Result
-from ops_testkit import ACCOUNT, BUCKET, REGION, SUFFIX, TABLE, Platform, day_shard
+from ops_testkit import (
+    BUCKET,
+    REGION,
+    SUFFIX,
+    TABLE,
+    Platform,
+    add_outputs,
+    create_workflow,
+    day_shard,
+)
 from payments.ids import new_transaction_id
 from payments.pan import luhn_valid
 
@@ -40,16 +49,8 @@ def traced(platform: Platform) -> dict[str, Any]:
         ],
     )
     sfn = boto3.client("stepfunctions", region_name=REGION)
-    machine = sfn.create_state_machine(
-        name=f"payment-workflow-{SUFFIX}",
-        definition=json.dumps({"StartAt": "Validate", "States": {"Validate": {"Type": "Pass", "End": True}}}),
-        roleArn=f"arn:aws:iam::{ACCOUNT}:role/payment-workflow-{SUFFIX}",
-    )["stateMachineArn"]
-    outputs = json.loads(platform.outputs_file.read_text())
-    outputs["audit_table_name"] = {"value": AUDIT_TABLE, "type": "string", "sensitive": False}
-    outputs["state_machine_arn"] = {"value": machine, "type": "string", "sensitive": False}
-    outputs["log_group_names"] = {"value": LOG_GROUPS, "type": "object", "sensitive": False}
-    platform.outputs_file.write_text(json.dumps(outputs))
+    machine = create_workflow(sfn)
+    add_outputs(platform, audit_table_name=AUDIT_TABLE, state_machine_arn=machine, log_group_names=LOG_GROUPS)
     return {"sfn": sfn, "machine": machine}
 
 

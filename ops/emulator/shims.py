@@ -29,6 +29,8 @@ from moto.core.responses import ActionResult, BaseResponse
 from moto.ec2.exceptions import InvalidRouteError
 from moto.ec2.models.security_groups import SecurityGroupRule
 from moto.ec2.models.vpcs import VPCBackend
+from moto.ec2.responses import EC2Response
+from moto.scheduler.responses import EventBridgeSchedulerResponse
 from moto.sqs.models import Queue, SQSBackend
 from moto.ssm.models import SimpleSystemManagerBackend
 from moto.stepfunctions.responses import StepFunctionResponse
@@ -606,6 +608,63 @@ def shim_ec2_gateway_endpoint_delete_without_its_route() -> None:
     _patch(VPCBackend, "delete_vpc_endpoints", delete_vpc_endpoints)
 
 
+# --------------------------------------------------------------------------- idempotency tokens
+
+
+# (response class, account, region, action, token) -> (request parameters, response) of a success.
+_TOKEN_RESPONSES: dict[tuple[str, str, str, str, str], tuple[str, Any]] = {}
+_token_lock = threading.Lock()
+
+
+def _idempotent_call_action(original: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    def call_action(self: Any) -> Any:
+        token = self._get_param("ClientToken")
+        if not token:
+            return original(self)
+        action = self._get_action()
+        key = (type(self).__name__, str(self.current_account), str(self.region), action, str(token))
+        params = json.dumps(
+            {k: v for k, v in self._get_params().items() if k != "ClientToken"}, sort_keys=True, default=str
+        )
+        with _token_lock:
+            seen = _TOKEN_RESPONSES.get(key)
+            if seen is None:
+                response = original(self)
+                if 200 <= int(response[0]) < 300:
+                    _TOKEN_RESPONSES[key] = (params, response)
+                return response
+        if seen[0] != params:
+            return 400, {"status": 400}, _idempotency_mismatch(self, action)
+        return seen[1]
+
+    return call_action
+
+
+def _idempotency_mismatch(response: Any, action: str) -> str:
+    message = f"The client token of this {action} request was used before with different parameters"
+    if getattr(response, "service_name", "") == "ec2":
+        return (
+            '<?xml version="1.0" encoding="UTF-8"?><Response><Errors><Error>'
+            f"<Code>IdempotentParameterMismatch</Code><Message>{message}</Message>"
+            "</Error></Errors><RequestID>idempotency</RequestID></Response>"
+        )
+    return json.dumps({"__type": "ConflictException", "message": message})
+
+
+def shim_client_token_idempotency() -> None:
+    """moto 5.2.5 ignores ``ClientToken`` (its own docstrings say "not yet implemented"), so a
+    create call that the AWS SDK repeats with the same token after losing the first response
+    creates twice or fails: ``CreateFlowLogs`` answered ``FlowLogAlreadyExists`` and failed a CI
+    apply, after the SDK for Go retried it (the SDK fills ``ClientToken`` itself and keeps it across
+    its retries). AWS answers a repeated token with the first call's result, and a token reused with
+    different parameters with ``IdempotentParameterMismatch``. The shim does the same for EC2 and
+    EventBridge Scheduler, the services in this stack whose create calls take a token.
+    """
+    for owner in (EC2Response, EventBridgeSchedulerResponse):
+        original = getattr(owner, "call_action", BaseResponse.call_action)
+        _patch(owner, "call_action", _idempotent_call_action(original))
+
+
 # --------------------------------------------------------------------------- Lambda
 
 
@@ -728,6 +787,7 @@ SHIMS: tuple[Callable[[], None], ...] = (
     shim_sqs_keep_policy_on_set_attributes,
     shim_ec2_security_group_rule_description,
     shim_ec2_gateway_endpoint_delete_without_its_route,
+    shim_client_token_idempotency,
     shim_lambda_logging_config,
     shim_lambda_event_source_mappings_by_name,
     shim_ssm_parameters_thread_safe,

@@ -510,3 +510,54 @@ def test_a_gateway_endpoint_whose_route_is_gone_is_still_deleted(moto_emulator: 
     assert answer.get("Unsuccessful", []) == []
     [state] = ec2.describe_vpc_endpoints(VpcEndpointIds=[endpoint["VpcEndpointId"]])["VpcEndpoints"]
     assert state["State"].lower() == "deleted"
+
+
+def test_a_create_call_repeated_with_its_client_token_answers_the_first_result(
+    moto_emulator: Emulator,
+) -> None:
+    ec2 = moto_emulator.client("ec2")
+    logs = moto_emulator.client("logs")
+    vpc = ec2.create_vpc(CidrBlock="10.8.0.0/16")["Vpc"]["VpcId"]
+    logs.create_log_group(logGroupName="/flow/idempotency")
+    request = {
+        "ResourceType": "VPC",
+        "ResourceIds": [vpc],
+        "TrafficType": "ALL",
+        "LogDestinationType": "cloud-watch-logs",
+        "LogGroupName": "/flow/idempotency",
+        "DeliverLogsPermissionArn": f"arn:aws:iam::{moto_emulator.account_id}:role/flow",
+        "ClientToken": "retry-of-one-call",
+    }
+
+    first = ec2.create_flow_logs(**request)
+    # What the SDK sends when the first response was lost: the same call with the same token.
+    again = ec2.create_flow_logs(**request)
+
+    assert again["FlowLogIds"] == first["FlowLogIds"] and again["Unsuccessful"] == []
+    described = ec2.describe_flow_logs(Filters=[{"Name": "resource-id", "Values": [vpc]}])["FlowLogs"]
+    assert [f["FlowLogId"] for f in described] == first["FlowLogIds"], "one flow log, not two"
+    # A new token is a new request: AWS and moto both refuse a second identical flow log.
+    with pytest.raises(ClientError, match="FlowLogAlreadyExists"):
+        ec2.create_flow_logs(**{**request, "ClientToken": "a-different-call"})
+    # The same token with different parameters is a client error, as on AWS.
+    with pytest.raises(ClientError, match="IdempotentParameterMismatch"):
+        ec2.create_flow_logs(**{**request, "TrafficType": "REJECT"})
+
+
+def test_a_schedule_created_twice_with_one_token_exists_once(moto_emulator: Emulator) -> None:
+    scheduler = moto_emulator.client("scheduler")
+    request = {
+        "Name": "idempotent-schedule",
+        "ScheduleExpression": "cron(0 2 * * ? *)",
+        "FlexibleTimeWindow": {"Mode": "OFF"},
+        "Target": {
+            "Arn": f"arn:aws:lambda:{moto_emulator.region}:{moto_emulator.account_id}:function:f",
+            "RoleArn": f"arn:aws:iam::{moto_emulator.account_id}:role/r",
+        },
+        "ClientToken": "one-schedule-call",
+    }
+    first = scheduler.create_schedule(**request)
+    again = scheduler.create_schedule(**request)
+    assert again["ScheduleArn"] == first["ScheduleArn"]
+    with pytest.raises(ClientError, match="ConflictException"):
+        scheduler.create_schedule(**{**request, "ClientToken": "another-call"})

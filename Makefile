@@ -22,13 +22,13 @@ $(STAMP): pyproject.toml
 venv: $(STAMP) ## create .venv with the pinned dependencies
 
 build: $(STAMP) ## build the reproducible Lambda package (build/lambda/payment-app.zip)
-	$(PY) -m ops.build
+	$(PY) -m devkit.build
 
 up: $(STAMP) ## run the platform locally: emulator + terraform apply + demo payments + report + links
-	$(VENV)/bin/ops up
+	$(VENV)/bin/devkit up
 
 down: $(STAMP) ## destroy the local platform and stop the emulator
-	$(VENV)/bin/ops down
+	$(VENV)/bin/devkit down
 
 fmt: ## format HCL and Python
 	terraform fmt -recursive
@@ -39,7 +39,7 @@ lint: $(STAMP) ## terraform fmt/validate, ruff, mypy
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
-	$(PY) -m ops.terraform validate
+	$(PY) -m devkit.terraform validate
 
 $(CHECKOV_VENV)/bin/checkov:
 	$(PYTHON) -m venv $(CHECKOV_VENV)
@@ -69,7 +69,7 @@ bench: build ## benchmarks; figures land in bench/results/*.md
 	$(PY) -m bench.ops_bench
 
 SOAK_CYCLES ?= 10
-soak: build ## reliability soak: SOAK_CYCLES ops up/down cycles on fresh state -> bench/results/soak.md
+soak: build ## reliability soak: SOAK_CYCLES devkit up/down cycles on fresh state -> bench/results/soak.md
 	$(PY) -m bench.soak cycles -n $(SOAK_CYCLES)
 
 clean: ## remove build outputs and local state (run `make down` first)

@@ -3,7 +3,7 @@
 ``python -m bench.deploy [--runs N] [--output bench/results/deploy.md]``
 
 Each run uses a fresh suffix and a scratch working copy (same path as the apply test), so the figures
-are what a developer waits for on ``ops up`` / ``ops down`` and what the apply test costs in CI.
+are what a developer waits for on ``devkit up`` / ``devkit down`` and what the apply test costs in CI.
 """
 
 from __future__ import annotations
@@ -25,10 +25,10 @@ from typing import ParamSpec, TypeVar
 
 import moto
 
-from ops.build import build_package, default_architecture
-from ops.emulator.server import Emulator
-from ops.local import local_tf_vars
-from ops.terraform import REPO_ROOT, Terraform, TerraformError, prepare_workdir
+from devkit.build import build_package, default_architecture
+from devkit.emulator.server import Emulator
+from devkit.local import local_tf_vars
+from devkit.terraform import REPO_ROOT, Terraform, TerraformError, prepare_workdir
 
 P = ParamSpec("P")
 T = TypeVar("T")

@@ -2,7 +2,7 @@
 
 Measures, against the targets in the brief:
 
-* AWS calls per create — POST /transactions through ``handlers.intake``; every request
+* AWS calls per create — POST /transactions through ``payments.handlers.intake``; every request
   counted with botocore ``before-call`` hooks (retries included). Target: 2
   (TransactWriteItems + StartExecution).
 * handler overhead — wall time of each handler invocation minus the time spent inside the
@@ -40,7 +40,7 @@ from moto import mock_aws  # noqa: E402 - after sys.path setup
 from tests.unit import awsenv  # noqa: E402
 
 HANDLERS = ("intake", "status", "validator", "fraud_check", "settlement", "notification", "retry", "health")
-RESULTS = ROOT / "bench" / "results" / "handlers.md"
+RESULTS = ROOT / "bench" / "results" / "payments.handlers.md"
 ZIP = ROOT / "build" / "lambda" / "payment-app.zip"
 TARGET_CALLS = 2
 TARGET_IMPORT_MS = 150
@@ -106,7 +106,12 @@ def measure(clock: CallClock, action: Callable[[int], Any], count: int) -> dict[
 
 def run_handlers(creates: int) -> dict[str, dict[str, Any]]:
     os.environ.update(awsenv.process_env())
-    from handlers import _runtime, intake, status, validator  # noqa: PLC0415 - needs the environment first
+    from payments.handlers import (  # noqa: PLC0415 - needs the environment first
+        _runtime,
+        intake,
+        status,
+        validator,
+    )
 
     _runtime.reset()
     results: dict[str, dict[str, Any]] = {}

@@ -47,10 +47,9 @@ from moto import mock_aws
 from moto.core import DEFAULT_ACCOUNT_ID
 from moto.dynamodb import models as moto_dynamodb_models
 from moto.dynamodb.models import dynamodb_backends
-
-from ops.core.cleanup import TERMINAL_STATUSES, cutoff_for, run_cleanup
-from ops.core.redrive import redrive
-from ops.core.report import MAX_DAY_SHARDS, build_report
+from payments.jobs.cleanup import TERMINAL_STATUSES, cutoff_for, run_cleanup
+from payments.jobs.redrive import redrive
+from payments.jobs.report import MAX_DAY_SHARDS, build_report
 
 REGION = "us-east-1"
 TABLE = "payment-transactions-bench"

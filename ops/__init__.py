@@ -1,7 +1,7 @@
-"""Operations toolkit for the payment platform.
+"""The operator CLI of the payment platform (``ops``): on-call commands over a deployed stack.
 
-Kept import-light on purpose: the Lambda package ships ``ops/__init__.py`` and ``ops/core``
-(boto3 only) without click or rich, so nothing here may import the CLI.
+Depends on :mod:`payments` (the jobs it shares with the scheduled Lambdas) and on runtime
+libraries only (boto3, click, rich); the local build/emulator tooling lives in :mod:`devkit`.
 """
 
 __version__ = "0.1.0"

@@ -17,14 +17,14 @@ from typing import Any
 
 import pytest
 
-from ops.build import BuildError, BuildResult, build_package, default_architecture
+from devkit.build import BuildError, BuildResult, build_package, default_architecture
 
 # The emulator modules import moto's server (Flask, every backend's URL table): imported inside
 # the fixtures so that unit-test sessions that never ask for an emulator do not pay for it.
 
 
 def emulator_backend() -> str:
-    from ops.emulator.endpoints import selected_backend
+    from devkit.emulator.endpoints import selected_backend
 
     try:
         return selected_backend("E2E_BACKEND")
@@ -49,12 +49,12 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 @pytest.fixture(scope="session")
 def emulator() -> Iterator[Any]:
     """The session's emulator: ``.endpoint_url``, ``.region``, ``.env()``, ``.client(service)``."""
-    from ops.emulator.endpoints import EmulatorError
+    from devkit.emulator.endpoints import EmulatorError
 
     if emulator_backend() == "localstack":
         # LOCALSTACK_ENDPOINT, else LocalStack in Docker on :4566, else LocalStack without Docker
         # (installed and started on a free loopback port, stopped at the end of the session).
-        from ops.emulator.localstack import select_localstack
+        from devkit.emulator.localstack import select_localstack
 
         remote = select_localstack()
         try:
@@ -66,7 +66,7 @@ def emulator() -> Iterator[Any]:
         finally:
             remote.stop()
         return
-    from ops.emulator.server import Emulator
+    from devkit.emulator.server import Emulator
 
     with Emulator() as emu:
         yield emu

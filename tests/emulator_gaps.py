@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ops.emulator.endpoints import selected_backend
+from devkit.emulator.endpoints import selected_backend
 
 # What a backend lacks although AWS has it: fields a describe call does not return although the
 # resource was created with them, and behaviours it does not perform.

@@ -113,15 +113,35 @@ def to_minor_units(value: object, currency: str) -> int:
     return minor
 
 
+def stored_exponent(currency: str) -> int:
+    """Exponent of a currency read back from storage (reports, notifications): never raises.
+
+    Stored amounts passed :func:`exponent` at intake; a code outside the table here means data
+    from elsewhere, shown with the common exponent 2 rather than failing a whole report.
+    """
+    return CURRENCY_EXPONENTS.get(currency.upper(), 2)
+
+
 def format_minor(minor: int, currency: str) -> str:
     """Minor units back to a major-unit decimal string: ``(10050, "USD") -> "100.50"``."""
-    exp = CURRENCY_EXPONENTS.get(currency, 2)
+    exp = stored_exponent(currency)
     sign = "-" if minor < 0 else ""
     digits = str(abs(minor))
     if exp == 0:
         return sign + digits
     digits = digits.rjust(exp + 1, "0")
     return f"{sign}{digits[:-exp]}.{digits[-exp:]}"
+
+
+def format_display(minor: int, currency: str) -> str:
+    """Grouped major units and the code, for people: ``(123456789, "KWD") -> "123,456.789 KWD"``."""
+    exp = stored_exponent(currency)
+    sign = "-" if minor < 0 else ""
+    whole, frac = divmod(abs(minor), 10**exp)
+    text = f"{sign}{whole:,}"
+    if exp:
+        text += f".{frac:0{exp}d}"
+    return f"{text} {currency.upper()}"
 
 
 def major_to_minor_threshold(value: object, currency: str) -> int:

@@ -8,7 +8,7 @@ The endpoint comes from SSM (PROCESSOR_ENDPOINT_PARAM, cached 60 s):
   redirects followed: the credential and the idempotency key go to the configured host only.
 - ``sim://approve``: in-process, stateless demo simulator; approves, except tokens starting
   ``tok_decline``. It has no memory, so it cannot show idempotency or lookups: use the HTTPS
-  simulator (``ops.emulator.processor``) for that.
+  simulator (``devkit.emulator.processor``) for that.
 
 The charge request is a pure function of the transaction: the same body and the same
 ``Idempotency-Key`` (the transaction id) on every attempt, so a repeated request within the

@@ -40,7 +40,7 @@ _SWEEP_MARGIN_S = 5
 
 @dataclass
 class Services:
-    """Everything a use case touches, built once per container (see ``handlers._runtime``)."""
+    """Everything a use case touches, built once per container (see ``payments.handlers._runtime``)."""
 
     settings: Settings
     repo: Repository

@@ -1,20 +1,20 @@
 # -----------------------------------------------------------------------------
-# The ten functions share one package; this table is the only place their
+# The eleven functions share one package; this table is the only place their
 # shape differs (docs/interfaces.md "Lambda package").
 # -----------------------------------------------------------------------------
 locals {
   functions = {
-    intake       = { handler = "handlers.intake.handler", memory = 512, timeout = 10, description = "POST /transactions and /validate: validate, store PENDING, start the workflow" }
-    status       = { handler = "handlers.status.handler", memory = 512, timeout = 10, description = "GET /transactions/{id} and /status/{id}" }
-    validator    = { handler = "handlers.validator.handler", memory = 512, timeout = 15, description = "Workflow step: PENDING -> VALIDATING and business validation" }
-    fraud-check  = { handler = "handlers.fraud_check.handler", memory = 512, timeout = 15, description = "Workflow step: rule-based risk score" }
-    settlement   = { handler = "handlers.settlement.handler", memory = 512, timeout = 20, description = "Workflow step: processor call, COMPLETED + archive or REJECTED" }
-    notification = { handler = "handlers.notification.handler", memory = 512, timeout = 15, description = "Workflow step: outcome/reject/failure events" }
-    retry        = { handler = "handlers.retry.handler", memory = 512, timeout = 60, description = "Consumer of failed-transactions: resumes failed transactions" }
-    health       = { handler = "handlers.health.handler", memory = 512, timeout = 15, description = "GET /health: tables, queues, DLQ and alarm state" }
-    report       = { handler = "handlers.report.handler", memory = 1024, timeout = 300, description = "02:00 UTC daily report (by-day index)" }
-    cleanup      = { handler = "handlers.cleanup.handler", memory = 1024, timeout = 900, description = "03:00 UTC archive-then-delete of old transactions" }
-    sweeper      = { handler = "handlers.sweeper.handler", memory = 512, timeout = 120, description = "Every 5 minutes: transactions stuck past the workflow budget back to the failed path" }
+    intake       = { handler = "payments.handlers.intake.handler", memory = 512, timeout = 10, description = "POST /transactions and /validate: validate, store PENDING, start the workflow" }
+    status       = { handler = "payments.handlers.status.handler", memory = 512, timeout = 10, description = "GET /transactions/{id} and /status/{id}" }
+    validator    = { handler = "payments.handlers.validator.handler", memory = 512, timeout = 15, description = "Workflow step: PENDING -> VALIDATING and business validation" }
+    fraud-check  = { handler = "payments.handlers.fraud_check.handler", memory = 512, timeout = 15, description = "Workflow step: rule-based risk score" }
+    settlement   = { handler = "payments.handlers.settlement.handler", memory = 512, timeout = 20, description = "Workflow step: processor call, COMPLETED + archive or REJECTED" }
+    notification = { handler = "payments.handlers.notification.handler", memory = 512, timeout = 15, description = "Workflow step: outcome/reject/failure events" }
+    retry        = { handler = "payments.handlers.retry.handler", memory = 512, timeout = 60, description = "Consumer of failed-transactions: resumes failed transactions" }
+    health       = { handler = "payments.handlers.health.handler", memory = 512, timeout = 15, description = "GET /health: tables, queues, DLQ and alarm state" }
+    report       = { handler = "payments.handlers.report.handler", memory = 1024, timeout = 300, description = "02:00 UTC daily report (by-day index)" }
+    cleanup      = { handler = "payments.handlers.cleanup.handler", memory = 1024, timeout = 900, description = "03:00 UTC archive-then-delete of old transactions" }
+    sweeper      = { handler = "payments.handlers.sweeper.handler", memory = 512, timeout = 120, description = "Every 5 minutes: transactions stuck past the workflow budget back to the failed path" }
   }
 
   function_names = { for role in keys(local.functions) : role => "payment-${role}-${var.suffix}" }
@@ -36,7 +36,7 @@ data "aws_caller_identity" "current" {}
 # unencrypted, never-expiring group on first invocation.
 # -----------------------------------------------------------------------------
 resource "aws_cloudwatch_log_group" "this" {
-  #checkov:skip=CKV_AWS_338: SPEC §3 keeps operational function logs 30 days (by variable); the security-relevant API, WAF and workflow logs keep 365
+  #checkov:skip=CKV_AWS_338: operational function logs are kept 30 days by default (var.log_retention_days); the security-relevant API, WAF and workflow logs keep 365
   for_each = local.functions
 
   name              = "/aws/lambda/${local.function_names[each.key]}"
@@ -46,7 +46,7 @@ resource "aws_cloudwatch_log_group" "this" {
 
 resource "aws_lambda_function" "this" {
   #checkov:skip=CKV_AWS_116: a Lambda DLQ covers asynchronous invocations only; the API, workflow and queue functions are invoked synchronously, and the two Scheduler-invoked (asynchronous) jobs have an event-invoke config instead: no automatic retries, on-failure destination = the alerts topic
-  #checkov:skip=CKV_AWS_272: no AWS Signer profile in scope; the package is built reproducibly by ops build and pinned by source_code_hash
+  #checkov:skip=CKV_AWS_272: no AWS Signer profile in scope; the package is built reproducibly by devkit build and pinned by source_code_hash
   for_each = local.functions
 
   function_name    = local.function_names[each.key]

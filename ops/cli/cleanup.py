@@ -11,12 +11,8 @@ from contextlib import contextmanager
 from types import FrameType
 
 import click
-from rich.table import Table
-
-from ops.cli.context import OpsContext, aws_options, destructive_option, option, output_options, pass_ops
-from ops.core import OpsError
-from ops.core.archive import VerifyResult
-from ops.core.cleanup import (
+from payments.jobs.archive import VerifyResult
+from payments.jobs.cleanup import (
     DEFAULT_CHUNK_ITEMS,
     DEFAULT_SEGMENTS,
     MAX_SEGMENTS,
@@ -25,6 +21,10 @@ from ops.core.cleanup import (
     run_cleanup,
     verify_archive,
 )
+from rich.table import Table
+
+from ops.cli.context import OpsContext, aws_options, destructive_option, option, output_options, pass_ops
+from ops.core import OpsError
 
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 from typing import Any
 
 import click
@@ -51,27 +50,3 @@ cli.add_command(redrive.redrive)
 cli.add_command(links.links)
 cli.add_command(trace.trace)
 cli.add_command(status.status)
-
-
-# Commands owned by the build/emulator tooling; registered when present so `ops` keeps working
-# in a checkout (or a slimmed install) without them. A module may list its commands in COMMANDS;
-# otherwise every top-level click command it defines (and that no group of it already holds).
-def _register_optional(module_name: str) -> None:
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        if exc.name != module_name:
-            raise
-        return
-    commands = getattr(module, "COMMANDS", None)
-    if commands is None:
-        found = [obj for obj in vars(module).values() if isinstance(obj, click.Command)]
-        nested = {id(sub) for obj in found if isinstance(obj, click.Group) for sub in obj.commands.values()}
-        commands = [obj for obj in found if id(obj) not in nested]
-    for command in commands:
-        if command.name and command.name not in cli.commands:
-            cli.add_command(command)
-
-
-for _module_name in ("ops.cli.build_cmd", "ops.cli.local_cmd"):
-    _register_optional(_module_name)

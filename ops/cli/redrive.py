@@ -6,20 +6,20 @@ import html
 import re
 
 import click
-from rich.table import Table
-
-from ops.cli.context import OpsContext, aws_options, option, output_options, pass_ops
-from ops.core import OpsError
-from ops.core.redrive import (
+from payments.jobs.redrive import (
     DEFAULT_NATIVE_TIMEOUT_S,
     DEFAULT_VISIBILITY_TIMEOUT_S,
     DEFAULT_WAIT_S,
     MODES,
     RedriveResult,
 )
-from ops.core.redrive import (
+from payments.jobs.redrive import (
     redrive as run_redrive,
 )
+from rich.table import Table
+
+from ops.cli.context import OpsContext, aws_options, option, output_options, pass_ops
+from ops.core import OpsError
 
 REASON_MAX_CHARS = 120
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)

@@ -7,12 +7,7 @@ import datetime as dt
 import io
 
 import click
-from rich.table import Table
-
-from ops.cli.context import OpsContext, aws_options, destructive_option, option, output_options, pass_ops
-from ops.core import OpsError
-from ops.core.money import format_minor
-from ops.core.report import (
+from payments.jobs.report import (
     DEFAULT_TOP_MERCHANTS,
     MAX_DAY_SHARDS,
     Report,
@@ -20,6 +15,11 @@ from ops.core.report import (
     resolve_day,
     upload_report,
 )
+from payments.money import format_display
+from rich.table import Table
+
+from ops.cli.context import OpsContext, aws_options, destructive_option, option, output_options, pass_ops
+from ops.core import OpsError
 
 
 def _parse_date(_ctx: click.Context, _param: click.Parameter, value: str) -> dt.date:
@@ -84,8 +84,8 @@ def render_tables(ops: OpsContext, report: Report) -> None:
         totals.add_row(
             currency,
             f"{report.currency_counts.get(currency, 0):,}",
-            format_minor(report.totals_minor[currency], currency),
-            format_minor(report.settled_minor.get(currency, 0), currency),
+            format_display(report.totals_minor[currency], currency),
+            format_display(report.settled_minor.get(currency, 0), currency),
         )
     console.print(totals)
 
@@ -105,7 +105,7 @@ def render_tables(ops: OpsContext, report: Report) -> None:
         merchants.add_row(
             merchant.merchant_id,
             f"{merchant.count:,}",
-            ", ".join(format_minor(v, c) for c, v in sorted(merchant.totals_minor.items())),
+            ", ".join(format_display(v, c) for c, v in sorted(merchant.totals_minor.items())),
         )
     console.print(merchants)
 

@@ -19,9 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
-
-from ops.core.archive import SUMMARY_NAME
-from ops.core.cleanup import ARCHIVE_PREFIX
+from payments.jobs.archive import SUMMARY_NAME
+from payments.jobs.cleanup import ARCHIVE_PREFIX
 
 HEALTHY, DEGRADED, UNHEALTHY = 0, 1, 2
 VERDICTS = {HEALTHY: "healthy", DEGRADED: "degraded", UNHEALTHY: "unhealthy"}

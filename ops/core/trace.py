@@ -23,12 +23,12 @@ from urllib.parse import quote
 from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
 from payments.ids import is_transaction_id, timestamp_of
+from payments.jobs.archive import MANIFEST_SUFFIX
+from payments.jobs.cleanup import ARCHIVE_PREFIX
 from payments.pan import mask_pans
 from payments.settlement import archive_key
 
 from ops.core import OpsError
-from ops.core.archive import MANIFEST_SUFFIX
-from ops.core.cleanup import ARCHIVE_PREFIX
 
 # Peek bounds: at most PEEK_ROUNDS receives of 10 messages per queue.
 PEEK_ROUNDS = 5

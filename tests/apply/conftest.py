@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 
-from ops.build import BuildResult
-from ops.emulator.endpoints import selected_backend
-from ops.local import local_tf_vars
-from ops.terraform import REPO_ROOT, Terraform, TerraformError, prepare_workdir
+from devkit.build import BuildResult
+from devkit.emulator.endpoints import selected_backend
+from devkit.local import local_tf_vars
+from devkit.terraform import REPO_ROOT, Terraform, TerraformError, prepare_workdir
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

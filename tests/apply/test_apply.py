@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from ops.emulator.endpoints import selected_backend
+from devkit.emulator.endpoints import selected_backend
 from tests.emulator_gaps import PLAN_DRIFT, supports, unexpected_changes
 
 if TYPE_CHECKING:
@@ -35,17 +35,17 @@ ROLES = (
 # docs/interfaces.md "Lambda package": handler module, memory, timeout. Reserved concurrency: none by
 # default (a new account's quota is small; production values in examples/production.tfvars).
 FUNCTION_TABLE = {
-    "intake": ("handlers.intake.handler", 512, 10),
-    "status": ("handlers.status.handler", 512, 10),
-    "validator": ("handlers.validator.handler", 512, 15),
-    "fraud-check": ("handlers.fraud_check.handler", 512, 15),
-    "settlement": ("handlers.settlement.handler", 512, 20),
-    "notification": ("handlers.notification.handler", 512, 15),
-    "retry": ("handlers.retry.handler", 512, 60),
-    "health": ("handlers.health.handler", 512, 15),
-    "report": ("handlers.report.handler", 1024, 300),
-    "cleanup": ("handlers.cleanup.handler", 1024, 900),
-    "sweeper": ("handlers.sweeper.handler", 512, 120),
+    "intake": ("payments.handlers.intake.handler", 512, 10),
+    "status": ("payments.handlers.status.handler", 512, 10),
+    "validator": ("payments.handlers.validator.handler", 512, 15),
+    "fraud-check": ("payments.handlers.fraud_check.handler", 512, 15),
+    "settlement": ("payments.handlers.settlement.handler", 512, 20),
+    "notification": ("payments.handlers.notification.handler", 512, 15),
+    "retry": ("payments.handlers.retry.handler", 512, 60),
+    "health": ("payments.handlers.health.handler", 512, 15),
+    "report": ("payments.handlers.report.handler", 1024, 300),
+    "cleanup": ("payments.handlers.cleanup.handler", 1024, 900),
+    "sweeper": ("payments.handlers.sweeper.handler", 512, 120),
 }
 ENV_KEYS = {
     "ENVIRONMENT_SUFFIX",

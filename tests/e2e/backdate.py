@@ -7,7 +7,7 @@ import hashlib
 import secrets
 from typing import Any
 
-from ops.demo import Platform
+from devkit.demo import Platform
 
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 

@@ -21,12 +21,12 @@ from typing import Any
 
 import pytest
 
-from ops.build import BuildResult
-from ops.demo import Platform
-from ops.emulator import lambda_runtime
-from ops.emulator.endpoints import selected_backend
-from ops.local import local_tf_vars
-from ops.terraform import Terraform, TerraformError, prepare_workdir, terraform_env
+from devkit.build import BuildResult
+from devkit.demo import Platform
+from devkit.emulator import lambda_runtime
+from devkit.emulator.endpoints import selected_backend
+from devkit.local import local_tf_vars
+from devkit.terraform import Terraform, TerraformError, prepare_workdir, terraform_env
 from tests.e2e.flows import AuditStream, Deployment, Ledger, OpsCli, TopicTap, leftovers
 
 APPLY_TIMEOUT_S = 1200.0

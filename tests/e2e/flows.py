@@ -11,7 +11,7 @@ from typing import Any
 
 from click.testing import CliRunner, Result
 
-from ops.demo import Platform
+from devkit.demo import Platform
 
 
 @dataclass

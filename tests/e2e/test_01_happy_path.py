@@ -7,7 +7,7 @@ import itertools
 import json
 from typing import Any
 
-from ops.demo import Platform
+from devkit.demo import Platform
 from tests.e2e.flows import AuditStream, Ledger, TopicTap
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ops.demo import Platform
+from devkit.demo import Platform
 from tests.e2e.flows import AuditStream, Ledger, TopicTap
 
 

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from ops.demo import Platform
-from ops.emulator.lambda_runtime import LambdaRuntime
+from devkit.demo import Platform
+from devkit.emulator.lambda_runtime import LambdaRuntime
 from tests.e2e.flows import Ledger
 from tests.emulator_gaps import supports
 

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from ops.demo import UNREACHABLE_PROCESSOR, Platform, wait_for
-from ops.emulator import lambda_runtime
-from ops.emulator.processor import serve
+from devkit.demo import UNREACHABLE_PROCESSOR, Platform, wait_for
+from devkit.emulator import lambda_runtime
+from devkit.emulator.processor import serve
 from tests.e2e.flows import Ledger, OpsCli, TopicTap
 
 # The functions that call the processor.
@@ -138,7 +138,7 @@ def test_a_lost_answer_is_reconciled_by_lookup_against_the_https_processor(
 ) -> None:
     """The processor charges and the connection drops before the answer: the deployed Settle looks
     the charge up by reference and completes; one charge, no second POST."""
-    # LocalStack without Docker runs the handlers on this host too (ops/emulator/localstack_executor.py).
+    # LocalStack without Docker runs the handlers on this host too (devkit/emulator/localstack_executor.py).
     if runtime is None and type(emulator).__name__ != "HostLocalStack":
         pytest.skip("the deployed functions must run on this host to reach 127.0.0.1 (embedded runtime)")
     original = platform.processor_endpoint()

@@ -8,8 +8,8 @@ import json
 from collections import Counter
 from typing import Any
 
+from devkit.demo import Platform
 from ops.core.links import flatten
-from ops.demo import Platform
 from tests.e2e.backdate import days_ago, put_transaction
 from tests.e2e.flows import Ledger, OpsCli
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from ops.demo import Platform
+from devkit.demo import Platform
 from tests.e2e.backdate import days_ago, put_transaction
 
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from ops.demo import Platform, wait_for
+from devkit.demo import Platform, wait_for
 from tests.emulator_gaps import supports
 
 

@@ -1,11 +1,11 @@
-"""Flow 8: the demo ``ops up`` runs after apply, on the session's deployment."""
+"""Flow 8: the demo ``devkit up`` runs after apply, on the session's deployment."""
 
 from __future__ import annotations
 
 import datetime as dt
 
+from devkit.demo import Platform, run_demo
 from ops.core.links import flatten
-from ops.demo import Platform, run_demo
 from tests.e2e.flows import Deployment
 
 

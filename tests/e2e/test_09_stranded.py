@@ -33,7 +33,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from ops.demo import Platform, wait_for
+from devkit.demo import Platform, wait_for
 from tests.e2e.flows import OpsCli
 from tests.emulator_gaps import supports
 

@@ -1,7 +1,7 @@
 """IAM at run time: the deployed functions call AWS with their own roles, and a missing grant fails the flow.
 
 The embedded emulator hands each function temporary credentials of its execution role (sts:AssumeRole)
-and evaluates the role's policies on every call (ops.emulator.iam_enforcement). Every other flow of
+and evaluates the role's policies on every call (devkit.emulator.iam_enforcement). Every other flow of
 this suite therefore proves that the roles grant what the code calls; this one proves the converse:
 take one statement out of a deployed role policy through the IAM API and the flow fails with
 AccessDenied, put it back and it works again.
@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from payments.ids import new_transaction_id
 
-from ops.demo import Platform
-from ops.emulator import lambda_runtime
+from devkit.demo import Platform
+from devkit.emulator import lambda_runtime
 from tests.e2e.flows import Deployment
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from ops.demo import Platform, wait_for
+from devkit.demo import Platform, wait_for
 from tests.e2e.flows import OpsCli
 
 COUNT = 7

@@ -1,4 +1,4 @@
-"""LocalStack without Docker (``ops/emulator/localstack.py``): what the host-mode pieces must provide.
+"""LocalStack without Docker (``devkit/emulator/localstack.py``): what the host-mode pieces must provide.
 
 Runs on the LocalStack lane only: the free services answer, DynamoDB is DynamoDB Local (it validates
 like AWS), and Lambda code runs in a subprocess through the executor plugin, from the zip that was
@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from ops.demo import wait_for
-from ops.emulator import localstack as host
-from ops.emulator.endpoints import localstack_health
+from devkit.demo import wait_for
+from devkit.emulator import localstack as host
+from devkit.emulator.endpoints import localstack_health
 
 pytestmark = pytest.mark.not_emulated(
     reason="checks LocalStack's own services and the host-mode executor", backends=("moto",)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ops.demo import Platform, wait_for
+from devkit.demo import Platform, wait_for
 from tests.e2e.flows import Ledger, OpsCli
 
 

@@ -16,7 +16,7 @@ from tests.harness import make_zip
 def moto_emulator(emulator: Any) -> Any:
     """The session emulator, only when it is the embedded moto server with the Lambda runtime hook."""
     if not getattr(emulator, "lambda_runtime_installed", False):
-        pytest.skip("needs the embedded moto emulator with ops.emulator.lambda_runtime installed")
+        pytest.skip("needs the embedded moto emulator with devkit.emulator.lambda_runtime installed")
     return emulator
 
 

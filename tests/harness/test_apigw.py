@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from ops.emulator.apigw import (
+from devkit.emulator.apigw import (
     ApiClient,
     Response,
     backend_from_env,
@@ -72,7 +72,7 @@ def api(moto_emulator: Any, lambda_role: str) -> dict[str, Any]:
         FunctionName=f"harness-echo-{uuid.uuid4().hex[:8]}",
         Runtime="python3.12",
         Role=lambda_role,
-        Handler="handlers.echo.handler",
+        Handler="payments.handlers.echo.handler",
         Code={"ZipFile": make_zip(ECHO)},
         Timeout=10,
     )

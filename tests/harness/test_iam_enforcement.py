@@ -11,9 +11,9 @@ import boto3
 import botocore.exceptions
 import pytest
 
-from ops.emulator import iam_enforcement
-from ops.emulator.iam_enforcement import Request, evaluate, requested
-from ops.emulator.lambda_runtime import lambda_may_assume
+from devkit.emulator import iam_enforcement
+from devkit.emulator.iam_enforcement import Request, evaluate, requested
+from devkit.emulator.lambda_runtime import lambda_may_assume
 from tests.harness import make_zip
 
 REGION, ACCOUNT = "us-east-1", "123456789012"
@@ -162,7 +162,7 @@ def role_function(moto_emulator: Any) -> Callable[..., tuple[str, str]]:
             FunctionName=name,
             Runtime="python3.12",
             Role=role,
-            Handler="handlers.caller.handler",
+            Handler="payments.handlers.caller.handler",
             Code={"ZipFile": make_zip(CALLER)},
             Timeout=20,
         )

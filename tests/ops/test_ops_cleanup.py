@@ -1,4 +1,4 @@
-"""``ops cleanup`` and ``ops.core.cleanup``: archive-before-delete, batching, retries, resumability."""
+"""``ops cleanup`` and ``payments.jobs.cleanup``: archive-before-delete, batching, retries, resumability."""
 
 from __future__ import annotations
 
@@ -11,10 +11,16 @@ import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.compat import HTTPHeaders
 from ops_testkit import BUCKET, TABLE, Interrupt, Platform, fail_after, shuffled, txn_item
+from payments.jobs.cleanup import (
+    archived_items,
+    choose_segments,
+    cutoff_for,
+    parse_duration_days,
+    run_cleanup,
+)
+from payments.jobs.retry import Backoff
 
 from ops.core import OpsError
-from ops.core.cleanup import archived_items, choose_segments, cutoff_for, parse_duration_days, run_cleanup
-from ops.core.retry import Backoff
 
 TODAY = dt.datetime.now(dt.UTC).date()
 CUTOFF = cutoff_for(90)

@@ -20,12 +20,12 @@ from typing import Any
 import boto3
 import pytest
 from ops_testkit import BUCKET, REGION, TABLE, Interrupt, Platform, fail_after, txn_item
+from payments.jobs.archive import ArchiveStore, item_line
+from payments.jobs.cleanup import archive_prefix, cutoff_for, key_id, run_cleanup, verify_archive
+from payments.jobs.lock import LOCK_ID, CleanupLock, LockHeld, LockLost
 
 from ops.cli import cleanup as cleanup_cli
 from ops.core import OpsError
-from ops.core.archive import ArchiveStore, item_line
-from ops.core.cleanup import archive_prefix, cutoff_for, key_id, run_cleanup, verify_archive
-from ops.core.lock import LOCK_ID, CleanupLock, LockHeld, LockLost
 
 CUTOFF = cutoff_for(90)
 CUTOFF_MS = int(CUTOFF.timestamp() * 1000)
@@ -142,9 +142,8 @@ def test_cli_and_handler_respect_a_held_lock(run: Any, platform: Platform, monke
     assert "another cleanup is running" in result.stderr and "someone-else" in result.stderr
     assert len(platform.all_items()) == 6  # five rows and the lock item
 
-    from handlers import cleanup as job
-
-    from ops.core import jobs
+    from payments.handlers import cleanup as job
+    from payments.jobs import runtime as jobs
 
     for name, value in (
         ("TRANSACTIONS_TABLE", TABLE),

@@ -202,21 +202,6 @@ def test_aws_errors_exit_1_with_the_error_code(platform: Platform) -> None:
     assert "ResourceNotFoundException" in result.stderr
 
 
-def test_core_and_package_root_stay_free_of_cli_libraries() -> None:
-    # The Lambda zip ships ops/__init__.py + ops/core without click or rich.
-    import subprocess
-    import sys
-
-    code = (
-        "import sys, ops, ops.core.report, ops.core.cleanup, ops.core.redrive, ops.core.links, "
-        "ops.core.names, ops.core.jobs, ops.core.money\n"
-        "bad = sorted(m for m in sys.modules if m.split('.')[0] in {'click', 'rich'})\n"
-        "print(','.join(bad))"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)  # noqa: S603
-    assert out.stdout.strip() == ""
-
-
 def test_verbose_shows_request_counts_and_quiet_silences_stderr(run: Any, platform: Platform) -> None:
     verbose = run("cleanup", "-v")
     assert verbose.exit_code == 0, verbose.output

@@ -10,10 +10,9 @@ from typing import Any
 
 import pytest
 from ops_testkit import BUCKET, SHARDS, TABLE, Platform, epoch_ms, txn_item
-
-from ops.core import jobs
-from ops.core.cleanup import archived_items, cutoff_for
-from ops.core.report import MAX_DAY_SHARDS
+from payments.jobs import runtime as jobs
+from payments.jobs.cleanup import archived_items, cutoff_for
+from payments.jobs.report import MAX_DAY_SHARDS
 
 REPORT_PAYLOAD = {"date": "yesterday", "upload": True}
 CLEANUP_PAYLOAD = {"older_than_days": 90, "archive": True, "dry_run": False, "backfill_ttl": False}
@@ -50,7 +49,7 @@ def test_report_handler_uploads_yesterdays_report(
 ) -> None:
     import sys
 
-    from handlers import _runtime
+    from payments.handlers import _runtime
 
     # The logger is built once per container (at first import, possibly under another test's
     # capture): point its stream at this test's captured stdout, as tests/unit does.
@@ -64,7 +63,7 @@ def test_report_handler_uploads_yesterdays_report(
 
 
 def _run_report_and_check(job_env: Platform, capsys: pytest.CaptureFixture[str]) -> None:
-    from handlers import report
+    from payments.handlers import report
 
     yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
     job_env.put(
@@ -89,7 +88,7 @@ def _run_report_and_check(job_env: Platform, capsys: pytest.CaptureFixture[str])
 
 
 def test_report_handler_accepts_an_explicit_date_without_upload(job_env: Platform) -> None:
-    from handlers import report
+    from payments.handlers import report
 
     job_env.put([txn_item(1, epoch_ms(dt.date(2026, 1, 2), 5))])
     summary = report.handler({"date": "2026-01-02", "upload": False}, Context())
@@ -99,7 +98,7 @@ def test_report_handler_accepts_an_explicit_date_without_upload(job_env: Platfor
 
 
 def test_cleanup_handler_runs_the_schedule_payload(job_env: Platform) -> None:
-    from handlers import cleanup
+    from payments.handlers import cleanup
 
     cutoff_ms = int(cutoff_for(90).timestamp() * 1000)
     old = [txn_item(i, cutoff_ms - 1 - i * 1000) for i in range(40)]
@@ -115,7 +114,7 @@ def test_cleanup_handler_runs_the_schedule_payload(job_env: Platform) -> None:
 
 
 def test_cleanup_handler_without_dry_run_flag_changes_nothing(job_env: Platform) -> None:
-    from handlers import cleanup
+    from payments.handlers import cleanup
 
     job_env.put([txn_item(1, int(cutoff_for(90).timestamp() * 1000) - 1)])
     summary = cleanup.handler({"older_than_days": 90}, Context())
@@ -125,7 +124,7 @@ def test_cleanup_handler_without_dry_run_flag_changes_nothing(job_env: Platform)
 
 
 def test_cleanup_handler_stops_before_the_lambda_timeout(job_env: Platform) -> None:
-    from handlers import cleanup
+    from payments.handlers import cleanup
 
     job_env.put([txn_item(1, int(cutoff_for(90).timestamp() * 1000) - 1)])
     summary = cleanup.handler(CLEANUP_PAYLOAD, Context(remaining_ms=30_000))  # under the safety margin
@@ -138,14 +137,14 @@ def test_cleanup_handler_stops_before_the_lambda_timeout(job_env: Platform) -> N
     [{"older_than_days": "90"}, {"older_than_days": 0}, {"dry_run": "false"}, {"archive": 1}],
 )
 def test_cleanup_handler_rejects_malformed_payloads(job_env: Platform, payload: dict[str, Any]) -> None:
-    from handlers import cleanup
+    from payments.handlers import cleanup
 
     with pytest.raises(ValueError):
         cleanup.handler(payload, Context())
 
 
 def test_report_handler_refuses_to_replace_a_stored_report_with_a_lower_count(job_env: Platform) -> None:
-    from handlers import report
+    from payments.handlers import report
 
     from ops.core import OpsError
 

@@ -1,4 +1,4 @@
-"""``ops redrive`` and ``ops.core.redrive``: nothing lost, FIFO-aware, dry runs move nothing."""
+"""``ops redrive`` and ``payments.jobs.redrive``: nothing lost, FIFO-aware, dry runs move nothing."""
 
 from __future__ import annotations
 
@@ -11,8 +11,7 @@ import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.compat import HTTPHeaders
 from ops_testkit import FAILED_QUEUE, Interrupt, Platform, fail_after
-
-from ops.core.redrive import dedup_id, redrive
+from payments.jobs.redrive import dedup_id, redrive
 
 LOOP = ("--wait-seconds", "0")
 

@@ -1,4 +1,4 @@
-"""``ops report`` and ``ops.core.report``: exact totals, only the day's items, every output form."""
+"""``ops report`` and ``payments.jobs.report``: exact totals, only the day's items, every output form."""
 
 from __future__ import annotations
 
@@ -11,8 +11,7 @@ from typing import Any
 
 import pytest
 from ops_testkit import BUCKET, TABLE, Platform, epoch_ms, txn_item
-
-from ops.core.report import MAX_DAY_SHARDS, build_report, shard_keys
+from payments.jobs.report import MAX_DAY_SHARDS, build_report, shard_keys
 
 DAY = dt.date(2026, 3, 14)
 

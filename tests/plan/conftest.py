@@ -1,6 +1,6 @@
 """Plan-level fixtures: the root module planned against the emulator (for its data sources).
 
-- ``tf_workdir``: ``ops.terraform.Terraform`` (a tftest ``TerraformTest``) on a scratch working copy
+- ``tf_workdir``: ``devkit.terraform.Terraform`` (a tftest ``TerraformTest``) on a scratch working copy
   of the root module with the emulator override, already initialised; ``.tfdir`` is its path.
 - ``plan_json``: ``terraform show -json`` of ``plan -var environment_suffix=plantest`` (a dict).
 - ``planned_resources``: flat ``[{"address", "type", "name", "values"}]`` over the root and every
@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
-from ops.build import BuildResult
-from ops.terraform import REPO_ROOT, Terraform, TerraformError, prepare_workdir
-from ops.terraform import planned_resources as flatten
+from devkit.build import BuildResult
+from devkit.terraform import REPO_ROOT, Terraform, TerraformError, prepare_workdir
+from devkit.terraform import planned_resources as flatten
 
 PLAN_SUFFIX = "plantest"
 

@@ -1,7 +1,8 @@
 """Plan-level settings of the compute and edge modules (functions, workflow, api, edge,
-observability, schedules): the numbers SPEC §3 requires, read from a plan of the root module
-with environment_suffix="plantest". Nothing here needs a deployed platform: these are the
-settings no emulator enforces (throttling, WAF, scheduler firing, alarm evaluation)."""
+observability, schedules): timeouts, memory, log retention, throttling, WAF rules, alarms and
+schedules, read from a plan of the root module with environment_suffix="plantest". Nothing here
+needs a deployed platform: these are the settings no emulator enforces (throttling, WAF, scheduler
+firing, alarm evaluation)."""
 
 from __future__ import annotations
 

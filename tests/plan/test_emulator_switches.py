@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from ops.local import BACKEND_TF_VARS, local_tf_vars
-from ops.terraform import Terraform, TerraformError
-from ops.terraform import planned_resources as flatten
+from devkit.local import BACKEND_TF_VARS, local_tf_vars
+from devkit.terraform import Terraform, TerraformError
+from devkit.terraform import planned_resources as flatten
 from tests.plan.conftest import PLAN_SUFFIX
 
 OFF = {"enable_waf": False, "enable_xray_resources": False}

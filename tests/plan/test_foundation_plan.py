@@ -1,6 +1,6 @@
 """Plan-level settings of the foundation modules (kms, network, data, messaging, storage) and the
 root module's variable validation, read from a plan of the root module with
-environment_suffix="plantest" (SPEC §3, docs/interfaces.md).
+environment_suffix="plantest"; names, keys and settings as docs/interfaces.md defines them.
 
 Values only known after apply (key ARNs, resource ids) do not appear in ``planned_values``. For
 those the tests prove the wiring instead: the attribute is planned as a computed value, the
@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
-from ops.terraform import OVERRIDE_FILENAME, Terraform, TerraformError
-from ops.terraform import planned_resources as flatten
+from devkit.terraform import OVERRIDE_FILENAME, Terraform, TerraformError
+from devkit.terraform import planned_resources as flatten
 
 SUFFIX = "plantest"
 ACCOUNT = "123456789012"  # the emulator's account

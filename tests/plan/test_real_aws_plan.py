@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from ops.terraform import REPO_ROOT, Terraform, TerraformError
+from devkit.terraform import REPO_ROOT, Terraform, TerraformError
 
 SUFFIX = "plantest"
 PRODUCTION_TFVARS = REPO_ROOT / "examples" / "production.tfvars"
@@ -27,7 +27,7 @@ EXPRESS_MAX_SECONDS = 300
 
 
 def _resources(plan_json: dict[str, Any]) -> list[dict[str, Any]]:
-    from ops.terraform import planned_resources
+    from devkit.terraform import planned_resources
 
     return planned_resources(plan_json)
 
@@ -236,7 +236,7 @@ def test_every_route_of_the_workflow_fits_its_execution_budget(
 def test_a_short_execution_timeout_is_refused(emulator: Any, tmp_path: Path) -> None:
     """The budget guard itself: the workflow module refuses a TimeoutSeconds below its worst
     route (as a caller setting timeout_seconds = 60, the old value, would get)."""
-    from ops.terraform import render_override
+    from devkit.terraform import render_override
 
     root = tmp_path / "short"
     root.mkdir()

@@ -7,9 +7,9 @@ one operation of one service for the services this platform uses (the few names 
 between services, e.g. ``tag_resource``, are never data-plane calls a handler makes).
 
 For each handler the analysis walks a call graph, not just an import graph, so a shared
-module (the repository, ``ops.core``) only contributes the calls a handler can reach:
+module (the repository, ``payments.jobs``) only contributes the calls a handler can reach:
 
-* roots: ``handlers.<module>.handler`` plus the top-level code of every module the handler
+* roots: ``payments.handlers.<module>.handler`` plus the top-level code of every module the handler
   imports, transitively (import-time code runs in every cold start);
 * edges: calls and references (callbacks, dispatch tables) to functions and classes of our
   own modules, resolved through imports; ``self.m()`` resolves within the class and its
@@ -714,7 +714,8 @@ class CodeModel:
                 yield name
 
     def reachable(self, entry: str) -> set[str]:
-        """Function keys reachable from ``entry`` ("handlers.intake:handler"), import-time code included."""
+        """Function keys reachable from ``entry`` ("payments.handlers.intake:handler"), import-time
+        code included."""
         if entry not in self.functions:
             raise KeyError(f"{entry} is not defined in the analysed code")
         seen: set[str] = set()
@@ -782,13 +783,7 @@ class CodeModel:
 
 
 def lambda_code_model(repo_root: Path) -> CodeModel:
-    """The Python code of the deployment zip: payments/ and handlers/ (from lambda/), ops/__init__
-    and ops/core/ (see docs/interfaces.md "Lambda package")."""
+    """The Python code of the deployment zip: the ``payments`` package (from lambda/), handlers and
+    jobs included (see docs/interfaces.md "Lambda package")."""
     lambda_root = repo_root / "lambda"
-    sources = [
-        (lambda_root, lambda_root / "payments"),
-        (lambda_root, lambda_root / "handlers"),
-        (repo_root, repo_root / "ops" / "__init__.py"),
-        (repo_root, repo_root / "ops" / "core"),
-    ]
-    return CodeModel(p for p in sources if p[1].exists())
+    return CodeModel([(lambda_root, lambda_root / "payments")])

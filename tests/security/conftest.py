@@ -22,7 +22,7 @@ def _plan_against_emulator(request: pytest.FixtureRequest) -> dict[str, Any]:
     """``terraform show -json`` of a plan of the root module against the session's emulator,
     the same way tests/plan/conftest.py makes it (used when that fixture is not visible here:
     fixtures of tests/plan/conftest.py only reach tests under tests/plan)."""
-    from ops.terraform import Terraform, TerraformError, prepare_workdir
+    from devkit.terraform import Terraform, TerraformError, prepare_workdir
 
     if not (REPO_ROOT / "main.tf").is_file():
         pytest.skip("the root module (main.tf) does not exist yet")

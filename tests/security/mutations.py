@@ -62,7 +62,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         "role-missing-action",
         "status role loses its read of the transactions table",
         "test_iam.py::test_each_function_role_grants_exactly_what_its_code_calls",
-        r"payment-status-\w+ \(handlers.status.handler\): missing dynamodb:GetItem",
+        r"payment-status-\w+ \(payments.handlers.status.handler\): missing dynamodb:GetItem",
         (
             (
                 "modules/functions/iam.tf",
@@ -75,7 +75,8 @@ MUTATIONS: tuple[Mutation, ...] = (
         "code-new-call",
         "the status code starts deleting items (a call its role does not grant)",
         "test_iam.py::test_each_function_role_grants_exactly_what_its_code_calls",
-        r"payment-status-\w+ \(handlers.status.handler\): missing dynamodb:DeleteItem \(called at .*reposit",
+        r"payment-status-\w+ \(payments.handlers.status.handler\): "
+        r"missing dynamodb:DeleteItem \(called at .*reposit",
         (
             (
                 "lambda/payments/repository.py",
@@ -548,7 +549,7 @@ def check_anchors() -> list[str]:
 
 
 def _plan(root: Path, workdir: Path, endpoint_url: str, tf_vars: dict[str, Any], name: str) -> Path:
-    from ops.terraform import Terraform, prepare_workdir
+    from devkit.terraform import Terraform, prepare_workdir
 
     prepare_workdir(workdir, endpoint_url, source=root)
     terraform = Terraform(workdir, timeout=900)
@@ -589,7 +590,7 @@ def _failed(output: str) -> set[str]:
 
 
 def run(selected: list[str]) -> list[dict[str, str]]:
-    from ops.emulator.server import Emulator
+    from devkit.emulator.server import Emulator
 
     results = []
     LOG_DIR.mkdir(parents=True, exist_ok=True)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ops.build import (
+from devkit.build import (
     DEFAULT_CACHE,
     FIXED_DATE_TIME,
     REPO_ROOT,
@@ -25,7 +25,7 @@ from ops.build import (
 
 
 def _copy_sources(dest: Path) -> Path:
-    for rel in ("lambda/payments", "lambda/handlers", "ops/core"):
+    for rel in ("lambda/payments", "lambda/payments/handlers", "ops/core"):
         shutil.copytree(REPO_ROOT / rel, dest / rel, ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy2(REPO_ROOT / "ops/__init__.py", dest / "ops/__init__.py")
     shutil.copy2(REPO_ROOT / "lambda/requirements.txt", dest / "lambda/requirements.txt")
@@ -74,14 +74,14 @@ def test_package_holds_handlers_schema_and_vendored_libraries_but_no_bytecode(la
     with zipfile.ZipFile(lambda_package.path) as zf:
         names = zf.namelist()
         infos = zf.infolist()
-    handler_modules = sorted(p.name for p in (REPO_ROOT / "lambda/handlers").glob("*.py"))
-    assert handler_modules, "lambda/handlers holds no modules"
+    handler_modules = sorted(p.name for p in (REPO_ROOT / "lambda/payments/handlers").glob("*.py"))
+    assert handler_modules, "lambda/payments/handlers holds no modules"
     for module in handler_modules:
         assert f"handlers/{module}" in names
     assert "payments/schemas/create_transaction.json" in names
     assert "ops/__init__.py" in names
     assert any(n.startswith("ops/core/") for n in names)
-    assert not any(n.startswith("ops/cli/") or n.startswith("ops/emulator/") for n in names)
+    assert not any(n.startswith("ops/cli/") or n.startswith("devkit/emulator/") for n in names)
     assert any(n.startswith("aws_lambda_powertools/") for n in names)
     assert any(n.startswith("fastjsonschema/") for n in names)
     assert not [n for n in names if n.endswith((".pyc", ".pyo")) or "__pycache__" in n]

@@ -1,4 +1,4 @@
-"""`ops up` / `ops down` plumbing: the detached emulator process, backend selection, idempotent down."""
+"""`devkit up` / `devkit down` plumbing: the detached emulator process, backend selection, idempotent down."""
 
 from __future__ import annotations
 
@@ -10,15 +10,15 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from ops import local
-from ops.cli.local_cmd import down as down_cmd
-from ops.cli.local_cmd import up as up_cmd
-from ops.emulator.server import EmulatorError, ExternalEmulator, free_port, probe, selected_backend
+from devkit import local
+from devkit.cli.local_cmd import down as down_cmd
+from devkit.cli.local_cmd import up as up_cmd
+from devkit.emulator.server import EmulatorError, ExternalEmulator, free_port, probe, selected_backend
 
 
 @pytest.fixture
 def local_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """Point ops.local at a scratch .local so tests never touch a developer's running stack."""
+    """Point devkit.local at a scratch .local so tests never touch a developer's running stack."""
     monkeypatch.setattr(local, "LOCAL_DIR", tmp_path)
     monkeypatch.setattr(local, "EMULATOR_STATE", tmp_path / "emulator.json")
     monkeypatch.setattr(local, "EMULATOR_LOG", tmp_path / "emulator.log")
@@ -127,15 +127,15 @@ def test_oncall_rows_flatten_the_links_output() -> None:
 
 
 def test_the_emulator_binds_to_loopback_by_default() -> None:
-    from ops.emulator.__main__ import parse_args
-    from ops.emulator.server import Emulator
+    from devkit.emulator.__main__ import parse_args
+    from devkit.emulator.server import Emulator
 
     assert parse_args([]).host == "127.0.0.1"
     assert Emulator().host == "127.0.0.1"
 
 
 def test_in_process_emulator_on_a_busy_port_fails_instead_of_hanging() -> None:
-    from ops.emulator.server import Emulator
+    from devkit.emulator.server import Emulator
 
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
@@ -145,7 +145,7 @@ def test_in_process_emulator_on_a_busy_port_fails_instead_of_hanging() -> None:
 
 
 def test_failed_up_prints_the_terraform_error_block_and_where_the_logs_are(local_dir: Path) -> None:
-    """A deliberately broken variable: `ops up` shows terraform's Error block, not only a resource line."""
+    """A deliberately broken variable: `devkit up` shows terraform's Error block, not only a resource line."""
     result = CliRunner().invoke(up_cmd, ["--no-demo", "--suffix", "Not_Valid!"])
     assert result.exit_code == 1
     assert "Error: Invalid value for variable" in result.output

@@ -1,4 +1,4 @@
-"""LocalStack without Docker (``ops/emulator/localstack.py``): the parts that need no running LocalStack."""
+"""LocalStack without Docker (``devkit.emulator.localstack``): the parts that need no running LocalStack."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from ops import local
-from ops.emulator import localstack as host
-from ops.emulator.endpoints import ExternalEmulator, free_port
+from devkit import local
+from devkit.emulator import localstack as host
+from devkit.emulator.endpoints import ExternalEmulator, free_port
 
 
 def test_runtime_env_listens_on_loopback_and_downloads_nothing() -> None:
@@ -64,7 +64,7 @@ def test_requirements_pin_every_package() -> None:
 
 def test_executor_plugin_is_registered_in_the_localstack_venv(tmp_path: Path) -> None:
     if not host.venv_python().is_file():
-        pytest.skip("LocalStack is not installed (python -m ops.emulator.localstack install)")
+        pytest.skip("LocalStack is not installed (python -m devkit.emulator.localstack install)")
     host.install_executor_plugin()
     probe = (
         "import json, importlib.metadata as m;"
@@ -75,10 +75,10 @@ def test_executor_plugin_is_registered_in_the_localstack_venv(tmp_path: Path) ->
         [str(host.venv_python()), "-c", probe], capture_output=True, text=True, check=True, timeout=120
     )
     found = json.loads(out.stdout)
-    assert found["subprocess"] == "ops.emulator.localstack_executor:SubprocessRuntimeExecutorPlugin"
+    assert found["subprocess"] == "devkit.emulator.localstack_executor:SubprocessRuntimeExecutorPlugin"
     assert "docker" in found
     load = (
-        "from ops.emulator.localstack_executor import SubprocessRuntimeExecutorPlugin as P;"
+        "from devkit.emulator.localstack_executor import SubprocessRuntimeExecutorPlugin as P;"
         "print(P.name, P().load().__name__)"
     )
     out = subprocess.run(  # noqa: S603 - our LocalStack venv's interpreter
@@ -112,6 +112,6 @@ def test_an_explicit_endpoint_wins(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_host_files_survive_ops_down() -> None:
-    # `ops down --backend localstack` removes its own stack directory: LocalStack's files live apart.
+    # `devkit down --backend localstack` removes its own stack directory: LocalStack's files live apart.
     assert not host.HOME.is_relative_to(local.backend_dir("localstack"))
     assert not local.backend_dir("localstack").is_relative_to(host.HOME)

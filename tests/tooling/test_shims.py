@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from ops.emulator import shims
-from ops.emulator.server import Emulator
+from devkit.emulator import shims
+from devkit.emulator.server import Emulator
 
 pytestmark = pytest.mark.usefixtures("moto_emulator")
 
@@ -409,7 +409,7 @@ def test_event_source_mappings_can_be_listed_by_function_name_or_arn(moto_emulat
 
 def test_tls_only_bucket_policy_does_not_block_every_object_request(moto_emulator: Emulator) -> None:
     """Stock moto treats every condition operator but StringEquals as matched: the TLS-only Deny would
-    refuse every object request. ops.emulator.runtime_shims evaluates conditions; the server installs
+    refuse every object request. devkit.emulator.runtime_shims evaluates conditions; the server installs
     it with the other shims."""
     s3 = moto_emulator.client("s3")
     bucket = _name("archive")

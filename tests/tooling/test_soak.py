@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench import soak
-from ops import local
+from devkit import local
 
 
 def test_report_counts_failures_reruns_and_apply_time_statistics() -> None:

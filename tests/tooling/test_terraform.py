@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from ops.terraform import (
+from devkit.terraform import (
     AWS_PROVIDER_SOURCE,
     EMULATOR_ENDPOINT_SERVICES,
     OVERRIDE_FILENAME,

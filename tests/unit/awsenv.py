@@ -212,7 +212,7 @@ class AwsEnv:
 
 
 def _forget_parameters() -> None:
-    from handlers import _runtime
+    from payments.handlers import _runtime
 
     _runtime.reset(keep_clients=True)
 

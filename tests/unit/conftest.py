@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from moto import mock_aws
 
-from ops.emulator.processor import ProcessorServer, serve
+from devkit.emulator.processor import ProcessorServer, serve
 from tests.unit import awsenv
 
 
@@ -16,7 +16,7 @@ from tests.unit import awsenv
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[awsenv.AwsEnv]:
     for key, value in awsenv.process_env().items():
         monkeypatch.setenv(key, value)
-    from handlers import _runtime
+    from payments.handlers import _runtime
 
     # Clients survive between tests (building them is the slow part); settings, parameters
     # and services are rebuilt so every test sees its own environment.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from handlers import fraud_check, intake, notification, settlement, validator
+from payments.handlers import fraud_check, intake, notification, settlement, validator
 
 from tests.unit.awsenv import FakeContext, api_event, body_of, payment
 

@@ -3,7 +3,7 @@
 Every actor AWS would run concurrently (the client's POST, Step Functions executions and each of
 their task invocations, retry-consumer deliveries, the sweeper) is a thread running the real domain
 code (``payments.service``) against the moto tables, queues and topics, and the processor simulator
-(``ops.emulator.processor.Ledger``). The threads never run at the same time: each stops before every
+(``devkit.emulator.processor.Ledger``). The threads never run at the same time: each stops before every
 AWS or processor call (a *checkpoint*) and the scheduler decides which one goes next and whether
 that call meets a fault:
 
@@ -48,7 +48,7 @@ from payments.service import (
     validate_step,
 )
 
-from ops.emulator.processor import Ledger
+from devkit.emulator.processor import Ledger
 from tests.unit import awsenv
 
 ENDPOINT = "https://processor.model.test/v1/charges"

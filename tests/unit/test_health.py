@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from handlers import health
+from payments.handlers import health
 
 from tests.unit.awsenv import AwsEnv, api_event, body_of
 from tests.unit.flows import CTX

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from handlers import intake
 from payments import idempotency
+from payments.handlers import intake
 
 from tests.unit.awsenv import API_KEY_ID, AwsEnv, api_event, body_of, payment
 
@@ -131,7 +131,7 @@ def test_idempotency_keys_are_scoped_to_the_api_key(aws: AwsEnv, ctx: Any) -> No
 def test_replay_restarts_workflow_when_first_start_was_lost(
     aws: AwsEnv, ctx: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from handlers import _runtime
+    from payments.handlers import _runtime
 
     services = _runtime.services()
 
@@ -159,7 +159,7 @@ def test_replay_restarts_workflow_when_first_start_was_lost(
 
 
 def test_replay_does_not_restart_a_transaction_that_moved_on(aws: AwsEnv, ctx: Any) -> None:
-    from handlers import validator
+    from payments.handlers import validator
 
     first = body_of(create(ctx, key="k"))
     validator.handler({"transaction_id": first["transaction_id"]}, ctx)
@@ -174,7 +174,7 @@ def test_replay_does_not_restart_a_transaction_that_moved_on(aws: AwsEnv, ctx: A
 def test_concurrent_duplicate_whose_record_is_unreadable_gets_409_in_flight(
     aws: AwsEnv, ctx: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from handlers import _runtime
+    from payments.handlers import _runtime
 
     create(ctx, key="k")
     repo = _runtime.services().repo
@@ -341,7 +341,7 @@ def test_json_content_type_with_charset_is_accepted(aws: AwsEnv, ctx: Any) -> No
 def test_dynamodb_throttling_is_503_with_retry_after_and_nothing_written(
     aws: AwsEnv, ctx: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from handlers import _runtime
+    from payments.handlers import _runtime
 
     repo = _runtime.services().repo
 
@@ -364,7 +364,7 @@ def test_dynamodb_throttling_is_503_with_retry_after_and_nothing_written(
 def test_transaction_cancelled_by_throttling_is_503(
     aws: AwsEnv, ctx: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from handlers import _runtime
+    from payments.handlers import _runtime
 
     repo = _runtime.services().repo
 
@@ -383,7 +383,7 @@ def test_transaction_cancelled_by_throttling_is_503(
 
 
 def test_unexpected_error_is_generic_500(aws: AwsEnv, ctx: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    from handlers import _runtime
+    from payments.handlers import _runtime
 
     repo = _runtime.services().repo
 
@@ -422,7 +422,7 @@ def test_cors_origin_not_allowed_gets_first_allowed_origin(aws: AwsEnv, ctx: Any
 
 
 def test_cors_wildcard(aws: AwsEnv, ctx: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    from handlers import _runtime
+    from payments.handlers import _runtime
 
     monkeypatch.setenv("CORS_ALLOWED_ORIGINS", "*")
     _runtime.reset()

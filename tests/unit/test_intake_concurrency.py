@@ -9,8 +9,8 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
-from handlers import intake
 from moto.core.botocore_stubber import BotocoreStubber
+from payments.handlers import intake
 
 from tests.unit.awsenv import AwsEnv, FakeContext, api_event, payment
 

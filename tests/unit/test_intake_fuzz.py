@@ -15,10 +15,10 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from handlers import _runtime, intake
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from moto import mock_aws
+from payments.handlers import _runtime, intake
 
 from tests.unit import awsenv
 from tests.unit.awsenv import api_event, payment

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from handlers import _runtime, intake, retry, status
+from payments.handlers import _runtime, intake, retry, status
 
 from tests.unit.awsenv import API_KEY_VALUE, AwsEnv, FakeContext, api_event, payment
 from tests.unit.flows import create, run_workflow

@@ -106,3 +106,46 @@ def test_threshold_conversion() -> None:
     assert money.major_to_minor_threshold("2.5", "KWD") == 2500
     with pytest.raises(ValueError):
         money.major_to_minor_threshold("-1", "USD")
+
+
+@pytest.mark.parametrize(
+    ("currency", "exp"),
+    [
+        ("USD", 2),
+        ("EUR", 2),
+        ("JPY", 0),
+        ("KRW", 0),
+        ("KWD", 3),
+        ("BHD", 3),
+        ("CLF", 4),
+        ("usd", 2),
+        ("ZZZ", 2),
+    ],
+)
+def test_stored_exponents(currency: str, exp: int) -> None:
+    assert money.stored_exponent(currency) == exp
+
+
+@pytest.mark.parametrize(
+    ("minor", "currency", "major", "formatted"),
+    [
+        (0, "USD", "0.00", "0.00 USD"),
+        (5, "USD", "0.05", "0.05 USD"),
+        (123456789, "USD", "1234567.89", "1,234,567.89 USD"),
+        (123456789, "JPY", "123456789", "123,456,789 JPY"),
+        (123456789, "KWD", "123456.789", "123,456.789 KWD"),
+        (-1050, "USD", "-10.50", "-10.50 USD"),
+        (
+            10**30 + 1,
+            "KWD",
+            "1000000000000000000000000000.001",
+            "1,000,000,000,000,000,000,000,000,000.001 KWD",
+        ),
+    ],
+)
+def test_formatting_is_exact_integer_arithmetic(
+    minor: int, currency: str, major: str, formatted: str
+) -> None:
+    """One ISO 4217 table serves intake, notifications and the report (API and CLI agree)."""
+    assert money.format_minor(minor, currency) == major
+    assert money.format_display(minor, currency) == formatted

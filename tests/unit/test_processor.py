@@ -18,7 +18,7 @@ from payments.processor import (
     simulate,
 )
 
-from ops.emulator.processor import Ledger, ProcessorServer
+from devkit.emulator.processor import Ledger, ProcessorServer
 
 REQUEST = ChargeRequest("txn_1", 10050, "USD", "tok_visa", "merch_1")
 
@@ -167,7 +167,7 @@ def test_a_redirect_is_not_followed_and_the_credential_goes_nowhere_else(
 ) -> None:
     # Regression (issue 15, defect 5): a 302 used to re-send the Bearer credential and the key to
     # the Location host, whose "approved" was then believed.
-    monkeypatch.setattr("ops.emulator.processor.REDIRECT_LOCATION", third_party)
+    monkeypatch.setattr("devkit.emulator.processor.REDIRECT_LOCATION", third_party)
     processor_sim.ledger.inject("redirect")
     client = processor(processor_sim.endpoint)
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from handlers import notification, retry, validator
+from payments.handlers import notification, retry, validator
 
-from ops.emulator.processor import ProcessorServer
+from devkit.emulator.processor import ProcessorServer
 from tests.unit.awsenv import FRAUD_RULES, AwsEnv, payment
 from tests.unit.flows import CTX, create, run_workflow
 
@@ -213,7 +213,7 @@ def test_safety_net_message_without_timestamp_fails_the_stranded_attempt_then_co
 
 
 def test_sweeper_handler_reports_what_it_did(aws: AwsEnv) -> None:
-    from handlers import sweeper
+    from payments.handlers import sweeper
 
     create()  # PENDING, but younger than the workflow budget: left alone
 

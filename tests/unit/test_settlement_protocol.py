@@ -11,8 +11,8 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from handlers import fraud_check, intake, retry
 from payments import service
+from payments.handlers import fraud_check, intake, retry
 
 from tests.unit import awsenv, model
 from tests.unit.awsenv import AwsEnv, api_event, body_of, payment

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from handlers import status
+from payments.handlers import status
 
 from tests.unit.awsenv import AwsEnv, api_event, body_of
 from tests.unit.flows import CTX, create, run_workflow

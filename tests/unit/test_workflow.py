@@ -6,9 +6,9 @@ import json
 from typing import Any
 
 import pytest
-from handlers import fraud_check, notification, settlement, validator
 from payments.config import get_settings
 from payments.errors import DomainError, TransitionConflict
+from payments.handlers import fraud_check, notification, settlement, validator
 from payments.repository import Repository
 
 from tests.unit.awsenv import FRAUD_RULES, AwsEnv, payment
@@ -247,7 +247,7 @@ def test_settlement_runs_once_even_when_the_step_is_retried(aws: AwsEnv) -> None
 
 
 def test_settlement_resumes_a_timed_out_attempt_with_the_same_processor_key(aws: AwsEnv) -> None:
-    from handlers import _runtime
+    from payments.handlers import _runtime
 
     txn = create()["transaction_id"]
     validator.handler({"transaction_id": txn}, CTX)

@@ -1,0 +1,3 @@
+from devkit.cli.main import cli
+
+cli()

@@ -1,0 +1,148 @@
+"""Per-container runtime shared by the handlers: logger, metrics, tracer and services.
+
+Logs are Powertools JSON with a correlation id. Events, bodies, tokens and API keys are
+never logged; as a second line of defence the formatter masks any card-number-looking
+digit run in the final JSON line, and a filter does the same for plain records.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
+from aws_lambda_powertools.logging.types import LogRecord
+from aws_lambda_powertools.metrics import MetricUnit
+
+from payments import clients, config, redaction
+from payments.health import HealthChecker
+from payments.redaction import PanMaskingFilter
+from payments.repository import Repository
+from payments.service import Services
+
+NAMESPACE = os.getenv("POWERTOOLS_METRICS_NAMESPACE") or "PaymentPlatform"
+
+
+# Keys the formatter writes itself from the runtime (never from input): left unmasked, because a
+# timestamp such as "2026-11-29 16:25:01,123+0000" is a run of short digit groups that can pass
+# the Luhn check, and a masked timestamp makes the line useless. Everything else is masked field
+# by field, so the line stays valid JSON.
+_GENERATED_KEYS = frozenset(
+    {
+        "timestamp",
+        "level",
+        "location",
+        "service",
+        "sampling_rate",
+        "cold_start",
+        "function_name",
+        "function_memory_size",
+        "function_arn",
+        "function_request_id",
+        "xray_trace_id",
+    }
+)
+
+
+class MaskingFormatter(LambdaPowertoolsFormatter):
+    def serialize(self, log: LogRecord) -> str:
+        masked = {
+            key: value if key in _GENERATED_KEYS else redaction.mask_document(value)
+            for key, value in log.items()
+        }
+        return super().serialize(masked)
+
+
+logger = Logger(logger_formatter=MaskingFormatter())
+logger.addFilter(PanMaskingFilter())
+# Powertools writes the JSON line itself; propagating would print each record a second time
+# through the runtime's root handler, unformatted and unmasked.
+logging.getLogger(logger.name).propagate = False
+# Library loggers (botocore, urllib3) reach the root handlers: mask there as well.
+redaction.install(logging.getLogger())
+metrics = Metrics(namespace=NAMESPACE)
+tracer = Tracer()
+
+_lock = threading.Lock()
+_services: Services | None = None
+_cold = True
+
+
+def services() -> Services:
+    """The container's Services (clients built on first use, then reused while warm)."""
+    global _services  # noqa: PLW0603 - one per container
+    if _services is None:
+        with _lock:
+            if _services is None:
+                settings = config.get_settings()
+                _services = Services(
+                    settings=settings,
+                    repo=Repository(settings, clients.dynamodb()),
+                    sqs=clients.sqs(),
+                    sns=clients.sns(),
+                    s3=clients.s3(),
+                    sfn=clients.stepfunctions(),
+                    # Resolved on first use: only the fraud and settlement steps read parameters.
+                    get_parameter=_get_parameter,
+                )
+    return _services
+
+
+def _get_parameter(name: str, **options: Any) -> Any:
+    return clients.parameters().get(name, **options)
+
+
+def health_checker() -> HealthChecker:
+    return HealthChecker(config.get_settings(), clients.dynamodb(), clients.sqs(), clients.cloudwatch())
+
+
+def reset(keep_clients: bool = False) -> None:
+    """Forget settings, cached parameters, services and (unless kept) the AWS clients."""
+    global _services  # noqa: PLW0603
+    with _lock:
+        _services = None
+    if keep_clients:
+        clients.forget_parameters()
+    else:
+        clients.reset()
+    config.reset_settings()
+
+
+def count(name: str, value: float = 1) -> None:
+    metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+
+
+def entrypoint(role: str) -> Callable[[Callable[[Any, Any], Any]], Callable[[Any, Any], Any]]:
+    """Wrap a handler: context keys and cold start on the logger, metrics flushed, traced.
+
+    Tolerates a missing/partial Lambda context (the emulator harness invokes handlers
+    directly). Correlation ids are set by the handler once it knows them.
+    """
+
+    def decorate(func: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
+        traced = tracer.capture_lambda_handler(func, capture_response=False)
+
+        @functools.wraps(func)
+        def wrapper(event: Any, context: Any) -> Any:
+            global _cold
+            cold, _cold = _cold, False
+            logger.clear_state()
+            logger.append_keys(
+                role=role,
+                cold_start=cold,
+                function_request_id=getattr(context, "aws_request_id", None),
+            )
+            try:
+                return traced(event, context)
+            finally:
+                if metrics.metric_set:
+                    metrics.flush_metrics()
+
+        return wrapper
+
+    return decorate

@@ -1,0 +1,61 @@
+"""POST /transactions (create) and POST /validate (dry run: validate only, store nothing)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from payments import idempotency, money
+from payments.handlers._api import guarded, respond
+from payments.handlers._runtime import count, entrypoint, logger, services
+from payments.responses import HttpRequest, parse_event
+from payments.service import create_transaction
+from payments.validation import parse_and_validate
+
+
+def _create(request: HttpRequest) -> dict[str, Any]:
+    request.require_json()
+    raw = request.body_bytes()
+    key = idempotency.require_key(request.headers)
+    payment = parse_and_validate(raw)
+    result = create_transaction(services(), payment, key, request.api_key_id)
+    transaction_id = result.body.get("transaction_id")
+    logger.append_keys(transaction_id=transaction_id)
+    if result.replayed:
+        logger.info("idempotent replay", extra={"status": result.status_code})
+        count("IdempotentReplay")
+        return respond(request, result.status_code, result.body, {"Idempotent-Replayed": "true"})
+    logger.info(
+        "transaction accepted",
+        extra={
+            "currency": payment.currency,
+            "amount_minor": payment.amount_minor,
+            "merchant_id": payment.merchant_id,
+        },
+    )
+    count("TransactionCreated")
+    return respond(request, result.status_code, result.body, {"Location": f"/transactions/{transaction_id}"})
+
+
+def _dry_run(request: HttpRequest) -> dict[str, Any]:
+    request.require_json()
+    payment = parse_and_validate(request.body_bytes())
+    count("ValidationDryRun")
+    return respond(
+        request,
+        200,
+        {
+            "valid": True,
+            "amount_minor": payment.amount_minor,
+            "amount": money.format_minor(payment.amount_minor, payment.currency),
+            "currency": payment.currency,
+        },
+    )
+
+
+@entrypoint("intake")
+def handler(event: Any, context: Any) -> dict[str, Any]:
+    request = parse_event(event, getattr(context, "aws_request_id", None))
+    logger.set_correlation_id(request.request_id)
+    if request.resource == "/validate" or request.path.endswith("/validate"):
+        return guarded(request, lambda: _dry_run(request))
+    return guarded(request, lambda: _create(request))

@@ -1,0 +1,299 @@
+"""Cleanup archive objects in S3: conditional writes, manifests, and verification.
+
+An archive object is JSONL, one line per row in DynamoDB's own export format
+(``{"Item": {...}}``, DYNAMODB_JSON): restorable with PutItem or an import, types exact.
+
+* created with ``If-None-Match: *`` (never overwrites another run's object);
+* changed only with ``If-Match: <etag>``; on 412 (or S3's 409 for a concurrent conditional
+  write) the object is read again and the same line-level changes are applied to what is there,
+  so two writers merge instead of the later one erasing the earlier one's rows;
+* each finished object gets a manifest ``<name>.manifest.json``: its row keys with their
+  ``version``, the count and the SHA-256 of the object body. ``verify`` proves, from the current
+  object versions, that every row a manifest records as deleted is archived exactly once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from payments.jobs import JobError
+
+MANIFEST_SUFFIX = ".manifest.json"
+OBJECT_SUFFIX = ".jsonl"
+SUMMARY_NAME = "summary.json"
+MAX_MERGE_ATTEMPTS = 8
+MAX_LIST_PAGES = 1_000_000  # bound on a loop driven by a remote service
+
+
+def item_line(item: Mapping[str, Any]) -> str:
+    return json.dumps({"Item": item}, sort_keys=True, separators=(",", ":"))
+
+
+def body_of(lines: Mapping[str, str]) -> bytes:
+    return ("\n".join(lines[k] for k in sorted(lines)) + "\n").encode("utf-8") if lines else b""
+
+
+def manifest_key(object_key: str) -> str:
+    return object_key.removesuffix(OBJECT_SUFFIX) + MANIFEST_SUFFIX
+
+
+def item_version(item: Mapping[str, Any]) -> str | None:
+    value = item.get("version")
+    return str(value["N"]) if isinstance(value, Mapping) and "N" in value else None
+
+
+def _precondition_failed(exc: ClientError) -> bool:
+    error = exc.response.get("Error", {})
+    status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+    return status in (409, 412) or error.get("Code") in ("PreconditionFailed", "ConditionalRequestConflict")
+
+
+def _missing(exc: ClientError) -> bool:
+    return exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound")
+
+
+@dataclass
+class ArchiveObject:
+    key: str
+    lines: dict[str, str]  # row key id -> line
+    etag: str | None
+    done: set[str] = field(default_factory=set)  # rows deleted (or TTL-marked) by now
+
+
+class ArchiveStore:
+    """Reads and conditionally writes archive objects; ``key_id`` names a row by its key."""
+
+    def __init__(
+        self,
+        s3: Any,
+        bucket: str,
+        key_id: Callable[[Mapping[str, Any]], str],
+        count: Callable[[str], None] | None = None,
+    ) -> None:
+        self.s3 = s3
+        self.bucket = bucket
+        self.key_id = key_id
+        self.count = count or (lambda _op: None)
+        self.merges = 0
+
+    def parse(self, body: bytes) -> dict[str, str]:
+        lines: dict[str, str] = {}
+        for line in body.decode("utf-8").splitlines():
+            if line.strip():
+                lines[self.key_id(json.loads(line)["Item"])] = line
+        return lines
+
+    def exists(self, key: str) -> bool:
+        """Whether ``key`` exists. A listing, not a GET: without s3:ListBucket S3 answers a GET of
+        a missing object with 403, which must not pass for "missing"."""
+        page = self.s3.list_objects_v2(Bucket=self.bucket, Prefix=key, MaxKeys=1)
+        self.count("s3_list_objects")
+        return any(obj["Key"] == key for obj in page.get("Contents", []))
+
+    def read(self, key: str) -> ArchiveObject | None:
+        try:
+            response = self.s3.get_object(Bucket=self.bucket, Key=key)
+        except ClientError as exc:
+            self.count("s3_get_object")
+            if _missing(exc):
+                return None
+            raise
+        self.count("s3_get_object")
+        return ArchiveObject(key, self.parse(response["Body"].read()), response.get("ETag"))
+
+    def create_object(self, key: str, items: Sequence[Mapping[str, Any]]) -> ArchiveObject:
+        lines = {self.key_id(item): item_line(item) for item in items}
+        try:
+            response = self.s3.put_object(
+                Bucket=self.bucket,
+                Key=key,
+                Body=body_of(lines),
+                ContentType="application/x-ndjson",
+                IfNoneMatch="*",
+            )
+        except ClientError as exc:
+            self.count("s3_put_object")
+            if _precondition_failed(exc):
+                raise JobError(f"archive object {key} already exists: refusing to overwrite it") from exc
+            raise
+        self.count("s3_put_object")
+        return ArchiveObject(key, lines, response.get("ETag"))
+
+    def patch(self, obj: ArchiveObject, changes: Mapping[str, str | None]) -> None:
+        """Set (line) or remove (None) rows of ``obj``; merges with a concurrent writer on 412."""
+        if not changes:
+            return
+        for _attempt in range(MAX_MERGE_ATTEMPTS):
+            lines = dict(obj.lines)
+            for ident, line in changes.items():
+                if line is None:
+                    lines.pop(ident, None)
+                else:
+                    lines[ident] = line
+            request: dict[str, Any] = {
+                "Bucket": self.bucket,
+                "Key": obj.key,
+                "Body": body_of(lines),
+                "ContentType": "application/x-ndjson",
+            }
+            if obj.etag:
+                request["IfMatch"] = obj.etag
+            else:
+                request["IfNoneMatch"] = "*"
+            try:
+                response = self.s3.put_object(**request)
+            except ClientError as exc:
+                self.count("s3_put_object")
+                if not _precondition_failed(exc) and not (obj.etag and _missing(exc)):
+                    raise
+                # Someone else changed (or removed) the object since we read it: start from
+                # what is there now and apply the same row changes again.
+                self.merges += 1
+                current = self.read(obj.key)
+                obj.lines = current.lines if current else {}
+                obj.etag = current.etag if current else None
+                continue
+            self.count("s3_put_object")
+            obj.lines = lines
+            obj.etag = response.get("ETag")
+            return
+        raise JobError(f"archive object {obj.key} kept changing under us ({MAX_MERGE_ATTEMPTS} merges)")
+
+    def write_manifest(self, obj: ArchiveObject, extra: Mapping[str, Any]) -> dict[str, Any]:
+        body = body_of(obj.lines)
+        keys = []
+        for ident in sorted(obj.lines):
+            item = json.loads(obj.lines[ident])["Item"]
+            keys.append({"key": ident, "version": item_version(item)})
+        manifest = {
+            "object": obj.key,
+            "count": len(keys),
+            "sha256": hashlib.sha256(body).hexdigest(),
+            "keys": keys,
+            **extra,
+        }
+        self.put_json(manifest_key(obj.key), manifest)
+        return manifest
+
+    def put_json(self, key: str, data: Any) -> None:
+        """Create ``key``, or replace it if a crashed earlier attempt left one (same writer)."""
+        body = (json.dumps(data, indent=1, sort_keys=True) + "\n").encode("utf-8")
+        try:
+            self.s3.put_object(
+                Bucket=self.bucket, Key=key, Body=body, ContentType="application/json", IfNoneMatch="*"
+            )
+            self.count("s3_put_object")
+            return
+        except ClientError as exc:
+            self.count("s3_put_object")
+            if not _precondition_failed(exc):
+                raise
+        head = self.s3.head_object(Bucket=self.bucket, Key=key)
+        self.count("s3_head_object")
+        self.s3.put_object(
+            Bucket=self.bucket, Key=key, Body=body, ContentType="application/json", IfMatch=head["ETag"]
+        )
+        self.count("s3_put_object")
+
+    def list_keys(self, prefix: str) -> list[str]:
+        keys: list[str] = []
+        request: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix}
+        for _ in range(MAX_LIST_PAGES):
+            page = self.s3.list_objects_v2(**request)
+            self.count("s3_list_objects")
+            keys.extend(obj["Key"] for obj in page.get("Contents", []))
+            if not page.get("IsTruncated"):
+                return keys
+            request["ContinuationToken"] = page["NextContinuationToken"]
+        raise JobError(f"listing s3://{self.bucket}/{prefix} did not finish")
+
+
+@dataclass
+class VerifyResult:
+    prefix: str
+    objects: int = 0
+    manifests: int = 0
+    runs: int = 0
+    rows: int = 0
+    problems: list[str] = field(default_factory=list)
+    pending: list[str] = field(default_factory=list)  # objects of an interrupted chunk (no manifest)
+    pending_rows: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "prefix": self.prefix,
+            "ok": self.ok,
+            "objects": self.objects,
+            "manifests": self.manifests,
+            "runs": self.runs,
+            "deleted_rows_verified": self.rows,
+            "pending_objects": self.pending,
+            "pending_rows": self.pending_rows,
+            "problems": self.problems,
+        }
+
+
+def verify(store: ArchiveStore, prefix: str) -> VerifyResult:
+    """Every row a manifest records is in the current version of its object, with the recorded
+    version and the recorded checksum, and in no other object; every run summary's objects have
+    manifests. Objects without a manifest are listed as pending (the next cleanup reconciles)."""
+    result = VerifyResult(prefix=prefix)
+    keys = store.list_keys(prefix)
+    objects = {k for k in keys if k.endswith(OBJECT_SUFFIX)}
+    manifests = {k for k in keys if k.endswith(MANIFEST_SUFFIX)}
+    summaries = [k for k in keys if k.endswith("/" + SUMMARY_NAME)]
+    result.objects, result.manifests, result.runs = len(objects), len(manifests), len(summaries)
+    owners: Counter[str] = Counter()
+    for key in sorted(manifests):
+        _verify_manifest(store, key, owners, result)
+    manifest_objects = {k.removesuffix(MANIFEST_SUFFIX) + OBJECT_SUFFIX for k in manifests}
+    result.pending = sorted(objects - manifest_objects)
+    for key in result.pending:
+        pending = store.read(key)
+        for ident in pending.lines if pending else {}:
+            owners[ident] += 1
+            result.pending_rows += 1
+    for ident, n in sorted(owners.items()):
+        if n > 1:
+            result.problems.append(f"row {ident} is archived in {n} objects")
+    for key in summaries:
+        summary = json.loads(store.s3.get_object(Bucket=store.bucket, Key=key)["Body"].read())
+        store.count("s3_get_object")
+        for listed in summary.get("objects", []):
+            if listed not in manifest_objects:
+                result.problems.append(f"{key}: lists {listed}, which has no manifest")
+    return result
+
+
+def _verify_manifest(store: ArchiveStore, key: str, owners: Counter[str], result: VerifyResult) -> None:
+    manifest = json.loads(store.s3.get_object(Bucket=store.bucket, Key=key)["Body"].read())
+    store.count("s3_get_object")
+    obj = store.read(str(manifest["object"]))
+    if obj is None:
+        result.problems.append(f"{manifest['object']}: listed by {key} but missing")
+        return
+    body = body_of(obj.lines)
+    if hashlib.sha256(body).hexdigest() != manifest["sha256"]:
+        result.problems.append(f"{obj.key}: SHA-256 differs from its manifest (object changed)")
+    if len(obj.lines) != manifest["count"]:
+        result.problems.append(f"{obj.key}: {len(obj.lines)} rows, manifest says {manifest['count']}")
+    for entry in manifest["keys"]:
+        line = obj.lines.get(entry["key"])
+        if line is None:
+            result.problems.append(f"{obj.key}: deleted row {entry['key']} is not in the object")
+            continue
+        if item_version(json.loads(line)["Item"]) != entry["version"]:
+            result.problems.append(f"{obj.key}: row {entry['key']} has another version than recorded")
+        owners[entry["key"]] += 1
+        result.rows += 1

@@ -1,0 +1,225 @@
+"""One cleanup at a time: a lease held in one DynamoDB item, shared by ``ops cleanup`` and the job.
+
+The item lives in the transactions table itself (key ``transaction_id = "ops-lock#cleanup"``,
+``timestamp = 0``), which the cleanup role already writes, so no extra table or grant is needed.
+It carries no index attribute, so no GSI sees it, and the cleanup scan skips its key.
+
+* taken with a conditional write: only when no item exists or its lease has expired, so a
+  crashed holder is taken over only after its lease ends;
+* renewed by a heartbeat every quarter lease; every destructive step first checks locally that
+  the lease is still valid with a safety margin (``ensure``), so a run paused past its lease
+  stops instead of racing the run that took over;
+* ``expires_at`` (the table's TTL attribute) lets DynamoDB remove an abandoned lock item;
+* the item is also the run's journal: ``pending`` maps every archive object whose rows are being
+  deleted to the mode, so the next holder reconciles a chunk a crash left half done;
+* released in ``finally``: deleted when nothing is pending, else only its lease is ended.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from payments.jobs import JobError
+
+LOCK_ID = "ops-lock#cleanup"
+DEFAULT_LEASE_S = 600.0
+SAFETY_MARGIN_S = 60.0  # a holder stops this long before its lease ends (clock skew, pauses)
+TTL_GRACE_S = 86_400  # the lock item outlives its lease by a day before TTL may remove it
+
+
+class LockHeld(JobError):
+    """Another run holds the lock (its lease has not expired)."""
+
+    def __init__(self, owner: str, lease_expires_ms: int) -> None:
+        self.owner = owner
+        self.lease_expires_ms = lease_expires_ms
+        until = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(lease_expires_ms / 1000))
+        super().__init__(
+            f"another cleanup is running (lock held by {owner} until {until}); "
+            "wait for it, or see docs/runbooks.md 'Cleanup lock' if it is stuck"
+        )
+
+
+class LockLost(JobError):
+    """The lease ran out or was taken over: stop before the next destructive step."""
+
+
+def new_owner_id() -> str:
+    return f"{socket.gethostname()}:{uuid.uuid4().hex[:12]}"
+
+
+def lock_key(key_names: list[str]) -> dict[str, Any]:
+    """The lock item's key in a table keyed like the transactions table (hash S, range N)."""
+    key: dict[str, Any] = {key_names[0]: {"S": LOCK_ID}}
+    if len(key_names) > 1:
+        key[key_names[1]] = {"N": "0"}
+    return key
+
+
+def is_lock_item(item: Mapping[str, Any], key_names: list[str]) -> bool:
+    return item.get(key_names[0]) == {"S": LOCK_ID}
+
+
+class CleanupLock:
+    def __init__(
+        self,
+        dynamodb: Any,
+        table: str,
+        key_names: list[str],
+        *,
+        owner: str | None = None,
+        lease_s: float = DEFAULT_LEASE_S,
+        margin_s: float | None = None,
+        clock: Callable[[], float] = time.time,
+        heartbeat: bool = True,
+        on_request: Callable[[str], None] | None = None,
+    ) -> None:
+        self.dynamodb = dynamodb
+        self.table = table
+        self.key = lock_key(key_names)
+        self.hash_name = key_names[0]
+        self.owner = owner or new_owner_id()
+        self.lease_s = lease_s
+        self.margin_s = min(SAFETY_MARGIN_S, lease_s / 4) if margin_s is None else margin_s
+        self.clock = clock
+        self.heartbeat = heartbeat
+        self.on_request = on_request or (lambda _name: None)
+        self.lease_until = 0.0
+        self.pending: dict[str, str] = {}
+        self.lost = False
+        self._held = False
+        self._guard = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- lease -----------------------------------------------------------------------------
+    def _lease_values(self) -> tuple[float, dict[str, Any]]:
+        now = self.clock()
+        until = now + self.lease_s
+        return until, {
+            ":me": {"S": self.owner},
+            ":lease": {"N": str(int(until * 1000))},
+            ":ttl": {"N": str(int(until) + TTL_GRACE_S)},
+        }
+
+    def acquire(self) -> dict[str, str]:
+        """Take the lock; returns the journal (pending chunks) a crashed earlier holder left."""
+        until, values = self._lease_values()
+        values[":now"] = {"N": str(int(self.clock() * 1000))}
+        values[":empty"] = {"M": {}}
+        try:
+            response = self.dynamodb.update_item(
+                TableName=self.table,
+                Key=self.key,
+                UpdateExpression=(
+                    "SET #owner = :me, lease_expires_at = :lease, expires_at = :ttl, acquired_at = :now, "
+                    "pending = if_not_exists(pending, :empty)"
+                ),
+                ConditionExpression="attribute_not_exists(#pk) OR lease_expires_at < :now",
+                ExpressionAttributeNames={"#owner": "owner", "#pk": self.hash_name},
+                ExpressionAttributeValues=values,
+                ReturnValues="ALL_NEW",
+                ReturnValuesOnConditionCheckFailure="ALL_OLD",
+            )
+        except self.dynamodb.exceptions.ConditionalCheckFailedException as exc:
+            self.on_request("update_item")
+            held = exc.response.get("Item") or self._read() or {}
+            raise LockHeld(
+                str(held.get("owner", {}).get("S", "?")), int(held.get("lease_expires_at", {}).get("N", "0"))
+            ) from None
+        self.on_request("update_item")
+        self.lease_until = until
+        self._held = True
+        pending = response.get("Attributes", {}).get("pending", {}).get("M", {})
+        self.pending = {key: value.get("S", "delete") for key, value in pending.items()}
+        if self.heartbeat:
+            self._thread = threading.Thread(target=self._beat, name="cleanup-lock-heartbeat", daemon=True)
+            self._thread.start()
+        return dict(self.pending)
+
+    def _read(self) -> dict[str, Any] | None:
+        item = self.dynamodb.get_item(TableName=self.table, Key=self.key, ConsistentRead=True).get("Item")
+        self.on_request("get_item")
+        return dict(item) if item else None
+
+    def _beat(self) -> None:
+        while not self._stop.wait(self.lease_s / 4):
+            try:
+                self.renew()
+            except LockLost:
+                return
+            except Exception:  # noqa: S112 - a failed renewal is retried; ensure() stops the run in time
+                continue
+
+    def renew(self) -> None:
+        until, values = self._lease_values()
+        self._conditional_update("SET lease_expires_at = :lease, expires_at = :ttl", values)
+        self.lease_until = until
+
+    def ensure(self) -> None:
+        """Raise ``LockLost`` unless the lease is still valid for at least the safety margin."""
+        if self.lost or self.clock() >= self.lease_until - self.margin_s:
+            self.lost = True
+            raise LockLost(
+                "the cleanup lock's lease ran out (the run was paused or could not renew it); "
+                "stopped before the next change — the next run reconciles what this one left"
+            )
+
+    def _conditional_update(
+        self, expression: str, values: dict[str, Any], names: dict[str, str] | None = None
+    ) -> None:
+        try:
+            self.dynamodb.update_item(
+                TableName=self.table,
+                Key=self.key,
+                UpdateExpression=expression,
+                ConditionExpression="#owner = :me",
+                ExpressionAttributeNames={"#owner": "owner", **(names or {})},
+                ExpressionAttributeValues={":me": {"S": self.owner}, **values},
+            )
+        except self.dynamodb.exceptions.ConditionalCheckFailedException:
+            self.lost = True
+            raise LockLost("the cleanup lock was taken over by another run; stopped") from None
+        finally:
+            self.on_request("update_item")
+
+    # -- journal ---------------------------------------------------------------------------
+    def add_pending(self, object_key: str, mode: str) -> None:
+        self.ensure()
+        with self._guard:
+            self._conditional_update("SET pending.#obj = :mode", {":mode": {"S": mode}}, {"#obj": object_key})
+            self.pending[object_key] = mode
+
+    def remove_pending(self, object_key: str) -> None:
+        with self._guard:
+            self._conditional_update("REMOVE pending.#obj", {}, {"#obj": object_key})
+            self.pending.pop(object_key, None)
+
+    # -- release ---------------------------------------------------------------------------
+    def release(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        if not self._held or self.lost:
+            return
+        self._held = False
+        try:
+            if self.pending:
+                # Keep the journal for the next run; only end the lease.
+                self._conditional_update("SET lease_expires_at = :zero", {":zero": {"N": "0"}})
+                return
+            self.dynamodb.delete_item(
+                TableName=self.table,
+                Key=self.key,
+                ConditionExpression="#owner = :me",
+                ExpressionAttributeNames={"#owner": "owner"},
+                ExpressionAttributeValues={":me": {"S": self.owner}},
+            )
+            self.on_request("delete_item")
+        except (LockLost, self.dynamodb.exceptions.ConditionalCheckFailedException):
+            return  # someone took over after our lease ended: nothing of ours to release

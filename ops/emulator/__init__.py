@@ -1,5 +1,0 @@
-"""Embedded AWS emulator for local runs and tests: moto server plus documented compatibility shims.
-
-Import ``ops.emulator.server.Emulator`` for the in-process API; ``python -m ops.emulator`` runs it
-as a process. This package is never shipped in the Lambda zip.
-"""

@@ -1,4 +1,4 @@
-# The platform, in the order a payment travels through it (SPEC §2):
+# The platform, in the order a payment travels through it:
 #   keys and network underneath; WAF -> API -> functions -> tables -> workflow
 #   -> queues/topics -> archive; scheduled jobs; alarms and dashboards watching it all.
 # Only module calls and the glue locals they share live here.
@@ -136,7 +136,8 @@ module "edge" {
   logs_kms_key_arn    = module.kms.key_arns["logs"]
 }
 
-# The web ACL became optional (enable_waf): existing state keeps its addresses.
+# module.edge is counted by enable_waf; state that records it without an index
+# is mapped to instance 0 instead of being destroyed and recreated (CHANGELOG.md).
 moved {
   from = module.edge
   to   = module.edge[0]

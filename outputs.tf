@@ -219,7 +219,7 @@ output "dashboard_name" {
 }
 
 output "schedule_names" {
-  description = "EventBridge Scheduler schedule names (report, cleanup)."
+  description = "EventBridge Scheduler schedule names (report, cleanup, sweeper)."
   value       = module.schedules.schedule_names
 }
 

@@ -40,7 +40,7 @@ variable "tags" {
 ################################################################################
 
 variable "lambda_package_path" {
-  description = "Deployment zip shared by all functions, built by `ops build`. A relative path is resolved against this module's directory."
+  description = "Deployment zip shared by all functions, built by `devkit build`. A relative path is resolved against this module's directory."
   type        = string
   default     = "build/lambda/payment-app.zip"
 

@@ -1,4 +1,4 @@
-"""Idempotency keys for POST /transactions (SPEC §4).
+"""Idempotency keys for POST /transactions: the `Idempotency-Key` header, scoped to the API key.
 
 The record's key is sha256(``<api key id>\\n<Idempotency-Key>``): keys are scoped to the
 caller's API key and the stored key reveals neither. The record is written in the same

@@ -48,8 +48,9 @@ locals {
   }
 
   # ---------------------------------------------------------------------------
-  # CORS: one value used everywhere (S1 declared one origin on the method and
-  # returned another from the integration).
+  # CORS: one value used everywhere: the preflight's method and integration
+  # responses and the gateway responses declare the same origin, and the
+  # functions read the same list (CORS_ALLOWED_ORIGINS).
   # ---------------------------------------------------------------------------
   cors_any_origin = contains(var.cors_allowed_origins, "*")
   cors_origin     = local.cors_any_origin ? "*" : var.cors_allowed_origins[0]
@@ -168,7 +169,7 @@ resource "aws_api_gateway_request_validator" "params" {
 # Routes -> Lambda proxy integrations
 # -----------------------------------------------------------------------------
 resource "aws_api_gateway_method" "route" {
-  #checkov:skip=CKV_AWS_59: every route but GET /health requires an API key; /health is open by design (SPEC §2), returns no customer data and sits behind WAF and stage throttling
+  #checkov:skip=CKV_AWS_59: every route but GET /health requires an API key; /health is open by design (load balancers and on-call probes call it without a key), returns no customer data and sits behind WAF and stage throttling
   for_each = local.routes
 
   rest_api_id      = aws_api_gateway_rest_api.this.id
@@ -366,7 +367,7 @@ resource "aws_cloudwatch_log_group" "execution" {
 }
 
 resource "aws_api_gateway_stage" "this" {
-  #checkov:skip=CKV_AWS_120: caching stays off (SPEC §3): transaction status changes and idempotent replays must never come from a cache
+  #checkov:skip=CKV_AWS_120: caching stays off: transaction status changes and idempotent replays must never come from a cache
   #checkov:skip=CKV2_AWS_51: clients authenticate with API keys over TLS; mutual TLS needs a custom domain, out of scope
   #checkov:skip=CKV2_AWS_29: the WAF web ACL is associated with this stage by modules/edge (aws_wafv2_web_acl_association.stage)
   rest_api_id           = aws_api_gateway_rest_api.this.id
@@ -417,7 +418,7 @@ resource "aws_api_gateway_stage" "this" {
 }
 
 resource "aws_api_gateway_method_settings" "all" {
-  #checkov:skip=CKV_AWS_225: caching stays off (SPEC §3): transaction status changes and idempotent replays must never come from a cache
+  #checkov:skip=CKV_AWS_225: caching stays off: transaction status changes and idempotent replays must never come from a cache
   rest_api_id = aws_api_gateway_rest_api.this.id
   stage_name  = aws_api_gateway_stage.this.stage_name
   method_path = "*/*"

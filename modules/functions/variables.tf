@@ -9,7 +9,7 @@ variable "suffix" {
 }
 
 variable "package_path" {
-  description = "Path of the one deployment zip shared by all functions (built reproducibly by `ops build`)."
+  description = "Path of the one deployment zip shared by all functions (built reproducibly by `devkit build`)."
   type        = string
 }
 

@@ -129,7 +129,8 @@ resource "aws_xray_encryption_config" "this" {
   key_id = var.xray_kms_key_arn
 }
 
-# The sampling rule and group became optional (enable_xray_resources).
+# The sampling rule and group are counted by enable_xray_resources; state that
+# records them without an index is mapped to instance 0 (CHANGELOG.md).
 moved {
   from = aws_xray_sampling_rule.this
   to   = aws_xray_sampling_rule.this[0]

@@ -1,5 +1,5 @@
 output "schedule_names" {
-  description = "Schedule names keyed by job (report, cleanup)."
+  description = "Schedule names keyed by job (report, cleanup, sweeper)."
   value       = { for k, s in aws_scheduler_schedule.this : k => s.name }
 }
 

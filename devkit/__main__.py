@@ -1,3 +1,3 @@
-from devkit.cli.main import cli
+from devkit.cli import main
 
-cli()
+main()

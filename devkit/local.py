@@ -6,7 +6,9 @@ Layout under ``.local/`` (git-ignored):
 - ``<backend>/stack/`` — scratch working copy of the root module with ``emulator_override.tf``,
   ``.terraform`` and the local state;
 - ``<backend>/outputs.json`` — ``terraform output -json`` of the last apply (for ``ops --outputs-file``);
-- ``terraform.log`` — full terraform output of every run (and every transient re-run, with the call);
+- ``terraform.log`` — full terraform output of every run (and every transient re-run, with the call),
+  as terraform prints it for a human (apply and destroy run with ``-json`` for the progress count;
+  the log gets the human text of each message);
 - ``logs/terraform-<command>-<time>-*.log`` — the full output of each failed terraform command, kept;
 - ``terraformrc`` — CLI config pointing at the local provider mirror, when there is one.
 """
@@ -40,7 +42,15 @@ from devkit.emulator.endpoints import (
     pid_alive,
     probe,
 )
-from devkit.terraform import LOCAL_DIR, REPO_ROOT, Terraform, TerraformError, prepare_workdir, terraform_env
+from devkit.terraform import (
+    LOCAL_DIR,
+    REPO_ROOT,
+    ApplyProgress,
+    Terraform,
+    TerraformError,
+    prepare_workdir,
+    terraform_env,
+)
 
 EMULATOR_STATE = LOCAL_DIR / "emulator.json"
 EMULATOR_LOG = LOCAL_DIR / "emulator.log"
@@ -66,6 +76,8 @@ BACKEND_TF_VARS: dict[str, dict[str, Any]] = {
 }
 
 Progress = Callable[[str], None]
+# Called with the apply's (or destroy's) progress each time a resource change starts or ends.
+ChangeProgress = Callable[[ApplyProgress], None]
 
 
 class LocalError(RuntimeError):
@@ -288,13 +300,26 @@ def local_tf_vars(
     return chosen
 
 
-def _terraform(workdir: Path, timeout: float, on_line: Progress | None) -> Terraform:
+def _terraform(
+    workdir: Path,
+    timeout: float,
+    on_line: Progress | None,
+    tracker: ApplyProgress | None = None,
+    on_change: ChangeProgress | None = None,
+) -> Terraform:
+    """The runner for ``up``/``down``; UI messages of ``-json`` commands update ``tracker``."""
+
+    def on_event(message: dict[str, Any]) -> None:
+        if tracker is not None and tracker.feed(message) and on_change is not None:
+            on_change(tracker)
+
     return Terraform(
         workdir,
         env=terraform_env(),
         timeout=timeout,
         log_path=TERRAFORM_LOG,
         on_line=on_line,
+        on_event=on_event,
         failed_log_dir=LOCAL_DIR / "logs",
     )
 
@@ -345,8 +370,13 @@ def up(
     demo: bool = True,
     progress: Progress | None = None,
     on_terraform_line: Progress | None = None,
+    on_apply_progress: ChangeProgress | None = None,
 ) -> UpResult:
-    """Build, start the emulator (moto) or check LocalStack, apply the root module, save outputs."""
+    """Build, start the emulator (moto) or check LocalStack, apply the root module, save outputs.
+
+    ``progress`` gets one message per step, ``on_terraform_line`` every line of terraform's human
+    output and ``on_apply_progress`` the apply's resource changes done out of the total.
+    """
     _check_backend(backend)
     if not (REPO_ROOT / "main.tf").is_file():
         raise LocalError(f"no root module at {REPO_ROOT / 'main.tf'}")
@@ -373,7 +403,7 @@ def up(
         "emulator_pid": emulator_state.get("pid") if emulator_state else None,
     }
     (backend_dir(backend) / "run.json").write_text(json.dumps(run_info) + "\n")
-    tf = _terraform(workdir, APPLY_TIMEOUT_S, on_terraform_line)
+    tf = _terraform(workdir, APPLY_TIMEOUT_S, on_terraform_line, ApplyProgress(), on_apply_progress)
     # The zip's compiled wheels are built for this architecture: the functions must match it.
     tf_vars = local_tf_vars(
         suffix, extra={"lambda_architecture": architecture} if _arch_var() else None, backend=backend
@@ -388,7 +418,7 @@ def up(
             TERRAFORM_LOG.relative_to(REPO_ROOT) if TERRAFORM_LOG.is_relative_to(REPO_ROOT) else TERRAFORM_LOG
         )
         say(f"terraform apply (suffix {suffix}); full log in {shown}")
-        tf.apply_vars(tf_vars)
+        tf.apply_vars(tf_vars, json_ui=True)
         timings["apply"] = time.monotonic() - started
         raw = json.loads(tf.run("output", "-json", "-no-color").out or "{}")
     except TerraformError as exc:
@@ -439,8 +469,16 @@ def _stop_emulators(backend: str | None, backends: list[str], say: Progress) -> 
     return stopped
 
 
-def down(*, backend: str | None = None, progress: Progress | None = None) -> DownResult:
-    """Destroy what ``up`` created, stop the emulator, remove local state. Safe to run twice."""
+def down(
+    *,
+    backend: str | None = None,
+    progress: Progress | None = None,
+    on_destroy_progress: ChangeProgress | None = None,
+) -> DownResult:
+    """Destroy what ``up`` created, stop the emulator, remove local state. Safe to run twice.
+
+    ``on_destroy_progress`` gets the destroy's resource changes done out of the total.
+    """
     say = progress or (lambda _msg: None)
     started = time.monotonic()
     backends = [backend] if backend else [b for b in BACKENDS if backend_dir(b).exists()] or ["moto"]
@@ -476,12 +514,12 @@ def down(*, backend: str | None = None, progress: Progress | None = None) -> Dow
         if has_state and reachable_endpoint:
             # Re-point the override at the current endpoint: the port may differ from the apply's.
             prepare_workdir(workdir, reachable_endpoint)
-            tf = _terraform(workdir, DESTROY_TIMEOUT_S, None)
+            tf = _terraform(workdir, DESTROY_TIMEOUT_S, None, ApplyProgress(), on_destroy_progress)
             suffix = str(run_info.get("suffix") or DEFAULT_SUFFIX)
             say(f"terraform destroy ({name}, suffix {suffix})")
             try:
                 tf.init_dir()
-                tf.destroy_vars(local_tf_vars(suffix, backend=name))
+                tf.destroy_vars(local_tf_vars(suffix, backend=name), json_ui=True)
             except TerraformError as exc:
                 raise _failure(exc, name) from exc
             finally:

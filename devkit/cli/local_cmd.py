@@ -3,22 +3,32 @@
 from __future__ import annotations
 
 import json
-import re
 import time
+from types import TracebackType
 from typing import Any
 
 import click
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    Progress,
+    ProgressColumn,
+    SpinnerColumn,
+    Task,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
+from rich.text import Text
 
 from devkit.build import BuildError, default_architecture
 from devkit.cli.build_cmd import architecture_option
 from devkit.local import BACKENDS, DEFAULT_SUFFIX, LocalError, oncall_rows
 from devkit.local import down as local_down
 from devkit.local import up as local_up
-from devkit.terraform import REPO_ROOT, TerraformError
+from devkit.terraform import REPO_ROOT, ApplyProgress, TerraformError
 
-_RESOURCE_DONE = re.compile(r": (Creation|Destruction|Modifications) complete after")
 _SUMMARY_KEYS = (
     "api_invoke_url",
     "transactions_table_name",
@@ -34,6 +44,104 @@ _SUMMARY_KEYS = (
     "state_machine_arn",
     "dashboard_name",
 )
+
+
+class _ChangesBar(BarColumn):
+    """The bar, once the plan's total of changes is known (a spinner and the step before that)."""
+
+    def render(self, task: Task) -> Any:
+        return super().render(task) if task.total is not None else Text("")
+
+
+class _ChangesCount(ProgressColumn):
+    def render(self, task: Task) -> Text:
+        if task.total is None:
+            return Text("")
+        failed = int(task.fields.get("failed", 0))
+        return Text(
+            f"{int(task.completed)}/{int(task.total)} changes" + (f", {failed} failed" if failed else "")
+        )
+
+
+class _Display:
+    """Step messages, and terraform's resource changes done out of the total.
+
+    On a terminal: a rich progress bar under the step messages. Anywhere else (CI, pipes): plain
+    lines only, the count printed at every tenth of the total.
+    """
+
+    def __init__(self, console: Console, action: str) -> None:
+        self.console = console
+        self.action = action
+        self.interactive = console.is_terminal and not console.is_dumb_terminal
+        self._progress: Progress | None = None
+        self._task: TaskID | None = None
+        self._started = time.monotonic()
+        self._printed_tenth = 0
+        self._announced_total: int | None = None
+        self._last_line = ""
+
+    def __enter__(self) -> _Display:
+        if self.interactive:
+            self._progress = Progress(
+                SpinnerColumn(),
+                TextColumn("{task.description}"),
+                _ChangesBar(bar_width=30),
+                _ChangesCount(),
+                TimeElapsedColumn(),
+                TextColumn("[dim]{task.fields[current]}"),
+                console=self.console,
+                transient=True,
+            )
+            self._progress.start()
+            self._task = self._progress.add_task("starting...", total=None, current="", failed=0)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+    def say(self, message: str) -> None:
+        self.console.print(f"[cyan]>[/cyan] {message}")
+        if self._progress is not None and self._task is not None:
+            self._progress.update(self._task, description=message, current="")
+
+    def changes(self, progress: ApplyProgress) -> None:
+        """Show ``progress``: the bar on a terminal, a plain line per tenth of the total elsewhere."""
+        if self._progress is not None and self._task is not None:
+            current = progress.current if len(progress.current) <= 60 else "..." + progress.current[-57:]
+            self._progress.update(
+                self._task,
+                description=self.action
+                if progress.total is not None
+                else f"{self.action}: {progress.describe()}",
+                total=progress.total,
+                completed=progress.finished,
+                failed=progress.failed,
+                current=current if progress.phase == "applying" else "",
+            )
+        elif progress.total is not None and progress.total != self._announced_total:
+            self._announced_total = progress.total
+            self.console.print(f"{self.action}: {progress.total} resource changes planned")
+        elif progress.total:
+            tenth = progress.finished * 10 // progress.total
+            if tenth > self._printed_tenth and progress.phase != "complete":
+                self._printed_tenth = tenth
+                self._line(progress)
+        if progress.phase == "complete":
+            self._line(progress)
+
+    def _line(self, progress: ApplyProgress) -> None:
+        """One plain line with the count, unless the last one said the same."""
+        text = f"{self.action}: {progress.describe()}"
+        if text != self._last_line:
+            self._last_line = text
+            self.console.print(f"{text} ({time.monotonic() - self._started:.0f} s)", highlight=False)
 
 
 def _backend_option(func: Any) -> Any:
@@ -81,28 +189,15 @@ def _backend_option(func: Any) -> Any:
 def up(backend: str, demo: bool, suffix: str, architecture: str | None, as_json: bool) -> None:
     """Build the package, start the emulator, apply the platform and print outputs and on-call links."""
     err = Console(stderr=True, highlight=False)
-    done = 0
-    started = time.monotonic()
-    with err.status("starting...") as status:
-
-        def on_line(line: str) -> None:
-            nonlocal done
-            if _RESOURCE_DONE.search(line):
-                done += 1
-                status.update(f"terraform apply: {done} resources done ({time.monotonic() - started:.0f} s)")
-
-        def say(message: str) -> None:
-            err.print(f"[cyan]>[/cyan] {message}")
-            status.update(message)
-
+    with _Display(err, "terraform apply") as display:
         try:
             result = local_up(
                 backend=backend,
                 suffix=suffix,
                 architecture=architecture or default_architecture(),
                 demo=demo,
-                progress=say,
-                on_terraform_line=on_line,
+                progress=display.say,
+                on_apply_progress=display.changes,
             )
         except (LocalError, BuildError, TerraformError) as exc:
             raise click.ClickException(str(exc)) from exc
@@ -166,14 +261,9 @@ def _env_hint(endpoint_url: str, region: str) -> dict[str, str]:
 def down(backend: str | None) -> None:
     """Destroy the local platform, stop the emulator and remove local state (safe to repeat)."""
     err = Console(stderr=True, highlight=False)
-    with err.status("terraform destroy...") as status:
-
-        def say(message: str) -> None:
-            err.print(f"[cyan]>[/cyan] {message}")
-            status.update(message)
-
+    with _Display(err, "terraform destroy") as display:
         try:
-            result = local_down(backend=backend, progress=say)
+            result = local_down(backend=backend, progress=display.say, on_destroy_progress=display.changes)
         except (LocalError, TerraformError) as exc:
             raise click.ClickException(str(exc)) from exc
     what = "destroyed" if result.destroyed else "nothing deployed"

@@ -156,3 +156,85 @@ def test_failed_up_prints_the_terraform_error_block_and_where_the_logs_are(local
     assert "Error: Invalid value for variable" in kept[0].read_text()
     assert f"emulator log: {local_dir / 'emulator.log'}" in result.output
     assert (local_dir / "emulator.log").is_file()
+
+
+def _recorded_progress(name: str) -> list[dict[str, object]]:
+    from devkit.terraform import parse_message
+
+    path = Path(__file__).parent / "data" / "terraform_ui" / f"{name}.jsonl"
+    return [m for m in map(parse_message, path.read_text().splitlines()) if m is not None]
+
+
+def test_apply_progress_off_a_terminal_is_plain_lines() -> None:
+    """CI and pipes: no bar, no control codes; the planned total, tenths of it and the end."""
+    import io
+
+    from rich.console import Console
+
+    from devkit.cli.local_cmd import _Display
+    from devkit.terraform import ApplyProgress
+
+    buffer = io.StringIO()
+    console = Console(file=buffer, force_terminal=False, width=100)
+    progress = ApplyProgress()
+    with _Display(console, "terraform apply") as display:
+        assert not display.interactive
+        display.say("terraform init")
+        for message in _recorded_progress("replace"):
+            if progress.feed(message):
+                display.changes(progress)
+    lines = buffer.getvalue().splitlines()
+    assert lines[0] == "> terraform init"
+    assert lines[1] == "terraform apply: 4 resource changes planned"
+    assert [line.split(" (")[0] for line in lines[2:]] == [
+        f"terraform apply: {done}/4 resource changes done" for done in (1, 2, 3, 4)
+    ]
+    assert "\x1b" not in buffer.getvalue() and "\r" not in buffer.getvalue()
+
+
+def test_apply_progress_on_a_terminal_is_a_bar() -> None:
+    import io
+
+    from rich.console import Console
+
+    from devkit.cli.local_cmd import _Display
+    from devkit.terraform import ApplyProgress
+
+    buffer = io.StringIO()
+    console = Console(file=buffer, force_terminal=True, width=120)
+    progress = ApplyProgress()
+    with _Display(console, "terraform apply") as display:
+        assert display.interactive
+        for message in _recorded_progress("replace"):
+            if progress.feed(message):
+                display.changes(progress)
+                if progress.total is not None:
+                    assert display._progress is not None
+                    assert display._progress.tasks[0].total == 4
+        assert display._progress is not None
+        task = display._progress.tasks[0]
+        assert (task.completed, task.total) == (4, 4)
+    assert "terraform apply: 4/4 resource changes done" in buffer.getvalue()
+
+
+def test_up_passes_the_apply_progress_to_the_display(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The command wires local.up's progress callbacks to the display (no emulator, no terraform)."""
+    from devkit.cli import local_cmd
+    from devkit.terraform import ApplyProgress
+
+    seen: dict[str, object] = {}
+
+    def fake_up(**kwargs: object) -> object:
+        seen.update(kwargs)
+        progress = ApplyProgress()
+        for message in _recorded_progress("create"):
+            if progress.feed(message):
+                kwargs["on_apply_progress"](progress)  # type: ignore[operator]
+        raise local.LocalError("stop here")
+
+    monkeypatch.setattr(local_cmd, "local_up", fake_up)
+    result = CliRunner().invoke(up_cmd, ["--no-demo"])
+    assert result.exit_code == 1 and "stop here" in result.output
+    assert callable(seen["progress"]) and callable(seen["on_apply_progress"])
+    assert "terraform apply: 3 resource changes planned" in result.output
+    assert "terraform apply: 3/3 resource changes done" in result.output

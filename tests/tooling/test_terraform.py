@@ -6,6 +6,7 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 import textwrap
 from pathlib import Path
 
@@ -19,73 +20,142 @@ from devkit.terraform import (
     REPO_ROOT,
     Terraform,
     TerraformError,
-    _platform_dir,
     error_blocks,
     failed_calls,
     find_provider_mirror,
+    implied_mirror_dirs,
     is_transient,
+    mirror_has_aws_provider,
     planned_resources,
+    platform_dir,
     prepare_workdir,
     render_override,
+    search_for_mirror,
     terraform_env,
 )
+from devkit.terraform.mirror import search_roots
 
 TERRAFORM = shutil.which("terraform")
 
 
 def _fake_mirror(root: Path) -> Path:
-    (root / AWS_PROVIDER_SOURCE / "5.100.0" / _platform_dir()).mkdir(parents=True)
+    (root / AWS_PROVIDER_SOURCE / "5.100.0" / platform_dir()).mkdir(parents=True)
     return root
 
 
 def test_explicit_mirror_variable_wins(tmp_path: Path) -> None:
     mirror = _fake_mirror(tmp_path / "explicit")
-    other = _fake_mirror(tmp_path / "searched")
-    found = find_provider_mirror({"TF_PLUGIN_MIRROR": str(mirror)}, search_paths=[str(other)])
+    implied = _fake_mirror(tmp_path / "implied")
+    _fake_mirror(tmp_path / "root" / "searched")
+    found = find_provider_mirror(
+        {"TF_PLUGIN_MIRROR": str(mirror)}, implied_dirs=[implied], roots=[tmp_path / "root"]
+    )
     assert found == mirror.resolve()
 
 
 def test_explicit_mirror_without_the_provider_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(TerraformError, match="does not contain"):
-        find_provider_mirror({"TF_PLUGIN_MIRROR": str(tmp_path)}, search_paths=[])
+        find_provider_mirror({"TF_PLUGIN_MIRROR": str(tmp_path)}, implied_dirs=[], roots=[])
 
 
-def test_search_paths_are_tried_in_order(tmp_path: Path) -> None:
-    empty = tmp_path / "empty"
-    empty.mkdir()
-    second = _fake_mirror(tmp_path / "second")
+@pytest.mark.skipif(sys.platform == "darwin", reason="Linux and other Unix directories")
+def test_implied_mirror_directories_follow_terraform() -> None:
+    env = {"HOME": "/h", "XDG_DATA_HOME": "/data", "XDG_DATA_DIRS": "/d1:/d2"}
+    assert implied_mirror_dirs(env) == [
+        Path("/h/.terraform.d/plugins"),
+        Path("/data/terraform/plugins"),
+        Path("/d1/terraform/plugins"),
+        Path("/d2/terraform/plugins"),
+    ]
+    assert implied_mirror_dirs({"HOME": "/h"}) == [
+        Path("/h/.terraform.d/plugins"),
+        Path("/h/.local/share/terraform/plugins"),
+        Path("/usr/local/share/terraform/plugins"),
+        Path("/usr/share/terraform/plugins"),
+    ]
+
+
+def test_an_implied_mirror_directory_is_found_before_the_search(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    implied = _fake_mirror(home / ".terraform.d" / "plugins")
+    _fake_mirror(tmp_path / "root" / "other")
+    env = {"HOME": str(home), "XDG_DATA_DIRS": str(tmp_path / "nothing")}
+    assert find_provider_mirror(env, roots=[tmp_path / "root"]) == implied.resolve()
+    xdg = _fake_mirror(tmp_path / "xdg" / "terraform" / "plugins")
+    env = {"HOME": str(tmp_path / "nohome"), "XDG_DATA_HOME": str(tmp_path / "xdg"), "XDG_DATA_DIRS": "/x"}
+    assert find_provider_mirror(env, roots=[]) == xdg.resolve()
+
+
+def test_the_bounded_search_finds_a_mirror_laid_out_below_a_root(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    (root / "a" / "b").mkdir(parents=True)
+    deep = _fake_mirror(root / "x" / "y" / "z")  # depth 3: found
+    env = {"HOME": str(tmp_path / "home"), "XDG_DATA_DIRS": str(tmp_path / "nothing")}
+    assert find_provider_mirror(env, roots=[root]) == deep.resolve()
+    shallow = _fake_mirror(tmp_path / "root2" / "mirror")
+    assert search_for_mirror([root, tmp_path / "root2"]) == shallow.resolve()  # the shallowest wins
+    too_deep = tmp_path / "root3"
+    _fake_mirror(too_deep / "a" / "b" / "c" / "d")
+    _fake_mirror(too_deep / ".hidden")
+    assert search_for_mirror([too_deep]) is None
+    # With the home directory as a root (the default roots include "~").
+    _fake_mirror(tmp_path / "home" / "tools" / "providers")
+    assert search_roots({"HOME": str(tmp_path / "home")})[-1] == tmp_path / "home"
     assert (
-        find_provider_mirror({}, search_paths=[str(tmp_path / "missing"), str(empty), str(second)]) == second
+        search_for_mirror(search_roots({"HOME": str(tmp_path / "home")})[-1:])
+        == (tmp_path / "home" / "tools" / "providers").resolve()
     )
-    assert find_provider_mirror({}, search_paths=[str(empty)]) is None
 
 
 def test_packed_mirror_layout_is_recognised(tmp_path: Path) -> None:
     provider = tmp_path / AWS_PROVIDER_SOURCE
     provider.mkdir(parents=True)
-    (provider / f"terraform-provider-aws_5.100.0_{_platform_dir()}.zip").write_bytes(b"")
-    assert find_provider_mirror({}, search_paths=[str(tmp_path)]) == tmp_path.resolve()
+    (provider / f"terraform-provider-aws_5.100.0_{platform_dir()}.zip").write_bytes(b"")
+    assert find_provider_mirror({}, implied_dirs=[tmp_path], roots=[]) == tmp_path.resolve()
+    other = tmp_path / "other" / AWS_PROVIDER_SOURCE
+    other.mkdir(parents=True)
+    (other / "terraform-provider-aws_5.100.0_plan9_mips.zip").write_bytes(b"")
+    assert not mirror_has_aws_provider(tmp_path / "other")
 
 
 def test_cli_config_points_at_the_mirror_for_our_runs_only(tmp_path: Path) -> None:
     mirror = _fake_mirror(tmp_path / "mirror")
-    base = {"TF_CLI_CONFIG_FILE": "/root/.terraformrc-that-does-not-exist", "PATH": "/usr/bin"}
-    env = terraform_env(base, local_dir=tmp_path / "local", search_paths=[str(mirror)])
+    base = {"TF_CLI_CONFIG_FILE": "/nonexistent/terraformrc", "PATH": "/usr/bin", "TF_PLUGIN_MIRROR": ""}
+    env = terraform_env(base, local_dir=tmp_path / "local", implied_dirs=[mirror], roots=[])
     config = Path(env["TF_CLI_CONFIG_FILE"])
     assert config == tmp_path / "local" / "terraformrc"
     text = config.read_text()
     assert "filesystem_mirror" in text and json.dumps(str(mirror.resolve())) in text
     assert f'exclude = ["{AWS_PROVIDER_SOURCE}"]' in text
-    assert base["TF_CLI_CONFIG_FILE"] == "/root/.terraformrc-that-does-not-exist"  # caller untouched
+    assert base["TF_CLI_CONFIG_FILE"] == "/nonexistent/terraformrc"  # caller untouched
 
 
-def test_without_a_mirror_a_dangling_cli_config_is_dropped(tmp_path: Path) -> None:
-    env = terraform_env({"TF_CLI_CONFIG_FILE": str(tmp_path / "nope")}, local_dir=tmp_path, search_paths=[])
+def test_without_a_mirror_there_is_no_cli_config(tmp_path: Path) -> None:
+    """Online users: no mirror anywhere, nothing written, a dangling TF_CLI_CONFIG_FILE dropped."""
+    base = {
+        "TF_CLI_CONFIG_FILE": str(tmp_path / "nope"),
+        "HOME": str(tmp_path / "home"),
+        "XDG_DATA_DIRS": str(tmp_path / "share"),
+    }
+    (tmp_path / "home" / ".terraform.d" / "plugins").mkdir(parents=True)  # empty: not a mirror
+    env = terraform_env(base, local_dir=tmp_path / "local", roots=[tmp_path / "home"])
     assert "TF_CLI_CONFIG_FILE" not in env
+    assert not (tmp_path / "local" / "terraformrc").exists()
     existing = tmp_path / "mine.tfrc"
     existing.write_text("")
-    env = terraform_env({"TF_CLI_CONFIG_FILE": str(existing)}, local_dir=tmp_path, search_paths=[])
+    env = terraform_env({"TF_CLI_CONFIG_FILE": str(existing)}, local_dir=tmp_path, implied_dirs=[], roots=[])
     assert env["TF_CLI_CONFIG_FILE"] == str(existing)
+
+
+def test_the_environment_variable_is_read_from_the_process_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    mirror = _fake_mirror(tmp_path / "m")
+    monkeypatch.setenv("TF_PLUGIN_MIRROR", str(mirror))
+    assert find_provider_mirror() == mirror.resolve()
+    monkeypatch.setenv("TF_PLUGIN_MIRROR", str(tmp_path / "empty"))
+    with pytest.raises(TerraformError, match="TF_PLUGIN_MIRROR"):
+        terraform_env(local_dir=tmp_path / "local")
 
 
 def test_override_sets_test_credentials_fail_fast_retries_and_every_endpoint() -> None:
@@ -294,20 +364,36 @@ def test_error_blocks_keep_summary_resource_and_detail() -> None:
 
 @pytest.mark.skipif(TERRAFORM is None, reason="terraform not installed")
 def test_failed_apply_shows_the_error_block_and_keeps_the_log(tmp_path: Path) -> None:
-    """A deliberately broken variable: the message carries terraform's Error block and the kept log."""
+    """A deliberately broken variable: the message carries terraform's Error block and the kept log,
+    with the human UI and with the machine-readable one (``-json``) alike."""
     workdir = prepare_workdir(tmp_path / "stack", "http://127.0.0.1:1")
-    tf = Terraform(workdir, timeout=300, log_path=tmp_path / "tf.log", failed_log_dir=tmp_path / "logs")
+    events: list[dict[str, object]] = []
+    tf = Terraform(
+        workdir,
+        timeout=300,
+        log_path=tmp_path / "tf.log",
+        failed_log_dir=tmp_path / "logs",
+        on_event=events.append,
+    )
     tf.init_dir()
-    with pytest.raises(TerraformError) as caught:
-        tf.apply_vars({"environment_suffix": "Not_Valid!"})
-    message = str(caught.value)
-    assert "Error: Invalid value for variable" in message
-    assert 'var.environment_suffix is "Not_Valid!"' in message
-    assert "environment_suffix must be 2-20 characters" in message  # the detail, not only the summary
-    kept = caught.value.log_path
-    assert kept is not None and kept.parent == tmp_path / "logs" and f"(full log: {kept})" in message
-    assert "Error: Invalid value for variable" in kept.read_text()
-    assert tf.retries == []  # a real error is not re-run
+    blocks: list[list[str]] = []
+    for json_ui in (False, True):
+        with pytest.raises(TerraformError) as caught:
+            tf.apply_vars({"environment_suffix": "Not_Valid!"}, json_ui=json_ui)
+        message = str(caught.value)
+        assert "Error: Invalid value for variable" in message
+        assert 'var.environment_suffix is "Not_Valid!"' in message
+        assert "environment_suffix must be 2-20 characters" in message  # the detail, not only the summary
+        kept = caught.value.log_path
+        assert kept is not None and kept.parent == tmp_path / "logs" and f"(full log: {kept})" in message
+        assert "Error: Invalid value for variable" in kept.read_text()
+        assert tf.retries == []  # a real error is not re-run
+        blocks.append(caught.value.blocks)
+    # The same text from the diagnostic message as from the human UI (which wraps the detail).
+    assert [" ".join(b.split()) for b in blocks[0]] == [" ".join(b.split()) for b in blocks[1]]
+    assert events and events[0]["type"] == "version"
+    assert any(event["type"] == "diagnostic" for event in events)
+    assert '"@level"' not in (tmp_path / "tf.log").read_text()  # the log keeps the human text
 
 
 def test_transient_reruns_are_recorded_with_the_failing_call(tmp_path: Path) -> None:

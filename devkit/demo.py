@@ -1,8 +1,8 @@
 """The demo ``devkit up`` runs after apply, and the flow helpers the end-to-end suite shares with it.
 
 :class:`Platform` drives a deployed platform the way a client and an on-call engineer would: payments
-through the API (:class:`devkit.emulator.apigw.ApiClient`, moto or LocalStack), reads through boto3, the
-ops CLI for reports and links. :func:`run_demo` sends a few payments — settled ones, one fraud
+through the API (:class:`devkit.emulator.apigw_client.ApiClient`, moto or LocalStack), reads through boto3,
+the ops CLI for reports and links. :func:`run_demo` sends a few payments — settled ones, one fraud
 rejection and one whose settlement fails until it lands in the DLQ — then prints the day's
 ``ops report`` and the on-call links.
 """
@@ -24,7 +24,7 @@ import boto3
 from boto3.dynamodb.conditions import Key
 from botocore.config import Config
 
-from devkit.emulator.apigw import ApiClient, Response, detect_backend
+from devkit.emulator.apigw_client import ApiClient, Response, detect_backend
 
 Progress = Callable[[str], None]
 

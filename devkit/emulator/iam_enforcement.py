@@ -47,7 +47,7 @@ from moto import settings
 from moto.core.authorization import ActionAuthenticatorMixin
 from moto.core.exceptions import AccessDeniedError, JsonRESTError
 
-from devkit.emulator.runtime_shims import HookPointMovedError
+from devkit.emulator.shims import ShimError
 
 ENV_VAR = "OPS_EMULATOR_IAM"
 # The default credentials of every admin-side client (Terraform's override, harness clients, ops CLI) and
@@ -402,7 +402,7 @@ def install(*, enforce: bool = True) -> None:
         if _original is None:
             original = vars(ActionAuthenticatorMixin).get("_authenticate_and_authorize_action")
             if original is None:
-                raise HookPointMovedError(
+                raise ShimError(
                     "moto.core.authorization.ActionAuthenticatorMixin."
                     "_authenticate_and_authorize_action is gone"
                 )

@@ -36,7 +36,7 @@ from moto.server import ThreadedMotoServer
 from waitress import wasyncore  # type: ignore[import-untyped]  # waitress ships no type information
 from waitress.server import create_server  # type: ignore[import-untyped]  # (no py.typed)
 
-from devkit.emulator import iam_enforcement, lambda_runtime, runtime_shims, shims
+from devkit.emulator import iam_enforcement, lambda_runtime, shims, xray_fake
 from devkit.emulator.endpoints import (
     BACKENDS,
     DEFAULT_ACCOUNT_ID,
@@ -105,10 +105,12 @@ def configure_moto() -> None:
                 raise shims.ShimError(f"moto config {section}.{key} no longer exists")
             settings[key] = value
         shims.install_all()
+        # The X-Ray control plane moto lacks (sampling rules, groups, encryption config, tags).
+        xray_fake.install()
         # Behaviours the deployed code meets at run time (S3 bucket-policy conditions, Step Functions
-        # JSONPath, DescribeAlarms filters) live beside the Lambda runtime hook; they apply to every
-        # client of the emulator, so install them whether or not the hook runs.
-        runtime_shims.install_all()
+        # JSONPath, DescribeAlarms filters); they apply to every client of the emulator, so install
+        # them whether or not the Lambda runtime hook runs.
+        shims.install_runtime()
 
 
 def lambda_runtime_wanted(flag: bool | None = None) -> bool:

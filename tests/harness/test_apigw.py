@@ -11,14 +11,8 @@ from typing import Any
 
 import pytest
 
-from devkit.emulator.apigw import (
-    ApiClient,
-    Response,
-    backend_from_env,
-    detect_backend,
-    render_template,
-    validation_errors,
-)
+from devkit.emulator.apigw import render_template, validation_errors
+from devkit.emulator.apigw_client import ApiClient, Response, backend_from_env, detect_backend
 from tests.harness import make_zip
 
 ECHO = {
@@ -72,7 +66,7 @@ def api(moto_emulator: Any, lambda_role: str) -> dict[str, Any]:
         FunctionName=f"harness-echo-{uuid.uuid4().hex[:8]}",
         Runtime="python3.12",
         Role=lambda_role,
-        Handler="payments.handlers.echo.handler",
+        Handler="handlers.echo.handler",
         Code={"ZipFile": make_zip(ECHO)},
         Timeout=10,
     )

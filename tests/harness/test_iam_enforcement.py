@@ -162,7 +162,7 @@ def role_function(moto_emulator: Any) -> Callable[..., tuple[str, str]]:
             FunctionName=name,
             Runtime="python3.12",
             Role=role,
-            Handler="payments.handlers.caller.handler",
+            Handler="handlers.caller.handler",
             Code={"ZipFile": make_zip(CALLER)},
             Timeout=20,
         )

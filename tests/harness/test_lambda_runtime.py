@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 
 from devkit.emulator import lambda_runtime
-from devkit.emulator.lambda_runtime import (
-    FunctionSpec,
-    HookPointMovedError,
-    LambdaRuntime,
+from devkit.emulator.lambda_runtime import FunctionSpec, LambdaRuntime
+from devkit.emulator.shims import ShimError
+from devkit.emulator.sqs_poller import (
+    DEFAULT_RETRY_VISIBILITY_SECONDS,
     SqsEventSourcePoller,
     retry_visibility_from_env,
 )
@@ -67,18 +67,18 @@ def test_hook_points_are_pinned_to_moto_525(monkeypatch: pytest.MonkeyPatch) -> 
     assert {"invoke"} <= set(vars(lambda_function)) and "invoke" in vars(simple_backend)
     assert "create_event_source_mapping" in vars(backend)
     monkeypatch.setattr(lambda_runtime.moto, "__version__", "5.3.0")
-    with pytest.raises(HookPointMovedError, match=r"moto 5\.2\.5.*5\.3\.0"):
+    with pytest.raises(ShimError, match=r"moto 5\.2\.5.*5\.3\.0"):
         lambda_runtime._hook_points()
 
 
 def test_missing_hook_attribute_is_reported(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delattr(lambda_runtime.LambdaSimpleBackend, "invoke")
-    with pytest.raises(HookPointMovedError, match=r"hook point moved.*LambdaSimpleBackend\.invoke"):
+    with pytest.raises(ShimError, match=r"hook point moved.*LambdaSimpleBackend\.invoke"):
         lambda_runtime._hook_points()
 
 
 def test_retry_visibility_setting() -> None:
-    assert retry_visibility_from_env({}) == lambda_runtime.DEFAULT_RETRY_VISIBILITY_SECONDS
+    assert retry_visibility_from_env({}) == DEFAULT_RETRY_VISIBILITY_SECONDS
     assert retry_visibility_from_env({"OPS_EMULATOR_SQS_RETRY_VISIBILITY": "queue"}) is None
     assert retry_visibility_from_env({"OPS_EMULATOR_SQS_RETRY_VISIBILITY": "7"}) == 7
     with pytest.raises(ValueError, match="between 0 and 43200"):
@@ -93,7 +93,7 @@ def _spec(code: bytes, sha: str | None = None) -> FunctionSpec:
         function_name="unit",
         function_arn="arn:aws:lambda:us-east-1:123456789012:function:unit",
         version="$LATEST",
-        handler="payments.handlers.probe.handler",
+        handler="handlers.probe.handler",
         runtime="python3.12",
         timeout=5,
         memory_size=512,
@@ -130,7 +130,7 @@ def test_zip_slip_is_refused(tmp_path: Any) -> None:
 
 
 def test_invoke_runs_the_deployed_handler(moto_emulator: Any, make_function: Callable[..., Any]) -> None:
-    fn = make_function(PROBE, "payments.handlers.probe.handler", environment={"GREETING": "hello"})
+    fn = make_function(PROBE, "handlers.probe.handler", environment={"GREETING": "hello"})
     error, result = _invoke(moto_emulator.client("lambda"), fn["FunctionName"], {"a": 1})
     assert error is None
     assert result["event"] == {"a": 1}
@@ -139,8 +139,7 @@ def test_invoke_runs_the_deployed_handler(moto_emulator: Any, make_function: Cal
     env = result["env"]
     assert env["GREETING"] == "hello" and env["AWS_LAMBDA_FUNCTION_NAME"] == fn["FunctionName"]
     assert (
-        env["AWS_ENDPOINT_URL"] == moto_emulator.endpoint_url
-        and env["_HANDLER"] == "payments.handlers.probe.handler"
+        env["AWS_ENDPOINT_URL"] == moto_emulator.endpoint_url and env["_HANDLER"] == "handlers.probe.handler"
     )
     assert env["AWS_EXECUTION_ENV"] == "AWS_Lambda_python3.12"
     # The code that ran is the zip's (extracted under LAMBDA_TASK_ROOT, first on sys.path).
@@ -151,7 +150,7 @@ def test_invoke_runs_the_deployed_handler(moto_emulator: Any, make_function: Cal
 def test_handler_reaches_the_emulator_with_boto3(
     moto_emulator: Any, make_function: Callable[..., Any]
 ) -> None:
-    fn = make_function(PROBE, "payments.handlers.probe.handler")
+    fn = make_function(PROBE, "handlers.probe.handler")
     name = f"/harness/{uuid.uuid4().hex}"
     error, _ = _invoke(moto_emulator.client("lambda"), fn["FunctionName"], {"param": name})
     assert error is None
@@ -161,7 +160,7 @@ def test_handler_reaches_the_emulator_with_boto3(
 def test_unhandled_exception_is_reported_like_lambda(
     moto_emulator: Any, make_function: Callable[..., Any]
 ) -> None:
-    fn = make_function(PROBE, "payments.handlers.probe.handler")
+    fn = make_function(PROBE, "handlers.probe.handler")
     error, result = _invoke(moto_emulator.client("lambda"), fn["FunctionName"], {"raise": "nope"})
     assert error == "Unhandled"
     assert result["errorType"] == "ValueError" and result["errorMessage"] == "refused: nope"
@@ -172,7 +171,7 @@ def test_unhandled_exception_is_reported_like_lambda(
 def test_timeout_from_the_function_configuration(
     moto_emulator: Any, make_function: Callable[..., Any]
 ) -> None:
-    fn = make_function(PROBE, "payments.handlers.probe.handler", timeout=1)
+    fn = make_function(PROBE, "handlers.probe.handler", timeout=1)
     error, result = _invoke(moto_emulator.client("lambda"), fn["FunctionName"], {"sleep": 5})
     assert error == "Unhandled"
     assert result["errorType"] == "Sandbox.Timedout"
@@ -181,10 +180,10 @@ def test_timeout_from_the_function_configuration(
 
 def test_runtime_crash_and_bad_handler(moto_emulator: Any, make_function: Callable[..., Any]) -> None:
     client = moto_emulator.client("lambda")
-    crash = make_function(PROBE, "payments.handlers.probe.handler")
+    crash = make_function(PROBE, "handlers.probe.handler")
     error, result = _invoke(client, crash["FunctionName"], {"exit": True})
     assert error == "Unhandled" and result["errorType"] == "Runtime.ExitError"
-    missing = make_function(PROBE, "payments.handlers.nowhere.handler")
+    missing = make_function(PROBE, "handlers.nowhere.handler")
     error, result = _invoke(client, missing["FunctionName"], {})
     assert error == "Unhandled" and result["errorType"] == "Runtime.ImportModuleError"
 
@@ -192,7 +191,7 @@ def test_runtime_crash_and_bad_handler(moto_emulator: Any, make_function: Callab
 def test_output_goes_to_cloudwatch_logs_and_tail(
     moto_emulator: Any, make_function: Callable[..., Any]
 ) -> None:
-    fn = make_function(PROBE, "payments.handlers.probe.handler")
+    fn = make_function(PROBE, "handlers.probe.handler")
     response = moto_emulator.client("lambda").invoke(
         FunctionName=fn["FunctionName"], Payload=b"{}", LogType="Tail"
     )
@@ -207,7 +206,7 @@ def test_output_goes_to_cloudwatch_logs_and_tail(
 
 
 def test_event_invocation_runs_asynchronously(moto_emulator: Any, make_function: Callable[..., Any]) -> None:
-    fn = make_function(PROBE, "payments.handlers.probe.handler")
+    fn = make_function(PROBE, "handlers.probe.handler")
     name = f"/harness/{uuid.uuid4().hex}"
     response = moto_emulator.client("lambda").invoke(
         FunctionName=fn["FunctionName"], InvocationType="Event", Payload=json.dumps({"param": name}).encode()
@@ -347,7 +346,7 @@ def workflow(moto_emulator: Any, lambda_role: str) -> tuple[Any, str]:
         FunctionName=f"harness-flaky-{uuid.uuid4().hex[:8]}",
         Runtime="python3.12",
         Role=lambda_role,
-        Handler="payments.handlers.flaky.handler",
+        Handler="handlers.flaky.handler",
         Code={"ZipFile": make_zip(FLAKY)},
         Timeout=10,
         Environment={"Variables": {"COUNTER_TABLE": table}},
@@ -480,7 +479,7 @@ def test_sqs_mapping_batches_partial_failures_and_dlq(
         "retry visibility compression"
     )
     queue, arn, dlq = _queue_pair(sqs)
-    fn = make_function(CONSUMER, "payments.handlers.consumer.handler")
+    fn = make_function(CONSUMER, "handlers.consumer.handler")
     client.create_event_source_mapping(
         EventSourceArn=arn,
         FunctionName=fn["FunctionName"],
@@ -508,7 +507,7 @@ def test_sqs_mapping_function_error_fails_the_whole_batch(
 ) -> None:
     sqs, client = moto_emulator.client("sqs"), moto_emulator.client("lambda")
     queue, arn, dlq = _queue_pair(sqs)
-    fn = make_function(CONSUMER, "payments.handlers.consumer.handler")
+    fn = make_function(CONSUMER, "handlers.consumer.handler")
     mapping = client.create_event_source_mapping(
         EventSourceArn=arn, FunctionName=fn["FunctionName"], BatchSize=10, MaximumBatchingWindowInSeconds=1
     )
@@ -524,7 +523,7 @@ def test_sqs_mapping_function_error_fails_the_whole_batch(
 def test_disabled_mapping_does_not_poll(moto_emulator: Any, make_function: Callable[..., Any]) -> None:
     sqs, client = moto_emulator.client("sqs"), moto_emulator.client("lambda")
     queue, arn, _ = _queue_pair(sqs)
-    fn = make_function(CONSUMER, "payments.handlers.consumer.handler")
+    fn = make_function(CONSUMER, "handlers.consumer.handler")
     mapping = client.create_event_source_mapping(
         EventSourceArn=arn, FunctionName=fn["FunctionName"], Enabled=False
     )

@@ -10,7 +10,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto.iam.access_control import PermissionResult
 
-from devkit.emulator.runtime_shims import condition_holds, evaluate_policy
+from devkit.emulator.shims.runtime import condition_holds, evaluate_policy
 
 TLS_ONLY = {
     "Sid": "DenyInsecureTransport",

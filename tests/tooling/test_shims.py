@@ -60,12 +60,13 @@ def test_a_vanished_patch_target_fails_loudly() -> None:
         pass
 
     with pytest.raises(shims.ShimError, match="no longer exists"):
-        shims._require(Target, "attributes")
+        shims.require(Target, "attributes")
 
 
 def test_every_shim_is_installed_and_documented() -> None:
     assert shims.install_all() == [s.__name__ for s in shims.SHIMS]
-    for shim in shims.SHIMS:
+    assert shims.install_runtime() == [s.__name__ for s in shims.RUNTIME_SHIMS]
+    for shim in (*shims.SHIMS, *shims.RUNTIME_SHIMS):
         assert shim.__doc__ and "moto" in shim.__doc__, shim.__name__
 
 
@@ -409,7 +410,7 @@ def test_event_source_mappings_can_be_listed_by_function_name_or_arn(moto_emulat
 
 def test_tls_only_bucket_policy_does_not_block_every_object_request(moto_emulator: Emulator) -> None:
     """Stock moto treats every condition operator but StringEquals as matched: the TLS-only Deny would
-    refuse every object request. devkit.emulator.runtime_shims evaluates conditions; the server installs
+    refuse every object request. devkit.emulator.shims.runtime evaluates conditions; the server installs
     it with the other shims."""
     s3 = moto_emulator.client("s3")
     bucket = _name("archive")

@@ -1,16 +1,15 @@
 """Run-time compatibility shims for moto 5.2.5: behaviour the deployed code meets, not the apply.
 
-Installed by :func:`devkit.emulator.lambda_runtime.install` (the apply-time shims live in
-``devkit.emulator.shims``). Each shim names the moto behaviour it replaces and fails loudly
-(:class:`HookPointMovedError`) when the patched attribute is not where it was.
+Installed by :func:`devkit.emulator.shims.install_runtime`, which ``devkit.emulator.server.configure_moto``
+and :func:`devkit.emulator.lambda_runtime.install` call. Each shim names the moto behaviour it replaces
+and fails loudly (:class:`~devkit.emulator.shims.ShimError`) when the patched attribute is not where it
+was.
 
 * :func:`shim_sfn_definite_jsonpath` — a Choice on ``$.checks[0].valid`` never matches on stock moto.
 * :func:`shim_s3_bucket_policy_conditions` — stock moto applies a bucket policy's Deny statements
   whatever their Condition says (it only understands ``StringEquals``), so the usual TLS-only
-  statement (``Bool aws:SecureTransport false``) denies every PutObject/GetObject. Replaces (when the
-  runtime is installed) ``devkit.emulator.shims.shim_s3_conditional_bucket_policy_denies``, which drops
-  conditional Denies: this one evaluates them, so a policy that would refuse the platform's own
-  writes on AWS refuses them here too.
+  statement (``Bool aws:SecureTransport false``) denies every PutObject/GetObject. This shim evaluates
+  the conditions, so a policy that would refuse the platform's own writes on AWS refuses them here too.
 * :func:`shim_cloudwatch_describe_alarms_filters` — DescribeAlarms honours only one filter.
 """
 
@@ -33,20 +32,17 @@ from moto.s3.models import FakeBucket
 from moto.s3.responses import S3Response
 from moto.stepfunctions.parser.asl.utils import json_path
 
+from devkit.emulator.shims._base import ShimError
+
 log = logging.getLogger(__name__)
 
 
-class HookPointMovedError(RuntimeError):
-    """A moto attribute a shim patches is gone (moto was upgraded or changed)."""
-
-
-def _require(owner: Any, name: str) -> Any:
+def _own_attribute(owner: Any, name: str) -> Any:
+    """``owner``'s own ``name`` (a class's, not an inherited one); :class:`ShimError` when it is gone."""
     value = vars(owner).get(name) if isinstance(owner, type) else getattr(owner, name, None)
     if value is None:
         label = getattr(owner, "__qualname__", getattr(owner, "__name__", repr(owner)))
-        raise HookPointMovedError(
-            f"hook point moved: {getattr(owner, '__module__', '?')}.{label}.{name} is gone"
-        )
+        raise ShimError(f"hook point moved: {getattr(owner, '__module__', '?')}.{label}.{name} is gone")
     return value
 
 
@@ -65,7 +61,7 @@ def shim_sfn_definite_jsonpath() -> None:
     leaves every other path to moto. Applied to the defining module and to every already-imported
     module of the interpreter that bound the function by name.
     """
-    original = _require(json_path, "extract_json")
+    original = _own_attribute(json_path, "extract_json")
     if getattr(original, "_definite_path_shim", False):
         return
 
@@ -188,8 +184,8 @@ def shim_s3_bucket_policy_conditions() -> None:
     context of ``aws:SecureTransport=true`` and the request's ``x-amz-server-side-encryption*`` headers,
     captured by wrapping ``S3Response._key_response``.
     """
-    original_get_permission = _require(FakeBucket, "get_permission")
-    original_key_response = _require(S3Response, "_key_response")
+    original_get_permission = _own_attribute(FakeBucket, "get_permission")
+    original_key_response = _own_attribute(S3Response, "_key_response")
     if getattr(original_get_permission, "_conditions_shim", False):
         return
 
@@ -220,7 +216,7 @@ def shim_cloudwatch_describe_alarms_filters() -> None:
     health check asks) returns every platform alarm whatever its state. AWS applies all of them; so
     does the shim.
     """
-    original = _require(CloudWatchResponse, "describe_alarms")
+    original = _own_attribute(CloudWatchResponse, "describe_alarms")
     if getattr(original, "_all_filters_shim", False):
         return
 
@@ -246,9 +242,3 @@ def shim_cloudwatch_describe_alarms_filters() -> None:
 
     describe_alarms._all_filters_shim = True  # type: ignore[attr-defined]
     CloudWatchResponse.describe_alarms = describe_alarms  # type: ignore[method-assign,assignment]
-
-
-def install_all() -> None:
-    shim_sfn_definite_jsonpath()
-    shim_s3_bucket_policy_conditions()
-    shim_cloudwatch_describe_alarms_filters()

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import hashlib
 import json
 import os
 import platform as host
@@ -49,7 +48,11 @@ from moto.dynamodb import models as moto_dynamodb_models
 from moto.dynamodb.models import dynamodb_backends
 from payments.jobs.cleanup import TERMINAL_STATUSES, cutoff_for, run_cleanup
 from payments.jobs.redrive import redrive
-from payments.jobs.report import MAX_DAY_SHARDS, build_report
+from payments.jobs.report import build_report
+from payments.shards import MAX_DAY_SHARDS, day_shard
+from payments.states import Status
+
+from tests.support import tables
 
 REGION = "us-east-1"
 TABLE = "payment-transactions-bench"
@@ -163,15 +166,15 @@ def _item(n: int, timestamp_ms: int, rng: random.Random) -> dict[str, Any]:
     # Random rather than time-ordered ids: moto scans in key order, DynamoDB in hash order of
     # the key; random ids make moto's order as unrelated to age as DynamoDB's is.
     transaction_id = f"txn_{rng.getrandbits(128):032x}"[:30]
-    shard = int(hashlib.sha256(transaction_id.encode()).hexdigest(), 16) % SHARDS
     at = dt.datetime.fromtimestamp(timestamp_ms / 1000, dt.UTC)
     currency = rng.choice(["USD", "USD", "EUR", "GBP", "JPY", "KWD"])
-    status = rng.choices(["COMPLETED", "FAILED", "REJECTED", "PENDING"], weights=[90, 4, 4, 2])[0]
+    statuses = [Status.COMPLETED, Status.FAILED, Status.REJECTED, Status.PENDING]
+    status = rng.choices([s.value for s in statuses], weights=[90, 4, 4, 2])[0]
     iso = at.isoformat(timespec="milliseconds")
     return {
         "transaction_id": {"S": transaction_id},
         "timestamp": {"N": str(timestamp_ms)},
-        "day_shard": {"S": f"{at.date().isoformat()}#{shard:02d}"},
+        "day_shard": {"S": day_shard(transaction_id, timestamp_ms, SHARDS)},
         "created_at": {"S": iso},
         "updated_at": {"S": iso},
         "status": {"S": status},
@@ -198,32 +201,9 @@ def _item(n: int, timestamp_ms: int, rng: random.Random) -> dict[str, Any]:
 
 
 def _create(dynamodb: Any, s3: Any) -> None:
-    def gsi(name: str, key: str) -> dict[str, Any]:
-        return {
-            "IndexName": name,
-            "KeySchema": [
-                {"AttributeName": key, "KeyType": "HASH"},
-                {"AttributeName": "timestamp", "KeyType": "RANGE"},
-            ],
-            "Projection": {"ProjectionType": "ALL"},
-        }
-
-    dynamodb.create_table(
-        TableName=TABLE,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[
-            {"AttributeName": "transaction_id", "AttributeType": "S"},
-            {"AttributeName": "timestamp", "AttributeType": "N"},
-            {"AttributeName": "day_shard", "AttributeType": "S"},
-        ],
-        KeySchema=[
-            {"AttributeName": "transaction_id", "KeyType": "HASH"},
-            {"AttributeName": "timestamp", "KeyType": "RANGE"},
-        ],
-        # Only the index the jobs use: the by-customer/by-merchant GSIs change none of the
-        # measured reads or writes, and each one multiplies moto's cost per seeded item.
-        GlobalSecondaryIndexes=[gsi("by-day", "day_shard")],
-    )
+    # Only the index the jobs use: the by-customer/by-merchant GSIs change none of the measured
+    # reads or writes, and each one multiplies moto's cost per seeded item.
+    tables.create_table(dynamodb, tables.TRANSACTIONS, TABLE, indexes=["by-day"])
     s3.create_bucket(Bucket=BUCKET)
 
 
@@ -342,16 +322,13 @@ def report_s0(fx: Fixture, size: int) -> Row:
 def _remaining(fx: Fixture, cutoff_ms: int, finished: bool) -> int:
     """Old rows still in the table: finished (eligible) ones, or unfinished ones."""
     remaining = 0
+    terminal = {f":t{i}": {"S": status} for i, status in enumerate(TERMINAL_STATUSES)}
     request: dict[str, Any] = {
         "TableName": TABLE,
         "Select": "COUNT",
-        "FilterExpression": f"#ts < :c AND {'' if finished else 'NOT '}#st IN (:done, :rejected)",
+        "FilterExpression": f"#ts < :c AND {'' if finished else 'NOT '}#st IN ({', '.join(terminal)})",
         "ExpressionAttributeNames": {"#ts": "timestamp", "#st": "status"},
-        "ExpressionAttributeValues": {
-            ":c": {"N": str(cutoff_ms)},
-            ":done": {"S": TERMINAL_STATUSES[0]},
-            ":rejected": {"S": TERMINAL_STATUSES[1]},
-        },
+        "ExpressionAttributeValues": {":c": {"N": str(cutoff_ms)}, **terminal},
     }
     for _ in range(100_000):
         page = fx.dynamodb.scan(**request)

@@ -23,12 +23,14 @@ from typing import Any
 import boto3
 from boto3.dynamodb.conditions import Key
 from botocore.config import Config
+from payments.states import TERMINAL, Status
 
 from devkit.emulator.apigw_client import ApiClient, Response, detect_backend
 
 Progress = Callable[[str], None]
 
-TERMINAL_STATUSES = frozenset({"COMPLETED", "REJECTED", "FAILED"})
+# What the demo waits for: a finished payment, or one that failed (retryable, so not TERMINAL).
+TERMINAL_STATUSES = frozenset({*TERMINAL, Status.FAILED})
 DEFAULT_TIER = "partner"
 # An address nothing listens on: settlement's POST is refused at once (interfaces.md "Processor endpoint").
 UNREACHABLE_PROCESSOR = "https://127.0.0.1:9/v1/charges"

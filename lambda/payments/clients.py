@@ -10,7 +10,6 @@ import threading
 from typing import TYPE_CHECKING, Any
 
 import botocore.session
-from botocore.config import Config
 from botocore.exceptions import (
     ClientError,
     ConnectionClosedError,
@@ -20,6 +19,7 @@ from botocore.exceptions import (
 )
 
 from payments.config import get_settings
+from payments.sdkconfig import client_config
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.parameters import SSMProvider
@@ -31,13 +31,9 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_ssm import SSMClient
 
-# Standard retry mode already backs off on throttling; keep the total bounded so an API
-# caller gets a 503 + Retry-After well inside the gateway's 29 s limit.
-_CONFIG = Config(
-    retries={"mode": "standard", "max_attempts": 3},
-    connect_timeout=3,
-    read_timeout=10,
-)
+# Keep the total bounded so an API caller gets a 503 + Retry-After well inside the gateway's
+# 29 s limit.
+_CONFIG = client_config(max_attempts=3, connect_timeout=3, read_timeout=10)
 
 _lock = threading.RLock()
 _clients: dict[str, Any] = {}

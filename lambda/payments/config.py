@@ -1,6 +1,9 @@
 """Configuration: every environment variable the application reads, in one place.
 
-Names and meanings are the contract in docs/interfaces.md ("Environment variables").
+Names and meanings are the contract in docs/interfaces.md ("Environment variables"). The
+functions' settings (``Settings``) are read once per container; the scheduled jobs take theirs
+from the same ``load_settings``. Below them, the few variables read on every use: the processor
+test hooks and the SDK retry overrides the operator CLI honours.
 """
 
 from __future__ import annotations
@@ -99,6 +102,15 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     )
 
 
+def require(*names: str, env: Mapping[str, str] | None = None) -> None:
+    """Raise unless every variable named is set: for code that must not fall back to a default
+    (a job that deletes from the transactions table must never guess the table's name)."""
+    e = os.environ if env is None else env
+    missing = [name for name in names if not e.get(name, "").strip()]
+    if missing:
+        raise ValueError(f"environment variable(s) {', '.join(missing)} not set")
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     """Settings of this container, read once (Lambda environments do not change while warm)."""
@@ -108,3 +120,34 @@ def get_settings() -> Settings:
 def reset_settings() -> None:
     """Forget the cached settings (tests change the environment between cases)."""
     get_settings.cache_clear()
+
+
+# ---------------------------------------------------------------------------- read on every use
+
+# Test and local-emulator hooks of the processor client; unset in AWS.
+PROCESSOR_CA_BUNDLE = "PROCESSOR_CA_BUNDLE"
+PROCESSOR_TIMEOUT_SECONDS = "PROCESSOR_TIMEOUT_SECONDS"
+
+
+def processor_ca_bundle(env: Mapping[str, str] | None = None) -> str | None:
+    """A PEM file of extra CAs to trust for the processor's HTTPS endpoint, if one is named."""
+    e = os.environ if env is None else env
+    return e.get(PROCESSOR_CA_BUNDLE, "").strip() or None
+
+
+def processor_timeout_seconds(default: float, env: Mapping[str, str] | None = None) -> float:
+    """The processor request time-out: ``default`` unless overridden (never below 50 ms)."""
+    e = os.environ if env is None else env
+    raw = e.get(PROCESSOR_TIMEOUT_SECONDS, "").strip()
+    try:
+        return max(0.05, float(raw)) if raw else default
+    except ValueError:
+        return default
+
+
+def sdk_retry_overrides(default_attempts: int, env: Mapping[str, str] | None = None) -> tuple[str, int]:
+    """``(mode, max_attempts)`` with ``AWS_RETRY_MODE=legacy`` / ``AWS_MAX_ATTEMPTS`` winning over the
+    defaults, as with any AWS tool (the operator CLI; the functions keep their fixed budgets)."""
+    e = os.environ if env is None else env
+    mode = "legacy" if e.get("AWS_RETRY_MODE") == "legacy" else "standard"
+    return mode, int(e.get("AWS_MAX_ATTEMPTS") or default_attempts)

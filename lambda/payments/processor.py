@@ -22,20 +22,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
+from payments import config
 from payments.errors import ProcessorUnavailable
 
 TIMEOUT_SECONDS = 5.0
 PARAM_MAX_AGE = 60
 SIM_APPROVE = "sim://approve"
 DECLINE_PREFIX = "tok_decline"
-CA_BUNDLE_ENV = "PROCESSOR_CA_BUNDLE"
-TIMEOUT_ENV = "PROCESSOR_TIMEOUT_SECONDS"
 _MAX_ANSWER_BYTES = 65536
 
 # (method, url, headers, body, timeout) -> (status, payload). Raises OSError (and subclasses,
@@ -143,7 +141,7 @@ def urllib_transport(
 
     check_endpoint(url)
     context = ssl.create_default_context()
-    bundle = os.environ.get(CA_BUNDLE_ENV, "").strip()
+    bundle = config.processor_ca_bundle()
     if bundle:
         context.load_verify_locations(cafile=bundle)
     # Only HTTPS and no redirect handler that could send the request elsewhere.
@@ -169,11 +167,7 @@ def urllib_transport(
 
 
 def _timeout() -> float:
-    raw = os.environ.get(TIMEOUT_ENV, "").strip()
-    try:
-        return max(0.05, float(raw)) if raw else TIMEOUT_SECONDS
-    except ValueError:
-        return TIMEOUT_SECONDS
+    return config.processor_timeout_seconds(TIMEOUT_SECONDS)
 
 
 def _refused_before_sending(exc: OSError) -> bool:

@@ -8,18 +8,17 @@ TransitionConflict and re-reads.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from payments import audit, ids
-from payments.clock import day_from_ms, iso_from_ms, now_ms
+from payments.clock import iso_from_ms, now_ms
 from payments.config import Settings
 from payments.dynamo import from_attributes, serialize, to_attributes
 from payments.errors import TransactionNotFound, TransitionConflict
-from payments.states import check_transition
+from payments.states import FAILABLE, Status, check_transition
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -27,13 +26,7 @@ if TYPE_CHECKING:
 # CancellationReasons codes that mean "throttled / try later" rather than "condition failed".
 _THROTTLE_REASONS = frozenset({"ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded"})
 
-__all__ = ["IdempotencyCollision", "Repository", "Throttled", "day_shard", "from_attributes", "to_attributes"]
-
-
-def day_shard(transaction_id: str, timestamp_ms: int, shards: int) -> str:
-    """``YYYY-MM-DD#NN``: spreads one day's writes over ``shards`` index partitions."""
-    shard = int(hashlib.sha256(transaction_id.encode("ascii")).hexdigest(), 16) % shards
-    return f"{day_from_ms(timestamp_ms)}#{shard:02d}"
+__all__ = ["IdempotencyCollision", "Repository", "Throttled", "from_attributes", "to_attributes"]
 
 
 class IdempotencyCollision(Exception):
@@ -318,7 +311,7 @@ class Repository:
             ExpressionAttributeValues={
                 ":owner": {"S": owner},
                 ":until": {"N": str(until_ms)},
-                ":settling": {"S": "SETTLING"},
+                ":settling": {"S": Status.SETTLING.value},
                 ":version": {"N": str(int(item.get("version") or 0))},
                 ":now": {"N": str(now)},
             },
@@ -349,7 +342,7 @@ class Repository:
             ExpressionAttributeValues={
                 ":at": {"N": str(at_ms)},
                 ":owner": {"S": owner},
-                ":settling": {"S": "SETTLING"},
+                ":settling": {"S": Status.SETTLING.value},
                 ":version": {"N": str(int(item.get("version") or 0))},
             },
         )
@@ -406,12 +399,15 @@ class Repository:
     ) -> list[dict[str, Any]]:
         """Items of one by-day partition, created before the cutoff, last changed before
         ``updated_before``, that are unfinished or still owe a side effect (sweeper)."""
+        # Unfinished and not yet FAILED: the statuses a failure can still be recorded from.
+        unfinished = {f":s{i}": {"S": status.value} for i, status in enumerate(sorted(FAILABLE))}
         kwargs: dict[str, Any] = {
             "TableName": self.settings.transactions_table,
             "IndexName": self.settings.by_day_index,
             "KeyConditionExpression": "day_shard = :d AND #ts <= :cut",
             "FilterExpression": (
-                "#u < :u AND (#status IN (:p, :v, :s) OR attribute_exists(#ob) OR size(#so) > :zero)"
+                f"#u < :u AND (#status IN ({', '.join(unfinished)}) "
+                "OR attribute_exists(#ob) OR size(#so) > :zero)"
             ),
             "ExpressionAttributeNames": {
                 "#ts": "timestamp",
@@ -424,9 +420,7 @@ class Repository:
                 ":d": {"S": day_shard_key},
                 ":cut": {"N": str(created_before_ms)},
                 ":u": {"S": updated_before},
-                ":p": {"S": "PENDING"},
-                ":v": {"S": "VALIDATING"},
-                ":s": {"S": "SETTLING"},
+                **unfinished,
                 ":zero": {"N": "0"},
             },
         }

@@ -1,6 +1,6 @@
 """Settlement: the charge request, the recorded outcome, and the archive.
 
-The protocol (who may call the processor, leases, reconciliation) lives in ``service``; this
+The protocol (who may call the processor, leases, reconciliation) lives in ``workflow``; this
 module holds its pure parts. The charge request is derived from the stored transaction only,
 so every attempt sends the same body under the same idempotency key (the transaction id).
 """

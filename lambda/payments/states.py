@@ -1,4 +1,5 @@
-"""Transaction lifecycle (docs/interfaces.md, "Status lifecycle").
+"""Transaction lifecycle (docs/interfaces.md, "Status lifecycle"), and the workflow execution
+statuses the platform acts on. Every status name the code compares or writes is defined here.
 
 Every change of ``status`` is one of the transitions below, written as a conditional
 update on the current status: a step that runs twice, late or out of order cannot move a
@@ -35,6 +36,20 @@ TERMINAL: frozenset[Status] = frozenset({Status.COMPLETED, Status.REJECTED})
 FAILABLE: frozenset[Status] = frozenset(
     s for s, targets in ALLOWED_TRANSITIONS.items() if Status.FAILED in targets
 )
+
+
+class ExecutionStatus(StrEnum):
+    """Step Functions statuses of a payment workflow execution that ended without succeeding
+    (not statuses of a transaction)."""
+
+    FAILED = "FAILED"
+    TIMED_OUT = "TIMED_OUT"
+    ABORTED = "ABORTED"
+
+
+# Executions that ended without succeeding: what the safety net's EventBridge rule forwards to the
+# retry consumer, and what ``ops status`` and ``ops trace`` report. In the order they are shown.
+UNSUCCESSFUL_EXECUTIONS: tuple[ExecutionStatus, ...] = tuple(ExecutionStatus)
 
 
 def can_transition(current: str, target: str) -> bool:

@@ -16,6 +16,7 @@ from payments.jobs.cleanup import (
     DEFAULT_CHUNK_ITEMS,
     DEFAULT_SEGMENTS,
     MAX_SEGMENTS,
+    TERMINAL_STATUSES,
     CleanupResult,
     parse_duration_days,
     run_cleanup,
@@ -53,8 +54,9 @@ def interactive() -> bool:
 def _render(ops: OpsContext, result: CleanupResult, show_unfinished: bool) -> None:
     verb = "would" if result.dry_run else "did"
     state = "DRY RUN — " if result.dry_run else ("INTERRUPTED — " if result.interrupted else "")
+    finished = ", ".join(TERMINAL_STATUSES)
     ops.out.print(
-        f"[bold]{state}Cleanup of {result.table}[/bold]: finished (COMPLETED, REJECTED) rows created "
+        f"[bold]{state}Cleanup of {result.table}[/bold]: finished ({finished}) rows created "
         f"before {result.cutoff.isoformat()} ({result.mode}, {result.segments} segments, {result.run_id})"
     )
     table = Table()

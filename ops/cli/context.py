@@ -10,7 +10,6 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -19,8 +18,8 @@ from typing import Any, TypeVar
 
 import boto3
 import click
-from botocore.config import Config
 from click.core import ParameterSource
+from payments.sdkconfig import client_config
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -122,15 +121,12 @@ class OpsContext:
 
     def client(self, service: str) -> Any:
         if service not in self._clients:
-            # AWS_MAX_ATTEMPTS / AWS_RETRY_MODE still win, as with any AWS tool.
-            config = Config(
-                retries={
-                    "mode": "legacy" if os.environ.get("AWS_RETRY_MODE") == "legacy" else "standard",
-                    "max_attempts": int(os.environ.get("AWS_MAX_ATTEMPTS") or 5),
-                },
+            config = client_config(
+                max_attempts=5,
                 connect_timeout=10,
                 max_pool_connections=64,  # parallel queries / scan segments share one client
                 user_agent_extra="payment-ops",
+                sdk_env_overrides=True,  # AWS_MAX_ATTEMPTS / AWS_RETRY_MODE still win, as with any AWS tool
             )
             self._clients[service] = self.session.client(
                 service,  # type: ignore[call-overload]

@@ -7,15 +7,9 @@ import datetime as dt
 import io
 
 import click
-from payments.jobs.report import (
-    DEFAULT_TOP_MERCHANTS,
-    MAX_DAY_SHARDS,
-    Report,
-    build_report,
-    resolve_day,
-    upload_report,
-)
+from payments.jobs.report import DEFAULT_TOP_MERCHANTS, Report, build_report, resolve_day, upload_report
 from payments.money import format_display
+from payments.shards import MAX_DAY_SHARDS, shard_suffix
 from rich.table import Table
 
 from ops.cli.context import OpsContext, aws_options, destructive_option, option, output_options, pass_ops
@@ -218,8 +212,9 @@ def report(
     ops.debug(f"{result.queries} queries read {result.items_read} items from {table}/{index}")
     beyond = result.shards_beyond_writer
     if beyond:
+        where = ", ".join(shard_suffix(n) for n in beyond)
         ops.info(
-            f"rows of {day.isoformat()} are in shard(s) {', '.join(f'#{n:02d}' for n in beyond)}, beyond the "
+            f"rows of {day.isoformat()} are in shard(s) {where}, beyond the "
             f"deployed {writer_shards}: the shard count was lowered since; they are counted"
         )
     location = None

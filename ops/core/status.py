@@ -21,13 +21,13 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 from payments.jobs.archive import SUMMARY_NAME
 from payments.jobs.cleanup import ARCHIVE_PREFIX
+from payments.states import UNSUCCESSFUL_EXECUTIONS
 
 HEALTHY, DEGRADED, UNHEALTHY = 0, 1, 2
 VERDICTS = {HEALTHY: "healthy", DEGRADED: "degraded", UNHEALTHY: "unhealthy"}
 EXECUTION_WINDOW = dt.timedelta(hours=1)
 API_WINDOW = dt.timedelta(minutes=15)
 QUEUE_AGE_WINDOW = dt.timedelta(minutes=15)
-BAD_EXECUTION_STATUSES = ("FAILED", "TIMED_OUT", "ABORTED")
 MAX_PAGES = 100  # bound on loops driven by a remote service
 CLEANUP_CUTOFFS_SEARCHED = 3
 
@@ -196,7 +196,7 @@ def bad_executions(sfn: Any, state_machine_arn: str, now: dt.datetime) -> dict[s
     since = now - EXECUTION_WINDOW
     counts: dict[str, int] = {}
     recent: list[dict[str, Any]] = []
-    for status in BAD_EXECUTION_STATUSES:
+    for status in (s.value for s in UNSUCCESSFUL_EXECUTIONS):
         counts[status] = 0
         request: dict[str, Any] = {"stateMachineArn": state_machine_arn, "statusFilter": status}
         for _ in range(MAX_PAGES):

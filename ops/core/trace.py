@@ -27,6 +27,7 @@ from payments.jobs.archive import MANIFEST_SUFFIX
 from payments.jobs.cleanup import ARCHIVE_PREFIX
 from payments.pan import mask_pans
 from payments.settlement import archive_key
+from payments.states import UNSUCCESSFUL_EXECUTIONS
 
 from ops.core import OpsError
 
@@ -287,7 +288,7 @@ def read_executions(
         "cause": described.get("cause"),
         "link": execution_link(region, arn),
     }
-    if status in ("FAILED", "TIMED_OUT", "ABORTED"):
+    if status in UNSUCCESSFUL_EXECUTIONS:
         state, error, cause, at = _failure(sfn, arn)
         execution["stop"] = execution["stop"] or at
         execution["failed_state"] = state

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import secrets
 from typing import Any
+
+from payments.shards import day_shard
 
 from devkit.demo import Platform
 
@@ -32,12 +33,11 @@ def put_transaction(
 ) -> dict[str, Any]:
     txn = transaction_id(at)
     shards = int(platform.outputs.get("day_shard_count") or 16)
-    shard = int(hashlib.sha256(txn.encode()).hexdigest(), 16) % shards
     stamp = at.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
     item = {
         "transaction_id": txn,
         "timestamp": int(at.timestamp() * 1000),
-        "day_shard": f"{at:%Y-%m-%d}#{shard:02d}",
+        "day_shard": day_shard(txn, int(at.timestamp() * 1000), shards),
         "created_at": stamp,
         "updated_at": stamp,
         "status": status,

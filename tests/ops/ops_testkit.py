@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import random
 from collections import Counter
@@ -11,6 +10,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from payments.shards import day_shard as _day_shard
+
+from tests.support import tables
 
 REGION = "us-east-1"
 SUFFIX = "test"
@@ -23,9 +26,7 @@ SHARDS = 16
 
 
 def day_shard(transaction_id: str, timestamp_ms: int, shards: int = SHARDS) -> str:
-    shard = int(hashlib.sha256(transaction_id.encode("ascii")).hexdigest(), 16) % shards
-    day = dt.datetime.fromtimestamp(timestamp_ms / 1000, dt.UTC).date().isoformat()
-    return f"{day}#{shard:02d}"
+    return _day_shard(transaction_id, timestamp_ms, shards)
 
 
 def epoch_ms(day: dt.date, hour: int = 12, minute: int = 0) -> int:
@@ -127,39 +128,7 @@ class Platform:
 
 
 def create_transactions_table(dynamodb: Any, name: str = TABLE) -> None:
-    def gsi(index: str, hash_key: str) -> dict[str, Any]:
-        return {
-            "IndexName": index,
-            "KeySchema": [
-                {"AttributeName": hash_key, "KeyType": "HASH"},
-                {"AttributeName": "timestamp", "KeyType": "RANGE"},
-            ],
-            "Projection": {"ProjectionType": "ALL"},
-        }
-
-    dynamodb.create_table(
-        TableName=name,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[
-            {"AttributeName": n, "AttributeType": t}
-            for n, t in (
-                ("transaction_id", "S"),
-                ("timestamp", "N"),
-                ("customer_id", "S"),
-                ("merchant_id", "S"),
-                ("day_shard", "S"),
-            )
-        ],
-        KeySchema=[
-            {"AttributeName": "transaction_id", "KeyType": "HASH"},
-            {"AttributeName": "timestamp", "KeyType": "RANGE"},
-        ],
-        GlobalSecondaryIndexes=[
-            gsi("by-customer", "customer_id"),
-            gsi("by-merchant", "merchant_id"),
-            gsi("by-day", "day_shard"),
-        ],
-    )
+    tables.create_table(dynamodb, tables.TRANSACTIONS, name)
 
 
 class Interrupt(RuntimeError):

@@ -343,7 +343,9 @@ def test_deletes_are_conditioned_on_the_archived_version(platform: Platform) -> 
         delete = entry["Delete"]
         assert "#v = :v" in delete["ConditionExpression"]
         assert delete["ExpressionAttributeValues"][":v"] == {"N": "1"}
-        assert "#st IN (:c, :r)" in delete["ConditionExpression"]
+        assert "#st IN (:t0, :t1)" in delete["ConditionExpression"]
+        values = delete["ExpressionAttributeValues"]
+        assert {values[":t0"]["S"], values[":t1"]["S"]} == {"COMPLETED", "REJECTED"}
 
 
 # -- defect 3: Ctrl-C ---------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import pytest
 from ops_testkit import BUCKET, SHARDS, TABLE, Platform, epoch_ms, txn_item
 from payments.jobs import runtime as jobs
 from payments.jobs.cleanup import archived_items, cutoff_for
-from payments.jobs.report import MAX_DAY_SHARDS
+from payments.shards import MAX_DAY_SHARDS
 
 REPORT_PAYLOAD = {"date": "yesterday", "upload": True}
 CLEANUP_PAYLOAD = {"older_than_days": 90, "archive": True, "dry_run": False, "backfill_ttl": False}

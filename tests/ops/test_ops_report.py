@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 from ops_testkit import BUCKET, TABLE, Platform, epoch_ms, txn_item
-from payments.jobs.report import MAX_DAY_SHARDS, build_report, shard_keys
+from payments.jobs.report import build_report
+from payments.shards import MAX_DAY_SHARDS, day_shard_keys
 
 DAY = dt.date(2026, 3, 14)
 
@@ -95,8 +96,8 @@ def test_paginates_each_shard_past_the_1mb_page_limit(platform: Platform) -> Non
 
 
 def test_shard_keys_match_the_writer_format() -> None:
-    assert shard_keys(DAY, 3) == ["2026-03-14#00", "2026-03-14#01", "2026-03-14#02"]
-    assert shard_keys(DAY, 16)[-1] == "2026-03-14#15"
+    assert day_shard_keys(DAY, 3) == ["2026-03-14#00", "2026-03-14#01", "2026-03-14#02"]
+    assert day_shard_keys(DAY, 16)[-1] == "2026-03-14#15"
 
 
 def test_upload_writes_the_day_report_to_the_archive_bucket(run: Any, platform: Platform) -> None:

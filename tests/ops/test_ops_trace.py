@@ -23,6 +23,8 @@ from ops_testkit import (
 from payments.ids import new_transaction_id
 from payments.pan import luhn_valid
 
+from tests.support import tables
+
 AUDIT_TABLE = f"payment-audit-{SUFFIX}"
 PAN = "4111 1111 1111 1111"
 LOG_GROUPS = {
@@ -36,18 +38,7 @@ LOG_GROUPS = {
 def traced(platform: Platform) -> dict[str, Any]:
     """The platform plus an audit table, a state machine and their outputs."""
     ddb = platform.dynamodb
-    ddb.create_table(
-        TableName=AUDIT_TABLE,
-        BillingMode="PAY_PER_REQUEST",
-        AttributeDefinitions=[
-            {"AttributeName": "transaction_id", "AttributeType": "S"},
-            {"AttributeName": "event_id", "AttributeType": "S"},
-        ],
-        KeySchema=[
-            {"AttributeName": "transaction_id", "KeyType": "HASH"},
-            {"AttributeName": "event_id", "KeyType": "RANGE"},
-        ],
-    )
+    tables.create_table(ddb, tables.AUDIT, AUDIT_TABLE)
     sfn = boto3.client("stepfunctions", region_name=REGION)
     machine = create_workflow(sfn)
     add_outputs(platform, audit_table_name=AUDIT_TABLE, state_machine_arn=machine, log_group_names=LOG_GROUPS)

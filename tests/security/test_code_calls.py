@@ -170,5 +170,5 @@ def test_every_deployed_handler_is_analysable() -> None:
         "cleanup",
         "sweeper",
     ]
-    empty = [h for h in handlers if not model.actions(f"handlers.{h}:handler")]
+    empty = [h for h in handlers if not model.actions(f"payments.handlers.{h}:handler")]
     assert not empty, f"handlers whose AWS calls the analysis cannot see: {empty}"

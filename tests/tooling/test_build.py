@@ -25,9 +25,9 @@ from devkit.build import (
 
 
 def _copy_sources(dest: Path) -> Path:
-    for rel in ("lambda/payments", "lambda/payments/handlers", "ops/core"):
-        shutil.copytree(REPO_ROOT / rel, dest / rel, ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy2(REPO_ROOT / "ops/__init__.py", dest / "ops/__init__.py")
+    shutil.copytree(
+        REPO_ROOT / "lambda/payments", dest / "lambda/payments", ignore=shutil.ignore_patterns("__pycache__")
+    )
     shutil.copy2(REPO_ROOT / "lambda/requirements.txt", dest / "lambda/requirements.txt")
     shutil.copy2(REPO_ROOT / "pyproject.toml", dest / "pyproject.toml")
     return dest
@@ -70,18 +70,18 @@ def test_changing_a_source_file_changes_the_hash(source_copy: Path, tmp_path: Pa
     assert filebase64sha256(before) != filebase64sha256(after)
 
 
-def test_package_holds_handlers_schema_and_vendored_libraries_but_no_bytecode(lambda_package) -> None:
+def test_package_holds_only_payments_and_vendored_libraries_but_no_bytecode(lambda_package) -> None:
     with zipfile.ZipFile(lambda_package.path) as zf:
         names = zf.namelist()
         infos = zf.infolist()
     handler_modules = sorted(p.name for p in (REPO_ROOT / "lambda/payments/handlers").glob("*.py"))
     assert handler_modules, "lambda/payments/handlers holds no modules"
     for module in handler_modules:
-        assert f"handlers/{module}" in names
+        assert f"payments/handlers/{module}" in names
     assert "payments/schemas/create_transaction.json" in names
-    assert "ops/__init__.py" in names
-    assert any(n.startswith("ops/core/") for n in names)
-    assert not any(n.startswith("ops/cli/") or n.startswith("devkit/emulator/") for n in names)
+    assert any(n.startswith("payments/jobs/") for n in names)
+    # payments is the only first-party code: no operator CLI, no dev tooling, no tests.
+    assert not any(n.startswith(("ops/", "devkit/", "tests/", "handlers/")) for n in names)
     assert any(n.startswith("aws_lambda_powertools/") for n in names)
     assert any(n.startswith("fastjsonschema/") for n in names)
     assert not [n for n in names if n.endswith((".pyc", ".pyo")) or "__pycache__" in n]

@@ -16,6 +16,8 @@ from typing import Any
 
 import boto3
 
+from tests.support import tables
+
 REGION = "us-east-1"
 SUFFIX = "test"
 ACCOUNT = "123456789012"
@@ -75,39 +77,6 @@ def process_env() -> dict[str, str]:
         "AWS_REGION": REGION,
         "POWERTOOLS_TRACE_DISABLED": "true",
     }
-
-
-def _table(
-    ddb: Any, name: str, hash_key: str, range_key: str | None, gsis: list[tuple[str, str, str]]
-) -> None:
-    attrs = {hash_key: "S"}
-    schema = [{"AttributeName": hash_key, "KeyType": "HASH"}]
-    if range_key:
-        attrs[range_key] = "N" if range_key == "timestamp" else "S"
-        schema.append({"AttributeName": range_key, "KeyType": "RANGE"})
-    indexes = []
-    for index, pk, sk in gsis:
-        attrs[pk] = "S"
-        attrs[sk] = "N"
-        indexes.append(
-            {
-                "IndexName": index,
-                "KeySchema": [
-                    {"AttributeName": pk, "KeyType": "HASH"},
-                    {"AttributeName": sk, "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-        )
-    kwargs: dict[str, Any] = {
-        "TableName": name,
-        "AttributeDefinitions": [{"AttributeName": k, "AttributeType": v} for k, v in attrs.items()],
-        "KeySchema": schema,
-        "BillingMode": "PAY_PER_REQUEST",
-    }
-    if indexes:
-        kwargs["GlobalSecondaryIndexes"] = indexes
-    ddb.create_table(**kwargs)
 
 
 @dataclass(repr=False)
@@ -235,19 +204,9 @@ def build(n: Mapping[str, str] | None = None) -> AwsEnv:
         _client(s) for s in ("dynamodb", "sqs", "sns", "s3", "ssm", "stepfunctions", "iam", "cloudwatch")
     )
 
-    _table(
-        ddb,
-        n["TRANSACTIONS_TABLE"],
-        "transaction_id",
-        "timestamp",
-        [
-            (n["BY_CUSTOMER_INDEX"], "customer_id", "timestamp"),
-            (n["BY_MERCHANT_INDEX"], "merchant_id", "timestamp"),
-            (n["BY_DAY_INDEX"], "day_shard", "timestamp"),
-        ],
-    )
-    _table(ddb, n["AUDIT_TABLE"], "transaction_id", "event_id", [])
-    _table(ddb, n["IDEMPOTENCY_TABLE"], "idempotency_key", None, [])
+    tables.create_table(ddb, tables.TRANSACTIONS, n["TRANSACTIONS_TABLE"])
+    tables.create_table(ddb, tables.AUDIT, n["AUDIT_TABLE"])
+    tables.create_table(ddb, tables.IDEMPOTENCY, n["IDEMPOTENCY_TABLE"])
 
     dlq = sqs.create_queue(QueueName=f"failed-transactions-dlq-{SUFFIX}")["QueueUrl"]
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]

@@ -2,10 +2,10 @@
 
 Every actor AWS would run concurrently (the client's POST, Step Functions executions and each of
 their task invocations, retry-consumer deliveries, the sweeper) is a thread running the real domain
-code (``payments.service``) against the moto tables, queues and topics, and the processor simulator
-(``devkit.emulator.processor.Ledger``). The threads never run at the same time: each stops before every
-AWS or processor call (a *checkpoint*) and the scheduler decides which one goes next and whether
-that call meets a fault:
+code (``payments.intake``, ``payments.workflow``) against the moto tables, queues and topics, and the
+processor simulator (``devkit.emulator.processor.Ledger``). The threads never run at the same time:
+each stops before every AWS or processor call (a *checkpoint*) and the scheduler decides which one
+goes next and whether that call meets a fault:
 
 - ``throttle``: the call is refused before it happens (AWS throttling);
 - ``lost``: the call happens but its answer is lost (a time-out after the write / after the charge);
@@ -34,10 +34,10 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError, ReadTimeoutError
 from payments import config, validation
+from payments.intake import create_transaction
 from payments.repository import Repository
-from payments.service import (
-    Services,
-    create_transaction,
+from payments.service import Services
+from payments.workflow import (
     failure_step,
     fraud_step,
     outcome_step,
@@ -442,12 +442,14 @@ def model_transport(scheduler: Scheduler, ledger: Ledger) -> Callable[..., tuple
 def platform(aws: awsenv.AwsEnv, monkeypatch: pytest.MonkeyPatch, start_ms: int) -> Iterator[Platform]:
     """A fresh scheduler, clock and processor over the (shared) moto environment."""
     import payments.ids
+    import payments.intake
     import payments.repository
-    import payments.service
     import payments.settlement
+    import payments.workflow
 
     clock = Clock(start_ms)
-    for module in (payments.ids, payments.repository, payments.service, payments.settlement):
+    modules = (payments.ids, payments.intake, payments.repository, payments.settlement, payments.workflow)
+    for module in modules:
         monkeypatch.setattr(module, "now_ms", clock.ms)
     scheduler = Scheduler()
     ledger = Ledger(credential=CREDENTIAL, clock=clock.seconds)

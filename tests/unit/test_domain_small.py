@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from typing import Any
 
 import pytest
 from payments import audit, config, fraud, ids, states
 from payments.errors import InvalidRequest, PayloadTooLarge, UnsupportedMediaType
-from payments.repository import day_shard
 from payments.responses import cors_headers, parse_event
+from payments.shards import day_shard, day_shard_key, day_shard_keys, parse_day_shard, shard_of
 from payments.validation import schema_document
 
 
@@ -49,6 +50,20 @@ def test_day_shard_is_stable_and_bounded() -> None:
     assert all(s.startswith("2024-11-23#") for s in shards)
     assert {int(s.split("#")[1]) for s in shards} == set(range(16))
     assert day_shard("txn_x", 0, 16) == day_shard("txn_x", 0, 16)
+
+
+def test_day_shard_keys_are_built_and_parsed_in_one_format() -> None:
+    txn = ids.new_transaction_id(1_732_364_885_000)
+    assert day_shard(txn, 1_732_364_885_000, 16) == f"2024-11-23#{shard_of(txn, 16):02d}"
+    assert day_shard_key("2024-11-23", 7) == "2024-11-23#07"
+    assert day_shard_key(dt.date(2024, 11, 23), 42) == "2024-11-23#42"
+    assert day_shard_keys("2024-11-23", 3) == ["2024-11-23#00", "2024-11-23#01", "2024-11-23#02"]
+    assert parse_day_shard("2024-11-23#07") == (dt.date(2024, 11, 23), 7)
+    for bad in ("2024-11-23", "2024-11-23#", "2024-11-23#x"):
+        with pytest.raises(ValueError):
+            parse_day_shard(bad)
+    with pytest.raises(ValueError):
+        day_shard_keys("2024-11-23", 0)
 
 
 def test_settings_read_from_environment() -> None:

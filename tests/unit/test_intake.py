@@ -179,7 +179,7 @@ def test_concurrent_duplicate_whose_record_is_unreadable_gets_409_in_flight(
     create(ctx, key="k")
     repo = _runtime.services().repo
     monkeypatch.setattr(repo, "get_idempotency", lambda _key: None)
-    monkeypatch.setattr("payments.service._REPLAY_WAITS", (0.0, 0.0))
+    monkeypatch.setattr("payments.intake._REPLAY_WAITS", (0.0, 0.0))
 
     response = create(ctx, key="k")
 

@@ -3,6 +3,12 @@
 Logs are Powertools JSON with a correlation id. Events, bodies, tokens and API keys are
 never logged; as a second line of defence the formatter masks any card-number-looking
 digit run in the final JSON line, and a filter does the same for plain records.
+
+Tracing: Lambda, API Gateway and Step Functions active tracing record every request without
+any code here. The X-Ray SDK (Powertools ``Tracer``: a ``## handler`` subsegment with
+``ColdStart``/``Service`` annotations and one subsegment per AWS SDK or HTTPS call) is loaded only
+when ``XRAY_SDK_SUBSEGMENTS`` is true: importing it and patching botocore costs more than the
+rest of a cold start together.
 """
 
 from __future__ import annotations
@@ -11,21 +17,26 @@ import functools
 import logging
 import os
 import threading
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.logging import Logger
 from aws_lambda_powertools.logging.formatter import LambdaPowertoolsFormatter
 from aws_lambda_powertools.logging.types import LogRecord
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics import Metrics, MetricUnit
 
 from payments import clients, config, redaction
-from payments.health import HealthChecker
 from payments.redaction import PanMaskingFilter
-from payments.repository import Repository
-from payments.service import Services
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.tracing import Tracer
+
+    from payments.health import HealthChecker
+    from payments.service import Services
 
 NAMESPACE = os.getenv("POWERTOOLS_METRICS_NAMESPACE") or "PaymentPlatform"
+# Opt-in for X-Ray SDK subsegments (see the module docstring); POWERTOOLS_TRACE_DISABLED still wins.
+XRAY_SDK_ENV = "XRAY_SDK_SUBSEGMENTS"
 
 
 # Keys the formatter writes itself from the runtime (never from input): left unmasked, because a
@@ -66,7 +77,25 @@ logging.getLogger(logger.name).propagate = False
 # Library loggers (botocore, urllib3) reach the root handlers: mask there as well.
 redaction.install(logging.getLogger())
 metrics = Metrics(namespace=NAMESPACE)
-tracer = Tracer()
+
+
+def sdk_tracing_requested(env: Mapping[str, str] | None = None) -> bool:
+    """True when the function asks for X-Ray SDK subsegments (``XRAY_SDK_SUBSEGMENTS``)."""
+    value = (os.environ if env is None else env).get(XRAY_SDK_ENV, "")
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _tracer() -> Tracer | None:
+    if not sdk_tracing_requested():
+        return None
+    from aws_lambda_powertools.tracing import Tracer  # noqa: PLC0415 - opt-in: loads the X-Ray SDK
+
+    # Patches botocore (every client, created before or after) and http.client (processor calls).
+    return Tracer()
+
+
+# Built while the container initialises, so an opted-in function pays for the SDK in the init phase.
+tracer = _tracer()
 
 _lock = threading.Lock()
 _services: Services | None = None
@@ -77,6 +106,11 @@ def services() -> Services:
     """The container's Services (clients built on first use, then reused while warm)."""
     global _services  # noqa: PLW0603 - one per container
     if _services is None:
+        # Imported here: the scheduled jobs never build Services, and a module imported at cold
+        # start is paid by every function that imports this runtime.
+        from payments.repository import Repository  # noqa: PLC0415
+        from payments.service import Services  # noqa: PLC0415
+
         with _lock:
             if _services is None:
                 settings = config.get_settings()
@@ -98,6 +132,8 @@ def _get_parameter(name: str, **options: Any) -> Any:
 
 
 def health_checker() -> HealthChecker:
+    from payments.health import HealthChecker  # noqa: PLC0415 - the health function only
+
     return HealthChecker(config.get_settings(), clients.dynamodb(), clients.sqs(), clients.cloudwatch())
 
 
@@ -125,7 +161,7 @@ def entrypoint(role: str) -> Callable[[Callable[[Any, Any], Any]], Callable[[Any
     """
 
     def decorate(func: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
-        traced = tracer.capture_lambda_handler(func, capture_response=False)
+        traced = tracer.capture_lambda_handler(func, capture_response=False) if tracer else func
 
         @functools.wraps(func)
         def wrapper(event: Any, context: Any) -> Any:

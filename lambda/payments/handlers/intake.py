@@ -7,8 +7,8 @@ from typing import Any
 from payments import idempotency, money
 from payments.handlers._api import guarded, respond
 from payments.handlers._runtime import count, entrypoint, logger, services
+from payments.intake import create_transaction
 from payments.responses import HttpRequest, parse_event
-from payments.service import create_transaction
 from payments.validation import parse_and_validate
 
 

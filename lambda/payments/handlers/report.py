@@ -11,7 +11,8 @@ from typing import Any
 
 from payments.handlers._runtime import count, entrypoint, logger
 from payments.jobs import runtime as jobs
-from payments.jobs.report import MAX_DAY_SHARDS, build_report, resolve_day, upload_report
+from payments.jobs.report import build_report, resolve_day, upload_report
+from payments.shards import MAX_DAY_SHARDS
 
 
 @entrypoint("report")

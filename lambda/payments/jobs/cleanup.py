@@ -50,10 +50,11 @@ from payments.jobs.archive import (
 )
 from payments.jobs.lock import DEFAULT_LEASE_S, CleanupLock, is_lock_item
 from payments.jobs.retry import Backoff
+from payments.states import TERMINAL
 
 TTL_ATTRIBUTE = "expires_at"
 BACKFILL_ATTRIBUTE = "ttl_backfill"  # set with the TTL: which run archived the row, and where
-TERMINAL_STATUSES = ("COMPLETED", "REJECTED")
+TERMINAL_STATUSES: tuple[str, ...] = tuple(sorted(s.value for s in TERMINAL))  # finished: eligible
 TRANSACT_LIMIT = 100  # DynamoDB TransactWriteItems maximum
 BATCH_GET_LIMIT = 100
 DEFAULT_SEGMENTS = None  # auto: see choose_segments()
@@ -415,7 +416,8 @@ class _Run:
 
     def _delete_request(self, item: Mapping[str, Any]) -> dict[str, Any]:
         names = {"#pk": self.key_names[0], "#v": "version", "#st": "status"}
-        values: dict[str, Any] = {":c": {"S": TERMINAL_STATUSES[0]}, ":r": {"S": TERMINAL_STATUSES[1]}}
+        finished = {f":t{i}": {"S": status} for i, status in enumerate(TERMINAL_STATUSES)}
+        values: dict[str, Any] = dict(finished)
         version = item_version(item)
         if version is None:
             version_check = "attribute_not_exists(#v)"
@@ -426,7 +428,9 @@ class _Run:
             "Delete": {
                 "TableName": self.result.table,
                 "Key": self.key_of(item),
-                "ConditionExpression": f"attribute_exists(#pk) AND {version_check} AND #st IN (:c, :r)",
+                "ConditionExpression": (
+                    f"attribute_exists(#pk) AND {version_check} AND #st IN ({', '.join(finished)})"
+                ),
                 "ExpressionAttributeNames": names,
                 "ExpressionAttributeValues": values,
                 "ReturnValuesOnConditionCheckFailure": "ALL_OLD",

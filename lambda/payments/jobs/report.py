@@ -26,14 +26,15 @@ from botocore.exceptions import ClientError
 
 from payments import money
 from payments.jobs import JobError
+from payments.shards import day_shard_keys, parse_day_shard
+from payments.states import Status
 
 # A failure is technical (the platform could not finish the payment) and is what pages someone;
 # a rejection is a business outcome (the fraud rules refused it) and is reported apart.
-FAILED_STATUSES = ("FAILED",)
-REJECTED_STATUSES = ("REJECTED",)
-SETTLED_STATUS = "COMPLETED"
+FAILED_STATUSES: tuple[str, ...] = (Status.FAILED.value,)
+REJECTED_STATUSES: tuple[str, ...] = (Status.REJECTED.value,)
+SETTLED_STATUS = Status.COMPLETED.value
 DEFAULT_TOP_MERCHANTS = 10
-MAX_DAY_SHARDS = 100  # the day_shard_count variable's upper bound: no writer uses more shards
 MAX_PARALLEL_QUERIES = 16
 MAX_PAGES_PER_SHARD = 100_000  # bound on a loop driven by a remote service
 
@@ -55,13 +56,6 @@ def resolve_day(value: str | None, now: dt.datetime | None = None) -> dt.date:
         return dt.date.fromisoformat(str(value))
     except ValueError as exc:
         raise JobError(f"invalid date {value!r}: expected YYYY-MM-DD, 'today' or 'yesterday'") from exc
-
-
-def shard_keys(day: dt.date, shards: int) -> list[str]:
-    if shards < 1:
-        raise JobError("the by-day index needs at least one shard")
-    # Exactly the writer's format (docs/interfaces.md): two digits minimum, never more padding.
-    return [f"{day.isoformat()}#{n:02d}" for n in range(shards)]
 
 
 @dataclass
@@ -235,7 +229,7 @@ class Report:
 
 def _query_shard(client: Any, table: str, index: str, shard: str) -> _Tally:
     tally = _Tally()
-    number = int(shard.rsplit("#", 1)[1])
+    number = parse_day_shard(shard)[1]
     request: dict[str, Any] = {
         "TableName": table,
         "IndexName": index,
@@ -272,8 +266,10 @@ def build_report(
     writer_shards: int | None = None,
 ) -> Report:
     """Aggregate every transaction of ``day`` (UTC) from shards ``0..shards-1`` of the by-day index
-    (pass ``MAX_DAY_SHARDS`` to find every shard ever written)."""
-    keys = shard_keys(day, shards)
+    (pass ``payments.shards.MAX_DAY_SHARDS`` to find every shard ever written)."""
+    if shards < 1:
+        raise JobError("the by-day index needs at least one shard")
+    keys = day_shard_keys(day, shards)
     as_of = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     total = _Tally()
     lock = threading.Lock()

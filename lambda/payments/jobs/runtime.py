@@ -1,28 +1,26 @@
-"""Configuration and clients of the scheduled Lambda jobs (report, cleanup), read in one place.
+"""Settings and clients of the scheduled Lambda jobs (report, cleanup).
 
-The jobs run the same ``ops.core`` code as the ``ops`` CLI. Their clients are tuned for batch
-work rather than the API path: a connection per parallel query/segment and more patient retries
-(no caller is waiting on a 29 s gateway timeout).
+The jobs run the same ``payments.jobs`` code as the ``ops`` CLI. Their settings come from the
+functions' environment (``payments.config``); their clients are tuned for batch work rather than
+the API path: a connection per parallel query/segment and more patient retries (no caller is
+waiting on a 29 s gateway timeout).
 """
 
 from __future__ import annotations
 
-import os
 import threading
 from dataclasses import dataclass
 from typing import Any
 
-import boto3
-from botocore.config import Config
+import botocore.session
 
-_CONFIG = Config(
-    retries={"mode": "standard", "max_attempts": 8},
-    max_pool_connections=32,
-    connect_timeout=5,
-    read_timeout=60,
-)
+from payments import config
+from payments.sdkconfig import client_config
+
+_CONFIG = client_config(max_attempts=8, max_pool_connections=32, connect_timeout=5, read_timeout=60)
 _lock = threading.Lock()
 _clients: dict[str, Any] = {}
+_session: botocore.session.Session | None = None
 
 
 @dataclass(frozen=True)
@@ -34,30 +32,39 @@ class JobSettings:
 
 
 def settings() -> JobSettings:
-    env = os.environ
-    shards = int(env.get("DAY_SHARDS") or "16")
-    if shards < 1:
-        raise ValueError("DAY_SHARDS must be at least 1")
+    """Read from the environment on every call (the Lambda sets it; tests change it between cases)."""
+    # No fallback for what the jobs read, write and delete: Terraform always sets both.
+    config.require("TRANSACTIONS_TABLE", "ARCHIVE_BUCKET")
+    loaded = config.load_settings()
     return JobSettings(
-        table=env["TRANSACTIONS_TABLE"],
-        by_day_index=env.get("BY_DAY_INDEX") or "by-day",
-        day_shards=shards,
-        archive_bucket=env["ARCHIVE_BUCKET"],
+        table=loaded.transactions_table,
+        by_day_index=loaded.by_day_index,
+        day_shards=loaded.day_shards,
+        archive_bucket=loaded.archive_bucket,
     )
 
 
 def client(service: str) -> Any:
-    """One client per service per container, created on first use."""
+    """One client per service per container, created on first use (region from the environment).
+
+    botocore directly, as ``payments.clients``: importing boto3 would add its resource layer and
+    s3transfer to the jobs' cold start, and the jobs use none of it.
+    """
+    global _session  # noqa: PLW0603 - one session per container
     with _lock:
         if service not in _clients:
-            _clients[service] = boto3.client(service, config=_CONFIG)  # type: ignore[call-overload]
+            if _session is None:
+                _session = botocore.session.get_session()
+            _clients[service] = _session.create_client(service, config=_CONFIG)
         return _clients[service]
 
 
 def reset() -> None:
     """Forget clients (tests switch between emulated accounts)."""
+    global _session  # noqa: PLW0603
     with _lock:
         _clients.clear()
+        _session = None
 
 
 def flag(event: dict[str, Any], name: str, default: bool) -> bool:

@@ -11,16 +11,16 @@ import click
 from rich.console import Console
 
 from devkit.build import DEFAULT_OUTPUT, BuildError, build_package, default_architecture, human_size
+from ops.cli.context import option
 
 
 def architecture_option(help_text: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """`--architecture`, shared by `build` and `up` so both build for the same Lambda architecture."""
-    return click.option(
+    return option(
         "--architecture",
         type=click.Choice(["arm64", "x86_64"]),
         default=None,
         envvar="OPS_LAMBDA_ARCHITECTURE",
-        show_envvar=True,
         show_default="the root module's lambda_architecture default",
         help=help_text,
     )
@@ -30,28 +30,25 @@ def architecture_option(help_text: str) -> Callable[[Callable[..., Any]], Callab
 @architecture_option(
     "Lambda architecture the vendored dependencies are installed for (Terraform's lambda_architecture)."
 )
-@click.option(
+@option(
     "--output",
     type=click.Path(dir_okay=False, writable=True, path_type=Path),
     default=DEFAULT_OUTPUT,
     envvar="OPS_BUILD_OUTPUT",
-    show_envvar=True,
     show_default=True,
     help="Where to write the zip (a .sha256 file with filebase64sha256 lands beside it).",
 )
-@click.option(
+@option(
     "--offline",
     is_flag=True,
     envvar="OPS_BUILD_OFFLINE",
-    show_envvar=True,
     help="Fail instead of downloading dependencies that are not in build/cache yet.",
 )
-@click.option(
+@option(
     "--json",
     "as_json",
     is_flag=True,
     envvar="OPS_BUILD_JSON",
-    show_envvar=True,
     help="Print the result as JSON.",
 )
 def build(architecture: str | None, output: Path, offline: bool, as_json: bool) -> None:

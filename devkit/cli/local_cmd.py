@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-from types import TracebackType
 from typing import Any
 
 import click
@@ -24,10 +23,12 @@ from rich.text import Text
 
 from devkit.build import BuildError, default_architecture
 from devkit.cli.build_cmd import architecture_option
+from devkit.emulator.endpoints import emulator_env
 from devkit.local import BACKENDS, DEFAULT_SUFFIX, LocalError, oncall_rows
 from devkit.local import down as local_down
 from devkit.local import up as local_up
 from devkit.terraform import REPO_ROOT, ApplyProgress, TerraformError
+from ops.cli.context import option
 
 _SUMMARY_KEYS = (
     "api_invoke_url",
@@ -97,12 +98,7 @@ class _Display:
             self._task = self._progress.add_task("starting...", total=None, current="", failed=0)
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         if self._progress is not None:
             self._progress.stop()
 
@@ -145,12 +141,11 @@ class _Display:
 
 
 def _backend_option(func: Any) -> Any:
-    return click.option(
+    return option(
         "--backend",
         type=click.Choice(BACKENDS),
         default="moto",
         envvar="OPS_BACKEND",
-        show_envvar=True,
         show_default=True,
         help=(
             "moto: embedded emulator started in the background; localstack: the one on :4566 "
@@ -161,29 +156,26 @@ def _backend_option(func: Any) -> Any:
 
 @click.command("up")
 @_backend_option
-@click.option(
+@option(
     "--demo/--no-demo",
     default=True,
     envvar="OPS_DEMO",
-    show_envvar=True,
     show_default=True,
     help="Run the demo (payments, report, links) after the apply when the demo hook is installed.",
 )
-@click.option(
+@option(
     "--suffix",
     default=DEFAULT_SUFFIX,
     envvar="OPS_LOCAL_SUFFIX",
-    show_envvar=True,
     show_default=True,
     help="environment_suffix of the local deployment.",
 )
 @architecture_option("Lambda architecture (package and Terraform variable).")
-@click.option(
+@option(
     "--json",
     "as_json",
     is_flag=True,
     envvar="OPS_UP_JSON",
-    show_envvar=True,
     help="Print the outputs as JSON.",
 )
 def up(backend: str, demo: bool, suffix: str, architecture: str | None, as_json: bool) -> None:
@@ -231,7 +223,7 @@ def up(backend: str, demo: bool, suffix: str, architecture: str | None, as_json:
     err.print(f"[green]up[/green]: {result.resource_count} resources ({timings})")
     err.print(
         "use it: "
-        + " ".join(f"{k}={v}" for k, v in sorted(_env_hint(result.endpoint_url, result.region).items()))
+        + " ".join(f"{k}={v}" for k, v in sorted(emulator_env(result.endpoint_url, result.region).items()))
         + f" ops --outputs-file {outputs_path} report"
     )
     if result.demo_error:
@@ -240,22 +232,12 @@ def up(backend: str, demo: bool, suffix: str, architecture: str | None, as_json:
         )
 
 
-def _env_hint(endpoint_url: str, region: str) -> dict[str, str]:
-    return {
-        "AWS_ENDPOINT_URL": endpoint_url,
-        "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test",
-        "AWS_DEFAULT_REGION": region,
-    }
-
-
 @click.command("down")
-@click.option(
+@option(
     "--backend",
     type=click.Choice(BACKENDS),
     default=None,
     envvar="OPS_BACKEND",
-    show_envvar=True,
     help="Only this backend's deployment (default: every local deployment found).",
 )
 def down(backend: str | None) -> None:

@@ -31,6 +31,8 @@ import jsonschema
 from botocore.config import Config
 from botocore.exceptions import ClientError, ReadTimeoutError
 
+from devkit.emulator.endpoints import emulator_clients
+
 # API Gateway refuses payloads above 10 MB and gives up on integrations after 29 s by default.
 MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
 DEFAULT_INTEGRATION_TIMEOUT_MS = 29_000
@@ -236,16 +238,10 @@ class EmulatedRestApi:
         check_lambda_permissions: bool = True,
         write_access_logs: bool = True,
     ) -> None:
-        session = session or boto3.session.Session(
-            aws_access_key_id="test",
-            aws_secret_access_key="test",  # noqa: S106 - emulator credentials
-            region_name=region,
-        )
         config = Config(retries={"max_attempts": 1}, read_timeout=DEFAULT_INTEGRATION_TIMEOUT_MS / 1000 + 5)
-        # Typed as Any: these read loosely shaped documents back from the emulator.
-        self.apigateway: Any = session.client("apigateway", endpoint_url=endpoint_url, config=config)
-        self.lambda_: Any = session.client("lambda", endpoint_url=endpoint_url, config=config)
-        self.logs: Any = session.client("logs", endpoint_url=endpoint_url, config=config)
+        self.apigateway, self.lambda_, self.logs = emulator_clients(
+            endpoint_url, "apigateway", "lambda", "logs", region=region, config=config, session=session
+        )
         self.rest_api_id = rest_api_id
         self.stage_name = stage
         self.region = region

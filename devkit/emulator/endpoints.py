@@ -14,6 +14,7 @@ import urllib.request
 from typing import Any
 
 import boto3
+from botocore.config import Config
 
 DEFAULT_REGION = "us-east-1"
 DEFAULT_ACCOUNT_ID = "123456789012"
@@ -66,6 +67,42 @@ def emulator_env(endpoint_url: str, region: str = DEFAULT_REGION) -> dict[str, s
     }
 
 
+def emulator_clients(
+    endpoint_url: str,
+    *services: str,
+    region: str = DEFAULT_REGION,
+    config: Config | None = None,
+    session: boto3.session.Session | None = None,
+) -> tuple[Any, ...]:
+    """boto3 clients for ``services`` at an emulator endpoint, in that order, made by ``session`` or
+    else by a new session with the emulator's fake key (boto3 sessions are not thread-safe, so the
+    emulator's worker threads never share boto3's default one).
+
+    Typed as Any: they read loosely shaped documents back from the emulator.
+    """
+    session = session or boto3.session.Session(
+        aws_access_key_id="test",
+        aws_secret_access_key="test",  # noqa: S106 - emulator credentials
+        region_name=region,
+    )
+    return tuple(
+        session.client(service, endpoint_url=endpoint_url, config=config)  # type: ignore[call-overload]
+        for service in services
+    )
+
+
+def emulator_client(service: str, endpoint_url: str, region: str = DEFAULT_REGION, **kwargs: Any) -> Any:
+    """A boto3 client for ``service`` at an emulator endpoint, with the emulator's fake key."""
+    return boto3.client(
+        service,  # type: ignore[call-overload]
+        endpoint_url=endpoint_url,
+        region_name=region,
+        aws_access_key_id="test",
+        aws_secret_access_key="test",  # noqa: S106 - emulator credentials
+        **kwargs,
+    )
+
+
 def localstack_health(endpoint_url: str = LOCALSTACK_ENDPOINT, timeout: float = 5.0) -> dict[str, Any]:
     """LocalStack's ``/_localstack/health`` document; raises EmulatorError when it does not answer."""
     url = f"{endpoint_url.rstrip('/')}/_localstack/health"
@@ -114,14 +151,7 @@ class ExternalEmulator:
         return emulator_env(self.endpoint_url, self.region)
 
     def client(self, service: str, **kwargs: Any) -> Any:
-        return boto3.client(
-            service,  # type: ignore[call-overload]
-            endpoint_url=self.endpoint_url,
-            region_name=kwargs.pop("region_name", self.region),
-            aws_access_key_id="test",
-            aws_secret_access_key="test",  # noqa: S106 - emulator credentials
-            **kwargs,
-        )
+        return emulator_client(service, self.endpoint_url, kwargs.pop("region_name", self.region), **kwargs)
 
 
 def pid_alive(pid: int) -> bool:

@@ -53,7 +53,6 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import unquote
 
-import boto3
 import moto
 from botocore.config import Config
 from moto.awslambda.models import LambdaBackend, LambdaFunction
@@ -61,6 +60,7 @@ from moto.awslambda_simple.models import LambdaSimpleBackend
 from moto.sts.models import sts_backends
 
 from devkit.emulator import shims
+from devkit.emulator.endpoints import emulator_clients
 from devkit.emulator.shims import PINNED_MOTO_VERSION, ShimError
 from devkit.emulator.sqs_poller import (
     SqsEventSourcePoller,
@@ -188,14 +188,8 @@ class RoleCredentials:
     """
 
     def __init__(self, endpoint_url: str, *, region: str = "us-east-1", ttl: float = 900.0) -> None:
-        session = boto3.session.Session(
-            aws_access_key_id="test",
-            aws_secret_access_key="test",  # noqa: S106 - the emulator's administrator key
-            region_name=region,
-        )
         config = Config(retries={"max_attempts": 2})
-        self._sts: Any = session.client("sts", endpoint_url=endpoint_url, config=config)
-        self._iam: Any = session.client("iam", endpoint_url=endpoint_url, config=config)
+        self._sts, self._iam = emulator_clients(endpoint_url, "sts", "iam", region=region, config=config)
         self.ttl = ttl
         self._lock = threading.Lock()
         self._cache: dict[tuple[str, str], tuple[float, dict[str, str]]] = {}
@@ -346,29 +340,11 @@ class LambdaRuntime:
         try:
             credentials = self.credentials.get(spec.role, spec.function_name)
         except AssumeRoleError as exc:
-            return self._record(
-                spec,
-                request_id,
-                json.dumps(
-                    {"errorMessage": str(exc), "errorType": "AccessDeniedException", "stackTrace": []}
-                ),
-                "Unhandled",
-                "",
-                started,
-            )
+            return self._unhandled(spec, request_id, "AccessDeniedException", str(exc), "", started)
         try:
             task_root = self.task_root(spec)
         except (RuntimeError, zipfile.BadZipFile) as exc:
-            return self._record(
-                spec,
-                request_id,
-                json.dumps(
-                    {"errorMessage": str(exc), "errorType": "Runtime.InvalidEntrypoint", "stackTrace": []}
-                ),
-                "Unhandled",
-                "",
-                started,
-            )
+            return self._unhandled(spec, request_id, "Runtime.InvalidEntrypoint", str(exc), "", started)
 
         with tempfile.TemporaryDirectory(prefix="invoke-", dir=self.cache_dir) as scratch:
             context_path = Path(scratch) / "context.json"
@@ -416,31 +392,50 @@ class LambdaRuntime:
                 output = ((exc.stdout or b"") + (exc.stderr or b"")).decode("utf-8", "replace")
                 if result_path.is_file():
                     # The handler answered in time; only the interpreter's exit was slow.
-                    result = json.loads(result_path.read_text(encoding="utf-8"))
-                    error = None if result["ok"] else "Unhandled"
-                    return self._record(
-                        spec, request_id, result["payload"], error, output, started, log_stream
-                    )
+                    return self._answered(spec, request_id, result_path, output, started, log_stream)
                 stamp = f"{now:%Y-%m-%dT%H:%M:%S.%fZ}"
                 message = f"{stamp} {request_id} Task timed out after {spec.timeout:.2f} seconds"
                 output += message + "\n"
-                body = {"errorMessage": message, "errorType": "Sandbox.Timedout", "stackTrace": []}
-                return self._record(
-                    spec, request_id, json.dumps(body), "Unhandled", output, started, log_stream
+                return self._unhandled(
+                    spec, request_id, "Sandbox.Timedout", message, output, started, log_stream
                 )
 
             if result_path.is_file():
-                result = json.loads(result_path.read_text(encoding="utf-8"))
-                error = None if result["ok"] else "Unhandled"
-                return self._record(spec, request_id, result["payload"], error, output, started, log_stream)
+                return self._answered(spec, request_id, result_path, output, started, log_stream)
             # The interpreter died before the bootstrap could answer (killed, out of memory, os._exit).
-            body = {
-                "errorMessage": f"RequestId: {request_id} Error: Runtime exited with error: exit status "
-                f"{completed.returncode}",
-                "errorType": "Runtime.ExitError",
-                "stackTrace": [],
-            }
-            return self._record(spec, request_id, json.dumps(body), "Unhandled", output, started, log_stream)
+            status = completed.returncode
+            message = f"RequestId: {request_id} Error: Runtime exited with error: exit status {status}"
+            return self._unhandled(
+                spec, request_id, "Runtime.ExitError", message, output, started, log_stream
+            )
+
+    def _answered(
+        self,
+        spec: FunctionSpec,
+        request_id: str,
+        result_path: Path,
+        output: str,
+        started: float,
+        log_stream: str,
+    ) -> Invocation:
+        """Record what the bootstrap wrote: the handler's result, or its error payload."""
+        result = json.loads(result_path.read_text(encoding="utf-8"))
+        error = None if result["ok"] else "Unhandled"
+        return self._record(spec, request_id, result["payload"], error, output, started, log_stream)
+
+    def _unhandled(
+        self,
+        spec: FunctionSpec,
+        request_id: str,
+        error_type: str,
+        message: str,
+        output: str,
+        started: float,
+        log_stream: str | None = None,
+    ) -> Invocation:
+        """Record a failure of the runtime itself, with the error payload Lambda gives it."""
+        body = {"errorMessage": message, "errorType": error_type, "stackTrace": []}
+        return self._record(spec, request_id, json.dumps(body), "Unhandled", output, started, log_stream)
 
     def _record(
         self,

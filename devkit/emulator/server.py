@@ -26,10 +26,8 @@ import threading
 import urllib.error
 import urllib.request
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
-import boto3
 from moto.core.config import default_user_config
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from moto.server import ThreadedMotoServer
@@ -44,6 +42,7 @@ from devkit.emulator.endpoints import (
     LOCALSTACK_ENDPOINT,
     EmulatorError,
     ExternalEmulator,
+    emulator_client,
     emulator_env,
     free_port,
     localstack_health,
@@ -269,12 +268,7 @@ class Emulator:
     def __enter__(self) -> Emulator:
         return self.start()
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()
 
     @property
@@ -299,14 +293,7 @@ class Emulator:
 
     def client(self, service: str, **kwargs: Any) -> Any:
         """A boto3 client for ``service`` pointed at the emulator."""
-        return boto3.client(
-            service,  # type: ignore[call-overload]
-            endpoint_url=self.endpoint_url,
-            region_name=kwargs.pop("region_name", self.region),
-            aws_access_key_id="test",
-            aws_secret_access_key="test",  # noqa: S106 - emulator credentials
-            **kwargs,
-        )
+        return emulator_client(service, self.endpoint_url, kwargs.pop("region_name", self.region), **kwargs)
 
     def reset(self) -> None:
         """Drop every resource in every backend (moto's reset API)."""

@@ -29,6 +29,8 @@ import boto3
 from botocore.config import Config
 from moto.sqs.models import sqs_backends
 
+from devkit.emulator.endpoints import emulator_clients
+
 log = logging.getLogger(__name__)
 
 RETRY_VISIBILITY_ENV = "OPS_EMULATOR_SQS_RETRY_VISIBILITY"
@@ -76,13 +78,9 @@ class SqsEventSourcePoller:
         self.credentials = credentials
         self._role_clients: dict[str, tuple[str, Any]] = {}
         self._function_roles: dict[str, str] = {}
-        session = boto3.session.Session(
-            aws_access_key_id="test",
-            aws_secret_access_key="test",  # noqa: S106 - emulator credentials
-            region_name=region,
+        self._lambda, self._sqs = emulator_clients(
+            endpoint_url, "lambda", "sqs", region=region, config=config
         )
-        self._lambda: Any = session.client("lambda", endpoint_url=endpoint_url, config=config)
-        self._sqs: Any = session.client("sqs", endpoint_url=endpoint_url, config=config)
         self.region = region
         self.poll_interval = poll_interval
         self.refresh_interval = refresh_interval

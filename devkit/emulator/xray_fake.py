@@ -9,10 +9,12 @@ installs it together with the shims (:mod:`devkit.emulator.shims`).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -111,6 +113,13 @@ class XRayControlPlaneResponse(BaseResponse):
             raise invalid("Request body is not valid JSON") from exc
         return loaded if isinstance(loaded, dict) else {}
 
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[_XRayControlPlane]:
+        """This account and region's control-plane state, under its lock."""
+        state = self.state
+        with state.lock:
+            yield state
+
     def _arn(self, kind: str, name: str) -> str:
         return f"arn:aws:xray:{self.region}:{self.current_account}:{kind}/{name}"
 
@@ -147,8 +156,7 @@ class XRayControlPlaneResponse(BaseResponse):
         name = rule.get("RuleName")
         if not name:
             raise invalid("SamplingRule.RuleName is required")
-        state = self.state
-        with state.lock:
+        with self._locked() as state:
             self._ensure_default_rule(state)
             if name in state.rules:
                 raise invalid(f"Sampling rule already exists: {name}")
@@ -161,16 +169,14 @@ class XRayControlPlaneResponse(BaseResponse):
         return _json({"SamplingRuleRecord": record})
 
     def get_sampling_rules(self) -> JsonResponse:
-        state = self.state
-        with state.lock:
+        with self._locked() as state:
             self._ensure_default_rule(state)
             records = list(state.rules.values())
         return _json({"SamplingRuleRecords": records})
 
     def update_sampling_rule(self) -> JsonResponse:
         update = dict(self.params.get("SamplingRuleUpdate") or {})
-        state = self.state
-        with state.lock:
+        with self._locked() as state:
             self._ensure_default_rule(state)
             record = self._find_rule(state, update)
             for key, value in update.items():
@@ -180,8 +186,7 @@ class XRayControlPlaneResponse(BaseResponse):
         return _json({"SamplingRuleRecord": record})
 
     def delete_sampling_rule(self) -> JsonResponse:
-        state = self.state
-        with state.lock:
+        with self._locked() as state:
             self._ensure_default_rule(state)
             record = self._find_rule(state, self.params)
             rule = record["SamplingRule"]
@@ -198,8 +203,7 @@ class XRayControlPlaneResponse(BaseResponse):
         name = params.get("GroupName")
         if not name:
             raise invalid("GroupName is required")
-        state = self.state
-        with state.lock:
+        with self._locked() as state:
             if name in state.groups:
                 raise invalid(f"Group already exists: {name}")
             group = {
@@ -217,19 +221,16 @@ class XRayControlPlaneResponse(BaseResponse):
         return _json({"Group": group})
 
     def get_group(self) -> JsonResponse:
-        state = self.state
-        with state.lock:
+        with self._locked() as state:
             return _json({"Group": self._find_group(state, self.params)})
 
     def get_groups(self) -> JsonResponse:
-        state = self.state
-        with state.lock:
+        with self._locked() as state:
             return _json({"Groups": list(state.groups.values())})
 
     def update_group(self) -> JsonResponse:
         params = self.params
-        state = self.state
-        with state.lock:
+        with self._locked() as state:
             group = self._find_group(state, params)
             if params.get("FilterExpression") is not None:
                 group["FilterExpression"] = params["FilterExpression"]
@@ -238,8 +239,7 @@ class XRayControlPlaneResponse(BaseResponse):
         return _json({"Group": group})
 
     def delete_group(self) -> JsonResponse:
-        state = self.state
-        with state.lock:
+        with self._locked() as state:
             group = self._find_group(state, self.params)
             del state.groups[group["GroupName"]]
             state.tags.pop(group["GroupARN"], None)
@@ -257,49 +257,45 @@ class XRayControlPlaneResponse(BaseResponse):
             if not params.get("KeyId"):
                 raise invalid("KeyId is required when Type is KMS")
             config["KeyId"] = params["KeyId"]
-        state = self.state
-        with state.lock:
+        with self._locked() as state:
             state.encryption = config
         return _json({"EncryptionConfig": config})
 
     def get_encryption_config(self) -> JsonResponse:
-        state = self.state
-        with state.lock:
+        with self._locked() as state:
             return _json({"EncryptionConfig": state.encryption})
 
     # Tags ---------------------------------------------------------------------------
 
-    def _known_arn(self, state: _XRayControlPlane, arn: str) -> None:
-        known = {r["SamplingRule"]["RuleARN"] for r in state.rules.values()} | {
-            g["GroupARN"] for g in state.groups.values()
-        }
-        if arn not in known:
-            raise JsonRESTError("ResourceNotFoundException", f"Resource not found: {arn}")
+    @contextlib.contextmanager
+    def _tagged_resource(self) -> Iterator[tuple[_XRayControlPlane, str, dict[str, Any]]]:
+        """The state (locked), the request's ResourceARN and its parameters, once the ARN names a rule
+        or a group."""
+        params = self.params
+        with self._locked() as state:
+            arn = params.get("ResourceARN", "")
+            known = {r["SamplingRule"]["RuleARN"] for r in state.rules.values()} | {
+                g["GroupARN"] for g in state.groups.values()
+            }
+            if arn not in known:
+                raise JsonRESTError("ResourceNotFoundException", f"Resource not found: {arn}")
+            yield state, arn, params
 
     def tag_resource(self) -> JsonResponse:
-        params = self.params
-        state = self.state
-        with state.lock:
-            self._known_arn(state, params.get("ResourceARN", ""))
-            self._set_tags(state, params["ResourceARN"], params.get("Tags"))
+        with self._tagged_resource() as (state, arn, params):
+            self._set_tags(state, arn, params.get("Tags"))
         return _json({})
 
     def untag_resource(self) -> JsonResponse:
-        params = self.params
-        state = self.state
-        with state.lock:
-            self._known_arn(state, params.get("ResourceARN", ""))
-            current = state.tags.get(params["ResourceARN"], {})
+        with self._tagged_resource() as (state, arn, params):
+            current = state.tags.get(arn, {})
             for key in params.get("TagKeys") or []:
                 current.pop(key, None)
         return _json({})
 
     def list_tags_for_resource(self) -> JsonResponse:
-        params = self.params
-        state = self.state
-        with state.lock:
-            self._known_arn(state, params.get("ResourceARN", ""))
-            tags = state.tags.get(params["ResourceARN"], {})
+        with self._tagged_resource() as (state, arn, _):
+            tags = state.tags.get(arn, {})
             return _json({"Tags": [{"Key": k, "Value": v} for k, v in sorted(tags.items())]})
 
 

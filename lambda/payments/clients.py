@@ -6,7 +6,9 @@ environment (moto) before the first call. ``reset()`` forgets them.
 
 from __future__ import annotations
 
+import functools
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import botocore.session
@@ -82,39 +84,14 @@ def _botocore_session() -> botocore.session.Session:
     return _session
 
 
-def dynamodb() -> DynamoDBClient:
-    client: DynamoDBClient = _client("dynamodb")
-    return client
-
-
-def sqs() -> SQSClient:
-    client: SQSClient = _client("sqs")
-    return client
-
-
-def sns() -> SNSClient:
-    client: SNSClient = _client("sns")
-    return client
-
-
-def s3() -> S3Client:
-    client: S3Client = _client("s3")
-    return client
-
-
-def stepfunctions() -> SFNClient:
-    client: SFNClient = _client("stepfunctions")
-    return client
-
-
-def cloudwatch() -> CloudWatchClient:
-    client: CloudWatchClient = _client("cloudwatch")
-    return client
-
-
-def ssm() -> SSMClient:
-    client: SSMClient = _client("ssm")
-    return client
+# One accessor per service, all the same cached ``_client``; only the static type differs.
+dynamodb: Callable[[], DynamoDBClient] = functools.partial(_client, "dynamodb")
+sqs: Callable[[], SQSClient] = functools.partial(_client, "sqs")
+sns: Callable[[], SNSClient] = functools.partial(_client, "sns")
+s3: Callable[[], S3Client] = functools.partial(_client, "s3")
+stepfunctions: Callable[[], SFNClient] = functools.partial(_client, "stepfunctions")
+cloudwatch: Callable[[], CloudWatchClient] = functools.partial(_client, "cloudwatch")
+ssm: Callable[[], SSMClient] = functools.partial(_client, "ssm")
 
 
 def parameters() -> SSMProvider:

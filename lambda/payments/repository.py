@@ -22,6 +22,7 @@ from payments.states import FAILABLE, Status, check_transition
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
 
 # CancellationReasons codes that mean "throttled / try later" rather than "condition failed".
 _THROTTLE_REASONS = frozenset({"ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded"})
@@ -42,8 +43,17 @@ class Throttled(Exception):
 
 
 def _cancellation_codes(exc: ClientError) -> list[str]:
+    """The per-operation reason codes of a cancelled TransactWriteItems.
+
+    Any other error is re-raised as it is; a cancellation with a throttling reason raises Throttled.
+    """
+    if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+        raise exc
     reasons = exc.response.get("CancellationReasons") or []
-    return [str(r.get("Code") or "None") for r in reasons]
+    codes = [str(r.get("Code") or "None") for r in reasons]
+    if any(code in _THROTTLE_REASONS for code in codes):
+        raise Throttled() from exc
+    return codes
 
 
 @dataclass
@@ -59,7 +69,7 @@ class Repository:
         audit_entry: dict[str, Any],
     ) -> None:
         """Write the PENDING transaction, its idempotency record and audit entry atomically."""
-        items: list[dict[str, Any]] = [
+        items: list[TransactWriteItemTypeDef] = [
             {
                 "Put": {
                     "TableName": self.settings.transactions_table,
@@ -80,23 +90,11 @@ class Repository:
                     }
                 }
             )
-        items.append(
-            {
-                "Put": {
-                    "TableName": self.settings.audit_table,
-                    "Item": to_attributes(audit_entry),
-                    "ConditionExpression": "attribute_not_exists(event_id)",
-                }
-            }
-        )
+        items.append(self._audit_put(audit_entry))
         try:
-            self.ddb.transact_write_items(TransactItems=items)  # type: ignore[arg-type]
+            self.ddb.transact_write_items(TransactItems=items)
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
-                raise
             codes = _cancellation_codes(exc)
-            if any(code in _THROTTLE_REASONS for code in codes):
-                raise Throttled() from exc
             if idempotency_record is not None and len(codes) > 1:
                 if codes[1] == "ConditionalCheckFailed":
                     raise IdempotencyCollision(in_flight=False) from exc
@@ -256,27 +254,27 @@ class Repository:
                             "ExpressionAttributeValues": values,
                         }
                     },
-                    {
-                        "Put": {
-                            "TableName": self.settings.audit_table,
-                            "Item": to_attributes(entry),
-                            "ConditionExpression": "attribute_not_exists(event_id)",
-                        }
-                    },
+                    self._audit_put(entry),
                 ]
             )
         except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
-                raise
-            codes = _cancellation_codes(exc)
-            if any(code in _THROTTLE_REASONS for code in codes):
-                raise Throttled() from exc
+            _cancellation_codes(exc)  # re-raises what is not a cancellation, Throttled for throttling
             raise TransitionConflict(f"{item['transaction_id']}: {from_status} -> {to_status} lost") from exc
         updated.update(fields)
         updated["stream_outbox"] = [*(item.get("stream_outbox") or []), stream]
         if outbox:
             updated["outbox"] = set(item.get("outbox") or ()) | set(outbox)
         return updated
+
+    def _audit_put(self, entry: dict[str, Any]) -> TransactWriteItemTypeDef:
+        """The TransactWriteItems operation that writes an audit entry (never over an existing one)."""
+        return {
+            "Put": {
+                "TableName": self.settings.audit_table,
+                "Item": to_attributes(entry),
+                "ConditionExpression": "attribute_not_exists(event_id)",
+            }
+        }
 
     def _key(self, item: dict[str, Any]) -> dict[str, Any]:
         return {

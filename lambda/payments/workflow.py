@@ -100,6 +100,17 @@ def _reload(services: Services, item: Mapping[str, Any]) -> dict[str, Any]:
     return services.repo.require(str(item["transaction_id"]), int(item["timestamp"]))
 
 
+def _transition_or_reload(
+    services: Services, item: dict[str, Any], to_status: str, actor: str, **changes: Any
+) -> tuple[dict[str, Any], bool]:
+    """``repo.transition``: the updated item and True; after a TransitionConflict, the item as it
+    is stored now and False (the caller's loop looks at it again)."""
+    try:
+        return services.repo.transition(item, to_status, actor, **changes), True
+    except TransitionConflict:
+        return _reload(services, item), False
+
+
 # ---------------------------------------------------------------------------- workflow steps
 
 
@@ -110,17 +121,16 @@ def validate_step(services: Services, transaction_id: str, timestamp: int | None
         reasons = validation.revalidate_stored(item)
         result = {"valid": not reasons, "reasons": reasons}
         if item["status"] == Status.PENDING:
-            try:
-                item = services.repo.transition(
-                    item,
-                    Status.VALIDATING,
-                    "validator",
-                    set_fields={"validation": result},
-                    detail={"valid": str(not reasons)},
-                    expected_attempt=1,
-                )
-            except TransitionConflict:
-                item = services.repo.require(transaction_id, timestamp)
+            item, moved = _transition_or_reload(
+                services,
+                item,
+                Status.VALIDATING,
+                "validator",
+                set_fields={"validation": result},
+                detail={"valid": str(not reasons)},
+                expected_attempt=1,
+            )
+            if not moved:
                 continue
             publish_stream(services, item)
             return result
@@ -187,19 +197,17 @@ def reject_step(
         passed, reasons, source = checks_passed(item)
         if passed:
             raise DomainError(f"{transaction_id}: checks passed, refusing to reject")
-        try:
-            item = services.repo.transition(
-                item,
-                Status.REJECTED,
-                actor,
-                set_fields={"rejection": {"source": source, "reasons": reasons}},
-                detail={"source": source, "reasons": reasons},
-                outbox=frozenset({OUTBOX_OUTCOME}),
-            )
-        except TransitionConflict:
-            item = services.repo.require(transaction_id, timestamp)
-            continue
-        break
+        item, moved = _transition_or_reload(
+            services,
+            item,
+            Status.REJECTED,
+            actor,
+            set_fields={"rejection": {"source": source, "reasons": reasons}},
+            detail={"source": source, "reasons": reasons},
+            outbox=frozenset({OUTBOX_OUTCOME}),
+        )
+        if moved:
+            break
     else:
         raise TransitionConflict(f"{transaction_id}: could not reject")
     publish_stream(services, item)
@@ -258,16 +266,15 @@ def settle_step(
         if status == Status.VALIDATING:
             if not checks_passed(item)[0]:
                 raise DomainError(f"{transaction_id}: checks did not pass; not settling")
-            try:
-                item = services.repo.transition(
-                    item,
-                    Status.SETTLING,
-                    actor,
-                    set_fields=_lease_fields(services, owner),
-                    expected_attempt=1,
-                )
-            except TransitionConflict:
-                item = services.repo.require(transaction_id, timestamp)
+            item, moved = _transition_or_reload(
+                services,
+                item,
+                Status.SETTLING,
+                actor,
+                set_fields=_lease_fields(services, owner),
+                expected_attempt=1,
+            )
+            if not moved:
                 continue
         elif status == Status.SETTLING:
             # A re-run of the same attempt: only once the first invocation's lease expired.
@@ -463,22 +470,19 @@ def failure_step(
             # One "transaction.failed" per payment, not one per failed attempt.
             fields["first_failed_at"] = failure["at"]
             effects.add(OUTBOX_FAILED_NOTICE)
-        try:
-            item = services.repo.transition(
-                item,
-                Status.FAILED,
-                actor,
-                set_fields=fields,
-                detail={"error": name},
-                outbox=frozenset(effects),
-                expected_attempt=attempt,
-                lease_owner=owner if status == Status.SETTLING else None,
-            )
-        except TransitionConflict:
-            item = services.repo.require(transaction_id, timestamp)
-            continue
-        recorded = True
-        break
+        item, recorded = _transition_or_reload(
+            services,
+            item,
+            Status.FAILED,
+            actor,
+            set_fields=fields,
+            detail={"error": name},
+            outbox=frozenset(effects),
+            expected_attempt=attempt,
+            lease_owner=owner if status == Status.SETTLING else None,
+        )
+        if recorded:
+            break
     publish_stream(services, item)
     publish_retry(services, item)
     publish_notifications(services, item)

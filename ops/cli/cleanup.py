@@ -24,7 +24,7 @@ from payments.jobs.cleanup import (
 )
 from rich.table import Table
 
-from ops.cli.context import OpsContext, aws_options, destructive_option, option, output_options, pass_ops
+from ops.cli.context import OpsContext, command_options, destructive_option, option
 from ops.core import OpsError
 
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C
@@ -216,9 +216,7 @@ def _stop_on_sigint(ops: OpsContext) -> Iterator[threading.Event]:
     help="Transactions table (default: from outputs or suffix).",
 )
 @option("--bucket", help="Archive bucket (default: from outputs or suffix).")
-@aws_options
-@output_options
-@pass_ops
+@command_options
 def cleanup(
     ops: OpsContext,
     older_than: int,

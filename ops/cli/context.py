@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import boto3
 import click
@@ -33,6 +33,8 @@ from rich.progress import (
 from ops.core.names import NameResolver, load_outputs_file, terraform_outputs
 
 F = TypeVar("F", bound=Callable[..., Any])
+P = ParamSpec("P")
+R = TypeVar("R")
 DEFAULT_REGION = "us-east-1"
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "OPS", "show_default": True}
 
@@ -236,6 +238,12 @@ def output_options(func: F) -> F:
         _opt("-q", "--quiet", is_flag=True, envvar="OPS_QUIET", help="Only results: no progress or notes."),
     ]
     return functools.reduce(lambda f, d: d(f), reversed(decorators), func)
+
+
+def command_options(func: Callable[Concatenate[OpsContext, P], R]) -> Callable[P, R]:
+    """What every command takes: ``aws_options``, ``output_options``, and the OpsContext as its
+    first argument."""
+    return aws_options(output_options(pass_ops(func)))
 
 
 def option(*decls: str, **kwargs: Any) -> Callable[[F], F]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 from rich.table import Table
 
-from ops.cli.context import OpsContext, aws_options, option, output_options, pass_ops
+from ops.cli.context import OpsContext, command_options, option
 from ops.core import OpsError
 from ops.core.links import GROUP_ORDER, flatten, grouped
 
@@ -29,9 +29,7 @@ TABLE_CHROME = 10  # borders and padding of the three-column table
     help="plain = one line per link (name, then the URL unbroken); auto = plain when the "
     "terminal is too narrow for the table.",
 )
-@aws_options
-@output_options
-@pass_ops
+@command_options
 def links(ops: OpsContext, groups: tuple[str, ...], fmt: str) -> None:
     """On-call console links from the `oncall_links` Terraform output, grouped."""
     rows = flatten(ops.names.oncall_links())

@@ -18,7 +18,7 @@ from payments.jobs.redrive import (
 )
 from rich.table import Table
 
-from ops.cli.context import OpsContext, aws_options, option, output_options, pass_ops
+from ops.cli.context import OpsContext, command_options, option
 from ops.core import OpsError
 
 REASON_MAX_CHARS = 120
@@ -117,9 +117,7 @@ def _render(ops: OpsContext, result: RedriveResult) -> None:
     default=DEFAULT_NATIVE_TIMEOUT_S,
     help="Seconds to follow a native message-move task before giving up watching.",
 )
-@aws_options
-@output_options
-@pass_ops
+@command_options
 def redrive(
     ops: OpsContext,
     queue: str | None,

@@ -12,7 +12,7 @@ from payments.money import format_display
 from payments.shards import MAX_DAY_SHARDS, shard_suffix
 from rich.table import Table
 
-from ops.cli.context import OpsContext, aws_options, destructive_option, option, output_options, pass_ops
+from ops.cli.context import OpsContext, command_options, destructive_option, option
 from ops.core import OpsError
 
 
@@ -162,9 +162,7 @@ def render_tables(ops: OpsContext, report: Report) -> None:
     "write, so a day written under another shard count is counted in full). Never below the deployed count.",
 )
 @option("--bucket", help="Archive bucket for --upload (default: from outputs or suffix).")
-@aws_options
-@output_options
-@pass_ops
+@command_options
 def report(
     ops: OpsContext,
     day: dt.date,

@@ -13,33 +13,28 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from ops.cli.context import OpsContext, aws_options, option, output_options, pass_ops
+from ops.cli.context import OpsContext, command_options, option
 from ops.core import OpsError
 from ops.core.status import StatusNames, collect
 
 STYLE = {0: "green", 1: "yellow", 2: "red"}
 
 
-def _output(ops: OpsContext, key: str) -> Any:
-    value = ops.names.outputs.get(key)
-    return None if value in (None, "") else value
-
-
 def _names(ops: OpsContext) -> StatusNames:
     names = ops.names
     suffix = names.suffix
     queues: dict[str, str] = {}
-    failed = _output(ops, "failed_queue_url") or (f"failed-transactions-{suffix}" if suffix else None)
+    failed = names.failed_queue()
     if failed:
-        queues["failed"] = str(failed)
-    if _output(ops, "dlq_url") or suffix:
+        queues["failed"] = failed
+    if names.output("dlq_url") or suffix:
         queues["dlq"] = names.dlq()
-    scheduler = _output(ops, "scheduler_dlq_url") or (f"payment-scheduler-dlq-{suffix}" if suffix else None)
+    scheduler = names.output("scheduler_dlq_url") or (f"payment-scheduler-dlq-{suffix}" if suffix else None)
     if scheduler:
         queues["scheduler_dlq"] = str(scheduler)
-    alarms = _output(ops, "alarm_names")
+    alarms = names.output("alarm_names")
     bucket: str | None = None
-    if _output(ops, "archive_bucket_name") or suffix:
+    if names.output("archive_bucket_name") or suffix:
         bucket = names.archive_bucket()
     return StatusNames(
         region=ops.region,
@@ -47,9 +42,9 @@ def _names(ops: OpsContext) -> StatusNames:
         alarm_names=sorted(str(a) for a in alarms.values()) if isinstance(alarms, Mapping) else (),
         alarm_prefix="payment-" if suffix and not isinstance(alarms, Mapping) else None,
         alarm_suffix=f"-{suffix}" if suffix else None,
-        state_machine_arn=_output(ops, "state_machine_arn"),
+        state_machine_arn=names.output("state_machine_arn"),
         api_name=f"payment-api-{suffix}" if suffix else None,
-        api_stage=str(_output(ops, "api_stage_name") or "prod"),
+        api_stage=str(names.output("api_stage_name") or "prod"),
         bucket=bucket,
     )
 
@@ -132,9 +127,7 @@ def render(data: dict[str, Any]) -> Group:
     default=10,
     help="With --watch: stop after this many checks (the exit code is the last check's).",
 )
-@aws_options
-@output_options
-@pass_ops
+@command_options
 def status(ops: OpsContext, watch: int | None, count: int) -> None:
     """Health at a glance: alarms, queues, failed executions, API errors and p99, report and cleanup.
 

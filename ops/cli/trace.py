@@ -9,19 +9,14 @@ from typing import Any
 import click
 from rich.table import Table
 
-from ops.cli.context import OpsContext, aws_options, option, output_options, pass_ops
+from ops.cli.context import OpsContext, command_options, option
 from ops.core import OpsError
 
 DEFAULT_PEEK_ROUNDS = 5
 
 
-def _output(ops: OpsContext, key: str) -> Any:
-    value = ops.names.outputs.get(key)
-    return None if value in (None, "") else value
-
-
 def _function_log_groups(ops: OpsContext) -> list[str]:
-    groups = _output(ops, "log_group_names")
+    groups = ops.names.output("log_group_names")
     if not isinstance(groups, Mapping):
         return []
     return sorted(str(g) for g in groups.values() if str(g).startswith("/aws/lambda/"))
@@ -70,9 +65,7 @@ def _render(ops: OpsContext, story: dict[str, Any]) -> None:
     default=DEFAULT_PEEK_ROUNDS,
     help="Receives of 10 messages to look at per queue (each counts toward maxReceiveCount); 0 = skip.",
 )
-@aws_options
-@output_options
-@pass_ops
+@command_options
 def trace(ops: OpsContext, transaction_id: str, peek_rounds: int) -> None:
     """The story of one transaction: item, audit events, workflow execution, queues, archive, links.
 
@@ -88,11 +81,11 @@ def trace(ops: OpsContext, transaction_id: str, peek_rounds: int) -> None:
     core.check_id(transaction_id)
     names = ops.names
     suffix = names.suffix
-    audit_table = _output(ops, "audit_table_name") or (f"payment-audit-{suffix}" if suffix else None)
+    audit_table = names.output("audit_table_name") or (f"payment-audit-{suffix}" if suffix else None)
     queues: dict[str, str] = {}
-    failed = _output(ops, "failed_queue_url") or (f"failed-transactions-{suffix}" if suffix else None)
+    failed = names.failed_queue()
     if failed:
-        queues["failed"] = str(failed)
+        queues["failed"] = failed
     with contextlib.suppress(OpsError):  # no DLQ name known: that section is skipped
         queues["dlq"] = names.dlq()
     try:
@@ -103,7 +96,7 @@ def trace(ops: OpsContext, transaction_id: str, peek_rounds: int) -> None:
         region=ops.region,
         table=names.transactions_table(),
         audit_table=str(audit_table) if audit_table else None,
-        state_machine_arn=_output(ops, "state_machine_arn"),
+        state_machine_arn=names.output("state_machine_arn"),
         queues=queues,
         bucket=bucket,
         log_groups=_function_log_groups(ops),

@@ -95,9 +95,17 @@ class NameResolver:
         value = self.outputs.get("environment_suffix")
         return str(value) if value else None
 
-    def _output(self, key: str) -> Any:
+    def output(self, key: str) -> Any:
+        """One Terraform output's value; None when it is missing or empty."""
         value = self.outputs.get(key)
         return None if value in (None, "") else value
+
+    def _given(self, override: str | None, key: str) -> str | None:
+        """The name given on the command line, else the one in the outputs; None without either."""
+        if override:
+            return override
+        value = self.output(key)
+        return str(value) if value else None
 
     def _require_suffix(self, what: str, flag: str) -> str:
         suffix = self.suffix
@@ -110,49 +118,44 @@ class NameResolver:
 
     # -- names -----------------------------------------------------------------------------
     def transactions_table(self, override: str | None = None) -> str:
-        if override:
-            return override
-        value = self._output("transactions_table_name")
-        if value:
-            return str(value)
-        return f"payment-transactions-{self._require_suffix('transactions table', '--table')}"
+        given = self._given(override, "transactions_table_name")
+        return given or f"payment-transactions-{self._require_suffix('transactions table', '--table')}"
 
     def by_day_index(self, override: str | None = None) -> str:
-        return override or str(self._output("by_day_index_name") or DEFAULT_BY_DAY_INDEX)
+        return override or str(self.output("by_day_index_name") or DEFAULT_BY_DAY_INDEX)
 
     def day_shards(self) -> int | None:
         """The writer's shard count from the outputs; None without them (never a guess)."""
-        value = self._output("day_shard_count")
+        value = self.output("day_shard_count")
         return int(value) if value else None
 
     def retention_days(self) -> int:
         """Minimum cleanup retention: the ``cleanup_retention_days`` output, else its default."""
-        value = self._output("cleanup_retention_days")
+        value = self.output("cleanup_retention_days")
         return int(value) if value else DEFAULT_RETENTION_DAYS
 
     def archive_bucket(self, override: str | None = None) -> str:
-        if override:
-            return override
-        value = self._output("archive_bucket_name")
-        if value:
-            return str(value)
+        given = self._given(override, "archive_bucket_name")
+        if given:
+            return given
         suffix = self._require_suffix("archive bucket", "--bucket")
-        account = self._output("account_id") or (self._account_id() if self._account_id else None)
+        account = self.output("account_id") or (self._account_id() if self._account_id else None)
         if not account:
             raise OpsError("cannot derive the archive bucket name without the account id; pass --bucket")
         return f"payment-archive-{suffix}-{account}"
 
     def dlq(self, override: str | None = None) -> str:
         """The dead-letter queue as a URL (from outputs) or a name (derived); both work with SQS."""
-        if override:
-            return override
-        value = self._output("dlq_url")
-        if value:
-            return str(value)
-        return f"failed-transactions-dlq-{self._require_suffix('dead-letter queue', '--queue')}"
+        given = self._given(override, "dlq_url")
+        return given or f"failed-transactions-dlq-{self._require_suffix('dead-letter queue', '--queue')}"
+
+    def failed_queue(self) -> str | None:
+        """The failed-transactions queue as a URL (from outputs) or a name (derived); None without either."""
+        suffix = self.suffix
+        return self._given(None, "failed_queue_url") or (f"failed-transactions-{suffix}" if suffix else None)
 
     def oncall_links(self) -> Mapping[str, Any]:
-        links = self._output("oncall_links")
+        links = self.output("oncall_links")
         if not isinstance(links, Mapping):
             raise OpsError(
                 "the oncall_links output is missing: pass --outputs-file (OPS_OUTPUTS_FILE) or "

@@ -157,22 +157,29 @@ class Report:
             return []
         return [n for n in self.shards_with_items if n >= self.writer_shards]
 
+    def _counted(self, statuses: tuple[str, ...]) -> int:
+        return sum(self.status_counts.get(s, 0) for s in statuses)
+
+    def _share(self, part: int) -> float:
+        """``part`` as a share of the day's transactions; 0.0 on a day without any."""
+        return part / self.count if self.count else 0.0
+
     @property
     def failed(self) -> int:
-        return sum(self.status_counts.get(s, 0) for s in FAILED_STATUSES)
+        return self._counted(FAILED_STATUSES)
 
     @property
     def failure_rate(self) -> float:
         """Technical failures only: rejections are not failures."""
-        return self.failed / self.count if self.count else 0.0
+        return self._share(self.failed)
 
     @property
     def rejected(self) -> int:
-        return sum(self.status_counts.get(s, 0) for s in REJECTED_STATUSES)
+        return self._counted(REJECTED_STATUSES)
 
     @property
     def rejection_rate(self) -> float:
-        return self.rejected / self.count if self.count else 0.0
+        return self._share(self.rejected)
 
     def to_dict(self) -> dict[str, Any]:
         """Stable JSON shape (the uploaded ``reports/YYYY-MM-DD.json`` and ``--format json``)."""

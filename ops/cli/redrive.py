@@ -111,8 +111,6 @@ def _render(ops: OpsContext, result: RedriveResult) -> None:
 )
 @option(
     "--timeout",
-    "native_timeout",
-    envvar="OPS_REDRIVE_TIMEOUT",
     type=click.FloatRange(1, 43_200),
     default=DEFAULT_NATIVE_TIMEOUT_S,
     help="Seconds to follow a native message-move task before giving up watching.",
@@ -127,7 +125,7 @@ def redrive(
     mode: str,
     visibility_timeout: int,
     wait_seconds: int,
-    native_timeout: float,
+    timeout: float,
 ) -> None:
     """Move dead-lettered messages back to their source queue, FIFO-aware; counts before/after.
 
@@ -151,7 +149,7 @@ def redrive(
                 dry_run=dry_run,
                 visibility_timeout_s=visibility_timeout,
                 wait_s=wait_seconds,
-                native_timeout_s=native_timeout,
+                native_timeout_s=timeout,
                 on_progress=on_progress,
             )
         except OpsError as exc:

@@ -59,14 +59,12 @@ def _render(ops: OpsContext, story: dict[str, Any]) -> None:
 @click.argument("transaction_id")
 @option(
     "--peek-max",
-    "peek_rounds",
-    envvar="OPS_TRACE_PEEK_MAX",
     type=click.IntRange(0, 100),
     default=DEFAULT_PEEK_ROUNDS,
     help="Receives of 10 messages to look at per queue (each counts toward maxReceiveCount); 0 = skip.",
 )
 @command_options
-def trace(ops: OpsContext, transaction_id: str, peek_rounds: int) -> None:
+def trace(ops: OpsContext, transaction_id: str, peek_max: int) -> None:
     """The story of one transaction: item, audit events, workflow execution, queues, archive, links.
 
     Exit code 1 (and nothing on stdout) for a malformed or unknown id.
@@ -108,7 +106,7 @@ def trace(ops: OpsContext, transaction_id: str, peek_rounds: int) -> None:
         sqs=ops.client("sqs"),
         s3=ops.client("s3"),
         sfn=ops.client("stepfunctions"),
-        peek_rounds=peek_rounds,
+        peek_rounds=peek_max,
     )
     if not result.found:
         raise OpsError(f"transaction {transaction_id} not found (no item, audit, run, message or archive)")

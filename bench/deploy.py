@@ -135,8 +135,9 @@ def render(runs: list[Run], versions: dict[str, str], architecture: str) -> str:
         "",
         "Where the time goes: the provider's own waiters (SQS queue and queue policy ~25 s each,",
         "S3 lifecycle ~55 s, KMS keys ~13 s) dominate and cannot be shortened with `timeouts`; the",
-        "emulator answers in milliseconds. `max_retries = 1` in the generated override keeps",
-        "unimplemented calls from retrying for minutes. The second plan must report no changes",
+        "emulator answers in milliseconds. `max_retries = 4` in the generated override",
+        "(PROVIDER_MAX_ATTEMPTS) rides out dropped connections yet keeps unimplemented calls from",
+        "retrying for minutes. The second plan must report no changes",
         "(exit code 0 with `-detailed-exitcode`).",
         "",
     ]

@@ -104,7 +104,7 @@ def test_functions_are_named_with_the_suffix(functions: dict[str, dict[str, Any]
 def test_functions_runtime_handler_memory_and_timeout(functions: dict[str, dict[str, Any]]) -> None:
     for role, f in functions.items():
         assert f["runtime"] == "python3.12", role
-        assert f["handler"] == f"handlers.{HANDLER_MODULES[role]}.handler", role
+        assert f["handler"] == f"payments.handlers.{HANDLER_MODULES[role]}.handler", role
         assert f["memory_size"] >= 512, role
         assert f["timeout"] == TIMEOUTS[role], role
         assert f["architectures"] in (["arm64"], ["x86_64"]), role

@@ -497,17 +497,41 @@ class CodeModel:
     @staticmethod
     def _transact_actions(module: _Module, function: _Function) -> tuple[str, ...]:
         """Item actions of a TransactWriteItems: the Put/Update/Delete/ConditionCheck keys the
-        calling function builds, else its module, else all four (items built out of sight)."""
+        calling function builds (itself or through the functions of its module it calls, e.g. a
+        method that returns one item), else its module, else all four (items built out of sight)."""
         item_action = {
             "Put": "PutItem",
             "Update": "UpdateItem",
             "Delete": "DeleteItem",
             "ConditionCheck": "ConditionCheckItem",
         }
+        defined = {
+            node.name: node
+            for node in ast.walk(module.tree)
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+        }
+
+        def builders(root: ast.AST) -> list[ast.AST]:
+            scopes, todo, seen = [], [root], set()
+            while todo:
+                scope = todo.pop()
+                if id(scope) in seen:
+                    continue
+                seen.add(id(scope))
+                scopes.append(scope)
+                for node in ast.walk(scope):
+                    if isinstance(node, ast.Call):
+                        callee = node.func
+                        name = callee.attr if isinstance(callee, ast.Attribute) else getattr(callee, "id", "")
+                        if name in defined:
+                            todo.append(defined[name])
+            return scopes
+
         found: set[str] = set()
-        for scope in (function.node, module.tree):
+        for scopes in (builders(function.node), [module.tree]):
             found = {
                 item_action[str(key.value)]
+                for scope in scopes
                 for node in ast.walk(scope)
                 if isinstance(node, ast.Dict)
                 for key in node.keys

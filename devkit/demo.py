@@ -311,7 +311,7 @@ def run_demo(outputs: Mapping[str, Any], env: Mapping[str, str], progress: Progr
         runner = CliRunner()
         for title, args in [
             (f"ops report --date {today}", ["report", "--date", today, *platform.cli_args(outputs_file)]),
-            ("ops links", ["links", *platform.cli_args(outputs_file)]),
+            ("ops links --format plain", ["links", "--format", "plain", *platform.cli_args(outputs_file)]),
         ]:
             # Wide enough that console URLs print whole instead of folded across table rows.
             result = runner.invoke(cli, args, env={"COLUMNS": "320", **env}, catch_exceptions=False)

@@ -103,7 +103,9 @@ class _Display:
             self._progress.stop()
 
     def say(self, message: str) -> None:
-        self.console.print(f"[cyan]>[/cyan] {message}")
+        # The message as written (no markup: command output may hold brackets) and never folded:
+        # the demo's report and links must stay copyable, a URL whole on one line.
+        self.console.print(Text.assemble((">", "cyan"), " ", message), soft_wrap=True)
         if self._progress is not None and self._task is not None:
             self._progress.update(self._task, description=message, current="")
 

@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from devkit import demo
 from devkit.build import BuildResult, build_package
+from devkit.demo import run_demo
 from devkit.emulator import localstack as host_localstack
 from devkit.emulator.endpoints import (
     BACKENDS,
@@ -354,11 +354,6 @@ def _endpoint_for(backend: str, *, region: str, progress: Progress | None) -> st
     if progress:
         progress(f"LocalStack {health.get('version', '?')} at {endpoint}")
     return endpoint
-
-
-def run_demo(outputs: Mapping[str, Any], env: Mapping[str, str], progress: Progress) -> None:
-    """The demo flow after ``devkit up`` (demo payments, report, links)."""
-    demo.run_demo(outputs=outputs, env=env, progress=progress)
 
 
 def up(

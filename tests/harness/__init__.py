@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import io
 import textwrap
-import time
 import zipfile
 from collections.abc import Callable
 from typing import TypeVar
+
+from devkit.demo import FlowError, wait_for
 
 T = TypeVar("T")
 
@@ -15,15 +16,12 @@ T = TypeVar("T")
 def wait_until(
     probe: Callable[[], T | None], *, timeout: float = 30.0, interval: float = 0.2, what: str = ""
 ) -> T:
-    """Poll ``probe`` until it returns something truthy; fail with ``what`` after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    last: T | None = None
-    while time.monotonic() < deadline:
-        last = probe()
-        if last:
-            return last
-        time.sleep(interval)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what or probe!r} (last: {last!r})")
+    """``devkit.demo.wait_for`` with harness defaults, failing the test (AssertionError) on time-out."""
+    try:
+        result: T = wait_for(probe, timeout=timeout, interval=interval, what=what or repr(probe))
+    except FlowError as exc:
+        raise AssertionError(str(exc)) from None
+    return result
 
 
 def make_zip(files: dict[str, str]) -> bytes:

@@ -11,6 +11,7 @@ Every import statement counts, function-local ones included, and so does a modul
 from __future__ import annotations
 
 import ast
+import functools
 import sys
 from pathlib import Path
 
@@ -25,9 +26,15 @@ OPS_THIRD_PARTY = {"boto3", "botocore", "click", "rich"}
 PAYMENTS_CORE_THIRD_PARTY = {"boto3", "botocore"}
 
 
+@functools.cache
+def _tree(path: Path) -> ast.Module:
+    return ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+
+
+@functools.cache
 def _imports(path: Path) -> list[tuple[int, str]]:
     """(line, top-level module name) of every import in ``path``, relative ones resolved."""
-    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    tree = _tree(path)
     found: list[tuple[int, str]] = []
     for node in _runtime_nodes(tree):
         if isinstance(node, ast.Import):
@@ -94,9 +101,15 @@ def test_no_import_goes_the_wrong_way(package: str) -> None:
     assert wrong == []
 
 
+@functools.cache
+def _paths() -> dict[str, Path]:
+    """Module name -> file of every first-party module."""
+    return {_module_name(p): p for package in PACKAGES for p in _modules(package)}
+
+
 def _closure(start: set[str]) -> set[str]:
     """First-party modules reachable by import from ``start`` (module names)."""
-    paths = {_module_name(p): p for package in PACKAGES for p in _modules(package)}
+    paths = _paths()
     seen: set[str] = set()
     todo = list(start)
     while todo:
@@ -113,17 +126,16 @@ def _closure(start: set[str]) -> set[str]:
 
 
 def _names_imported(path: Path, module: str) -> list[str]:
-    tree = ast.parse(path.read_text(encoding="utf-8"))
     return [
         alias.name
-        for node in ast.walk(tree)
+        for node in ast.walk(_tree(path))
         if isinstance(node, ast.ImportFrom) and node.module == module
         for alias in node.names
     ]
 
 
 def _third_party(modules: set[str]) -> dict[str, set[str]]:
-    paths = {_module_name(p): p for package in PACKAGES for p in _modules(package)}
+    paths = _paths()
     stdlib = set(sys.stdlib_module_names) | {"__future__"}
     out: dict[str, set[str]] = {}
     for name in modules:

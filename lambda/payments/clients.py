@@ -9,9 +9,8 @@ from __future__ import annotations
 import functools
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import botocore.session
 from botocore.exceptions import (
     ClientError,
     ConnectionClosedError,
@@ -21,7 +20,7 @@ from botocore.exceptions import (
 )
 
 from payments.config import get_settings
-from payments.sdkconfig import client_config
+from payments.sdkconfig import ClientCache, client_config
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.parameters import SSMProvider
@@ -37,9 +36,7 @@ if TYPE_CHECKING:
 # 29 s limit.
 _CONFIG = client_config(max_attempts=3, connect_timeout=3, read_timeout=10)
 
-_lock = threading.RLock()
-_clients: dict[str, Any] = {}
-_session: botocore.session.Session | None = None
+_lock = threading.Lock()
 _ssm_provider: SSMProvider | None = None
 
 # Error codes meaning "AWS is throttling us or briefly unavailable": answer 503 + Retry-After.
@@ -63,25 +60,8 @@ RETRYABLE_CODES = frozenset(
 )
 
 
-def _client(service: str) -> Any:
-    client = _clients.get(service)
-    if client is None:
-        with _lock:
-            client = _clients.get(service)
-            if client is None:
-                client = _botocore_session().create_client(
-                    service, region_name=get_settings().region, config=_CONFIG
-                )
-                _clients[service] = client
-    return client
-
-
-def _botocore_session() -> botocore.session.Session:
-    # botocore directly: boto3 would add its resource layer and s3transfer to every cold start.
-    global _session  # noqa: PLW0603 - one session per container
-    if _session is None:
-        _session = botocore.session.get_session()
-    return _session
+_CLIENTS = ClientCache(_CONFIG, region=lambda: get_settings().region)
+_client = _CLIENTS.get
 
 
 # One accessor per service, all the same cached ``_client``; only the static type differs.
@@ -115,8 +95,7 @@ def forget_parameters() -> None:
 
 def reset() -> None:
     """Forget every client and cached parameter (tests, or after credentials rotate)."""
-    with _lock:
-        _clients.clear()
+    _CLIENTS.reset()
     forget_parameters()
 
 

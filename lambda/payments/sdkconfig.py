@@ -8,8 +8,11 @@ bounded so an API caller gets its answer inside the gateway's 29 s), the schedul
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable
 from typing import Any
 
+import botocore.session
 from botocore.config import Config
 
 from payments import config
@@ -44,3 +47,38 @@ def client_config(
     if user_agent_extra is not None:
         options["user_agent_extra"] = user_agent_extra
     return Config(**options)
+
+
+class ClientCache:
+    """One botocore client per service, created on first use and shared by every caller.
+
+    botocore directly, not boto3: boto3 would add its resource layer and s3transfer to every cold
+    start. ``region`` is asked once per client (``None``: botocore's own resolution from the
+    environment). ``reset()`` forgets the clients and the session (tests switch accounts).
+    """
+
+    def __init__(self, config: Config, region: Callable[[], str | None] = lambda: None) -> None:
+        self._config = config
+        self._region = region
+        self._lock = threading.Lock()
+        self._clients: dict[str, Any] = {}
+        self._session: botocore.session.Session | None = None
+
+    def get(self, service: str) -> Any:
+        client = self._clients.get(service)
+        if client is None:
+            with self._lock:
+                client = self._clients.get(service)
+                if client is None:
+                    if self._session is None:
+                        self._session = botocore.session.get_session()
+                    client = self._session.create_client(
+                        service, region_name=self._region(), config=self._config
+                    )
+                    self._clients[service] = client
+        return client
+
+    def reset(self) -> None:
+        with self._lock:
+            self._clients.clear()
+            self._session = None

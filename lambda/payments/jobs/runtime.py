@@ -8,19 +8,13 @@ waiting on a 29 s gateway timeout).
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from typing import Any
 
-import botocore.session
-
 from payments import config
-from payments.sdkconfig import client_config
+from payments.sdkconfig import ClientCache, client_config
 
 _CONFIG = client_config(max_attempts=8, max_pool_connections=32, connect_timeout=5, read_timeout=60)
-_lock = threading.Lock()
-_clients: dict[str, Any] = {}
-_session: botocore.session.Session | None = None
 
 
 @dataclass(frozen=True)
@@ -44,27 +38,10 @@ def settings() -> JobSettings:
     )
 
 
-def client(service: str) -> Any:
-    """One client per service per container, created on first use (region from the environment).
-
-    botocore directly, as ``payments.clients``: importing boto3 would add its resource layer and
-    s3transfer to the jobs' cold start, and the jobs use none of it.
-    """
-    global _session  # noqa: PLW0603 - one session per container
-    with _lock:
-        if service not in _clients:
-            if _session is None:
-                _session = botocore.session.get_session()
-            _clients[service] = _session.create_client(service, config=_CONFIG)
-        return _clients[service]
-
-
-def reset() -> None:
-    """Forget clients (tests switch between emulated accounts)."""
-    global _session  # noqa: PLW0603
-    with _lock:
-        _clients.clear()
-        _session = None
+# One client per service per container, created on first use (region from the environment).
+_CLIENTS = ClientCache(_CONFIG)
+client = _CLIENTS.get
+reset = _CLIENTS.reset
 
 
 def flag(event: dict[str, Any], name: str, default: bool) -> bool:

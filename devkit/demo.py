@@ -16,7 +16,7 @@ import os
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -245,6 +245,30 @@ class Platform:
             if not batch or len(seen) == before:
                 break
         return seen
+
+    def wait_dead_lettered(self, transaction_ids: Iterable[str], *, timeout: float) -> list[dict[str, Any]]:
+        """Wait until every transaction's retries are spent: each is in the DLQ, failed-transactions
+        is empty (a transaction may have had two messages there: RecordFailure's and the safety
+        net's) and each item is FAILED (an attempt still in flight when the last message left holds
+        SETTLING until it ends). The items, in the order given."""
+        ids = list(transaction_ids)
+        wait_for(
+            lambda: set(ids) <= self.dlq_transaction_ids()
+            and self.queue_counts(self.outputs["failed_queue_url"]) == (0, 0),
+            timeout=timeout,
+            interval=2,
+            what=f"{', '.join(ids)} in the DLQ and failed-transactions empty",
+        )
+
+        items: list[dict[str, Any]] = []
+        for transaction_id in ids:
+
+            def failed(tid: str = transaction_id) -> dict[str, Any] | None:
+                item = self.item(tid)
+                return item if item is not None and item.get("status") == "FAILED" else None
+
+            items.append(wait_for(failed, timeout=90, interval=2, what=f"{transaction_id} FAILED"))
+        return items
 
     # -- the ops CLI -----
     def cli_args(self, outputs_file: Path) -> list[str]:

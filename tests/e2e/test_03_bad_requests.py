@@ -135,10 +135,16 @@ def _everything_stored(platform: Platform, runtime: LambdaRuntime | None) -> dic
             s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read().decode("utf-8", "replace")
         )
     logs = platform.client("logs")
-    for group in logs.describe_log_groups()["logGroups"]:
-        name = group["logGroupName"]
-        events = logs.filter_log_events(logGroupName=name).get("events", [])
-        stored[f"log {name}"] = "\n".join(e["message"] for e in events)
+    # Every page of groups and of events: a leak on a later page is still a leak.
+    for page in logs.get_paginator("describe_log_groups").paginate():
+        for group in page["logGroups"]:
+            name = group["logGroupName"]
+            events = [
+                e
+                for events_page in logs.get_paginator("filter_log_events").paginate(logGroupName=name)
+                for e in events_page.get("events", [])
+            ]
+            stored[f"log {name}"] = "\n".join(e["message"] for e in events)
     if runtime is not None:
         stored["lambda stdout/stderr"] = runtime.captured_output()
     return stored

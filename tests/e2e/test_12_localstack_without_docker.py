@@ -125,7 +125,12 @@ def test_lambda_runs_the_zip_in_a_subprocess_with_localstack_credentials(emulato
         logs = emulator.client("logs")
 
         def logged() -> bool:
-            events = logs.filter_log_events(logGroupName=f"/aws/lambda/{name}").get("events", [])
+            # The function's log group is created with its first delivered batch, after the invoke
+            # has answered (asynchronously, as on AWS): until then it does not exist.
+            try:
+                events = logs.filter_log_events(logGroupName=f"/aws/lambda/{name}").get("events", [])
+            except logs.exceptions.ResourceNotFoundException:
+                return False
             return any(f"running {name}" in e["message"] for e in events)
 
         wait_for(logged, timeout=30, interval=1, what="the handler's output in CloudWatch Logs")

@@ -20,11 +20,13 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import re
 import shutil
 import statistics
 import sys
 import tempfile
 import time
+import zipfile
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -218,6 +220,24 @@ resource "aws_iam_role" "r" {
   })
 }
 
+resource "aws_lambda_function" "f" {
+  function_name = "soak-${var.tag}"
+  role          = aws_iam_role.r[0].arn
+  runtime       = "python3.12"
+  handler       = "app.handler"
+  filename      = "${path.module}/function.zip"
+}
+
+# Many statements in one function policy: AddPermission takes no client token, so a retried call
+# whose response was lost would add its statement twice (see devkit.emulator.sdk_retry).
+resource "aws_lambda_permission" "lp" {
+  count         = var.n
+  statement_id  = "p${count.index}"
+  action        = "lambda:InvokeFunction"
+  function_name = aws_lambda_function.f.function_name
+  principal     = "events.amazonaws.com"
+}
+
 resource "aws_iam_role_policy" "rp" {
   count = var.n
   role  = aws_iam_role.r[count.index].id
@@ -236,20 +256,27 @@ def run_hammer(
     rounds: int,
     say: local.Progress,
     provider_log: Path | None = None,
-) -> tuple[Counter[str], int, int | None]:
+    replay_retries: bool = True,
+) -> tuple[Counter[str], int, int | None, list[str]]:
     """Apply + destroy the hammer configuration ``rounds`` times; count connection errors by call.
 
     With ``provider_log`` the provider logs at DEBUG there, and the calls the SDK had to send a second
     time are counted (with ``--attempts 2``): the drops its retry absorbed.
-    Returns (connection errors by call, rounds that failed, SDK retries or None).
+    Returns (connection errors by call, rounds that failed, SDK retries or None, the calls whose
+    retry the emulator answered from their first, successful attempt).
     """
     failed_rounds = 0
     dropped_attempts: int | None = None
 
     errors: Counter[str] = Counter()
-    with Emulator(lambda_runtime=False, server=server) as emulator, tempfile.TemporaryDirectory() as tmp:
+    with (
+        Emulator(lambda_runtime=False, server=server, replay_retries=replay_retries) as emulator,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
         workdir = Path(tmp)
         (workdir / "main.tf").write_text(HAMMER_TF)
+        with zipfile.ZipFile(workdir / "function.zip", "w") as bundle:
+            bundle.writestr("app.py", "def handler(event, context):\n    return event\n")
         override = render_override(emulator.endpoint_url).replace(
             f"max_retries                 = {PROVIDER_MAX_ATTEMPTS}",
             f"max_retries                 = {attempts}",
@@ -282,12 +309,21 @@ def run_hammer(
                     with_cleanup = ["-auto-approve", "-no-color", "-input=false", f"-var=tag=r{number}"]
                     tf.run("destroy", *with_cleanup, ok_codes=(0, 1))
                     break
+        replayed = emulator.replayed_retries
     if provider_log is not None and provider_log.is_file():
         with provider_log.open(encoding="utf-8", errors="replace") as log:
             # The SDK's request header amz-sdk-request says "attempt=2; max=2" on a call's retry.
             dropped_attempts = sum('amz_sdk_request="attempt=2;' in line for line in log)
         say(f"calls the SDK sent a second time (its retries): {dropped_attempts}")
-    return errors, failed_rounds, dropped_attempts
+    if replayed:
+        say(f"retries answered from their first attempt: {len(replayed)} ({replayed_summary(replayed)})")
+    return errors, failed_rounds, dropped_attempts, replayed
+
+
+def replayed_summary(calls: list[str]) -> str:
+    """The replayed calls counted, digits folded (``DELETE .../policy/p7`` → ``DELETE .../policy/pN``)."""
+    counts = Counter(re.sub(r"\d+", "N", call) for call in calls)
+    return ", ".join(f"{call}: {n}" for call, n in counts.most_common())
 
 
 HAMMER_RESULTS = REPO_ROOT / "bench" / "results" / "hammer.md"
@@ -299,12 +335,15 @@ def record_hammer(row: list[str], path: Path = HAMMER_RESULTS) -> None:
         path.write_text(
             "# Dropped emulator connections under parallel load (`python -m bench.soak hammer`)\n\n"
             "150 SecureString parameters under a KMS key, 150 IAM roles and 150 inline role policies, "
-            "applied and destroyed per round against an in-process emulator; terraform is not re-run. "
+            "and 150 permissions on one Lambda function (rows from 2026-11-30), applied and destroyed per "
+            "round against an in-process emulator; terraform is not re-run. "
             "'attempts' is the provider's `max_retries` (AWS SDK attempts per call); 'SDK retries' counts "
             "the calls the SDK sent a second time (request header `amz-sdk-request: attempt=2`, from the "
-            "provider's DEBUG log; empty when not measured).\n\n"
+            "provider's DEBUG log; empty when not measured); 'replayed' counts the retries the emulator "
+            "answered from the call's first, successful attempt instead of running the call twice "
+            "(`devkit.emulator.sdk_retry`; empty before it existed).\n\n"
             "| when (UTC) | server | attempts | parallelism | rounds | failed rounds | errors by call | "
-            "SDK retries |\n|---|---|---|---|---|---|---|---|\n"
+            "SDK retries | replayed |\n|---|---|---|---|---|---|---|---|---|\n"
         )
     with path.open("a") as table:
         table.write("| " + " | ".join(row) + " |\n")
@@ -325,6 +364,11 @@ def main(argv: list[str] | None = None) -> int:
     hammer_p.add_argument("--parallelism", type=int, default=40)
     hammer_p.add_argument("--rounds", type=int, default=3)
     hammer_p.add_argument("--provider-log", type=Path, help="provider DEBUG log: count the SDK's retries")
+    hammer_p.add_argument(
+        "--no-replay",
+        action="store_true",
+        help="run a retried call again instead of answering it from its first attempt (to measure why not)",
+    )
     args = parser.parse_args(argv)
 
     def say(message: str) -> None:
@@ -333,19 +377,26 @@ def main(argv: list[str] | None = None) -> int:
     if args.mode == "hammer":
         if not 1 <= args.rounds <= 20:
             parser.error("--rounds must be between 1 and 20")
-        errors, failed_rounds, dropped_attempts = run_hammer(
-            args.server, args.attempts, args.parallelism, args.rounds, say, args.provider_log
+        errors, failed_rounds, dropped_attempts, replayed = run_hammer(
+            args.server,
+            args.attempts,
+            args.parallelism,
+            args.rounds,
+            say,
+            args.provider_log,
+            replay_retries=not args.no_replay,
         )
         record_hammer(
             [
                 time.strftime("%Y-%m-%d %H:%M", time.gmtime()),
-                args.server,
+                args.server + (", no replay" if args.no_replay else ""),
                 str(args.attempts),
                 str(args.parallelism),
                 str(args.rounds),
                 str(failed_rounds),
                 ", ".join(f"{call}: {n}" for call, n in errors.most_common()) or "none",
                 "" if dropped_attempts is None else str(dropped_attempts),
+                f"{len(replayed)}" + (f" ({replayed_summary(replayed)})" if replayed else ""),
             ]
         )
         say(

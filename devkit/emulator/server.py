@@ -12,8 +12,10 @@ The intermittent "decomposing response: read tcp ...: use of closed network conn
 200 responses are not the server's doing, though: they occur with both servers alike, and the client
 (the AWS SDK for Go in the provider) closes the connection itself; see
 ``devkit.terraform.PROVIDER_MAX_ATTEMPTS`` and ``bench/results/hammer.md``.
-``OPS_EMULATOR_SERVER=werkzeug`` selects moto's own server again (for measurements:
-``python -m bench.soak hammer --server werkzeug``).
+Such a call had taken effect before its response was lost; :class:`devkit.emulator.sdk_retry.RetryReplay`
+answers the SDK's retry of it from the first answer instead of running it twice.
+``OPS_EMULATOR_SERVER=werkzeug`` selects moto's own server again, without that middleware (for
+measurements: ``python -m bench.soak hammer --server werkzeug``).
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ from devkit.emulator.endpoints import (
     probe,
     selected_backend,
 )
+from devkit.emulator.sdk_retry import RetryReplay
 
 __all__ = [
     "BACKENDS",
@@ -143,11 +146,16 @@ def selected_server(kind: str | None = None) -> str:
 class WaitressServer:
     """moto's WSGI app under waitress on a background thread (same surface as ThreadedMotoServer)."""
 
-    def __init__(self, host: str, port: int, *, threads: int = WAITRESS_THREADS) -> None:
+    def __init__(
+        self, host: str, port: int, *, threads: int = WAITRESS_THREADS, replay_retries: bool = True
+    ) -> None:
         self._map: dict[int, Any] = {}
-        app = DomainDispatcherApplication(create_backend_app)
+        app: Any = DomainDispatcherApplication(create_backend_app)
+        # A retried SDK call whose first response was lost is answered, not run twice (see sdk_retry).
+        # Off only to measure what it prevents (python -m bench.soak hammer --no-replay).
+        self.replay = RetryReplay(app) if replay_retries else None
         self._server: Any = create_server(
-            app,
+            self.replay or app,
             map=self._map,
             host=host,
             port=port,
@@ -201,8 +209,10 @@ class Emulator:
         request_log: bool = False,
         server: str | None = None,
         iam: bool | None = None,
+        replay_retries: bool = True,
     ) -> None:
         self.server_kind = selected_server(server)
+        self.replay_retries = replay_retries
         self.iam_enforced = iam_enforcement_wanted(iam)
         self.host = host
         self.requested_port = port
@@ -238,7 +248,7 @@ class Emulator:
                     ) from exc
         server: Any
         if self.server_kind == "waitress":
-            server = WaitressServer(self.host, self.requested_port)
+            server = WaitressServer(self.host, self.requested_port, replay_retries=self.replay_retries)
         else:
             server = ThreadedMotoServer(ip_address=self.host, port=self.requested_port, verbose=False)
         starter = threading.Thread(target=server.start, daemon=True)
@@ -274,6 +284,12 @@ class Emulator:
     @property
     def running(self) -> bool:
         return self._server is not None
+
+    @property
+    def replayed_retries(self) -> list[str]:
+        """The calls whose SDK retry was answered from an earlier successful attempt (waitress only)."""
+        replay = getattr(self._server, "replay", None)
+        return list(replay.stats.replayed_calls) if replay is not None else []
 
     # -------------------------------------------------------------------- addresses
 

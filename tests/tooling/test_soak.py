@@ -40,3 +40,14 @@ def test_soak_runs_in_its_own_local_dir_and_restores_ops_local(tmp_path: Path) -
         assert where == local.LOCAL_DIR and where / "emulator.log" == local.EMULATOR_LOG
         assert local.stack_dir("moto") == where / "moto" / "stack"
     assert (local.LOCAL_DIR, local.EMULATOR_LOG, local.backend_dir("moto")) == before
+
+
+def test_hammer_names_the_replayed_calls_with_their_counts() -> None:
+    calls = [
+        "lambda DELETE /2015-03-31/functions/soak-a/policy/p7",
+        "lambda DELETE /2015-03-31/functions/soak-a/policy/p12",
+        "iam GetRolePolicy",
+    ]
+    assert soak.replayed_summary(calls) == (
+        "lambda DELETE /N-N-N/functions/soak-a/policy/pN: 2, iam GetRolePolicy: 1"
+    )

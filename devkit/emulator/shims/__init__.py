@@ -41,6 +41,7 @@ from devkit.emulator.shims.idempotency import shim_client_token_idempotency
 from devkit.emulator.shims.lambda_ import (
     shim_lambda_event_source_mappings_by_name,
     shim_lambda_logging_config,
+    shim_lambda_permission_statement_ids,
 )
 from devkit.emulator.shims.runtime import (
     shim_cloudwatch_describe_alarms_filters,
@@ -84,6 +85,7 @@ SHIMS: tuple[Callable[[], None], ...] = (
     shim_client_token_idempotency,
     shim_lambda_logging_config,
     shim_lambda_event_source_mappings_by_name,
+    shim_lambda_permission_statement_ids,
     shim_ssm_parameters_thread_safe,
 )
 

@@ -1,10 +1,15 @@
-"""Lambda: function logging configuration and event-source mapping lookups by function name."""
+"""Lambda: function logging configuration, event-source mapping lookups by function name, and
+permission statement ids."""
 
 from __future__ import annotations
 
+import json
+import threading
 from typing import Any
 
+from moto.awslambda.exceptions import LambdaClientError
 from moto.awslambda.models import LambdaBackend, LambdaFunction
+from moto.awslambda.policy import Policy
 
 from devkit.emulator.shims._base import patch, require
 
@@ -85,3 +90,45 @@ def shim_lambda_event_source_mappings_by_name() -> None:
         return [m for m in mappings if _function_ref(str(m.function_name)) == wanted]
 
     patch(LambdaBackend, "list_event_source_mappings", list_event_source_mappings)
+
+
+class StatementIdConflict(LambdaClientError):
+    code = 409
+
+    def __init__(self, sid: str) -> None:
+        super().__init__(
+            "ResourceConflictException",
+            f"The statement id ({sid}) provided already exists. Please provide a new statement id, "
+            "or remove the existing statement.",
+        )
+
+
+_policy_lock = threading.Lock()
+
+
+def shim_lambda_permission_statement_ids() -> None:
+    """moto 5.2.5's ``AddPermission`` appends a statement whose ``StatementId`` the policy already
+    holds, where AWS answers 409 ``ResourceConflictException``. A call sent twice (an SDK retry after
+    a lost response) left two statements with one id; ``RemovePermission`` removed one, and
+    ``terraform destroy`` then failed waiting for the statement to go ("waiting for Lambda Permission
+    ... delete: found resource"). The shim answers a duplicate id as AWS does, and serializes the
+    policy's add and remove: moto edits one list in place, and a removal iterating it while another
+    removal shifts it skips a statement.
+    """
+    original_add = require(Policy, "add_statement")
+    original_del = require(Policy, "del_statement")
+
+    def add_statement(self: Any, raw: str, qualifier: str | None = None) -> tuple[Any, str]:
+        sid = str(json.loads(raw).get("StatementId") or "")
+        with _policy_lock:
+            if sid and any(statement.get("Sid") == sid for statement in self.statements):
+                raise StatementIdConflict(sid)
+            result: tuple[Any, str] = original_add(self, raw, qualifier)
+            return result
+
+    def del_statement(self: Any, sid: str, revision: str = "") -> None:
+        with _policy_lock:
+            original_del(self, sid, revision)
+
+    patch(Policy, "add_statement", add_statement)
+    patch(Policy, "del_statement", del_statement)

@@ -301,10 +301,13 @@ def run_hammer(
                     dropped = [b for b in exc.blocks if is_transient(b)]
                     for call in failed_calls(dropped) or ["(call not named)"] * len(dropped):
                         errors[call] += 1
-                    other = len(exc.blocks) - len(dropped)
-                    say(f"round {number} {cmd}: {len(dropped)} connection errors, {other} other errors")
-                    if other:
-                        errors["other errors"] += other
+                    others = [b for b in exc.blocks if not is_transient(b)]
+                    say(f"round {number} {cmd}: {len(dropped)} connection errors, {len(others)} other errors")
+                    for block in others:
+                        # The call and AWS's error code ("..., RequestID: <id>, <Code>: ...").
+                        call = (failed_calls([block]) or ["call not named"])[0]
+                        code = re.search(r"RequestID: [^,]*, (\w+)", block)
+                        errors[f"{call} ({code.group(1) if code else 'not a connection error'})"] += 1
                     # Converge before the next round (bounded: one clean-up destroy).
                     with_cleanup = ["-auto-approve", "-no-color", "-input=false", f"-var=tag=r{number}"]
                     tf.run("destroy", *with_cleanup, ok_codes=(0, 1))

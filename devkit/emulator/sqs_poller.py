@@ -141,11 +141,18 @@ class SqsEventSourcePoller:
                     mappings = self._mappings()
                     self._function_roles.clear()
                     refreshed = time.monotonic()
-                delivered = sum(self.poll_once(m) for m in mappings)
             except Exception as exc:  # the emulator may be shutting down; keep polling until told to stop
                 self.last_error = repr(exc)
                 log.debug("SQS poller: %r", exc)
-                delivered = 0
+            delivered = 0
+            for mapping in mappings:
+                # Each mapping on its own, as Lambda polls them: one that fails (its role may not read
+                # its queue, its function may be gone) must not starve the mappings listed after it.
+                try:
+                    delivered += self.poll_once(mapping)
+                except Exception as exc:  # reported through last_error; the next poll tries again
+                    self.last_error = f"{mapping.get('UUID')}: {exc!r}"
+                    log.debug("SQS poller, mapping %s: %r", mapping.get("UUID"), exc)
             if not delivered:
                 self._stop.wait(self.poll_interval)
 

@@ -213,11 +213,15 @@ def test_event_invocation_runs_asynchronously(moto_emulator: Any, make_function:
     )
     assert response["StatusCode"] == 202
     ssm = moto_emulator.client("ssm")
-    wait_until(
-        lambda: any(p["Name"] == name for p in ssm.describe_parameters()["Parameters"]),
-        timeout=30,
-        what="the asynchronous invocation's side effect",
-    )
+
+    def written() -> bool:
+        # Looked up by name: DescribeParameters pages at 10, and other tests leave parameters behind.
+        try:
+            return bool(ssm.get_parameter(Name=name)["Parameter"])
+        except ssm.exceptions.ParameterNotFound:
+            return False
+
+    wait_until(written, timeout=30, what="the asynchronous invocation's side effect")
 
 
 # -- Step Functions -----
@@ -500,6 +504,38 @@ def test_sqs_mapping_batches_partial_failures_and_dlq(
     assert [b["counts"] for b in batches[1:]] == [["2"], ["3"]]
     moved = sqs.receive_message(QueueUrl=dlq, MaxNumberOfMessages=10)["Messages"]
     assert [m["Body"] for m in moved] == ["bad-1"]
+
+
+def test_a_mapping_that_cannot_poll_does_not_starve_the_others(
+    moto_emulator: Any, make_function: Callable[..., Any]
+) -> None:
+    """One mapping whose role may not read its queue (AccessDenied on every receive) is listed first;
+    a later mapping is still served, and the blocked queue keeps its message."""
+    sqs, client = moto_emulator.client("sqs"), moto_emulator.client("lambda")
+    poller = lambda_runtime.installed_poller()
+    assert poller is not None
+    # The harness role may poll harness-* queues only.
+    blocked = sqs.create_queue(QueueName=f"outside-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    blocked_arn = sqs.get_queue_attributes(QueueUrl=blocked, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    broken = client.create_event_source_mapping(
+        EventSourceArn=blocked_arn,
+        FunctionName=make_function(CONSUMER, "handlers.consumer.handler")["FunctionName"],
+        BatchSize=1,
+    )
+    try:
+        sqs.send_message(QueueUrl=blocked, MessageBody="ok-blocked")
+        queue, arn, _ = _queue_pair(sqs)
+        fn = make_function(CONSUMER, "handlers.consumer.handler")
+        client.create_event_source_mapping(EventSourceArn=arn, FunctionName=fn["FunctionName"], BatchSize=1)
+        sqs.send_message(QueueUrl=queue, MessageBody="ok-served")
+        wait_until(lambda: _depths(sqs, queue) == (0, 0), timeout=30, what="the healthy mapping served")
+        assert [b["batch"] for b in _batches(fn["FunctionName"])] == [["ok-served"]]
+        assert "AccessDenied" in (poller.last_error or "") and broken["UUID"] in (poller.last_error or "")
+        assert _depths(sqs, blocked) == (1, 0), "the message the poller may not read stays in its queue"
+    finally:
+        client.delete_event_source_mapping(UUID=broken["UUID"])
 
 
 def test_sqs_mapping_function_error_fails_the_whole_batch(

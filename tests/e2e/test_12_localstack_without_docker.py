@@ -22,6 +22,7 @@ from botocore.exceptions import ClientError
 from devkit.demo import wait_for
 from devkit.emulator import localstack as host
 from devkit.emulator.endpoints import localstack_health
+from tests.support.aws import create_service_role
 
 pytestmark = pytest.mark.not_emulated(
     reason="checks LocalStack's own services and the host-mode executor", backends=("moto",)
@@ -82,21 +83,7 @@ def test_lambda_runs_the_zip_in_a_subprocess_with_localstack_credentials(emulato
     with zipfile.ZipFile(buf, "w") as archive:
         archive.writestr("probe.py", HANDLER)
     iam, lam, sqs = emulator.client("iam"), emulator.client("lambda"), emulator.client("sqs")
-    role = iam.create_role(
-        RoleName=f"ls-probe-{suffix}",
-        AssumeRolePolicyDocument=json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {
-                        "Effect": "Allow",
-                        "Principal": {"Service": "lambda.amazonaws.com"},
-                        "Action": "sts:AssumeRole",
-                    }
-                ],
-            }
-        ),
-    )["Role"]["Arn"]
+    role = create_service_role(iam, f"ls-probe-{suffix}")
     queue = sqs.create_queue(QueueName=f"ls-probe-{suffix}")["QueueUrl"]
     name = f"ls-probe-{suffix}"
     try:

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from tests.harness import make_zip
+from tests.support.aws import create_service_role
 
 
 @pytest.fixture(scope="session")
@@ -24,13 +25,7 @@ def moto_emulator(emulator: Any) -> Any:
 def lambda_role(moto_emulator: Any) -> str:
     iam = moto_emulator.client("iam")
     name = f"harness-lambda-{uuid.uuid4().hex[:8]}"
-    trust = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
-        ],
-    }
-    arn = str(iam.create_role(RoleName=name, AssumeRolePolicyDocument=json.dumps(trust))["Role"]["Arn"])
+    arn = create_service_role(iam, name)
     # The emulator enforces IAM on the functions' calls: grant what the harness functions do, on the
     # harness's own resources only.
     policy = {

@@ -15,6 +15,7 @@ from devkit.emulator import iam_enforcement
 from devkit.emulator.iam_enforcement import Request, evaluate, requested
 from devkit.emulator.lambda_runtime import lambda_may_assume
 from tests.harness import make_zip
+from tests.support.aws import trust_policy
 
 REGION, ACCOUNT = "us-east-1", "123456789012"
 
@@ -35,12 +36,7 @@ CALLER = {
     """,
 }
 
-TRUST = {
-    "Version": "2012-10-17",
-    "Statement": [
-        {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
-    ],
-}
+TRUST = trust_policy()
 
 
 def _doc(*statements: dict[str, Any]) -> dict[str, Any]:

@@ -14,7 +14,6 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-import zipfile
 from collections.abc import Iterable
 from typing import Any
 
@@ -23,6 +22,7 @@ from botocore.exceptions import ClientError
 
 from devkit.emulator.sdk_retry import RetryReplay
 from devkit.emulator.server import Emulator
+from tests.support.aws import create_service_role, echo_function_zip
 
 # --------------------------------------------------------------------------- the middleware alone
 
@@ -144,31 +144,14 @@ def moto_emulator(emulator: Any) -> Emulator:
 
 
 def _function(emulator: Emulator) -> str:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as zf:
-        zf.writestr("app.py", "def handler(event, context):\n    return event\n")
-    role = emulator.client("iam").create_role(
-        RoleName=f"role-{uuid.uuid4().hex[:8]}",
-        AssumeRolePolicyDocument=json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {
-                        "Effect": "Allow",
-                        "Principal": {"Service": "lambda.amazonaws.com"},
-                        "Action": "sts:AssumeRole",
-                    }
-                ],
-            }
-        ),
-    )["Role"]["Arn"]
+    role = create_service_role(emulator.client("iam"), f"role-{uuid.uuid4().hex[:8]}")
     name = f"fn-{uuid.uuid4().hex[:8]}"
     emulator.client("lambda").create_function(
         FunctionName=name,
         Runtime="python3.12",
         Role=role,
         Handler="app.handler",
-        Code={"ZipFile": buffer.getvalue()},
+        Code={"ZipFile": echo_function_zip()},
     )
     return name
 

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import io
 import json
 import threading
 import time
 import uuid
-import zipfile
 from typing import Any
 
 import pytest
@@ -15,18 +13,12 @@ from botocore.exceptions import ClientError
 
 from devkit.emulator import shims
 from devkit.emulator.server import Emulator
+from tests.support.aws import create_service_role, echo_function_zip, trust_policy
 
 pytestmark = pytest.mark.usefixtures("moto_emulator")
 
 PASS_DEFINITION = json.dumps({"StartAt": "A", "States": {"A": {"Type": "Pass", "End": True}}})
-ASSUME = json.dumps(
-    {
-        "Version": "2012-10-17",
-        "Statement": [
-            {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
-        ],
-    }
-)
+ASSUME = json.dumps(trust_policy())
 
 
 @pytest.fixture(scope="module")
@@ -41,10 +33,7 @@ def _name(prefix: str) -> str:
 
 
 def _role(emulator: Emulator) -> str:
-    arn: str = emulator.client("iam").create_role(RoleName=_name("role"), AssumeRolePolicyDocument=ASSUME)[
-        "Role"
-    ]["Arn"]
-    return arn
+    return create_service_role(emulator.client("iam"), _name("role"))
 
 
 # --------------------------------------------------------------------------- start-up guards
@@ -329,13 +318,6 @@ def test_security_group_rule_descriptions_survive_for_prefix_lists_and_group_ref
 # --------------------------------------------------------------------------- Lambda
 
 
-def _zip() -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as zf:
-        zf.writestr("app.py", "def handler(event, context):\n    return event\n")
-    return buffer.getvalue()
-
-
 def test_lambda_logging_config_round_trips(moto_emulator: Emulator) -> None:
     lam = moto_emulator.client("lambda")
     role = _role(moto_emulator)
@@ -345,7 +327,7 @@ def test_lambda_logging_config_round_trips(moto_emulator: Emulator) -> None:
         Runtime="python3.12",
         Role=role,
         Handler="app.handler",
-        Code={"ZipFile": _zip()},
+        Code={"ZipFile": echo_function_zip()},
         LoggingConfig={
             "LogFormat": "JSON",
             "LogGroup": f"/aws/lambda/{name}",
@@ -375,7 +357,7 @@ def test_lambda_logging_config_defaults_to_text_and_the_function_log_group(moto_
         Runtime="python3.12",
         Role=_role(moto_emulator),
         Handler="app.handler",
-        Code={"ZipFile": _zip()},
+        Code={"ZipFile": echo_function_zip()},
     )
     assert lam.get_function_configuration(FunctionName=name)["LoggingConfig"] == {
         "LogFormat": "Text",
@@ -391,7 +373,7 @@ def test_event_source_mappings_can_be_listed_by_function_name_or_arn(moto_emulat
         Runtime="python3.12",
         Role=_role(moto_emulator),
         Handler="app.handler",
-        Code={"ZipFile": _zip()},
+        Code={"ZipFile": echo_function_zip()},
     )["FunctionArn"]
     queue = sqs.create_queue(QueueName=_name("source"))["QueueUrl"]
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"][

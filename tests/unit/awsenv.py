@@ -17,6 +17,7 @@ from typing import Any
 import boto3
 
 from tests.support import tables
+from tests.support.aws import create_service_role
 
 REGION = "us-east-1"
 SUFFIX = "test"
@@ -256,21 +257,7 @@ def build(n: Mapping[str, str] | None = None) -> AwsEnv:
     )
     ssm.put_parameter(Name=n["FRAUD_RULES_PARAM"], Value=json.dumps(FRAUD_RULES), Type="String")
 
-    role_arn = iam.create_role(
-        RoleName=f"payment-workflow-{SUFFIX}",
-        AssumeRolePolicyDocument=json.dumps(
-            {
-                "Version": "2012-10-17",
-                "Statement": [
-                    {
-                        "Effect": "Allow",
-                        "Principal": {"Service": "states.amazonaws.com"},
-                        "Action": "sts:AssumeRole",
-                    }
-                ],
-            }
-        ),
-    )["Role"]["Arn"]
+    role_arn = create_service_role(iam, f"payment-workflow-{SUFFIX}", "states.amazonaws.com")
     sfn.create_state_machine(
         name=f"payment-workflow-{SUFFIX}",
         definition=json.dumps({"StartAt": "Done", "States": {"Done": {"Type": "Succeed"}}}),

@@ -26,7 +26,6 @@ import statistics
 import sys
 import tempfile
 import time
-import zipfile
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -45,6 +44,7 @@ from devkit.terraform import (
     render_override,
     terraform_env,
 )
+from tests.support.aws import echo_function_zip
 
 DEFAULT_OUTPUT = REPO_ROOT / "bench" / "results" / "soak.md"
 SOAK_DIR = REPO_ROOT / ".local" / "soak"
@@ -275,8 +275,7 @@ def run_hammer(
     ):
         workdir = Path(tmp)
         (workdir / "main.tf").write_text(HAMMER_TF)
-        with zipfile.ZipFile(workdir / "function.zip", "w") as bundle:
-            bundle.writestr("app.py", "def handler(event, context):\n    return event\n")
+        (workdir / "function.zip").write_bytes(echo_function_zip())
         override = render_override(emulator.endpoint_url).replace(
             f"max_retries                 = {PROVIDER_MAX_ATTEMPTS}",
             f"max_retries                 = {attempts}",

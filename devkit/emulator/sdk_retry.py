@@ -60,9 +60,11 @@ class _Invocation:
 
 @dataclass
 class ReplayStats:
-    served: int = 0
-    replayed: int = 0
     replayed_calls: list[str] = field(default_factory=list)
+
+    @property
+    def replayed(self) -> int:
+        return len(self.replayed_calls)
 
 
 class RetryReplay:
@@ -137,8 +139,6 @@ class RetryReplay:
             status = str(captured.get("status", ""))
             if status.startswith("2") and len(body) <= self.max_body:
                 mine.answer = (status, captured["headers"], body)
-            with self._lock:
-                self.stats.served += 1
             return [body]
         finally:
             mine.done.set()
@@ -152,7 +152,6 @@ class RetryReplay:
         status, headers, body = answer
         call = _call_name(environ)
         with self._lock:
-            self.stats.replayed += 1
             self.stats.replayed_calls.append(call)
         LOG.warning(
             "answered a retry (%s) of %s from its earlier successful attempt: the SDK lost that response",

@@ -23,6 +23,7 @@ conflicts and errors for them as before.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import re
 import threading
@@ -166,7 +167,9 @@ class RetryReplay:
         excess = len(self._invocations) - self.max_entries
         if excess <= 0:
             return
-        for key in [k for k, v in self._invocations.items() if v.done.is_set()][:excess]:
+        # Oldest first, stopping at the excess: usually one look at the front, not a scan of them all.
+        finished = (key for key, invocation in self._invocations.items() if invocation.done.is_set())
+        for key in list(itertools.islice(finished, excess)):
             del self._invocations[key]
 
 

@@ -81,12 +81,48 @@ def declares_backend(tf_dir: Path) -> bool:
     )
 
 
-def render_override(endpoint_url: str, *, aliases: Iterable[str] = (), local_backend: bool = False) -> str:
+# The root's outputs that name the REST API and its stage; with both declared, the local copy's
+# ``api_invoke_url`` is the stage's URL on the emulator (the execute-api host resolves nowhere here).
+_API_ID_OUTPUT, _STAGE_OUTPUT, _INVOKE_URL_OUTPUT = "api_id", "api_stage_name", "api_invoke_url"
+
+
+def _output_value(tf_dir: Path, name: str) -> str | None:
+    """The ``value`` expression of the root's output ``name`` (a one-line expression), if declared."""
+    pattern = re.compile(rf'^output\s+"{name}"\s*\{{(?P<body>.*?)^\}}', re.M | re.S)
+    for tf in sorted(tf_dir.glob("*.tf")):
+        if tf.name.endswith("_override.tf"):
+            continue
+        block = pattern.search(tf.read_text())
+        if block:
+            value = re.search(r"^\s*value\s*=\s*(?P<expr>.+)$", block.group("body"), re.M)
+            return value.group("expr").strip() if value else None
+    return None
+
+
+def local_stage_outputs(tf_dir: Path) -> tuple[str, str] | None:
+    """(api id, stage name) expressions for the local ``api_invoke_url``, when the root declares all
+    three outputs."""
+    api_id, stage = _output_value(tf_dir, _API_ID_OUTPUT), _output_value(tf_dir, _STAGE_OUTPUT)
+    if api_id and stage and _output_value(tf_dir, _INVOKE_URL_OUTPUT):
+        return api_id, stage
+    return None
+
+
+def render_override(
+    endpoint_url: str,
+    *,
+    aliases: Iterable[str] = (),
+    local_backend: bool = False,
+    stage_outputs: tuple[str, str] | None = None,
+) -> str:
     """``emulator_override.tf``: the provider pointed at a local emulator with test credentials.
 
     Override-file merging keeps the root's ``region`` and ``default_tags``; only the arguments set
     here replace the original ones. ``max_retries`` (:data:`PROVIDER_MAX_ATTEMPTS`) makes an
-    unimplemented emulator call fail in seconds instead of retrying for minutes.
+    unimplemented emulator call fail in seconds instead of retrying for minutes. With
+    ``stage_outputs`` (the api id and stage expressions) ``api_invoke_url`` becomes the stage's URL on
+    the emulator, ``<endpoint>/restapis/<id>/<stage>/_user_request_`` (LocalStack's shape, which the
+    embedded moto emulator serves too): the URL that answers ``curl`` locally.
     """
     endpoints = "\n".join(
         f"    {svc:<{max(map(len, EMULATOR_ENDPOINT_SERVICES))}} = {json.dumps(endpoint_url)}"
@@ -121,6 +157,10 @@ def render_override(endpoint_url: str, *, aliases: Iterable[str] = (), local_bac
     parts += ["\n" + block(alias) for alias in aliases]
     if local_backend:
         parts.append('\nterraform {\n  backend "local" {}\n}\n')
+    if stage_outputs:
+        api_id, stage = stage_outputs
+        url = f"{endpoint_url.rstrip('/')}/restapis/${{{api_id}}}/${{{stage}}}/_user_request_"
+        parts.append(f'\noutput "{_INVOKE_URL_OUTPUT}" {{\n  value = {json.dumps(url)}\n}}\n')
     return "".join(parts)
 
 
@@ -165,6 +205,7 @@ def prepare_workdir(
                 endpoint_url,
                 aliases=provider_aliases(dest),
                 local_backend=declares_backend(dest),
+                stage_outputs=local_stage_outputs(dest),
             )
         )
     return dest

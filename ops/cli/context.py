@@ -14,6 +14,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import boto3
@@ -36,6 +37,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 P = ParamSpec("P")
 R = TypeVar("R")
 DEFAULT_REGION = "us-east-1"
+# Output a local emulator's working copy of the stack declares (never the production root module):
+# the endpoint ops then talks to, with the emulator's static test credentials.
+LOCAL_ENDPOINT_OUTPUT = "aws_endpoint_url"
+LOCAL_CREDENTIALS = "test"
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "OPS", "show_default": True}
 
 
@@ -109,8 +114,27 @@ class OpsContext:
     @property
     def session(self) -> boto3.Session:
         if self._session is None:
-            self._session = boto3.Session(profile_name=self.settings.profile or None)
+            if self.local_endpoint() and not self.settings.profile:
+                # A local emulator copy of the stack: its static test credentials, whatever the shell
+                # holds (real keys would be evaluated against the emulator's IAM, and refused).
+                self._session = boto3.Session(
+                    aws_access_key_id=LOCAL_CREDENTIALS, aws_secret_access_key=LOCAL_CREDENTIALS
+                )
+            else:
+                self._session = boto3.Session(profile_name=self.settings.profile or None)
         return self._session
+
+    def local_endpoint(self) -> str | None:
+        """The emulator endpoint a local working copy of the stack names in its outputs
+        (``aws_endpoint_url``), when no --endpoint-url was given; None for a real deployment."""
+        if self.settings.endpoint_url or not self._has_outputs_source():
+            return None
+        value = self.names.outputs.get(LOCAL_ENDPOINT_OUTPUT)
+        return str(value) if value else None
+
+    @property
+    def endpoint_url(self) -> str | None:
+        return self.settings.endpoint_url or self.local_endpoint()
 
     @property
     def region(self) -> str:
@@ -133,7 +157,7 @@ class OpsContext:
             self._clients[service] = self.session.client(
                 service,  # type: ignore[call-overload]
                 region_name=self.region,
-                endpoint_url=self.settings.endpoint_url or None,
+                endpoint_url=self.endpoint_url or None,
                 config=config,
             )
         return self._clients[service]
@@ -146,8 +170,24 @@ class OpsContext:
         if self.settings.outputs_file:
             return load_outputs_file(self.settings.outputs_file)
         if self.settings.tf_dir:
-            self.debug(f"reading names from `terraform output -json` in {self.settings.tf_dir}")
-            return terraform_outputs(self.settings.tf_dir)
+            tf_dir = Path(self.settings.tf_dir)
+            self.debug(f"reading names from `terraform output -json` in {tf_dir}")
+            if not tf_dir.is_dir():
+                raise click.UsageError(f"--tf-dir {tf_dir}: no such directory")
+            outputs = terraform_outputs(tf_dir)
+            if not outputs:
+                state = tf_dir / "terraform.tfstate"
+                why = (
+                    f"{state} holds no outputs"
+                    if state.is_file()
+                    else f"no Terraform state there ({state.name} missing, and no remote state with outputs)"
+                )
+                raise click.UsageError(
+                    f"--tf-dir {tf_dir}: `terraform output -json` found no outputs: {why}. Pass the "
+                    "directory of an applied root module (`terraform apply` there, or `make up` for "
+                    ".local/<backend>/stack)."
+                )
+            return outputs
         return {}
 
     def _account_id(self) -> str:

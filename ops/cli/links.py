@@ -7,7 +7,7 @@ from rich.table import Table
 
 from ops.cli.context import OpsContext, command_options, option
 from ops.core import OpsError
-from ops.core.links import GROUP_ORDER, flatten, grouped
+from ops.core.links import GROUP_ORDER, flatten, grouped, stage_link
 
 TABLE_CHROME = 10  # borders and padding of the three-column table
 
@@ -31,8 +31,9 @@ TABLE_CHROME = 10  # borders and padding of the three-column table
 )
 @command_options
 def links(ops: OpsContext, groups: tuple[str, ...], fmt: str) -> None:
-    """On-call console links from the `oncall_links` Terraform output, grouped."""
-    rows = flatten(ops.names.oncall_links())
+    """On-call console links from the `oncall_links` Terraform output, grouped, after the API stage's
+    URL (`api_invoke_url`)."""
+    rows = stage_link(ops.names.output("api_invoke_url")) + flatten(ops.names.oncall_links())
     if groups:
         wanted = set(groups)
         unknown = wanted - {row.group for row in rows}

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 # Display order: where on-call looks first.
-GROUP_ORDER = ("dashboard", "alarms", "queues", "workflow", "logs")
+GROUP_ORDER = ("api", "dashboard", "alarms", "queues", "workflow", "logs")
 
 
 @dataclass(frozen=True)
@@ -30,6 +30,12 @@ def flatten(oncall_links: Mapping[str, Any]) -> list[Link]:
         elif value:
             links.append(Link(group, group, str(value)))
     return links
+
+
+def stage_link(api_invoke_url: Any) -> list[Link]:
+    """The API stage's base URL (the ``api_invoke_url`` output) as the ``api`` group, when known: on a
+    local stack it is the loopback URL that answers ``curl``."""
+    return [Link("api", "stage", str(api_invoke_url))] if api_invoke_url else []
 
 
 def grouped(links: list[Link]) -> dict[str, dict[str, str]]:

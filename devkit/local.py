@@ -52,6 +52,9 @@ from devkit.terraform import (
     prepare_workdir,
     terraform_env,
 )
+from devkit.terraform.workdir import ENDPOINT_OUTPUT
+from ops.core import OpsError
+from ops.core.names import terraform_outputs
 
 EMULATOR_STATE = LOCAL_DIR / "emulator.json"
 EMULATOR_LOG = LOCAL_DIR / "emulator.log"
@@ -593,27 +596,36 @@ def deployed_backends() -> list[str]:
     return [name for name in BACKENDS if outputs_file(name).is_file()]
 
 
-def local_env(backend: str | None = None) -> dict[str, str]:
-    """What a shell needs to use the local deployment of ``backend`` (default: the only one): the AWS
-    variables of its emulator, ``OPS_TF_DIR``, and ``API_URL``/``API_KEY`` for ``curl``."""
-    found = [backend] if backend else deployed_backends()
-    if backend is not None:
-        _check_backend(backend)
-    if not found or not outputs_file(found[0]).is_file():
-        raise LocalError(f"no local deployment{f' on {backend}' if backend else ''}: run `make up` first")
-    if len(found) > 1:
-        raise LocalError(f"local deployments on {' and '.join(found)}: pick one with --backend")
-    name = found[0]
-    raw = json.loads(outputs_file(name).read_text())
-    outputs = {key: entry.get("value") if isinstance(entry, Mapping) else entry for key, entry in raw.items()}
-    run_info: dict[str, Any] = {}
-    with contextlib.suppress(OSError, ValueError):
-        run_info = json.loads((backend_dir(name) / "run.json").read_text())
-    endpoint = str(outputs.get("aws_endpoint_url") or run_info.get("endpoint_url") or "")
+def local_env(backend: str | None = None, tf_dir: Path | None = None) -> dict[str, str]:
+    """What a shell needs to use a local deployment: the AWS variables of its emulator, ``OPS_TF_DIR``,
+    and ``API_URL``/``API_KEY`` for ``curl``. From ``tf_dir`` (a local stack's working copy, read with
+    ``terraform output -json``), else from ``.local/<backend>/`` (default: the only deployment)."""
+    if tf_dir is not None:
+        try:
+            outputs = dict(terraform_outputs(tf_dir))
+        except OpsError as exc:
+            raise LocalError(str(exc)) from exc
+        stack = Path(tf_dir)
+        run_info: dict[str, Any] = {}
+    else:
+        if backend is not None:
+            _check_backend(backend)
+        found = [backend] if backend else deployed_backends()
+        if not found or not outputs_file(found[0]).is_file():
+            raise LocalError(f"no local deployment{f' on {backend}' if backend else ''}: run `make up` first")
+        if len(found) > 1:
+            raise LocalError(f"local deployments on {' and '.join(found)}: pick one with --backend")
+        raw = json.loads(outputs_file(found[0]).read_text())
+        outputs = {k: e.get("value") if isinstance(e, Mapping) else e for k, e in raw.items()}
+        stack = stack_dir(found[0])
+        run_info = {}
+        with contextlib.suppress(OSError, ValueError):
+            run_info = json.loads((backend_dir(found[0]) / "run.json").read_text())
+    endpoint = str(outputs.get(ENDPOINT_OUTPUT) or run_info.get("endpoint_url") or "")
     if not endpoint:
-        raise LocalError(f"{outputs_file(name)} names no emulator endpoint: run `make up` again")
+        raise LocalError(f"{stack} names no emulator endpoint (not a local stack?): run `make up`")
     env = emulator_env(endpoint, str(outputs.get("region") or run_info.get("region") or DEFAULT_REGION))
-    env["OPS_TF_DIR"] = str(stack_dir(name))
+    env["OPS_TF_DIR"] = str(stack)
     if outputs.get("api_invoke_url"):
         env["API_URL"] = str(outputs["api_invoke_url"])
     key = api_key(outputs)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import shlex
 import time
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import click
@@ -27,7 +29,6 @@ from devkit.local import (
     BACKENDS,
     DEFAULT_SUFFIX,
     LocalError,
-    UpResult,
     api_key,
     curl_create,
     curl_status,
@@ -246,7 +247,7 @@ def up(backend: str, demo: bool, suffix: str, architecture: str | None, as_json:
             click.echo(f"  {name}  {url}")
     timings = ", ".join(f"{k} {v:.0f} s" for k, v in result.timings.items())
     err.print(f"[green]up[/green]: {result.resource_count} resources ({timings})")
-    for line in next_steps(result):
+    for line in next_steps(result.outputs, result.stack_dir, result.demo_transactions):
         click.echo(line)
     if result.demo_error:
         raise click.ClickException(
@@ -254,18 +255,19 @@ def up(backend: str, demo: bool, suffix: str, architecture: str | None, as_json:
         )
 
 
-def next_steps(result: UpResult) -> list[str]:
+def next_steps(
+    outputs: Mapping[str, Any], stack_dir: Path, demo_transactions: Mapping[str, str] | None = None
+) -> list[str]:
     """What to paste next: a payment and its status with ``curl`` (one line each), ``ops`` and the shell
     variables."""
-    stack = result.stack_dir.relative_to(REPO_ROOT) if result.stack_dir.is_relative_to(REPO_ROOT) else None
     lines = []
-    url, key = result.outputs.get("api_invoke_url"), api_key(result.outputs)
+    url, key = outputs.get("api_invoke_url"), api_key(outputs)
     if url and key:
         lines += ["", "# create a payment (202 with its transaction_id):", curl_create(str(url), key)]
-        settled = next(iter(result.demo_transactions), None)
+        shown = next(iter(demo_transactions or {}), None)
         lines += ["# read a payment's status (here: the demo's first):"]
-        lines += [curl_status(str(url), key, settled or "TRANSACTION_ID")]
-    tf_dir = stack or result.stack_dir
+        lines += [curl_status(str(url), key, shown or "TRANSACTION_ID")]
+    tf_dir = stack_dir.relative_to(REPO_ROOT) if stack_dir.is_relative_to(REPO_ROOT) else stack_dir
     lines += ["", "# operate it, and the variables for your shell:"]
     lines += [f".venv/bin/ops --tf-dir {tf_dir} status", 'eval "$(.venv/bin/devkit env)"']
     return lines
@@ -301,11 +303,17 @@ def down(backend: str | None) -> None:
     envvar="OPS_BACKEND",
     help="The local deployment to describe (default: the only one there is).",
 )
-def env(backend: str | None) -> None:
+@option(
+    "--tf-dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="A local stack's working copy to read instead (`terraform output -json` there).",
+)
+def env(backend: str | None, tf_dir: Path | None) -> None:
     """Print `export` lines for the local deployment: the emulator's AWS variables, OPS_TF_DIR, and
     API_URL/API_KEY for curl. Use: eval "$(.venv/bin/devkit env)"."""
     try:
-        lines = export_lines(local_env(backend))
+        lines = export_lines(local_env(backend, tf_dir))
     except LocalError as exc:
         raise click.ClickException(str(exc)) from exc
     for line in lines:

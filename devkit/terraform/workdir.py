@@ -14,11 +14,12 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from devkit.terraform.paths import REPO_ROOT
+from ops.core.names import LOCAL_ENDPOINT_OUTPUT
 
 OVERRIDE_FILENAME = "emulator_override.tf"
 # Outputs only a local copy declares: the emulator endpoint, which `ops --tf-dir <copy>` connects to.
 ENDPOINT_OUTPUTS_FILENAME = "emulator_outputs.tf"
-ENDPOINT_OUTPUT = "aws_endpoint_url"
+ENDPOINT_OUTPUT = LOCAL_ENDPOINT_OUTPUT
 DEFAULT_PACKAGE_RELPATH = Path("build/lambda/payment-app.zip")
 
 # Provider 5.100 endpoint keys for every service the root module and its modules call.

@@ -31,15 +31,13 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from ops.core.names import NameResolver, load_outputs_file, terraform_outputs
+from ops.core.names import LOCAL_ENDPOINT_OUTPUT, NameResolver, load_outputs_file, terraform_outputs
 
 F = TypeVar("F", bound=Callable[..., Any])
 P = ParamSpec("P")
 R = TypeVar("R")
 DEFAULT_REGION = "us-east-1"
-# Output a local emulator's working copy of the stack declares (never the production root module):
-# the endpoint ops then talks to, with the emulator's static test credentials.
-LOCAL_ENDPOINT_OUTPUT = "aws_endpoint_url"
+# The static key of a local emulator (the endpoint named by a local stack's LOCAL_ENDPOINT_OUTPUT).
 LOCAL_CREDENTIALS = "test"
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "OPS", "show_default": True}
 

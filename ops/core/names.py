@@ -20,6 +20,11 @@ DEFAULT_RETENTION_DAYS = 90  # the default of the cleanup_retention_days variabl
 TERRAFORM_TIMEOUT_S = 120
 
 
+# The output a local emulator's working copy of the stack declares (never the production root module):
+# the endpoint ops then talks to, with the emulator's static test credentials.
+LOCAL_ENDPOINT_OUTPUT = "aws_endpoint_url"
+
+
 def normalise_outputs(raw: Mapping[str, Any]) -> dict[str, Any]:
     """Accept both ``terraform output -json`` ({"k": {"value": v, ...}}) and a plain {"k": v} map."""
     values: dict[str, Any] = {}

@@ -265,24 +265,13 @@ def test_apply_progress_at_80_columns_keeps_count_and_time_and_shortens_the_reso
     assert 'this["sweeper"]' in line and "…" in line
 
 
-def test_next_steps_are_one_line_curls_and_commands_that_need_no_variables(tmp_path: Path) -> None:
+def test_next_steps_are_one_line_curls_and_commands_that_need_no_variables() -> None:
     from devkit.cli.local_cmd import next_steps
     from devkit.terraform import REPO_ROOT
 
     url = "http://127.0.0.1:4321/restapis/abc123/prod/_user_request_"
-    result = local.UpResult(
-        backend="moto",
-        endpoint_url="http://127.0.0.1:4321",
-        region="us-east-1",
-        suffix="local",
-        stack_dir=REPO_ROOT / ".local/moto/stack",
-        outputs={"api_invoke_url": url, "api_key_values": {"partner": "k3y", "mobile": "m"}},
-        sensitive={"api_key_values"},
-        package=None,  # type: ignore[arg-type]
-        resource_count=1,
-        demo_transactions={"txn_1": "COMPLETED"},
-    )
-    lines = next_steps(result)
+    outputs = {"api_invoke_url": url, "api_key_values": {"partner": "k3y", "mobile": "m"}}
+    lines = next_steps(outputs, REPO_ROOT / ".local/moto/stack", {"txn_1": "COMPLETED"})
     create = next(line for line in lines if line.startswith("curl -sS -X POST"))
     assert f"{url}/transactions" in create and "x-api-key: k3y" in create and "Idempotency-Key" in create
     assert f"curl -sS {url}/transactions/txn_1 -H 'x-api-key: k3y'" in lines

@@ -511,7 +511,7 @@ def down(
             except EmulatorError as exc:
                 if has_state:
                     raise LocalError(
-                        f"{exc}\nLocalStack keeps state across restarts (PERSISTENCE=1): start it again and "
+                        f"{exc}\nthe deployment lives in that LocalStack: start it again and "
                         f"re-run `devkit down`, or delete {backend_dir(name)} to forget the deployment"
                     ) from exc
         if has_state and reachable_endpoint:

@@ -121,3 +121,17 @@ def test_docker_compose_matches_the_free_edition_and_the_pins() -> None:
     assert "127.0.0.1:4566:4566" in service["ports"]
     header = (ROOT / "docker-compose.yml").read_text(encoding="utf-8").split("name:", 1)[0]
     assert "enable_waf = false" in header and "apply fails" not in header
+
+
+def test_lock_files_pin_one_provider_version_inside_the_constraint() -> None:
+    versions = set()
+    for lock in (ROOT / ".terraform.lock.hcl", ROOT / "examples/complete/.terraform.lock.hcl"):
+        text = lock.read_text(encoding="utf-8")
+        block = re.search(r'provider "registry.terraform.io/hashicorp/aws" \{(.*?)\n\}', text, re.S)
+        assert block is not None, lock
+        versions.add(re.search(r'version\s*=\s*"([0-9.]+)"', block.group(1)).group(1))  # type: ignore[union-attr]
+        assert re.search(r'"h1:[A-Za-z0-9+/=]+"', block.group(1)), lock
+    assert len(versions) == 1
+    major, minor, _ = (int(p) for p in versions.pop().split("."))
+    # versions.tf: ">= 5.100, < 6.0"
+    assert major == 5 and minor >= 100

@@ -14,6 +14,7 @@ help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml
+	@echo "creating $(VENV): installing the pinned dependencies of pyproject.toml (a minute or two, once)"
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip==25.2
 	$(VENV)/bin/pip install -q -e '.[dev]'

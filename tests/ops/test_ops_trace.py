@@ -347,3 +347,13 @@ def test_trace_shows_amounts_in_the_currency_major_units(txn: dict[str, Any], sh
     from ops.cli.trace import _amount
 
     assert _amount(txn) == shown
+
+
+def test_timeline_timestamps_share_one_format() -> None:
+    import datetime as dt
+
+    from ops.core.trace import iso, iso_ms
+
+    at = dt.datetime(2026, 11, 29, 2, 51, 7, 95000, tzinfo=dt.UTC)
+    assert iso(at) == "2026-11-29T02:51:07.095Z"
+    assert iso_ms(int(at.timestamp() * 1000)) == iso(at)

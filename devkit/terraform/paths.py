@@ -17,5 +17,5 @@ def required_terraform_version(root: Path = REPO_ROOT) -> str:
     text = (root / "versions.tf").read_text(encoding="utf-8")
     match = re.search(r'required_version\s*=\s*">=\s*([0-9.]+)"', text)
     if match is None:
-        raise ValueError(f"no required_version = \">= X\" in {root / 'versions.tf'}")
+        raise ValueError(f'no required_version = ">= X" in {root / "versions.tf"}')
     return match.group(1)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import boto3
+import botocore.session
 import click
 from click.core import ParameterSource
 from payments.sdkconfig import client_config
@@ -112,11 +113,17 @@ class OpsContext:
     @property
     def session(self) -> boto3.Session:
         if self._session is None:
-            if self.local_endpoint() and not self.settings.profile:
+            typed_profile = self.settings.sources.get("profile", 0) >= _RANK[ParameterSource.COMMANDLINE]
+            if self.local_endpoint() and not typed_profile:
                 # A local emulator copy of the stack: its static test credentials, whatever the shell
-                # holds (real keys would be evaluated against the emulator's IAM, and refused).
+                # holds (AWS_PROFILE included: real keys would be evaluated against the emulator's IAM,
+                # and refused). Only a --profile typed on the command line is used there.
+                # Not the shell's AWS_PROFILE (botocore would read it, and fail on a missing profile).
+                core = botocore.session.Session(session_vars={"profile": (None, None, None, None)})
                 self._session = boto3.Session(
-                    aws_access_key_id=LOCAL_CREDENTIALS, aws_secret_access_key=LOCAL_CREDENTIALS
+                    aws_access_key_id=LOCAL_CREDENTIALS,
+                    aws_secret_access_key=LOCAL_CREDENTIALS,
+                    botocore_session=core,
                 )
             else:
                 self._session = boto3.Session(profile_name=self.settings.profile or None)

@@ -279,6 +279,7 @@ def test_tf_dir_of_a_local_stack_brings_its_endpoint_and_test_credentials(
     _fake_terraform(tmp_path, monkeypatch, json.dumps(outputs))
     for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_PROFILE", "a-profile-that-is-not-there")  # ignored for a local stack
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")

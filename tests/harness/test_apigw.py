@@ -456,3 +456,17 @@ def test_unknown_api_or_stage_is_forbidden(api: dict[str, Any], moto_emulator: A
     assert _http(stage_url(moto_emulator.endpoint_url, "nosuchapi", "prod") + "/items").status == 403
     base = stage_url(moto_emulator.endpoint_url, api["client"].rest_api_id, "nostage")
     assert _http(f"{base}/open").status == 403
+
+
+def test_stage_over_http_serves_concurrent_requests(api: dict[str, Any], moto_emulator: Any) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    base = stage_url(moto_emulator.endpoint_url, api["client"].rest_api_id, "prod")
+    headers = {**_key(api), "Content-Type": "application/json"}
+
+    def create(n: int) -> int:
+        body = json.dumps({"amount": n, "currency": "EUR"}).encode()
+        return _http(f"{base}/items", "POST", {**headers, "Idempotency-Key": f"k-par-{n}"}, body).status
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        assert list(pool.map(create, range(16))) == [201] * 16

@@ -316,3 +316,41 @@ def test_tf_config_writes_the_mirror_cli_config_without_up(
     result = CliRunner().invoke(local_cmd.tf_config, [])
     assert result.exit_code == 0, result.output
     assert f"export TF_CLI_CONFIG_FILE={config}" in result.stdout
+
+
+def test_up_ends_with_the_curls_and_prints_the_links_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What `make up` prints after a successful apply and demo (no emulator, no terraform)."""
+    from devkit.cli import local_cmd
+    from devkit.terraform import REPO_ROOT
+
+    url = "http://127.0.0.1:4321/restapis/abc123/prod/_user_request_"
+    outputs = {
+        "api_invoke_url": url,
+        "api_key_values": {"partner": "k3y"},
+        "oncall_links": {"dashboard": "https://console.example/dashboard"},
+    }
+
+    def fake_up(**kwargs: object) -> local.UpResult:
+        kwargs["progress"]("$ ops links --format plain\ndashboard  https://console.example/dashboard")  # type: ignore[operator]
+        return local.UpResult(
+            backend="moto",
+            endpoint_url="http://127.0.0.1:4321",
+            region="us-east-1",
+            suffix="local",
+            stack_dir=REPO_ROOT / ".local" / "moto" / "stack",
+            outputs=outputs,
+            sensitive={"api_key_values"},
+            package=None,  # type: ignore[arg-type]
+            resource_count=248,
+            demo_transactions={"txn_1": "COMPLETED"},
+        )
+
+    monkeypatch.setattr(local_cmd, "local_up", fake_up)
+    result = CliRunner().invoke(up_cmd, [], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    assert result.output.count("https://console.example/dashboard") == 1
+    lines = result.stdout.splitlines()
+    assert lines[-1] == 'eval "$(.venv/bin/devkit env)"'
+    assert f"curl -sS {url}/transactions/txn_1 -H 'x-api-key: k3y'" in lines
+    assert any(line.startswith(f"curl -sS -X POST {url}/transactions ") for line in lines)
+    assert "k3y" not in result.stderr  # the key is in the paste-ready lines only, not the summary

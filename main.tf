@@ -24,6 +24,13 @@ locals {
   # neither needs the workflow module.
   stranded_rule_arn = "arn:${local.partition}:events:${local.region}:${local.account_id}:rule/payment-workflow-stranded-${local.suffix}"
 
+  # payment-events and payment-failed deliver to the encrypted events queue:
+  # the messaging key admits SNS for these topics (built ARNs: no cycle).
+  payment_topic_arns = [
+    for name in ["payment-events-${local.suffix}", "payment-failed-${local.suffix}"] :
+    "arn:${local.partition}:sns:${local.region}:${local.account_id}:${name}"
+  ]
+
   # Runbook "restore to a point in time" (docs/runbooks.md): a restored copy of the
   # transactions table replaces the managed one for the functions, their IAM and the outputs.
   transactions_table_name = coalesce(var.transactions_table_override, module.data.transactions_table_name)
@@ -103,6 +110,7 @@ module "kms" {
   deletion_window_in_days = var.kms_deletion_window_in_days
   xray_encryption         = var.manage_xray_encryption
   eventbridge_rule_arns   = [local.stranded_rule_arn]
+  sns_topic_arns          = local.payment_topic_arns
 }
 
 module "network" {
@@ -130,6 +138,8 @@ module "edge" {
   stage_arn           = module.api.stage_arn
   stage_name          = module.api.stage_name
   rate_limit          = var.waf_rate_limit
+  health_rate_limit   = var.waf_health_rate_limit
+  max_body_bytes      = module.api.request_body_max_bytes
   geo_block_countries = var.geo_block_countries
   enable_bot_control  = var.enable_bot_control
   log_retention_days  = var.security_log_retention_days
@@ -157,6 +167,8 @@ module "api" {
   access_log_retention_days      = var.security_log_retention_days
   logs_kms_key_arn               = module.kms.key_arns["logs"]
   manage_account_cloudwatch_role = var.manage_api_gateway_account
+  custom_domain_name             = var.api_domain_name
+  custom_domain_certificate_arn  = var.api_domain_certificate_arn
 }
 
 module "functions" {
@@ -227,9 +239,11 @@ module "messaging" {
 
   suffix              = local.suffix
   kms_key_arn         = module.kms.key_arns["messaging"]
-  alert_email         = var.alert_email
-  notification_email  = var.notification_email
   publisher_role_arns = values(module.functions.role_arns)
+
+  alert_subscriptions       = var.alert_subscriptions
+  event_email_subscriptions = var.payment_event_email_subscriptions
+  max_payment_rate          = var.api_throttle_rate_limit
 
   eventbridge_rule_arns = [local.stranded_rule_arn]
 }

@@ -19,17 +19,17 @@ locals {
     if !try(prop.type == "object", false)
   }
 
+  # A nested object with named properties ({"k":"v",...}), or a map of strings
+  # (metadata): maxProperties entries at the longest key and value.
   object_bytes = {
     for key, prop in local.schema.properties : key => (
       can(prop.properties)
-      # Nested object with named properties: {"k":"v",...}
       ? 2 + length(prop.properties) - 1 + sum([
         for k2, p2 in prop.properties : length(k2) + 3 + try(
           max([for value in p2.enum : length(value)]...),
           p2.maxLength * (try(p2.pattern, "") != "" ? 1 : local.utf8_max_bytes),
         ) + 2
       ])
-      # Map of strings (metadata): maxProperties entries at the longest key and value.
       : 2 + prop.maxProperties - 1 + prop.maxProperties * (
         var.metadata_key_max_length * local.utf8_max_bytes + 2 + 1 +
         prop.additionalProperties.maxLength * local.utf8_max_bytes + 2

@@ -32,12 +32,12 @@ class _RecordedSns:
         entries = self.entries
 
         class _Pages:
-            def paginate(self, TopicArn: str) -> list[dict[str, Any]]:  # noqa: N803 (boto3's name)
+            def paginate(self, TopicArn: str) -> list[dict[str, Any]]:
                 return [{"Subscriptions": entries[:1]}, {"Subscriptions": entries[1:]}]
 
         return _Pages()
 
-    def get_subscription_attributes(self, SubscriptionArn: str) -> dict[str, Any]:  # noqa: N803
+    def get_subscription_attributes(self, SubscriptionArn: str) -> dict[str, Any]:
         return {"Attributes": self.attributes[SubscriptionArn]}
 
 
@@ -47,7 +47,7 @@ def test_pending_and_confirmed_subscriptions_are_told_apart() -> None:
     sns = _RecordedSns(
         [
             {"Protocol": "email", "Endpoint": "oncall@example.com", "SubscriptionArn": "PendingConfirmation"},
-            {"Protocol": "https", "Endpoint": "https://hooks.example.com/sns", "SubscriptionArn": confirmed_arn},
+            {"Protocol": "https", "Endpoint": "https://hooks.example.com/s", "SubscriptionArn": confirmed_arn},
         ],
         {confirmed_arn: {"PendingConfirmation": "false"}},
     )
@@ -57,7 +57,8 @@ def test_pending_and_confirmed_subscriptions_are_told_apart() -> None:
 
 def _outputs(tmp_path: Path, topic_arn: str) -> Path:
     path = tmp_path / "outputs.json"
-    path.write_text(json.dumps({"alerts_topic_arn": {"value": topic_arn, "type": "string", "sensitive": False}}))
+    output = {"value": topic_arn, "type": "string", "sensitive": False}
+    path.write_text(json.dumps({"alerts_topic_arn": output}))
     return path
 
 
@@ -66,7 +67,8 @@ def test_links_lists_the_alert_subscriptions_with_their_state(aws_env: None, tmp
     sqs = boto3.client("sqs", region_name=REGION)
     topic = sns.create_topic(Name="payment-alerts-test")["TopicArn"]
     queue_url = sqs.create_queue(QueueName="pager-inbox")["QueueUrl"]
-    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]
+    queue_arn = attributes["QueueArn"]
     sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
     outputs = _outputs(tmp_path, topic)
 

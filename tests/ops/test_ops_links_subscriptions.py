@@ -47,7 +47,7 @@ def test_pending_and_confirmed_subscriptions_are_told_apart() -> None:
     sns = _RecordedSns(
         [
             {"Protocol": "email", "Endpoint": "oncall@example.com", "SubscriptionArn": "PendingConfirmation"},
-            {"Protocol": "https", "Endpoint": "https://hooks.example.com/s", "SubscriptionArn": confirmed_arn},
+            {"Protocol": "https", "Endpoint": "https://h.example.com/s", "SubscriptionArn": confirmed_arn},
         ],
         {confirmed_arn: {"PendingConfirmation": "false"}},
     )

@@ -224,7 +224,7 @@ def test_queues_are_encrypted_retained_and_redriven(deployment: Deployment) -> N
         assert attrs["MessageRetentionPeriod"] == "1209600"
         assert attrs.get("KmsMasterKeyId"), attrs["QueueArn"]
     redrive = json.loads(failed["RedrivePolicy"])
-    assert redrive == {"deadLetterTargetArn": out["dlq_arn"], "maxReceiveCount": 3}
+    assert redrive == {"deadLetterTargetArn": out["dlq_arn"], "maxReceiveCount": 5}
     allow = json.loads(dlq["RedriveAllowPolicy"])
     assert allow["redrivePermission"] == "byQueue"
     assert allow["sourceQueueArns"] == [out["failed_queue_arn"]]

@@ -255,23 +255,25 @@ def test_failed_queue_and_dlq_names_and_retention(plan_json: dict[str, Any]) -> 
     dlq = after(plan_json, "module.messaging.aws_sqs_queue.dlq")
     assert failed["name"] == f"failed-transactions-{SUFFIX}"
     assert dlq["name"] == f"failed-transactions-dlq-{SUFFIX}"
+    # A dead-lettered message keeps its original enqueue time: the DLQ keeps longer.
+    assert failed["message_retention_seconds"] == 7 * 24 * 3600
+    assert dlq["message_retention_seconds"] == FOURTEEN_DAYS
     for queue in (failed, dlq):
-        assert queue["message_retention_seconds"] == FOURTEEN_DAYS
         assert queue["fifo_queue"] is False
     # 6 x the retry function's 60 s timeout (AWS's guidance for Lambda event sources).
     assert failed["visibility_timeout_seconds"] == 360
 
 
-def test_failed_queue_redrives_to_the_dlq_after_three_receives(plan_json: dict[str, Any]) -> None:
+def test_failed_queue_redrives_to_the_dlq_after_five_receives(plan_json: dict[str, Any]) -> None:
     address = "module.messaging.aws_sqs_queue.failed"
     # The DLQ's ARN is only known after apply, so the document is computed ...
     assert computed(plan_json, address, "redrive_policy")
-    # ... from the DLQ's ARN and max_receive_count, which the root leaves at its default of 3.
+    # ... from the DLQ's ARN and max_receive_count, which the root leaves at its default of 5.
     config = resource_config(plan_json, "messaging", "aws_sqs_queue.failed")
     assert {"aws_sqs_queue.dlq.arn", "var.max_receive_count"} <= set(refs(config["redrive_policy"]))
     assert "max_receive_count" not in module_call(plan_json, "messaging")["expressions"]
     variables = module_call(plan_json, "messaging")["module"]["variables"]
-    assert variables["max_receive_count"]["default"] == 3
+    assert variables["max_receive_count"]["default"] == 5
 
 
 def test_dlq_allows_redrive_only_from_the_failed_queue(plan_json: dict[str, Any]) -> None:
@@ -306,14 +308,17 @@ def test_topics_are_named_encrypted_and_subscribed(plan_json: dict[str, Any]) ->
         address = f'module.messaging.aws_sns_topic.this["{key}"]'
         assert after(plan_json, address)["name"] == f"payment-{key}-{SUFFIX}"
         assert computed(plan_json, address, "kms_master_key_id")
-        subscription = after(plan_json, f'module.messaging.aws_sns_topic_subscription.email["{key}"]')
-        assert subscription["protocol"] == "email"
-        assert subscription["endpoint"] == "admin@example.com"
         assert computed(plan_json, f'module.messaging.aws_sns_topic_policy.this["{key}"]', "arn")
+    # Payment events and failures go to the events queue, never to e-mail by default.
+    for key in ("events", "failed"):
+        subscription = after(plan_json, f'module.messaging.aws_sns_topic_subscription.events_queue["{key}"]')
+        assert subscription["protocol"] == "sqs"
+    planned = {r["address"] for r in flatten(plan_json)}
+    assert not any(".event_email[" in a or ".email[" in a for a in planned)
     topic_config = resource_config(plan_json, "messaging", "aws_sns_topic.this")
     assert "var.kms_key_arn" in refs(topic_config["kms_master_key_id"])
-    assert passes(plan_json, "messaging", "alert_email") == ["var.alert_email"]
-    assert passes(plan_json, "messaging", "notification_email") == ["var.notification_email"]
+    assert passes(plan_json, "messaging", "alert_subscriptions") == ["var.alert_subscriptions"]
+    assert passes(plan_json, "messaging", "event_email_subscriptions") == ["var.payment_event_email_subscriptions"]
 
 
 def test_every_function_role_may_publish(plan_json: dict[str, Any]) -> None:
@@ -708,9 +713,8 @@ module "messaging" {{
   source              = "./messaging"
   suffix              = "{SUFFIX}"
   kms_key_arn         = "arn:aws:kms:{REGION}:{ACCOUNT}:key/00000000-0000-0000-0000-000000000000"
-  alert_email         = "oncall@example.com"
-  notification_email  = "payments@example.com"
   publisher_role_arns = {json.dumps(PUBLISHERS)}
+  max_payment_rate    = 10000
 }}
 """
     )
@@ -801,8 +805,17 @@ BAD_VALUES: list[tuple[str, Any, str]] = [
     ("log_retention_days", 10, "log_retention_days must be a value CloudWatch Logs accepts"),
     ("security_log_retention_days", 90, "security_log_retention_days must be at least 365"),
     ("security_log_retention_days", 500, "security_log_retention_days must be at least 365"),
-    ("alert_email", "not-an-address", "alert_email must be an email address"),
-    ("notification_email", "ops@localhost", "notification_email must be an email address"),
+    (
+        "alert_subscriptions",
+        [{"protocol": "https", "endpoint": "http://hooks.example.com/sns"}],
+        "alert_subscriptions endpoint must match its protocol",
+    ),
+    (
+        "alert_subscriptions",
+        [{"protocol": "email", "endpoint": "oncall@example.com"}],
+        "e-mail only beside a machine-confirmed channel",
+    ),
+    ("payment_event_email_subscriptions", ["ops@localhost"], "must contain e-mail addresses"),
     ("cors_allowed_origins", ["https://app.example.com/path"], "cors_allowed_origins must be"),
     ("api_throttle_rate_limit", 0, "api_throttle_rate_limit must be positive"),
     ("api_throttle_burst_limit", -1, "api_throttle_burst_limit must be a positive whole number"),

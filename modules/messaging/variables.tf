@@ -66,13 +66,13 @@ variable "max_payment_rate" {
 }
 
 variable "email_max_rate" {
-  description = "Highest payment rate (per second) at which e-mail per payment is allowed; SNS delivers e-mail at about 10 messages per second per account."
+  description = "Highest payment rate (per second) at which e-mail per payment is allowed. SNS e-mail delivery has a low per-account rate quota (Amazon SNS endpoints and quotas) and each e-mail carries a payment in plaintext: keep it to test and low-volume stacks."
   type        = number
   default     = 1
 
   validation {
     condition     = var.email_max_rate > 0 && var.email_max_rate <= 10
-    error_message = "email_max_rate must be above 0 and at most 10 (SNS's e-mail delivery rate)."
+    error_message = "email_max_rate must be above 0 and at most 10 payments per second."
   }
 }
 

@@ -477,7 +477,8 @@ def test_lambda_security_group_allows_https_egress_only(
     plan_json: dict[str, Any], resources_of_type: Pick
 ) -> None:
     group = after(plan_json, "module.network.aws_security_group.lambda")
-    assert group["name"] == f"payment-lambda-{SUFFIX}"
+    # name_prefix: a create_before_destroy replacement must not collide with the old name.
+    assert group["name_prefix"] == f"payment-lambda-{SUFFIX}-"
     # No inline rules: AWS's default allow-all egress is revoked on create, the rules below are all.
     inline = resource_config(plan_json, "network", "aws_security_group.lambda")
     assert "ingress" not in inline and "egress" not in inline

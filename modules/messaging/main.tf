@@ -188,7 +188,6 @@ resource "aws_sqs_queue" "failed" {
 # payment-failed (rejected or failed), in the SNS envelope (TopicArn tells
 # which). Downstream consumers read it; nothing in the platform does.
 resource "aws_sqs_queue" "events" {
-  #checkov:skip=CKV2_AWS_73: Encrypted with the messaging CMK (kms_master_key_id); checkov misses the variable.
   name                              = local.queue_names.events
   message_retention_seconds         = var.message_retention_seconds
   kms_master_key_id                 = var.kms_key_arn

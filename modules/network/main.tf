@@ -29,6 +29,12 @@ locals {
   # per-account resource to match and keep AWS's default policy.
   own_account_policy_services = toset(["sqs", "sns", "ssm", "kms", "states"])
 
+  # AWS's default endpoint policy, written out so every endpoint's policy is
+  # known at plan time (and reviewed) instead of left to the service.
+  aws_default_endpoint_policy = jsonencode({
+    Statement = [{ Effect = "Allow", Principal = "*", Action = "*", Resource = "*" }]
+  })
+
   # Lambda's VPC network interfaces outlive their functions by 20-45 minutes
   # and hold the functions' security group and subnets until they are gone:
   # deletes of those wait this long instead of failing the destroy.
@@ -286,7 +292,7 @@ resource "aws_vpc_endpoint" "interface" {
   private_dns_enabled = true
   subnet_ids          = [for az in local.azs : aws_subnet.private[az].id]
   security_group_ids  = [aws_security_group.endpoints.id]
-  policy              = contains(local.own_account_policy_services, each.key) ? data.aws_iam_policy_document.endpoint.json : null
+  policy              = contains(local.own_account_policy_services, each.key) ? data.aws_iam_policy_document.endpoint.json : local.aws_default_endpoint_policy
 
   tags = { Name = "payment-${each.key}-${var.suffix}" }
 }

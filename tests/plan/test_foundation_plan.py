@@ -532,7 +532,7 @@ def test_vpc_flow_logs_go_to_an_encrypted_year_long_log_group(plan_json: dict[st
 
 
 FOUNDATION = ("kms", "network", "data", "messaging", "storage")
-NAME_ATTRIBUTES = ("name", "bucket")
+NAME_ATTRIBUTES = ("name", "name_prefix", "bucket")
 
 
 def test_every_named_foundation_resource_carries_the_suffix(planned_resources: list[dict[str, Any]]) -> None:
@@ -716,7 +716,12 @@ module "messaging" {{
   suffix              = "{SUFFIX}"
   kms_key_arn         = "arn:aws:kms:{REGION}:{ACCOUNT}:key/00000000-0000-0000-0000-000000000000"
   publisher_role_arns = {json.dumps(PUBLISHERS)}
-  max_payment_rate    = 10000
+  max_payment_rate    = 1
+  alert_subscriptions = [
+    {{ protocol = "https", endpoint = "https://hooks.example.com/sns" }},
+    {{ protocol = "email", endpoint = "oncall@example.com" }},
+  ]
+  event_email_subscriptions = ["payments@example.com"]
 }}
 """
     )
@@ -777,14 +782,19 @@ def test_only_platform_roles_publish_and_only_over_tls(messaging_plan: dict[str,
 
 def test_subscriptions_follow_their_variables(messaging_plan: dict[str, Any]) -> None:
     endpoints = {
-        rc["index"]: rc["change"]["after"]["endpoint"]
+        (rc["name"], rc["index"]): rc["change"]["after"].get("endpoint")
         for rc in messaging_plan["resource_changes"]
         if rc["type"] == "aws_sns_topic_subscription"
     }
     assert endpoints == {
-        "alerts": "oncall@example.com",
-        "events": "payments@example.com",
-        "failed": "payments@example.com",
+        ("alerts", "https:https://hooks.example.com/sns"): "https://hooks.example.com/sns",
+        ("alerts", "email:oncall@example.com"): "oncall@example.com",
+        # The opt-in e-mail per payment (allowed here: max_payment_rate 1/s).
+        ("event_email", "events:payments@example.com"): "payments@example.com",
+        ("event_email", "failed:payments@example.com"): "payments@example.com",
+        # The events queue: its ARN is known only after apply.
+        ("events_queue", "events"): None,
+        ("events_queue", "failed"): None,
     }
 
 

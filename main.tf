@@ -336,3 +336,12 @@ check "stranded_rule_arn_matches" {
     error_message = "module.workflow's safety-net rule is ${module.workflow.stranded_rule_arn}, but the failed queue and messaging key admit ${local.stranded_rule_arn}."
   }
 }
+
+# No default subscriber (an unconfirmed placeholder e-mail reaches nobody
+# either); a stack without one is allowed but warned about on every plan.
+check "alerts_reach_someone" {
+  assert {
+    condition     = length(var.alert_subscriptions) > 0
+    error_message = "alert_subscriptions is empty: alarms, failed scheduled jobs and health alerts reach nobody. Subscribe an incident tool (https), an SQS queue or a Lambda function (see examples/production.tfvars); `ops links --subscriptions` shows which are confirmed."
+  }
+}

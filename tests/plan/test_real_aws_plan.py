@@ -649,8 +649,13 @@ def test_health_has_its_own_lower_waf_rate_rule(planned_resources: list[dict[str
     assert paths == {"/health", "/prod/health"}
 
 
+def _check_status(plan: dict[str, Any], name: str) -> str:
+    [check] = [c for c in plan.get("checks", []) if c["address"].get("name") == name]
+    return str(check["status"])
+
+
 def test_alerts_reach_explicit_machine_confirmed_subscribers(
-    planned_resources: list[dict[str, Any]], production_plan: dict[str, Any]
+    plan_json: dict[str, Any], planned_resources: list[dict[str, Any]], production_plan: dict[str, Any]
 ) -> None:
     """Amazon SNS developer guide, "Email notifications": an e-mail subscription receives nothing
     until the recipient follows the confirmation link, which Terraform cannot do. No placeholder
@@ -659,6 +664,9 @@ def test_alerts_reach_explicit_machine_confirmed_subscribers(
     subs = _of_type(planned_resources, "aws_sns_topic_subscription")
     assert not [s for s in subs if s["values"]["protocol"].startswith("email")], "no e-mail by default"
     assert not [s for s in subs if "example.com" in str(s["values"].get("endpoint"))]
+    # A stack without a subscriber plans, with a warning that alerts reach nobody.
+    assert _check_status(plan_json, "alerts_reach_someone") == "fail"
+    assert _check_status(production_plan, "alerts_reach_someone") == "pass"
 
     production = [
         r["values"]

@@ -56,51 +56,25 @@ def _names(ops: OpsContext) -> StatusNames:
     names = ops.names
     suffix = names.suffix
     unresolved: dict[str, str] = {}
-    account: dict[str, str | None] = {}
 
-    def account_id() -> str | None:
-        if "id" not in account:
-            account["id"] = str(names.output("account_id") or "") or None
-            if account["id"] is None:
-                try:
-                    account["id"] = ops.account_id()
-                except (ClientError, BotoCoreError) as exc:
-                    unresolved["account"] = f"the account id is unknown ({exc})"
-                    account["id"] = None
-        return account["id"]
-
-    def derived(key: str, output: str, rule: Callable[[str], str | None]) -> str | None:
-        value = names.output(output)
-        if value:
-            return str(value)
-        if suffix:
-            made = rule(suffix)
-            if made:
-                return made
-            unresolved[key] = f"no {output} output, and {unresolved.get('account', 'no account id')}"
-            return None
-        unresolved[key] = f"no {output} output and no suffix: {WHERE}"
+    def resolve(key: str, find: Callable[[], str | None]) -> str | None:
+        try:
+            value = find()
+        except OpsError as exc:
+            why = f"{exc}" if suffix else f"no output names it and no suffix: {WHERE}"
+        except (ClientError, BotoCoreError) as exc:  # STS, asked for the account id
+            why = f"the account id is unknown: {exc}"
+        else:
+            if value:
+                return value
+            why = f"no output names it and no suffix: {WHERE}" if not suffix else "the account id is unknown"
+        unresolved[key] = why
         return None
 
-    queues = {
-        "failed": derived("failed", "failed_queue_url", lambda s: f"failed-transactions-{s}"),
-        "dlq": derived("dlq", "dlq_url", lambda s: f"failed-transactions-dlq-{s}"),
-        "scheduler_dlq": derived(
-            "scheduler_dlq", "scheduler_dlq_url", lambda s: f"payment-scheduler-dlq-{s}"
-        ),
-    }
-
-    def machine(s: str) -> str | None:
-        account = account_id()
-        if not account:
-            return None
-        partition = ops.session.get_partition_for_region(ops.region) or "aws"
-        return f"arn:{partition}:states:{ops.region}:{account}:stateMachine:payment-workflow-{s}"
-
-    def bucket(s: str) -> str | None:
-        account = account_id()
-        return f"payment-archive-{s}-{account}" if account else None
-
+    try:
+        partition = ops.session.get_partition_for_region(ops.region)
+    except BotoCoreError:  # a region botocore does not know (an emulator's): the default
+        partition = "aws"
     alarms = names.output("alarm_names")
     alarm_names = sorted(str(a) for a in alarms.values()) if isinstance(alarms, Mapping) else []
     if not alarm_names and not suffix:
@@ -109,14 +83,18 @@ def _names(ops: OpsContext) -> StatusNames:
         unresolved["api"] = f"no suffix to derive the API name from: {WHERE}"
     return StatusNames(
         region=ops.region,
-        queues=queues,
+        queues={
+            "failed": resolve("failed", names.failed_queue),
+            "dlq": resolve("dlq", names.dlq),
+            "scheduler_dlq": resolve("scheduler_dlq", names.scheduler_dlq),
+        },
         alarm_names=alarm_names,
         alarm_prefix="payment-" if suffix and not alarm_names else None,
         alarm_suffix=f"-{suffix}" if suffix else None,
-        state_machine_arn=derived("executions", "state_machine_arn", machine),
+        state_machine_arn=resolve("executions", lambda: names.state_machine_arn(ops.region, partition)),
         api_name=f"payment-api-{suffix}" if suffix else None,
         api_stage=str(names.output("api_stage_name") or "prod"),
-        bucket=derived("bucket", "archive_bucket_name", bucket),
+        bucket=resolve("bucket", names.archive_bucket),
         unresolved=unresolved,
     )
 

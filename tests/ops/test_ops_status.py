@@ -308,7 +308,7 @@ def test_a_dlq_with_no_name_is_unknown_never_skipped_while_it_holds_a_message(
     assert result.exit_code == 3, result.output
     data = json.loads(result.stdout)
     assert data["status"] == "UNKNOWN" and "dlq" in data["not_run"]
-    assert "no dlq_url output and no suffix" in data["errors"]["dlq"]
+    assert "no output names it and no suffix: pass --suffix (OPS_SUFFIX)" in data["errors"]["dlq"]
     assert any(r.startswith("UNKNOWN: dlq could not run") for r in data["reasons"])
 
     # The naming rule finds it from the suffix alone: CRITICAL, as it is.

@@ -447,3 +447,19 @@ def test_a_check_without_an_answer_in_time_is_unknown_and_checks_are_a_list_to_e
     assert data["exit_code"] == 3 and data["not_run"] == ["slow"]
     assert data["errors"]["slow"] == "no answer within 0.3 s"
     assert data["restores"] == {"in_progress": 1} and data["checks"]["restores"] == "WARNING"
+
+
+def test_without_the_account_id_the_checks_that_need_it_are_unknown_and_say_why(
+    run: Callable[..., Result], health: dict[str, Any], client_hooks: Any
+) -> None:
+    def deny_sts(client: Any) -> None:
+        if client.meta.service_model.service_name == "sts":
+            client.meta.events.register("before-call.sts.GetCallerIdentity", _access_denied)
+
+    client_hooks(deny_sts)
+    result = run("--suffix", SUFFIX, "status", "--json", outputs=False)
+    assert result.exit_code == 3, result.output
+    data = json.loads(result.stdout)
+    assert data["not_run"] == ["executions", "last_cleanup", "last_report"]
+    assert all("the account id is unknown" in data["errors"][name] for name in data["not_run"])
+    assert data["checks"]["dlq"] == "OK" and data["checks"]["alarms"] == "OK"

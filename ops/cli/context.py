@@ -36,10 +36,11 @@ F = TypeVar("F", bound=Callable[..., Any])
 P = ParamSpec("P")
 R = TypeVar("R")
 DEFAULT_REGION = "us-east-1"
-# Per call: attempts in total, connect and read time-outs (s). Jobs (report, cleanup, redrive) ride
-# out throttling and slow pages; an interactive command answers within seconds or says it cannot.
+# Per call: retries (botocore's retries.max_attempts counts those after the first attempt), connect
+# and read time-outs (s). Jobs (report, cleanup, redrive) ride out throttling and slow pages; an
+# interactive command answers within seconds or says it cannot (2 attempts in total).
 PATIENT_CALLS: dict[str, Any] = {"max_attempts": 5, "connect_timeout": 10}
-INTERACTIVE_CALLS: dict[str, Any] = {"max_attempts": 2, "connect_timeout": 2, "read_timeout": 5}
+INTERACTIVE_CALLS: dict[str, Any] = {"max_attempts": 1, "connect_timeout": 2, "read_timeout": 5}
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "OPS", "show_default": True}
 
 

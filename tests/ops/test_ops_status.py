@@ -463,3 +463,15 @@ def test_without_the_account_id_the_checks_that_need_it_are_unknown_and_say_why(
     assert data["not_run"] == ["executions", "last_cleanup", "last_report"]
     assert all("the account id is unknown" in data["errors"][name] for name in data["not_run"])
     assert data["checks"]["dlq"] == "OK" and data["checks"]["alarms"] == "OK"
+
+
+def test_status_calls_aws_with_bounded_retries_and_time_outs(
+    run: Callable[..., Result], health: dict[str, Any], client_hooks: Any
+) -> None:
+    configs: dict[str, Any] = {}
+    client_hooks(lambda c: configs.setdefault(c.meta.service_model.service_name, c.meta.config))
+    assert _status(run)[0] == 0
+    assert set(configs) >= {"cloudwatch", "sqs", "stepfunctions", "s3"}
+    for config in configs.values():
+        assert config.retries["total_max_attempts"] == 2
+        assert (config.connect_timeout, config.read_timeout) == (2, 5)

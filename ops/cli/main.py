@@ -6,6 +6,7 @@ from typing import Any
 
 import click
 from botocore.exceptions import BotoCoreError, ClientError
+from payments.pan import mask_pans
 
 from ops import __version__
 from ops.cli import cleanup, links, redrive, report, status, trace
@@ -19,8 +20,13 @@ class OpsGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except click.ClickException as exc:
+            # A usage error quotes what was typed ("unexpected extra argument (...)"): a card
+            # number pasted by mistake must not be echoed back, on any stream.
+            exc.message = mask_pans(exc.message)
+            raise
         except OpsError as exc:
-            raise click.ClickException(str(exc)) from exc
+            raise click.ClickException(mask_pans(str(exc))) from exc
         except ClientError as exc:
             error = exc.response.get("Error", {})
             raise click.ClickException(

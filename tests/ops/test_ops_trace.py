@@ -330,3 +330,24 @@ def test_generated_numbers_that_look_like_card_numbers_are_not_masked(
     assert data["audit"][0]["detail"]["note"] == "card [REDACTED-PAN]"
     (message,) = next(q for q in data["queues"] if q["queue"] == "failed")["messages"]
     assert message["body"] == {"transaction_id": txn, "timestamp": ts, "cause": "[REDACTED-PAN]"}
+
+
+# -- issue 22, item 7: a card number typed by mistake is never echoed -------------------------------
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("trace", "4111111111111111"),
+        ("-v", "trace", "4111-1111-1111-1111", "--json"),
+        ("trace", "txn_01ARZ3NDEKTSV4RRFFQ69G5FAV", "4111 1111 1111 1111"),
+        ("trace", "--peek-max", "4111111111111111", "txn_01ARZ3NDEKTSV4RRFFQ69G5FAV"),
+    ],
+)
+def test_a_card_number_given_to_trace_is_masked_on_every_stream(
+    run: Callable[..., Result], platform: Platform, argv: tuple[str, ...]
+) -> None:
+    result = run(*argv)
+    assert result.exit_code in (1, 2)
+    for stream in (result.stdout, result.stderr):
+        digits = "".join(ch for ch in stream if ch.isdigit())
+        assert "4111111111111111" not in digits, stream
+    assert "[REDACTED-PAN]" in result.stderr

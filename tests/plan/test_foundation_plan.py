@@ -641,7 +641,8 @@ def test_restored_audit_and_idempotency_overrides_reach_iam_alarms_and_outputs(
     alarm = after(variant_plan, f'module.observability.aws_cloudwatch_metric_alarm.math["{key}-throttles"]')
     tables = {q["metric"][0]["dimensions"]["TableName"] for q in alarm["metric_query"] if q.get("metric")}
     assert tables == {restored}
-    assert after(variant_plan, f'module.data.aws_dynamodb_table.this["{key}"]')["name"] == f"payment-{key}-planvar"
+    managed = after(variant_plan, f'module.data.aws_dynamodb_table.this["{key}"]')
+    assert managed["name"] == f"payment-{key}-planvar"
 
 
 def test_protection_switches_reach_the_resources(variant_plan: dict[str, Any]) -> None:

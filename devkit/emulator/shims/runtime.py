@@ -274,4 +274,4 @@ def shim_dynamodb_restore_overrides() -> None:
         return DynamoResult(table.describe()) if sse or body.get("BillingModeOverride") else result
 
     restore_table_to_point_in_time._overrides_shim = True  # type: ignore[attr-defined]
-    DynamoHandler.restore_table_to_point_in_time = restore_table_to_point_in_time  # type: ignore[method-assign]
+    DynamoHandler.restore_table_to_point_in_time = restore_table_to_point_in_time  # type: ignore[method-assign,assignment]

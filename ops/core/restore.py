@@ -590,3 +590,42 @@ def cutover(plan: RestorePlan) -> dict[str, str]:
             "stay there (docs/runbooks.md, restore step 'Cut back')"
         ),
     }
+
+
+# -- status -------------------------------------------------------------------------------------
+
+
+def restored_tables(dynamodb: Any, prefix: str, suffix: str | None = None) -> list[dict[str, Any]]:
+    """Tables named ``<prefix>…`` (of the environment ``suffix``, when given) that are restores:
+    source, restore time and whether the restore is still running. For ``ops status``: a restore in
+    progress is worth a line; a finished one that nothing points at is worth a cleanup."""
+    names: list[str] = []
+    request: dict[str, Any] = {}
+    for _ in range(MAX_PAGES):
+        page = dynamodb.list_tables(**request)
+        names.extend(
+            n for n in page.get("TableNames", []) if n.startswith(prefix) and (not suffix or suffix in n)
+        )
+        if not page.get("LastEvaluatedTableName"):
+            break
+        request["ExclusiveStartTableName"] = page["LastEvaluatedTableName"]
+    found: list[dict[str, Any]] = []
+    for name in names:
+        table = _describe(dynamodb, name)
+        summary = (table or {}).get("RestoreSummary")
+        if not table or not summary:
+            continue
+        when = summary.get("RestoreDateTime")
+        found.append(
+            {
+                "table": name,
+                "source": str(summary.get("SourceTableArn") or summary.get("SourceBackupArn") or "").rsplit(
+                    "/", 1
+                )[-1],
+                "restore_time": iso(when) if isinstance(when, dt.datetime) else when,
+                "status": table.get("TableStatus"),
+                "in_progress": bool(summary.get("RestoreInProgress"))
+                or table.get("TableStatus") == "CREATING",
+            }
+        )
+    return found

@@ -383,3 +383,19 @@ def test_a_copy_that_never_becomes_active_times_out(source: dict[str, Any]) -> N
             clock=lambda: next(clock),
         )
     assert 1 < len(polls) <= 6
+
+
+def test_restored_tables_are_listed_with_their_source_and_state(
+    run: Callable[..., Result], source: dict[str, Any]
+) -> None:
+    from ops.core.restore import restored_tables
+
+    dynamodb = source["dynamodb"]
+    assert restored_tables(dynamodb, "payment-", SUFFIX) == []
+    target = f"{AUDIT}-copy"
+    result = run("restore", "--table", "audit", "--to-time", _t(source, "audit"), "--target", target, "--yes")
+    assert result.exit_code == 0, result.output
+    dynamodb.create_table(**tables.AUDIT.create_request("payment-audit-other"))  # another environment
+    (listed,) = restored_tables(dynamodb, "payment-", SUFFIX)
+    assert listed["table"] == target and listed["source"] == AUDIT
+    assert listed["status"] == "ACTIVE" and listed["in_progress"] is False

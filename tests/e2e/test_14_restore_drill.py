@@ -4,8 +4,8 @@ them (CMK, GSIs, billing, PITR, tags, TTL), verifies the copies against the sour
 cut-over; bad input against the live stack starts nothing.
 
 moto only: it implements RestoreTableToPointInTime (as a copy of the current items; the shim
-``shim_dynamodb_restore_overrides`` applies the KMS key and billing mode asked for). LocalStack's
-free edition runs DynamoDB on DynamoDB Local, which has no point-in-time recovery. moto's
+``shim_dynamodb_restore_overrides`` applies the KMS key and billing mode asked for). LocalStack
+4.14's DynamoDB provider stores the PITR setting but has no RestoreTableToPointInTime. moto's
 restorable window never moves past the moment PITR was enabled (at apply): the drill re-enables
 PITR after the payments, so that T falls after them, as it would on AWS minutes later.
 """
@@ -24,7 +24,7 @@ from tests.e2e.flows import Ledger, OpsCli
 
 pytestmark = pytest.mark.skipif(
     selected_backend() != "moto",
-    reason="RestoreTableToPointInTime: moto has it; LocalStack's free DynamoDB (DynamoDB Local) does not",
+    reason="RestoreTableToPointInTime: moto has it; LocalStack 4.14 stores the PITR flag only",
 )
 
 SETTLE_S = 2.0

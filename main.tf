@@ -31,14 +31,26 @@ locals {
     "arn:${local.partition}:sns:${local.region}:${local.account_id}:${name}"
   ]
 
-  # Runbook "restore to a point in time" (docs/runbooks.md): a restored copy of the
-  # transactions table replaces the managed one for the functions, their IAM and the outputs.
-  transactions_table_name = coalesce(var.transactions_table_override, module.data.transactions_table_name)
-  transactions_table_arn = (
-    var.transactions_table_override == null
-    ? module.data.transactions_table_arn
-    : "arn:${local.partition}:dynamodb:${local.region}:${local.account_id}:table/${var.transactions_table_override}"
-  )
+  # Runbook "restore to a point in time" (docs/runbooks.md, `ops restore`): a restored copy of
+  # a table replaces the managed one for the functions, their IAM, the alarms and the outputs.
+  # The managed table stays in the state untouched: it is the evidence.
+  table_overrides = {
+    transactions = var.transactions_table_override
+    audit        = var.audit_table_override
+    idempotency  = var.idempotency_table_override
+  }
+  table_names = {
+    for key, name in module.data.table_names : key => coalesce(local.table_overrides[key], name)
+  }
+  table_arns = {
+    for key, arn in module.data.table_arns : key => (
+      local.table_overrides[key] == null
+      ? arn
+      : "arn:${local.partition}:dynamodb:${local.region}:${local.account_id}:table/${local.table_overrides[key]}"
+    )
+  }
+  transactions_table_name = local.table_names["transactions"]
+  transactions_table_arn  = local.table_arns["transactions"]
 
   lambda_package_path = startswith(var.lambda_package_path, "/") ? var.lambda_package_path : "${path.module}/${var.lambda_package_path}"
 
@@ -60,8 +72,8 @@ locals {
   lambda_environment = {
     ENVIRONMENT_SUFFIX           = local.suffix
     TRANSACTIONS_TABLE           = local.transactions_table_name
-    AUDIT_TABLE                  = module.data.audit_table_name
-    IDEMPOTENCY_TABLE            = module.data.idempotency_table_name
+    AUDIT_TABLE                  = local.table_names["audit"]
+    IDEMPOTENCY_TABLE            = local.table_names["idempotency"]
     BY_DAY_INDEX                 = module.data.index_names["day"]
     BY_CUSTOMER_INDEX            = module.data.index_names["customer"]
     BY_MERCHANT_INDEX            = module.data.index_names["merchant"]
@@ -192,8 +204,8 @@ module "functions" {
 
   resources = {
     transactions_table_arn = local.transactions_table_arn
-    audit_table_arn        = module.data.audit_table_arn
-    idempotency_table_arn  = module.data.idempotency_table_arn
+    audit_table_arn        = local.table_arns["audit"]
+    idempotency_table_arn  = local.table_arns["idempotency"]
     audit_queue_arn        = module.messaging.audit_queue_arn
     failed_queue_arn       = module.messaging.failed_queue_arn
     dlq_arn                = module.messaging.dlq_arn
@@ -294,7 +306,7 @@ module "observability" {
   function_names         = module.functions.function_names
   api_name               = module.api.rest_api_name
   api_stage_name         = module.api.stage_name
-  table_names            = merge(module.data.table_names, { transactions = local.transactions_table_name })
+  table_names            = local.table_names
   dlq_url                = module.messaging.dlq_url
   state_machine_arn      = module.workflow.state_machine_arn
   state_machine_name     = module.workflow.state_machine_name

@@ -63,22 +63,22 @@ output "transactions_table_arn" {
 
 output "audit_table_name" {
   description = "Name of the audit table."
-  value       = module.data.audit_table_name
+  value       = local.table_names["audit"]
 }
 
 output "audit_table_arn" {
   description = "ARN of the audit table."
-  value       = module.data.audit_table_arn
+  value       = local.table_arns["audit"]
 }
 
 output "idempotency_table_name" {
   description = "Name of the idempotency table."
-  value       = module.data.idempotency_table_name
+  value       = local.table_names["idempotency"]
 }
 
 output "idempotency_table_arn" {
   description = "ARN of the idempotency table."
-  value       = module.data.idempotency_table_arn
+  value       = local.table_arns["idempotency"]
 }
 
 output "by_day_index_name" {

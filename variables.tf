@@ -648,12 +648,34 @@ variable "xray_sampling_rate" {
 }
 
 variable "transactions_table_override" {
-  description = "Name of a restored copy of the transactions table (PITR runbook) that the functions, their IAM policies and the outputs use instead of the managed table. null = the managed table."
+  description = "Name of a restored copy of the transactions table (`ops restore --table transactions`) that the functions, their IAM policies, the alarms and the outputs use instead of the managed table. null = the managed table."
   type        = string
   default     = null
 
   validation {
     condition     = var.transactions_table_override == null || can(regex("^[A-Za-z0-9_.-]{3,255}$", var.transactions_table_override))
     error_message = "transactions_table_override must be a DynamoDB table name (3-255 characters: letters, digits, _ . -)."
+  }
+}
+
+variable "audit_table_override" {
+  description = "Name of a restored copy of the audit table (`ops restore --table audit`) that the functions, their IAM policies, the alarms and the outputs use instead of the managed table. null = the managed table."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.audit_table_override == null || can(regex("^[A-Za-z0-9_.-]{3,255}$", var.audit_table_override))
+    error_message = "audit_table_override must be a DynamoDB table name (3-255 characters: letters, digits, _ . -)."
+  }
+}
+
+variable "idempotency_table_override" {
+  description = "Name of a restored copy of the idempotency table (`ops restore --table idempotency`) that the functions, their IAM policies, the alarms and the outputs use instead of the managed table. null = the managed table."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.idempotency_table_override == null || can(regex("^[A-Za-z0-9_.-]{3,255}$", var.idempotency_table_override))
+    error_message = "idempotency_table_override must be a DynamoDB table name (3-255 characters: letters, digits, _ . -)."
   }
 }

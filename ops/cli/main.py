@@ -9,7 +9,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from payments.pan import mask_pans
 
 from ops import __version__
-from ops.cli import cleanup, links, redrive, report, status, trace
+from ops.cli import cleanup, links, redrive, report, restore, status, trace
 from ops.cli.context import CONTEXT_SETTINGS, OpsContext, aws_options, output_options
 from ops.core import OpsError
 
@@ -42,7 +42,7 @@ class OpsGroup(click.Group):
 @click.version_option(__version__, prog_name="ops")
 @click.pass_context
 def cli(ctx: click.Context) -> None:
-    """Operate the payment platform: daily reports, retention cleanup, DLQ redrive, on-call links.
+    """Operate the payment platform: reports, retention cleanup, DLQ redrive, on-call links, restore drills.
 
     Names come from flags, from Terraform outputs (--tf-dir / --outputs-file) or from the
     environment suffix (--suffix). Every option has an environment-variable twin.
@@ -56,3 +56,4 @@ cli.add_command(redrive.redrive)
 cli.add_command(links.links)
 cli.add_command(trace.trace)
 cli.add_command(status.status)
+cli.add_command(restore.restore)

@@ -592,6 +592,8 @@ VARIANT = {
     "tags": {"Environment": "disguised", "Owner": "payments"},
     "fraud_amount_thresholds": {"JPY": 1500000},
     "transactions_table_override": "payment-transactions-variant-r20260314",
+    "audit_table_override": "payment-audit-variant-r20260314",
+    "idempotency_table_override": "payment-idempotency-variant-r20260314",
 }
 
 
@@ -630,6 +632,24 @@ def test_restored_table_override_reaches_functions_iam_and_outputs(variant_plan:
     assert after(variant_plan, 'module.data.aws_dynamodb_table.this["transactions"]')["name"].startswith(
         "payment-transactions-"
     )
+
+
+@pytest.mark.parametrize("key", ["audit", "idempotency"])
+def test_restored_audit_and_idempotency_overrides_reach_iam_alarms_and_outputs(
+    variant_plan: dict[str, Any], key: str
+) -> None:
+    restored = VARIANT[f"{key}_table_override"]
+    outputs = variant_plan["planned_values"]["outputs"]
+    assert outputs[f"{key}_table_name"]["value"] == restored
+    assert outputs[f"{key}_table_arn"]["value"].endswith(f":table/{restored}")
+    calls = variant_plan["configuration"]["root_module"]["module_calls"]
+    resources = json.dumps(calls["functions"]["expressions"]["resources"])
+    assert f"module.data.{key}_table_arn" not in resources
+    alarm = after(variant_plan, f'module.observability.aws_cloudwatch_metric_alarm.math["{key}-throttles"]')
+    tables = {q["metric"][0]["dimensions"]["TableName"] for q in alarm["metric_query"] if q.get("metric")}
+    assert tables == {restored}
+    managed = after(variant_plan, f'module.data.aws_dynamodb_table.this["{key}"]')
+    assert managed["name"] == f"payment-{key}-planvar"
 
 
 def test_protection_switches_reach_the_resources(variant_plan: dict[str, Any]) -> None:

@@ -81,6 +81,7 @@ def _names(ops: OpsContext) -> StatusNames:
         unresolved["alarms"] = f"no alarm_names output and no suffix: {WHERE}"
     if not suffix:
         unresolved["api"] = f"no suffix to derive the API name from: {WHERE}"
+        unresolved["restores"] = f"no suffix to find the environment's restored tables by: {WHERE}"
     return StatusNames(
         region=ops.region,
         queues={
@@ -95,6 +96,7 @@ def _names(ops: OpsContext) -> StatusNames:
         api_name=f"payment-api-{suffix}" if suffix else None,
         api_stage=str(names.output("api_stage_name") or "prod"),
         bucket=resolve("bucket", names.archive_bucket),
+        table_suffix=suffix or None,
         unresolved=unresolved,
     )
 
@@ -146,6 +148,16 @@ def render(data: dict[str, Any]) -> Group:
     return Group(*parts)
 
 
+def _restore_lines(data: dict[str, Any]) -> list[str]:
+    if "restores" in data["errors"]:
+        return [f"restores: {_not_checked(data, 'restores')}"]
+    return [
+        f"restore: {r['table']} from {r['source']} to {r['restore_time']}, "
+        + ("RUNNING" if r["in_progress"] else r["status"] or "?")
+        for r in data["restores"] or []
+    ]
+
+
 def _lines(data: dict[str, Any]) -> list[str]:
     lines: list[str] = []
     if data["executions"] is not None:
@@ -181,6 +193,7 @@ def _lines(data: dict[str, Any]) -> list[str]:
         )
     else:
         lines.append("last cleanup: none")
+    lines.extend(_restore_lines(data))
     if data["not_run"]:
         lines.append("not run (UNKNOWN): " + ", ".join(data["not_run"]))
     return lines
@@ -213,7 +226,8 @@ def status(ops: OpsContext, watch: int | None, count: int, timeout: float) -> No
     Exit code (the Nagios plugin convention, for monitoring tools):
       0 OK        every check ran; nothing below
       1 WARNING   failed-queue backlog, a failed/timed-out/aborted execution in the last
-                  hour, API 5xx in the last 15 minutes, or an incomplete last cleanup
+                  hour, API 5xx in the last 15 minutes, an incomplete last cleanup, or a
+                  point-in-time restore (ops restore) still running
       2 CRITICAL  an alarm in ALARM, or the DLQ or scheduler DLQ holds a message
       3 UNKNOWN   a check could not run (no name for its resource, AWS refused or did not
                   answer in time; each one is named), or a usage error
@@ -228,6 +242,7 @@ def status(ops: OpsContext, watch: int | None, count: int, timeout: float) -> No
             "sqs": ops.client("sqs"),
             "sfn": ops.client("stepfunctions"),
             "s3": ops.client("s3"),
+            "dynamodb": ops.client("dynamodb"),
         }
     except (OpsError, ClientError, BotoCoreError) as exc:
         raise StatusUnknown(f"UNKNOWN: cannot tell where the platform is: {exc}") from exc

@@ -28,6 +28,8 @@ from payments.jobs.archive import SUMMARY_NAME
 from payments.jobs.cleanup import ARCHIVE_PREFIX
 from payments.states import UNSUCCESSFUL_EXECUTIONS
 
+from ops.core.restore import restored_tables
+
 OK, WARNING, CRITICAL, UNKNOWN = 0, 1, 2, 3
 STATES = {OK: "OK", WARNING: "WARNING", CRITICAL: "CRITICAL", UNKNOWN: "UNKNOWN"}
 _RANK = {OK: 0, WARNING: 1, UNKNOWN: 2, CRITICAL: 3}  # worse is higher; see the module docstring
@@ -58,6 +60,7 @@ class StatusNames:
     api_name: str | None = None
     api_stage: str = "prod"
     bucket: str | None = None
+    table_suffix: str | None = None  # restored tables: payment-...-<suffix>-r<time> (ops restore)
     unresolved: Mapping[str, str] = field(default_factory=dict)
 
     def need(self, key: str, value: Any) -> Any:
@@ -72,6 +75,7 @@ class Clients:
     sqs: Any
     sfn: Any
     s3: Any
+    dynamodb: Any = None
 
 
 @dataclass(frozen=True)
@@ -107,6 +111,7 @@ class Status:
     api: dict[str, Any] | None = None
     report: dict[str, Any] | None = None
     cleanup: dict[str, Any] | None = None
+    restores: list[dict[str, Any]] | None = None  # None: not checked (never "no restore")
     extra: dict[str, Any] = field(default_factory=dict)  # sections of checks added later
     checks: dict[str, str] = field(default_factory=dict)  # check name -> OK | WARNING | ...
     errors: dict[str, str] = field(default_factory=dict)  # check name -> why it could not run
@@ -127,6 +132,7 @@ class Status:
             "api": self.api,
             "report": self.report,
             "cleanup": self.cleanup,
+            "restores": self.restores,
             **self.extra,
             "errors": self.errors,
         }
@@ -386,6 +392,20 @@ def check_cleanup(probe: Probe) -> tuple[Any, Problems]:
     return cleanup, []
 
 
+def check_restores(probe: Probe) -> tuple[Any, Problems]:
+    """Point-in-time restores of this environment's tables (``ops restore``): listed, and one still
+    running is a WARNING (a drill or a cut-over in progress is worth a look, not a page)."""
+    suffix = probe.names.need("restores", probe.names.table_suffix)
+    if probe.clients.dynamodb is None:
+        raise NotConfigured("no DynamoDB client")
+    restores = restored_tables(probe.clients.dynamodb, "payment-", suffix)
+    return restores, [
+        (WARNING, f"restore into {r['table']} (from {r['source']}) still running")
+        for r in restores
+        if r["in_progress"]
+    ]
+
+
 QUEUE_CHECKS = {"failed_queue": "failed", "dlq": "dlq", "scheduler_dlq": "scheduler_dlq"}  # check -> role
 CHECKS: list[Check] = [
     Check("alarms", "alarms", check_alarms),
@@ -394,6 +414,7 @@ CHECKS: list[Check] = [
     Check("api", "api", check_api),
     Check("last_report", "report", check_report),
     Check("last_cleanup", "cleanup", check_cleanup),
+    Check("restores", "restores", check_restores),
 ]
 
 
@@ -447,13 +468,15 @@ def collect(
     sqs: Any,
     sfn: Any,
     s3: Any,
+    dynamodb: Any = None,
     now: dt.datetime | None = None,
     checks: Sequence[Check] | None = None,
     timeout_s: float = DEFAULT_TIMEOUT_S,
 ) -> Status:
     now = now or dt.datetime.now(dt.UTC)
     status = Status(checked_at=_iso(now))
-    probe = Probe(names=names, clients=Clients(cloudwatch=cloudwatch, sqs=sqs, sfn=sfn, s3=s3), now=now)
+    clients = Clients(cloudwatch=cloudwatch, sqs=sqs, sfn=sfn, s3=s3, dynamodb=dynamodb)
+    probe = Probe(names=names, clients=clients, now=now)
     checks = CHECKS if checks is None else checks
     problems: Problems = []
     for check, outcome in zip(checks, run_checks(checks, probe, timeout_s), strict=True):
@@ -479,7 +502,7 @@ def collect(
     return status
 
 
-_SECTIONS = {"alarms", "executions", "api", "report", "cleanup"}
+_SECTIONS = {"alarms", "executions", "api", "report", "cleanup", "restores"}
 
 
 def _short(ref: str | None) -> str | None:

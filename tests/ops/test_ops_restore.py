@@ -399,3 +399,16 @@ def test_restored_tables_are_listed_with_their_source_and_state(
     (listed,) = restored_tables(dynamodb, "payment-", SUFFIX)
     assert listed["table"] == target and listed["source"] == AUDIT
     assert listed["status"] == "ACTIVE" and listed["in_progress"] is False
+
+
+def test_status_lists_the_environments_restores(run: Callable[..., Result], source: dict[str, Any]) -> None:
+    target = f"{AUDIT}-copy"
+    result = run("restore", "--table", "audit", "--to-time", _t(source, "audit"), "--target", target, "--yes")
+    assert result.exit_code == 0, result.output
+    status = run("status", "--json")
+    data = json.loads(status.stdout)
+    assert data["checks"]["restores"] == "OK", data
+    (listed,) = data["restores"]
+    assert listed["table"] == target and listed["source"] == AUDIT and listed["in_progress"] is False
+    shown = run("status")
+    assert f"restore: {target} from {AUDIT}" in shown.stdout

@@ -95,6 +95,7 @@ def test_quiet_platform_is_healthy_with_the_full_json_shape(
         "api",
         "report",
         "cleanup",
+        "restores",
         "errors",
     }
     assert data["status"] == "OK" and data["reasons"] == [] and data["errors"] == {}
@@ -108,6 +109,7 @@ def test_quiet_platform_is_healthy_with_the_full_json_shape(
             "api",
             "last_report",
             "last_cleanup",
+            "restores",
         ],
         "OK",
     )
@@ -128,6 +130,7 @@ def test_quiet_platform_is_healthy_with_the_full_json_shape(
         "latency_p99_ms": None,
     }
     assert data["report"] is None and data["cleanup"] is None
+    assert data["restores"] == []
 
 
 def test_a_missing_queue_or_state_machine_is_unknown_without_hiding_the_others(
@@ -286,6 +289,7 @@ EVERY_CHECK = [
     "failed_queue",
     "last_cleanup",
     "last_report",
+    "restores",
     "scheduler_dlq",
 ]
 

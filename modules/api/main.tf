@@ -115,6 +115,10 @@ resource "aws_api_gateway_rest_api" "this" {
   description    = "Payment platform API (${var.suffix})"
   api_key_source = "HEADER"
 
+  # With a custom domain (TLS_1_2) the default endpoint would let clients
+  # negotiate TLS 1.0 and skip the domain: it answers 403 instead.
+  disable_execute_api_endpoint = var.custom_domain_name != null
+
   endpoint_configuration {
     types = ["REGIONAL"]
   }

@@ -138,3 +138,36 @@ variable "manage_account_cloudwatch_role" {
   type        = bool
   default     = true
 }
+
+variable "metadata_key_max_length" {
+  description = "Longest metadata key the intake function accepts (payments.validation.METADATA_KEY_MAX); JSON Schema draft-04 cannot bound key length, so the body-size derivation takes it from here."
+  type        = number
+  default     = 40
+
+  validation {
+    condition     = var.metadata_key_max_length >= 1 && floor(var.metadata_key_max_length) == var.metadata_key_max_length
+    error_message = "metadata_key_max_length must be a positive whole number."
+  }
+}
+
+variable "custom_domain_name" {
+  description = "Custom domain of the API (e.g. api.payments.example.com). When set, the domain gets security_policy TLS_1_2 and a base-path mapping to the stage, and the default execute-api endpoint is disabled so clients cannot bypass the domain's TLS policy."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.custom_domain_name == null || can(regex("^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\\.)+[a-z]{2,63}$", var.custom_domain_name))
+    error_message = "custom_domain_name must be a lower-case DNS name."
+  }
+}
+
+variable "custom_domain_certificate_arn" {
+  description = "ARN of the ACM certificate (same region as the API) that covers custom_domain_name; required when custom_domain_name is set."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.custom_domain_certificate_arn == null || can(regex("^arn:[a-z-]+:acm:[a-z0-9-]+:[0-9]{12}:certificate/", var.custom_domain_certificate_arn))
+    error_message = "custom_domain_certificate_arn must be an ACM certificate ARN."
+  }
+}

@@ -40,6 +40,11 @@ R = TypeVar("R")
 DEFAULT_REGION = "us-east-1"
 # The static key of a local emulator (the endpoint named by a local stack's LOCAL_ENDPOINT_OUTPUT).
 LOCAL_CREDENTIALS = "test"
+# Per call: retries (botocore's retries.max_attempts counts those after the first attempt), connect
+# and read time-outs (s). Jobs (report, cleanup, redrive) ride out throttling and slow pages; an
+# interactive command answers within seconds or says it cannot (2 attempts in total).
+PATIENT_CALLS: dict[str, Any] = {"max_attempts": 5, "connect_timeout": 10}
+INTERACTIVE_CALLS: dict[str, Any] = {"max_attempts": 1, "connect_timeout": 2, "read_timeout": 5}
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "OPS", "show_default": True}
 
 
@@ -71,6 +76,9 @@ class OpsContext:
         self._session: boto3.Session | None = None
         self._clients: dict[str, Any] = {}
         self._names: NameResolver | None = None
+        # Interactive commands (status, trace) want an answer in seconds, even from a dead
+        # endpoint: set before the first client is made, it bounds retries and time-outs.
+        self.interactive = False
 
     # -- output ----------------------------------------------------------------------------
     def info(self, message: str) -> None:
@@ -152,9 +160,9 @@ class OpsContext:
 
     def client(self, service: str) -> Any:
         if service not in self._clients:
+            budget = INTERACTIVE_CALLS if self.interactive else PATIENT_CALLS
             config = client_config(
-                max_attempts=5,
-                connect_timeout=10,
+                **budget,
                 max_pool_connections=64,  # parallel queries / scan segments share one client
                 user_agent_extra="payment-ops",
                 sdk_env_overrides=True,  # AWS_MAX_ATTEMPTS / AWS_RETRY_MODE still win, as with any AWS tool
@@ -195,13 +203,13 @@ class OpsContext:
             return outputs
         return {}
 
-    def _account_id(self) -> str:
+    def account_id(self) -> str:
         return str(self.client("sts").get_caller_identity()["Account"])
 
     @property
     def names(self) -> NameResolver:
         if self._names is None:
-            self._names = NameResolver(self._load_outputs, self.settings.suffix, self._account_id)
+            self._names = NameResolver(self._load_outputs, self.settings.suffix, self.account_id)
         return self._names
 
 

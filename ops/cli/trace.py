@@ -89,6 +89,7 @@ def trace(ops: OpsContext, transaction_id: str, peek_max: int) -> None:
         raise OpsError(f"ops trace needs the application package (payments): {exc}") from exc
 
     core.check_id(transaction_id)
+    ops.interactive = True  # bounded retries and time-outs: an on-call answer in seconds
     names = ops.names
     suffix = names.suffix
     audit_table = names.output("audit_table_name") or (f"payment-audit-{suffix}" if suffix else None)

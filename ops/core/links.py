@@ -43,3 +43,44 @@ def grouped(links: list[Link]) -> dict[str, dict[str, str]]:
     for link in links:
         out.setdefault(link.group, {})[link.name] = link.url
     return out
+
+
+# ------------------------------------------------------------------------------------------
+# Alert subscriptions: who the alerts topic reaches, and whether each has confirmed.
+
+CONFIRMED = "confirmed"
+PENDING = "pending confirmation"
+
+
+@dataclass(frozen=True)
+class Subscription:
+    protocol: str
+    endpoint: str
+    state: str  # CONFIRMED or PENDING
+    arn: str | None  # None while pending: SNS names it "PendingConfirmation" until then
+
+
+def subscription_states(sns: Any, topic_arn: str) -> list[Subscription]:
+    """Every subscription of ``topic_arn`` with its confirmation state, ordered by protocol and endpoint.
+
+    SNS lists a subscription that has not confirmed with ``SubscriptionArn = "PendingConfirmation"``
+    (an e-mail nobody clicked, an HTTPS endpoint that did not answer); a confirmed one can still
+    report ``PendingConfirmation = "true"`` in its attributes right after creation, so both are read.
+    """
+    subscriptions: list[Subscription] = []
+    for page in sns.get_paginator("list_subscriptions_by_topic").paginate(TopicArn=topic_arn):
+        for entry in page.get("Subscriptions", []):
+            arn = str(entry.get("SubscriptionArn") or "")
+            pending = not arn.startswith("arn:")
+            if not pending:
+                attributes = sns.get_subscription_attributes(SubscriptionArn=arn).get("Attributes", {})
+                pending = str(attributes.get("PendingConfirmation", "false")).lower() == "true"
+            subscriptions.append(
+                Subscription(
+                    protocol=str(entry.get("Protocol", "")),
+                    endpoint=str(entry.get("Endpoint", "")),
+                    state=PENDING if pending else CONFIRMED,
+                    arn=arn if arn.startswith("arn:") else None,
+                )
+            )
+    return sorted(subscriptions, key=lambda s: (s.protocol, s.endpoint))

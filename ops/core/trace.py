@@ -189,8 +189,10 @@ class Trace:
 def check_id(transaction_id: str) -> int:
     """The epoch ms encoded in a well-formed id; OpsError for anything else."""
     if not is_transaction_id(transaction_id):
+        # Masked: what was typed may be a card number pasted by mistake.
         raise OpsError(
-            f"not a transaction id: {transaction_id!r} (expected txn_ followed by a 26-character ULID)"
+            f"not a transaction id: {mask_pans(transaction_id)!r} "
+            "(expected txn_ followed by a 26-character ULID)"
         )
     return timestamp_of(transaction_id)
 

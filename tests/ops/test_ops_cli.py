@@ -37,7 +37,7 @@ def test_every_command_and_option_has_help_and_options_show_their_env_var() -> N
     assert missing == []
 
 
-@pytest.mark.parametrize("command", ["report", "cleanup", "redrive", "links"])
+@pytest.mark.parametrize("command", ["report", "cleanup", "redrive", "links", "restore"])
 def test_help_lists_env_var_twins(command: str) -> None:
     result = CliRunner().invoke(cli, [command, "--help"])
     assert result.exit_code == 0
@@ -79,7 +79,7 @@ def test_root_help_and_version() -> None:
     runner = CliRunner()
     result = runner.invoke(cli, ["--help"])
     assert result.exit_code == 0
-    for command in ("report", "cleanup", "redrive", "links"):
+    for command in ("report", "cleanup", "redrive", "links", "restore"):
         assert command in result.output
     assert runner.invoke(cli, ["--version"]).output.startswith("ops, version ")
 
@@ -96,6 +96,9 @@ def test_root_help_and_version() -> None:
         ["redrive", "--mode", "teleport"],
         ["redrive", "--max", "0"],
         ["links", "--bogus"],
+        ["restore", "--table", "ledger", "--to-time", "2026-01-01T00:00:00Z"],
+        ["restore", "--table", "audit", "--to-time", "last tuesday"],
+        ["restore", "--table", "audit"],
     ],
 )
 def test_usage_errors_exit_2(argv: list[str]) -> None:

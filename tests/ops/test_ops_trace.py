@@ -357,3 +357,24 @@ def test_timeline_timestamps_share_one_format() -> None:
     at = dt.datetime(2026, 11, 29, 2, 51, 7, 95000, tzinfo=dt.UTC)
     assert iso(at) == "2026-11-29T02:51:07.095Z"
     assert iso_ms(int(at.timestamp() * 1000)) == iso(at)
+
+
+# -- issue 22, item 7: a card number typed by mistake is never echoed -------------------------------
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("trace", "4111111111111111"),
+        ("-v", "trace", "4111-1111-1111-1111", "--json"),
+        ("trace", "txn_01ARZ3NDEKTSV4RRFFQ69G5FAV", "4111 1111 1111 1111"),
+        ("trace", "--peek-max", "4111111111111111", "txn_01ARZ3NDEKTSV4RRFFQ69G5FAV"),
+    ],
+)
+def test_a_card_number_given_to_trace_is_masked_on_every_stream(
+    run: Callable[..., Result], platform: Platform, argv: tuple[str, ...]
+) -> None:
+    result = run(*argv)
+    assert result.exit_code in (1, 2)
+    for stream in (result.stdout, result.stderr):
+        digits = "".join(ch for ch in stream if ch.isdigit())
+        assert "4111111111111111" not in digits, stream
+    assert "[REDACTED-PAN]" in result.stderr

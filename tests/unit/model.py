@@ -54,7 +54,7 @@ from tests.unit import awsenv
 ENDPOINT = "https://processor.model.test/v1/charges"
 CREDENTIAL = "model-credential"
 TASK_ATTEMPTS = 3  # Step Functions: the first invocation and two retries
-MAX_RECEIVES = 3  # failed-transactions maxReceiveCount
+MAX_RECEIVES = 5  # failed-transactions maxReceiveCount (modules/messaging: AWS advises >= 5 for Lambda)
 CLIENT_PATIENCE_MS = 3600 * 1000  # well inside the 24 h an Idempotency-Key is kept
 
 

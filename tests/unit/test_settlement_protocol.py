@@ -421,3 +421,43 @@ def test_a_retry_batch_stops_before_the_function_time_out_and_hands_the_rest_bac
     statuses = {t["transaction_id"]: t["status"] for t in aws.transactions()}
     assert statuses[ids[0]] == "COMPLETED"
     assert statuses[ids[1]] == statuses[ids[2]] == "PENDING"  # untouched, not cut off mid-way
+
+
+# ---------------------------------------------------------------------------- EXPRESS duplicates
+
+
+def _step_deepest(platform: model.Platform, actor: model.Actor) -> None:
+    target = actor
+    while target.awaiting is not None and not target.awaiting.done:
+        target = target.awaiting
+    platform.scheduler.step(target)
+
+
+def test_a_duplicate_express_execution_cannot_charge_twice_or_contradict(platform: model.Platform) -> None:
+    """StartExecution is idempotent by name only for STANDARD workflows (Step Functions API
+    reference, StartExecution); with EXPRESS (the production example) the intake's replay path
+    starts a second execution beside the first. Two executions of one PENDING transaction,
+    interleaved call by call, still charge at most once and reach one consistent outcome: the
+    settlement protocol's conditional transitions, not name de-duplication, are the guard."""
+    client = platform.client("k1", "tok_visa_4242", "merch_reg")
+    finish(platform, client)
+    [first] = [a for a in platform.scheduler.live() if a.kind == "workflow"]
+    [item] = model.transactions(platform)
+    assert item["status"] == "PENDING"
+    platform.start_execution(item["transaction_id"], int(item["timestamp"]))  # the replay's start
+    executions = [a for a in platform.scheduler.live() if a.kind == "workflow"]
+    assert len(executions) == 2 and first in executions
+
+    for _ in range(2_000):  # alternate the two executions one AWS call at a time
+        live = [a for a in executions if not a.done]
+        if not live:
+            break
+        for execution in live:
+            _step_deepest(platform, execution)
+    assert all(a.done for a in executions)
+
+    model.drive_calm(platform)
+    model.check_invariants(platform)  # <= 1 charge, terminal, one outcome notification, audit = stream
+    [final] = model.transactions(platform)
+    assert final["status"] == "COMPLETED"
+    assert len(platform.ledger.charges_for(final["transaction_id"])) == 1

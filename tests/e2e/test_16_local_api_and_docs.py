@@ -1,4 +1,4 @@
-"""Flow 14: the local API answers curl, and the README's and runbooks' commands work as printed.
+"""Flow 16: the local API answers curl, and the README's and runbooks' commands work as printed.
 
 Against the session's deployment: its working copy stands in for ``.local/<backend>/stack`` (the only
 substitution), and the commands run in a shell without any AWS or OPS variable, as a newcomer's would.

@@ -16,5 +16,16 @@ def iso_from_ms(epoch_ms: int) -> str:
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{epoch_ms % 1000:03d}Z"
 
 
+def ms_from_iso(text: str) -> int:
+    """The epoch-millisecond instant of an ISO-8601 time (``Z`` or an offset); 0 for an empty text,
+    so a missing time sorts first."""
+    if not text:
+        return 0
+    parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return int(parsed.timestamp() * 1000)
+
+
 def day_from_ms(epoch_ms: int) -> str:
     return datetime.fromtimestamp(epoch_ms / 1000, tz=UTC).strftime("%Y-%m-%d")

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from payments import fraud
 from payments.config import Settings
 from payments.processor import Processor, Transport, urllib_transport
-from payments.repository import Repository
+from payments.store.repository import Repository
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

@@ -21,6 +21,7 @@ from payments.processor import OutcomeUnknown, ProcessorResult
 from payments.service import Services
 from payments.shards import day_shard_keys
 from payments.states import FAILABLE, Status, is_terminal
+from payments.store.write import Written
 
 _MAX_TRANSITION_ATTEMPTS = 4
 _CAUSE_LIMIT = 500
@@ -41,11 +42,13 @@ OUTBOX_OUTCOME = "outcome"
 _STREAM_BATCH = 10
 
 
-def publish_stream(services: Services, item: Mapping[str, Any]) -> None:
-    """Send the transaction's pending audit-stream messages in version order, then prune them."""
+def publish_stream(services: Services, item: Mapping[str, Any]) -> dict[str, Any]:
+    """Send the transaction's pending audit-stream messages in version order, then prune them.
+
+    Returns the item as stored after the prune (a new version)."""
     pending = sorted(item.get("stream_outbox") or [], key=lambda e: int(e.get("version") or 0))
     if not pending:
-        return
+        return dict(item)
     transaction_id = str(item["transaction_id"])
     for start in range(0, len(pending), _STREAM_BATCH):
         chunk = pending[start : start + _STREAM_BATCH]
@@ -54,7 +57,12 @@ def publish_stream(services: Services, item: Mapping[str, Any]) -> None:
             services.settings.audit_queue_url,
             [audit.fifo_entry(transaction_id, e) for e in chunk],
         )
-    services.repo.prune_stream(dict(item), len(pending), int(pending[-1]["version"]))
+    return _stored(item, services.repo.prune_stream(dict(item), len(pending), int(pending[-1]["version"])))
+
+
+def _stored(item: Mapping[str, Any], written: Written) -> dict[str, Any]:
+    """The row a bookkeeping write left (or found), else ``item`` as the caller had it."""
+    return written.item or dict(item)
 
 
 def _retry_message(item: Mapping[str, Any]) -> str:
@@ -72,28 +80,40 @@ def _retry_message(item: Mapping[str, Any]) -> str:
     )
 
 
-def publish_retry(services: Services, item: Mapping[str, Any]) -> None:
+def publish_retry(services: Services, item: Mapping[str, Any]) -> dict[str, Any]:
     """The retry enqueue a FAILED transition owes (duplicates are harmless: the consumer is idempotent)."""
     if OUTBOX_ENQUEUE not in (item.get("outbox") or ()):
-        return
+        return dict(item)
     if not is_terminal(str(item.get("status"))):  # finished meanwhile: nothing left to retry
         services.sqs.send_message(
             QueueUrl=services.settings.failed_queue_url, MessageBody=_retry_message(item)
         )
-    services.repo.clear_outbox(dict(item), OUTBOX_ENQUEUE)
+    return _stored(item, services.repo.clear_outbox(dict(item), OUTBOX_ENQUEUE))
 
 
-def publish_notifications(services: Services, item: Mapping[str, Any]) -> None:
+def publish_notifications(services: Services, item: Mapping[str, Any]) -> dict[str, Any]:
     """The SNS notifications a transition owes: one "transaction.failed" per payment, one outcome."""
     pending = set(item.get("outbox") or ())
+    current = dict(item)
     if OUTBOX_FAILED_NOTICE in pending:
         # Only while it is still FAILED: once the retry finished it, the outcome says more.
         if item.get("status") == Status.FAILED:
             notify.publish_outcome(services.sns, services.settings, item)
-        services.repo.clear_outbox(dict(item), OUTBOX_FAILED_NOTICE)
+        current = _stored(current, services.repo.clear_outbox(current, OUTBOX_FAILED_NOTICE))
     if OUTBOX_OUTCOME in pending and is_terminal(str(item.get("status"))):
         notify.publish_outcome(services.sns, services.settings, item)
-        services.repo.clear_outbox(dict(item), OUTBOX_OUTCOME)
+        current = _stored(current, services.repo.clear_outbox(current, OUTBOX_OUTCOME))
+    return current
+
+
+def drain(services: Services, item: Mapping[str, Any], *, retry: bool = True) -> dict[str, Any]:
+    """Send what ``item`` owes, in order: its audit-stream messages, the retry enqueue (unless
+    ``retry=False``: the paths that finish a transaction never owe one), its notifications.
+    Returns the item as stored after the acknowledgements."""
+    current = publish_stream(services, item)
+    if retry:
+        current = publish_retry(services, current)
+    return publish_notifications(services, current)
 
 
 def _reload(services: Services, item: Mapping[str, Any]) -> dict[str, Any]:
@@ -132,10 +152,10 @@ def validate_step(services: Services, transaction_id: str, timestamp: int | None
             )
             if not moved:
                 continue
-            publish_stream(services, item)
+            item = publish_stream(services, item)
             return result
         # A re-run (after a time-out, or a duplicate execution): the stream may still owe messages.
-        publish_stream(services, item)
+        item = publish_stream(services, item)
         stored = item.get("validation")
         return dict(stored) if isinstance(stored, Mapping) else result
     raise TransitionConflict(f"{transaction_id}: could not enter VALIDATING")
@@ -210,8 +230,7 @@ def reject_step(
             break
     else:
         raise TransitionConflict(f"{transaction_id}: could not reject")
-    publish_stream(services, item)
-    publish_notifications(services, item)
+    item = drain(services, item, retry=False)
     return {"status": item["status"]}
 
 
@@ -240,9 +259,10 @@ def _acquire(services: Services, item: dict[str, Any], owner: str) -> dict[str, 
             f"{item['transaction_id']}: attempt {item.get('attempts')} is being settled"
         )
     fields = _lease_fields(services, owner)
-    if not services.repo.take_over_lease(item, owner, int(fields["lease_until"]), now_ms()):
+    taken = services.repo.take_over_lease(item, owner, int(fields["lease_until"]), now_ms())
+    if not taken:
         raise SettlementInProgress(f"{item['transaction_id']}: lost the lease race")
-    return {**item, **fields}
+    return taken.item
 
 
 def settle_step(
@@ -257,7 +277,7 @@ def settle_step(
     for _ in range(_MAX_TRANSITION_ATTEMPTS):
         status = item["status"]
         if is_terminal(status):
-            publish_stream(services, item)
+            item = publish_stream(services, item)
             return _settle_answer(item)
         if status == Status.FAILED or int(item.get("attempts") or 1) != 1:
             raise SettlementNotOwned(
@@ -281,7 +301,7 @@ def settle_step(
             item = _acquire(services, item, owner)
         else:
             raise DomainError(f"{transaction_id}: cannot settle from {status}")
-        publish_stream(services, item)
+        item = publish_stream(services, item)
         try:
             return settle_owned(services, item, owner, actor)
         except Exception:
@@ -341,65 +361,84 @@ def _processor_result(
         result = processor.lookup(request)
     if result is None:
         if item.get("charge_sent_at") is None:
-            if not services.repo.mark_charge_sent(item, owner, now_ms()):
+            marked = services.repo.mark_charge_sent(item, owner, now_ms())
+            if not marked:
                 raise SettlementNotOwned(f"{item['transaction_id']}: lease lost before charging")
-            item = {**item, "charge_sent_at": now_ms()}
+            item = marked.item
         try:
             result = processor.charge(request)
         except OutcomeUnknown:
             result = processor.lookup(request)
             if result is None:
                 raise
-    if not services.repo.record_outcome(item, settlement.outcome_fields(result, now_ms())):
+    stored = services.repo.record_outcome(item, settlement.outcome_fields(result, now_ms()))
+    if not stored:
         # Another actor recorded the outcome first; it is the truth about the one charge.
-        item = _reload(services, item)
+        item = stored.item or _reload(services, item)
         recorded = settlement.recorded_result(item)
         if recorded is None:
             raise DomainError(f"{item['transaction_id']}: processor outcome not recorded")
         return item, recorded
-    return {**item, **settlement.outcome_fields(result, now_ms())}, result
+    return stored.item, result
 
 
 def settle_owned(services: Services, item: dict[str, Any], owner: str, actor: str) -> dict[str, Any]:
     """Finish the attempt whose lease ``owner`` holds: charge or reconcile, then COMPLETED | REJECTED."""
     item, result = _processor_result(services, item, owner)
-    try:
-        if result.approved:
-            fields = settlement.completed_fields(result)
-            settlement.archive(
-                services.s3,
-                services.settings.archive_bucket,
-                {**item, **fields, "status": Status.COMPLETED.value},
-            )
-            item = services.repo.transition(
-                item,
-                Status.COMPLETED,
-                actor,
-                set_fields=fields,
-                detail={"processor_reference": result.reference},
-                outbox=frozenset({OUTBOX_OUTCOME}),
-                lease_owner=owner,
-            )
-        else:
-            item = services.repo.transition(
-                item,
-                Status.REJECTED,
-                actor,
-                set_fields=settlement.declined_fields(result),
-                detail={"decline_code": result.decline_code or ""},
-                outbox=frozenset({OUTBOX_OUTCOME}),
-                lease_owner=owner,
-            )
-    except TransitionConflict:
-        current = _reload(services, item)
-        if is_terminal(current["status"]):
-            publish_stream(services, current)
-            return _settle_answer(current)
-        raise SettlementNotOwned(
-            f"{item['transaction_id']}: attempt taken over ({current['status']}); the outcome is recorded"
-        ) from None
-    publish_stream(services, item)
+    for _ in range(_MAX_TRANSITION_ATTEMPTS):
+        try:
+            item = _conclude(services, item, result, owner, actor)
+            break
+        except TransitionConflict:
+            current = _reload(services, item)
+            if is_terminal(current["status"]):
+                current = publish_stream(services, current)
+                return _settle_answer(current)
+            if (
+                current["status"] == Status.SETTLING
+                and current.get("lease_owner") == owner
+                and current.get("attempts") == item.get("attempts")
+            ):
+                item = current  # another actor's bookkeeping write moved the version: still ours
+                continue
+            raise SettlementNotOwned(
+                f"{item['transaction_id']}: attempt taken over ({current['status']}); the outcome is recorded"
+            ) from None
+    else:
+        raise TransitionConflict(f"{item['transaction_id']}: could not conclude the attempt")
+    item = publish_stream(services, item)
     return _settle_answer(item)
+
+
+def _conclude(
+    services: Services, item: dict[str, Any], result: ProcessorResult, owner: str, actor: str
+) -> dict[str, Any]:
+    """The owned attempt's final transition: archive and COMPLETED, or REJECTED (declined)."""
+    if result.approved:
+        fields = settlement.completed_fields(result)
+        settlement.archive(
+            services.s3,
+            services.settings.archive_bucket,
+            {**item, **fields, "status": Status.COMPLETED.value},
+        )
+        return services.repo.transition(
+            item,
+            Status.COMPLETED,
+            actor,
+            set_fields=fields,
+            detail={"processor_reference": result.reference},
+            outbox=frozenset({OUTBOX_OUTCOME}),
+            lease_owner=owner,
+        )
+    return services.repo.transition(
+        item,
+        Status.REJECTED,
+        actor,
+        set_fields=settlement.declined_fields(result),
+        detail={"decline_code": result.decline_code or ""},
+        outbox=frozenset({OUTBOX_OUTCOME}),
+        lease_owner=owner,
+    )
 
 
 def outcome_step(services: Services, transaction_id: str, timestamp: int | None) -> dict[str, Any]:
@@ -408,8 +447,7 @@ def outcome_step(services: Services, transaction_id: str, timestamp: int | None)
     status = item["status"]
     if status not in (Status.COMPLETED, Status.REJECTED, Status.FAILED):
         raise DomainError(f"{transaction_id}: no outcome to notify in status {status}")
-    publish_stream(services, item)
-    publish_notifications(services, item)
+    item = drain(services, item, retry=False)
     return {"status": status, "topic": notify.topic_for(services.settings, status).rsplit(":", 1)[-1]}
 
 
@@ -483,9 +521,7 @@ def failure_step(
         )
         if recorded:
             break
-    publish_stream(services, item)
-    publish_retry(services, item)
-    publish_notifications(services, item)
+    item = drain(services, item)
     return {"status": item["status"], "recorded": recorded}
 
 
@@ -549,12 +585,12 @@ def resume(
         elif item["status"] == Status.FAILED:
             item = start_attempt(services, item, owner, "retry")
             owned_attempt = int(item["attempts"])
-            publish_stream(services, item)
+            item = publish_stream(services, item)
             settle_owned(services, item, owner, "retry")
         elif item["status"] == Status.SETTLING:
             item = _acquire(services, item, owner)
             owned_attempt = int(item.get("attempts") or 1)
-            publish_stream(services, item)
+            item = publish_stream(services, item)
             settle_owned(services, item, owner, "retry")
         return _finish(services, transaction_id, timestamp)
     except Exception as exc:
@@ -577,9 +613,7 @@ def resume(
 
 def _finish(services: Services, transaction_id: str, timestamp: int) -> dict[str, Any]:
     item = services.repo.require(transaction_id, timestamp)
-    publish_stream(services, item)
-    publish_retry(services, item)
-    publish_notifications(services, item)
+    item = drain(services, item)
     return {"status": item["status"]}
 
 
@@ -656,7 +690,5 @@ def _sweep_one(services: Services, candidate: Mapping[str, Any], cutoff: str, re
         if outcome["recorded"]:
             result.failed.append(transaction_id)
         return
-    publish_stream(services, item)
-    publish_retry(services, item)
-    publish_notifications(services, item)
+    item = drain(services, item)
     result.redriven.append(transaction_id)

@@ -22,7 +22,8 @@ import pytest
 from ops_testkit import BUCKET, REGION, TABLE, Interrupt, Platform, fail_after, txn_item
 from payments.jobs.archive import ArchiveStore, item_line
 from payments.jobs.cleanup import archive_prefix, cutoff_for, key_id, run_cleanup, verify_archive
-from payments.jobs.lock import LOCK_ID, CleanupLock, LockHeld, LockLost
+from payments.jobs.lock import CleanupLock, LockHeld, LockLost
+from payments.store.keys import LOCK_ID
 
 from ops.cli import cleanup as cleanup_cli
 from ops.core import OpsError

@@ -35,8 +35,8 @@ import pytest
 from botocore.exceptions import ClientError, ReadTimeoutError
 from payments import config, validation
 from payments.intake import create_transaction
-from payments.repository import Repository
 from payments.service import Services
+from payments.store.repository import Repository
 from payments.workflow import (
     failure_step,
     fraud_step,
@@ -443,12 +443,18 @@ def platform(aws: awsenv.AwsEnv, monkeypatch: pytest.MonkeyPatch, start_ms: int)
     """A fresh scheduler, clock and processor over the (shared) moto environment."""
     import payments.ids
     import payments.intake
-    import payments.repository
     import payments.settlement
+    import payments.store.repository
     import payments.workflow
 
     clock = Clock(start_ms)
-    modules = (payments.ids, payments.intake, payments.repository, payments.settlement, payments.workflow)
+    modules = (
+        payments.ids,
+        payments.intake,
+        payments.store.repository,
+        payments.settlement,
+        payments.workflow,
+    )
     for module in modules:
         monkeypatch.setattr(module, "now_ms", clock.ms)
     scheduler = Scheduler()
@@ -527,7 +533,7 @@ def drive_calm(model: Platform, rounds: int = 24) -> None:
 
 def transactions(model: Platform) -> list[dict[str, Any]]:
     """This run's transactions (one customer per payment: a Query on the by-customer index)."""
-    from payments.repository import from_attributes
+    from payments.store.repository import from_attributes
 
     found = []
     for key in model.payments:
@@ -548,7 +554,7 @@ def transactions(model: Platform) -> list[dict[str, Any]]:
 
 
 def audit_entries(model: Platform, transaction_id: str) -> list[dict[str, Any]]:
-    from payments.repository import from_attributes
+    from payments.store.repository import from_attributes
 
     page = model.aws.ddb.query(
         TableName=model.aws.n["AUDIT_TABLE"],

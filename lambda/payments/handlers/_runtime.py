@@ -108,8 +108,8 @@ def services() -> Services:
     if _services is None:
         # Imported here: the scheduled jobs never build Services, and a module imported at cold
         # start is paid by every function that imports this runtime.
-        from payments.repository import Repository  # noqa: PLC0415
         from payments.service import Services  # noqa: PLC0415
+        from payments.store.repository import Repository  # noqa: PLC0415
 
         with _lock:
             if _services is None:

@@ -35,7 +35,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from payments.jobs import JobError
 from payments.jobs.archive import (
@@ -48,9 +48,14 @@ from payments.jobs.archive import (
     item_version,
     verify,
 )
-from payments.jobs.lock import DEFAULT_LEASE_S, CleanupLock, is_lock_item
+from payments.jobs.lock import DEFAULT_LEASE_S, CleanupLock
 from payments.jobs.retry import Backoff
 from payments.states import TERMINAL
+from payments.store import write
+from payments.store.keys import is_lock_item, key_id, key_names_of
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
 
 TTL_ATTRIBUTE = "expires_at"
 BACKFILL_ATTRIBUTE = "ttl_backfill"  # set with the TTL: which run archived the row, and where
@@ -414,29 +419,6 @@ class _Run:
                 obj.done.update(deleted)
         return conflicts
 
-    def _delete_request(self, item: Mapping[str, Any]) -> dict[str, Any]:
-        names = {"#pk": self.key_names[0], "#v": "version", "#st": "status"}
-        finished = {f":t{i}": {"S": status} for i, status in enumerate(TERMINAL_STATUSES)}
-        values: dict[str, Any] = dict(finished)
-        version = item_version(item)
-        if version is None:
-            version_check = "attribute_not_exists(#v)"
-        else:
-            version_check = "#v = :v"
-            values[":v"] = {"N": version}
-        return {
-            "Delete": {
-                "TableName": self.result.table,
-                "Key": self.key_of(item),
-                "ConditionExpression": (
-                    f"attribute_exists(#pk) AND {version_check} AND #st IN ({', '.join(finished)})"
-                ),
-                "ExpressionAttributeNames": names,
-                "ExpressionAttributeValues": values,
-                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-            }
-        }
-
     def delete_group(self, group: list[dict[str, Any]]) -> tuple[set[str], dict[str, dict[str, Any] | None]]:
         """One TransactWriteItems of up to 100 guarded deletes; returns (deleted, conflicts)."""
         todo = list(group)
@@ -444,7 +426,9 @@ class _Run:
         attempt = 0
         while todo:
             try:
-                self.dynamodb.transact_write_items(TransactItems=[self._delete_request(i) for i in todo])
+                write.transact(
+                    self.dynamodb, [guarded_delete(self.result.table, self.key_names, i) for i in todo]
+                )
             except self.dynamodb.exceptions.TransactionCanceledException as exc:
                 self.count(req_transact_write_items=1)
                 reasons = exc.response.get("CancellationReasons") or []
@@ -493,33 +477,20 @@ class _Run:
             # The item's own age decides its expiry, so TTL removes exactly what the retention
             # rule would have deleted (and DynamoDB's TTL deletes cost no write capacity).
             expires_at = int(item["timestamp"]["N"]) // 1000 + self.result.older_than_days * 86_400
-            values: dict[str, Any] = {":exp": {"N": str(expires_at)}, ":audit": audit}
             version = item_version(item)
-            if version is None:
-                version_check = "attribute_not_exists(#v)"
-            else:
-                version_check = "#v = :v"
-                values[":v"] = {"N": version}
-            try:
-                self.dynamodb.update_item(
-                    TableName=self.result.table,
-                    Key=self.key_of(item),
-                    UpdateExpression="SET #ttl = :exp, #audit = :audit",
-                    ConditionExpression=(
-                        f"attribute_exists(#pk) AND attribute_not_exists(#ttl) AND {version_check}"
-                    ),
-                    ExpressionAttributeNames={
-                        "#ttl": TTL_ATTRIBUTE,
-                        "#audit": BACKFILL_ATTRIBUTE,
-                        "#pk": self.key_names[0],
-                        "#v": "version",
-                    },
-                    ExpressionAttributeValues=values,
-                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
-                )
-            except self.dynamodb.exceptions.ConditionalCheckFailedException as exc:
+            marked = write.update(
+                self.dynamodb,
+                self.result.table,
+                self.key_of(item),
+                sets=["#ttl = :exp", "#audit = :audit"],
+                condition="attribute_exists(#pk) AND attribute_not_exists(#ttl)",
+                read_version=None if version is None else int(version),
+                names={"#ttl": TTL_ATTRIBUTE, "#audit": BACKFILL_ATTRIBUTE, "#pk": self.key_names[0]},
+                values={":exp": {"N": str(expires_at)}, ":audit": audit},
+            )
+            if not marked:
                 self.count(req_update_item=1)
-                conflicts[self.key_id(item)] = exc.response.get("Item")
+                conflicts[self.key_id(item)] = marked.item or None
                 continue
             self.count(req_update_item=1, ttl_set=1)
             if obj is not None:
@@ -600,18 +571,18 @@ class _Run:
         self.count(recovered_objects=1, recovered_rows=len(obj.done))
 
 
-def key_names_of(description: Mapping[str, Any]) -> list[str]:
-    """The table's key attribute names, hash key first."""
-    return [k["AttributeName"] for k in sorted(description["KeySchema"], key=lambda k: k["KeyType"])]
-
-
-def key_id(key_names: Sequence[str], item: Mapping[str, Any]) -> str:
-    """A row's key as one string (``hash|range``): how archives and manifests name rows."""
-    parts = []
-    for name in key_names:
-        ((_type, value),) = item[name].items()
-        parts.append(str(value))
-    return "|".join(parts)
+def guarded_delete(table: str, key_names: Sequence[str], item: Mapping[str, Any]) -> TransactWriteItemTypeDef:
+    """The delete of an archived row: only at the version archived, and while it is finished."""
+    finished = {f":t{i}": {"S": status} for i, status in enumerate(TERMINAL_STATUSES)}
+    version = item_version(item)
+    return write.transact_delete(
+        table,
+        {name: item[name] for name in key_names},
+        condition=f"attribute_exists(#pk) AND #st IN ({', '.join(finished)})",
+        read_version=None if version is None else int(version),
+        names={"#pk": key_names[0], "#st": "status"},
+        values=finished,
+    )
 
 
 def verify_archive(

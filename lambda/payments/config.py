@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
+DEFAULT_RETENTION_DAYS = 90  # the default of the cleanup_retention_days variable
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -44,6 +46,7 @@ class Settings:
     settlement_lease_seconds: int = 90
     stuck_after_seconds: int = 900
     sweep_lookback_days: int = 2
+    cleanup_retention_days: int = DEFAULT_RETENTION_DAYS
 
 
 def _int(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:
@@ -99,6 +102,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         # be progressing.
         stuck_after_seconds=_int(e, "STUCK_AFTER_SECONDS", 900, 60),
         sweep_lookback_days=_int(e, "SWEEP_LOOKBACK_DAYS", 2, 1),
+        cleanup_retention_days=_int(e, "CLEANUP_RETENTION_DAYS", DEFAULT_RETENTION_DAYS, 1),
     )
 
 

@@ -60,7 +60,7 @@ def new_transaction_item(
         "version": 1,
         "transitions": 1,
         # The creation's audit-stream message, sent by the first step that runs (keeps the create
-        # at two AWS calls); see publish_stream.
+        # at two AWS calls); see payments.outbox.publish_stream.
         "stream_outbox": [audit.stream_entry(None, Status.PENDING.value, at, "intake", 1, 1)],
     }
 

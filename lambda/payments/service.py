@@ -1,7 +1,8 @@
 """What the use cases touch: settings, the repository, the AWS clients and the parameter reader.
 
-The use cases themselves: ``payments.intake`` (create a payment) and ``payments.workflow`` (the
-steps that carry it to a final status, the retry consumer and the sweeper). ``Services`` is built
+The use cases themselves: ``payments.intake`` (create a payment) and ``payments.steps``,
+``payments.settle`` (the steps that carry it to a final status) and ``payments.recovery`` (the retry
+consumer and the sweeper). ``Services`` is built
 once per container by ``payments.handlers._runtime`` and passed to every use case.
 """
 

@@ -13,10 +13,11 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from payments.config import DEFAULT_RETENTION_DAYS
+
 from ops.core import OpsError
 
 DEFAULT_BY_DAY_INDEX = "by-day"
-DEFAULT_RETENTION_DAYS = 90  # the default of the cleanup_retention_days variable
 TERRAFORM_TIMEOUT_S = 120
 
 

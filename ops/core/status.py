@@ -20,7 +20,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 from payments.jobs.archive import SUMMARY_NAME
-from payments.jobs.cleanup import ARCHIVE_PREFIX
+from payments.layout import ARCHIVE_PREFIX
 from payments.states import UNSUCCESSFUL_EXECUTIONS
 
 HEALTHY, DEGRADED, UNHEALTHY = 0, 1, 2

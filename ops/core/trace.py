@@ -24,9 +24,8 @@ from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
 from payments.ids import is_transaction_id, timestamp_of
 from payments.jobs.archive import MANIFEST_SUFFIX
-from payments.jobs.cleanup import ARCHIVE_PREFIX
+from payments.layout import ARCHIVE_PREFIX, settled_key
 from payments.pan import mask_pans
-from payments.settlement import archive_key
 from payments.states import UNSUCCESSFUL_EXECUTIONS
 
 from ops.core import OpsError
@@ -384,7 +383,7 @@ def find_settlement_archive(
     s3: Any, bucket: str, transaction_id: str, timestamp_ms: int
 ) -> dict[str, Any] | None:
     """The object settlement writes for a COMPLETED payment (``transactions/YYYY/MM/DD/<id>.json``)."""
-    key = archive_key({"transaction_id": transaction_id, "timestamp": timestamp_ms})
+    key = settled_key(transaction_id, timestamp_ms)
     try:
         head = s3.head_object(Bucket=bucket, Key=key)
     except ClientError as exc:

@@ -2,10 +2,10 @@
 
 Every actor AWS would run concurrently (the client's POST, Step Functions executions and each of
 their task invocations, retry-consumer deliveries, the sweeper) is a thread running the real domain
-code (``payments.intake``, ``payments.workflow``) against the moto tables, queues and topics, and the
-processor simulator (``devkit.emulator.processor.Ledger``). The threads never run at the same time:
-each stops before every AWS or processor call (a *checkpoint*) and the scheduler decides which one
-goes next and whether that call meets a fault:
+code (``payments.intake``, ``payments.steps``, ``payments.settle``, ``payments.recovery``) against
+the moto tables, queues and topics, and the processor simulator (``devkit.emulator.processor.Ledger``).
+The threads never run at the same time: each stops before every AWS or processor call (a
+*checkpoint*) and the scheduler decides which one goes next and whether that call meets a fault:
 
 - ``throttle``: the call is refused before it happens (AWS throttling);
 - ``lost``: the call happens but its answer is lost (a time-out after the write / after the charge);
@@ -35,18 +35,11 @@ import pytest
 from botocore.exceptions import ClientError, ReadTimeoutError
 from payments import config, validation
 from payments.intake import create_transaction
+from payments.recovery import resume, sweep
 from payments.service import Services
+from payments.settle import settle_step
+from payments.steps import failure_step, fraud_step, outcome_step, reject_step, validate_step
 from payments.store.repository import Repository
-from payments.workflow import (
-    failure_step,
-    fraud_step,
-    outcome_step,
-    reject_step,
-    resume,
-    settle_step,
-    sweep,
-    validate_step,
-)
 
 from devkit.emulator.processor import Ledger
 from tests.unit import awsenv
@@ -443,17 +436,19 @@ def platform(aws: awsenv.AwsEnv, monkeypatch: pytest.MonkeyPatch, start_ms: int)
     """A fresh scheduler, clock and processor over the (shared) moto environment."""
     import payments.ids
     import payments.intake
-    import payments.settlement
+    import payments.recovery
+    import payments.settle
+    import payments.steps
     import payments.store.repository
-    import payments.workflow
 
     clock = Clock(start_ms)
     modules = (
         payments.ids,
         payments.intake,
         payments.store.repository,
-        payments.settlement,
-        payments.workflow,
+        payments.steps,
+        payments.settle,
+        payments.recovery,
     )
     for module in modules:
         monkeypatch.setattr(module, "now_ms", clock.ms)

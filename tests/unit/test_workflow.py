@@ -414,7 +414,7 @@ def test_backward_transition_is_refused(aws: AwsEnv) -> None:
 
 
 def test_archive_without_kms_encryption_fails_the_settlement(aws: AwsEnv) -> None:
-    from payments.settlement import ArchiveNotEncrypted
+    from payments.settle import ArchiveNotEncrypted
 
     aws.s3.delete_bucket_encryption(Bucket=aws.n["ARCHIVE_BUCKET"])
     txn = create()["transaction_id"]

@@ -25,8 +25,8 @@ from typing import Any
 from payments import ids
 from payments.handlers._runtime import count, entrypoint, logger, services
 from payments.processor import TIMEOUT_SECONDS
+from payments.recovery import resume
 from payments.states import UNSUCCESSFUL_EXECUTIONS, ExecutionStatus
-from payments.workflow import resume
 
 SAFETY_NET_SOURCE = "workflow-safety-net"
 # Worst case of one message: a charge and a lookup at their time-out, plus DynamoDB/SQS/SNS calls.

@@ -4,7 +4,7 @@ Finds transactions left unfinished past the workflow's whole budget (a StartExec
 happened, a workflow that died, an expired settlement lease) through the by-day index and fails
 them at the version found, which queues them for the retry consumer; finished transactions that
 still owe an audit-stream message or a notification get their outbox drained. See
-``payments.workflow.sweep``.
+``payments.recovery.sweep``.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from payments.handlers._runtime import count, entrypoint, logger, services
-from payments.workflow import sweep
+from payments.recovery import sweep
 
 
 @entrypoint("sweeper")

@@ -23,6 +23,7 @@ class JobSettings:
     by_day_index: str
     day_shards: int
     archive_bucket: str
+    retention_days: int  # the deployed cleanup_retention_days: the shortest retention allowed unforced
 
 
 def settings() -> JobSettings:
@@ -35,6 +36,7 @@ def settings() -> JobSettings:
         by_day_index=loaded.by_day_index,
         day_shards=loaded.day_shards,
         archive_bucket=loaded.archive_bucket,
+        retention_days=loaded.cleanup_retention_days,
     )
 
 

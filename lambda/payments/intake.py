@@ -14,7 +14,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from payments import audit, idempotency, ids, validation
-from payments.clock import iso_from_ms, now_ms
+from payments.clock import iso_from_ms
 from payments.config import Settings
 from payments.errors import Conflict
 from payments.service import Services
@@ -103,7 +103,7 @@ def create_transaction(
     Two AWS calls on the happy path. The PENDING audit-stream (FIFO) message is sent by the
     Validate step together with VALIDATING, which keeps the create at two calls.
     """
-    at = now_ms()
+    at = services.clock.now_ms()
     item = new_transaction_item(request, services.settings, at, scope)
     transaction_id = item["transaction_id"]
     body = accepted_body(transaction_id)

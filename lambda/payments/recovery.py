@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from payments import ids, validation
-from payments.clock import day_from_ms, iso_from_ms, ms_from_iso, now_ms
+from payments.clock import day_from_ms, iso_from_ms, ms_from_iso
 from payments.errors import TransactionNotFound
 from payments.outbox import drain, publish_stream
 from payments.service import Services
@@ -153,7 +153,7 @@ def sweep(
     stream message or notification has its outbox drained.
     """
     settings = services.settings
-    at = now_ms() if now is None else now
+    at = services.clock.now_ms() if now is None else now
     cutoff = at - settings.stuck_after_seconds * 1000
     result = SweepResult()
     for days_back in range(settings.sweep_lookback_days, -1, -1):

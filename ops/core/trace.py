@@ -20,13 +20,14 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
 
-from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
+from payments.dynamo import from_attributes
 from payments.ids import is_transaction_id, timestamp_of
 from payments.jobs.archive import MANIFEST_SUFFIX
 from payments.layout import ARCHIVE_PREFIX, settled_key
 from payments.pan import mask_pans
 from payments.states import UNSUCCESSFUL_EXECUTIONS
+from payments.store.keys import row_id
 
 from ops.core import OpsError
 
@@ -193,11 +194,8 @@ def check_id(transaction_id: str) -> int:
     return timestamp_of(transaction_id)
 
 
-_DESERIALIZER = TypeDeserializer()
-
-
 def _plain(item: Mapping[str, Any]) -> dict[str, Any]:
-    return redact_record({k: _DESERIALIZER.deserialize(v) for k, v in item.items()})
+    return redact_record(from_attributes(item))
 
 
 def read_transaction(ddb: Any, table: str, transaction_id: str) -> dict[str, Any] | None:
@@ -405,7 +403,7 @@ def find_archive(s3: Any, bucket: str, transaction_id: str, timestamp_ms: int) -
     older than the cutoff, so only cutoff dates after the transaction's day can hold it.
     """
     day = dt.datetime.fromtimestamp(timestamp_ms / 1000, dt.UTC).date().isoformat()
-    row_key = f"{transaction_id}|{timestamp_ms}"
+    row_key = row_id(transaction_id, timestamp_ms)
     paginator = s3.get_paginator("list_objects_v2")
     cutoffs: list[str] = []
     for page in paginator.paginate(Bucket=bucket, Prefix=f"{ARCHIVE_PREFIX}/", Delimiter="/"):

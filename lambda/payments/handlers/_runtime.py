@@ -149,6 +149,17 @@ def reset(keep_clients: bool = False) -> None:
     config.reset_settings()
 
 
+def remaining_seconds(context: Any) -> float | None:
+    """Seconds left in this invocation (the Lambda context's clock), None without one."""
+    getter = getattr(context, "get_remaining_time_in_millis", None)
+    if not callable(getter):
+        return None
+    try:
+        return float(getter()) / 1000
+    except (TypeError, ValueError):
+        return None
+
+
 def count(name: str, value: float = 1) -> None:
     metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
 

@@ -45,6 +45,7 @@ from payments.jobs.archive import (
     item_line,
     item_version,
 )
+from payments.jobs.backoff import Backoff
 from payments.jobs.lock import DEFAULT_LEASE_S, CleanupLock
 from payments.jobs.reconcile import reconcile_journal
 from payments.jobs.retention import (
@@ -55,7 +56,6 @@ from payments.jobs.retention import (
     TTL_ATTRIBUTE,
     cutoff_for,
 )
-from payments.jobs.retry import Backoff
 from payments.layout import cleanup_prefix
 from payments.store import write
 from payments.store.keys import key_id, key_names_of

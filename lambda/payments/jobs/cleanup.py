@@ -36,6 +36,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from payments.clock import iso_from_ms, now_ms
 from payments.jobs import JobError, retention
 from payments.jobs.archive import (
     OBJECT_SUFFIX,
@@ -425,7 +426,7 @@ class Run:
             "M": {
                 "run_id": {"S": self.result.run_id},
                 "archived_to": {"S": obj.key if obj else "(not archived: --no-archive)"},
-                "at": {"S": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")},
+                "at": {"S": iso_from_ms(now_ms())},
             }
         }
         for item in items:
@@ -624,7 +625,7 @@ def _write_summary(run: Run) -> None:
     summary = {
         **res.to_dict(),
         "owner": run.lock.owner if run.lock else None,
-        "finished_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "finished_at": iso_from_ms(now_ms()),
         "objects": sorted(res.objects),
         "unfinished_samples": res.unfinished_samples[:100],
     }

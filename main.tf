@@ -91,6 +91,7 @@ locals {
     FRAUD_RULES_PARAM            = module.storage.parameter_names["fraud_rules"]
     AUDIT_TTL_DAYS               = tostring(var.audit_ttl_days)
     IDEMPOTENCY_TTL_HOURS        = tostring(var.idempotency_ttl_hours)
+    CLEANUP_RETENTION_DAYS       = tostring(var.cleanup_retention_days)
     ALARM_NAME_PREFIX            = "payment-"
     CORS_ALLOWED_ORIGINS         = join(",", var.cors_allowed_origins)
     POWERTOOLS_METRICS_NAMESPACE = "PaymentPlatform"

@@ -4,9 +4,11 @@ The item is written in the same DynamoDB transaction as the status change, so th
 holds an entry exactly when the transition happened. The FIFO message (the audit stream) is
 outboxed: the same write appends it to the transaction's ``stream_outbox`` list, and whoever
 touches the transaction next (the step itself, a re-run, the retry consumer, the sweeper) sends
-the whole list in order, then prunes what it sent. Every transition has its own ``version``, so
-the de-duplication id ``<transaction_id>#v<version>`` swallows re-sends (within SQS's 5-minute
-window; consumers de-duplicate on the same pair beyond it) and never a later transition.
+the whole list in order, then prunes what it sent. Every transition has its own number (the
+row's ``transitions``, kept apart from ``version``, which every write increments; the entries call
+it ``version``), so the de-duplication id ``<transaction_id>#v<number>`` swallows re-sends (within
+SQS's 5-minute window; consumers de-duplicate on the same pair beyond it) and never a later
+transition.
 """
 
 from __future__ import annotations

@@ -14,13 +14,13 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from payments import audit, idempotency, ids, validation
-from payments.clock import iso_from_ms, now_ms
+from payments.clock import iso_from_ms
 from payments.config import Settings
 from payments.errors import Conflict
-from payments.repository import IdempotencyCollision
 from payments.service import Services
 from payments.shards import day_shard
 from payments.states import Status
+from payments.store.repository import IdempotencyCollision
 
 # A concurrent duplicate that lost the race waits this long (in total) for the winner's record.
 _REPLAY_WAITS = (0.02, 0.05, 0.1, 0.2)
@@ -58,8 +58,9 @@ def new_transaction_item(
         "api_key_id": scope,
         "attempts": 1,
         "version": 1,
+        "transitions": 1,
         # The creation's audit-stream message, sent by the first step that runs (keeps the create
-        # at two AWS calls); see publish_stream.
+        # at two AWS calls); see payments.outbox.publish_stream.
         "stream_outbox": [audit.stream_entry(None, Status.PENDING.value, at, "intake", 1, 1)],
     }
 
@@ -102,7 +103,7 @@ def create_transaction(
     Two AWS calls on the happy path. The PENDING audit-stream (FIFO) message is sent by the
     Validate step together with VALIDATING, which keeps the create at two calls.
     """
-    at = now_ms()
+    at = services.clock.now_ms()
     item = new_transaction_item(request, services.settings, at, scope)
     transaction_id = item["transaction_id"]
     body = accepted_body(transaction_id)

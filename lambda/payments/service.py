@@ -1,20 +1,22 @@
 """What the use cases touch: settings, the repository, the AWS clients and the parameter reader.
 
-The use cases themselves: ``payments.intake`` (create a payment) and ``payments.workflow`` (the
-steps that carry it to a final status, the retry consumer and the sweeper). ``Services`` is built
+The use cases themselves: ``payments.intake`` (create a payment) and ``payments.steps``,
+``payments.settle`` (the steps that carry it to a final status) and ``payments.recovery`` (the retry
+consumer and the sweeper). ``Services`` is built
 once per container by ``payments.handlers._runtime`` and passed to every use case.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from payments import fraud
+from payments.clock import Clock
 from payments.config import Settings
 from payments.processor import Processor, Transport, urllib_transport
-from payments.repository import Repository
+from payments.store.repository import Repository
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -38,6 +40,8 @@ class Services:
     get_parameter: Callable[..., Any]
     # How processor requests travel (HTTPS through urllib; the model test routes them in-process).
     processor_transport: Transport = urllib_transport
+    # This actor's clock (every use case reads time through it).
+    clock: Clock = field(default_factory=Clock)
 
     @property
     def processor(self) -> Processor:

@@ -11,17 +11,15 @@ from contextlib import contextmanager
 from types import FrameType
 
 import click
-from payments.jobs.archive import VerifyResult
+from payments.jobs.archive import VerifyResult, verify_archive
 from payments.jobs.cleanup import (
     DEFAULT_CHUNK_ITEMS,
     DEFAULT_SEGMENTS,
     MAX_SEGMENTS,
-    TERMINAL_STATUSES,
     CleanupResult,
-    parse_duration_days,
     run_cleanup,
-    verify_archive,
 )
+from payments.jobs.retention import TERMINAL_STATUSES, RetentionTooShort, check_retention, parse_duration_days
 from rich.table import Table
 
 from ops.cli.context import OpsContext, command_options, destructive_option, option
@@ -249,12 +247,10 @@ def cleanup(
         if not result_verify.ok:
             raise click.exceptions.Exit(1)
         return
-    minimum = names.retention_days()
-    if older_than < minimum and not force:
-        raise click.UsageError(
-            f"--older-than {older_than}d is below the deployed retention of {minimum} days "
-            "(cleanup_retention_days); pass --force if that is really meant"
-        )
+    try:
+        check_retention(older_than, names.retention_days(), force=force)
+    except RetentionTooShort as exc:
+        raise click.UsageError(str(exc)) from exc
     if no_archive and not confirm_no_archive:
         raise click.UsageError(
             "--no-archive deletes rows with no copy in S3: add --confirm-no-archive to mean it"

@@ -49,7 +49,9 @@ CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "auto_envvar_prefix":
 
 
 @dataclass
-class Settings:
+class GlobalOptions:
+    """The options every command shares (root group or command line, environment twins)."""
+
     endpoint_url: str | None = None
     region: str | None = None
     profile: str | None = None
@@ -68,7 +70,7 @@ class OpsContext:
     """One per invocation: settings, consoles, a boto3 session and the name resolver."""
 
     def __init__(self) -> None:
-        self.settings = Settings()
+        self.settings = GlobalOptions()
         # file=None: rich writes to whatever sys.stdout/sys.stderr is at print time (CliRunner
         # swaps them). Colour and live rendering switch off by themselves when not a TTY.
         self.out = Console(highlight=False, soft_wrap=False)

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import click
+from payments import names as resource
 from payments.money import format_display
 from rich.table import Table
 
@@ -92,7 +93,7 @@ def trace(ops: OpsContext, transaction_id: str, peek_max: int) -> None:
     ops.interactive = True  # bounded retries and time-outs: an on-call answer in seconds
     names = ops.names
     suffix = names.suffix
-    audit_table = names.output("audit_table_name") or (f"payment-audit-{suffix}" if suffix else None)
+    audit_table = names.output("audit_table_name") or (resource.audit_table(suffix) if suffix else None)
     queues: dict[str, str] = {}
     failed = names.failed_queue()
     if failed:

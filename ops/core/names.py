@@ -13,10 +13,12 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from payments import names as resource
+from payments.config import DEFAULT_RETENTION_DAYS
+
 from ops.core import OpsError
 
 DEFAULT_BY_DAY_INDEX = "by-day"
-DEFAULT_RETENTION_DAYS = 90  # the default of the cleanup_retention_days variable
 TERRAFORM_TIMEOUT_S = 120
 
 
@@ -140,7 +142,7 @@ class NameResolver:
     # -- names -----------------------------------------------------------------------------
     def transactions_table(self, override: str | None = None) -> str:
         given = self._given(override, "transactions_table_name")
-        return given or f"payment-transactions-{self._require_suffix('transactions table', '--table')}"
+        return given or resource.transactions_table(self._require_suffix("transactions table", "--table"))
 
     def by_day_index(self, override: str | None = None) -> str:
         return override or str(self.output("by_day_index_name") or DEFAULT_BY_DAY_INDEX)
@@ -163,20 +165,20 @@ class NameResolver:
         account = self.account()
         if not account:
             raise OpsError("cannot derive the archive bucket name without the account id; pass --bucket")
-        return f"payment-archive-{suffix}-{account}"
+        return resource.archive_bucket(suffix, str(account))
 
     def dlq(self, override: str | None = None) -> str:
         """The dead-letter queue as a URL (from outputs) or a name (derived); both work with SQS."""
-        given = override or self._named("dlq_url", lambda s: f"failed-transactions-dlq-{s}")
-        return given or f"failed-transactions-dlq-{self._require_suffix('dead-letter queue', '--queue')}"
+        given = override or self._named("dlq_url", resource.dlq)
+        return given or resource.dlq(self._require_suffix("dead-letter queue", "--queue"))
 
     def failed_queue(self) -> str | None:
         """The failed-transactions queue as a URL (from outputs) or a name (derived); None without either."""
-        return self._named("failed_queue_url", lambda s: f"failed-transactions-{s}")
+        return self._named("failed_queue_url", resource.failed_queue)
 
     def scheduler_dlq(self) -> str | None:
         """The scheduler's dead-letter queue (URL from outputs, name derived); None without either."""
-        return self._named("scheduler_dlq_url", lambda s: f"payment-scheduler-dlq-{s}")
+        return self._named("scheduler_dlq_url", resource.scheduler_dlq)
 
     def state_machine_arn(self, region: str, partition: str = "aws") -> str | None:
         """The workflow's ARN from the outputs, else built from the suffix and the account id."""
@@ -186,7 +188,7 @@ class NameResolver:
         account = self.account()
         if not account:
             return None
-        return f"arn:{partition}:states:{region}:{account}:stateMachine:payment-workflow-{self.suffix}"
+        return f"arn:{partition}:states:{region}:{account}:stateMachine:{resource.state_machine(self.suffix)}"
 
     def oncall_links(self) -> Mapping[str, Any]:
         links = self.output("oncall_links")

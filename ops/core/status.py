@@ -25,7 +25,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 from payments.jobs.archive import SUMMARY_NAME
-from payments.jobs.cleanup import ARCHIVE_PREFIX
+from payments.layout import ARCHIVE_PREFIX
 from payments.states import UNSUCCESSFUL_EXECUTIONS
 
 from ops.core.restore import restored_tables

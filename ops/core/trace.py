@@ -20,14 +20,15 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
 
-from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
+from payments.clock import iso_from_ms
+from payments.dynamo import from_attributes
 from payments.ids import is_transaction_id, timestamp_of
 from payments.jobs.archive import MANIFEST_SUFFIX
-from payments.jobs.cleanup import ARCHIVE_PREFIX
+from payments.layout import ARCHIVE_PREFIX, settled_key
 from payments.pan import mask_pans
-from payments.settlement import archive_key
 from payments.states import UNSUCCESSFUL_EXECUTIONS
+from payments.store.keys import row_id
 
 from ops.core import OpsError
 
@@ -106,14 +107,6 @@ def iso(value: Any) -> str | None:
         # Milliseconds, like iso_ms: one format in the timeline (and its string order is time order).
         return value.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     return str(value)
-
-
-def iso_ms(epoch_ms: int) -> str:
-    return (
-        dt.datetime.fromtimestamp(epoch_ms / 1000, dt.UTC)
-        .isoformat(timespec="milliseconds")
-        .replace("+00:00", "Z")
-    )
 
 
 @dataclass(frozen=True)
@@ -197,11 +190,8 @@ def check_id(transaction_id: str) -> int:
     return timestamp_of(transaction_id)
 
 
-_DESERIALIZER = TypeDeserializer()
-
-
 def _plain(item: Mapping[str, Any]) -> dict[str, Any]:
-    return redact_record({k: _DESERIALIZER.deserialize(v) for k, v in item.items()})
+    return redact_record(from_attributes(item))
 
 
 def read_transaction(ddb: Any, table: str, transaction_id: str) -> dict[str, Any] | None:
@@ -349,7 +339,7 @@ def _describe(message: Mapping[str, Any]) -> dict[str, Any]:
     sent_ms = int(attributes.get("SentTimestamp", "0") or 0)
     return {
         "message_id": message["MessageId"],
-        "sent_at": iso_ms(sent_ms) if sent_ms else None,
+        "sent_at": iso_from_ms(sent_ms) if sent_ms else None,
         "age_s": round(time.time() - sent_ms / 1000) if sent_ms else None,
         "receive_count": int(attributes.get("ApproximateReceiveCount", "0") or 0),
         "body": _redact_body(_body(message.get("Body", ""))),
@@ -387,7 +377,7 @@ def find_settlement_archive(
     s3: Any, bucket: str, transaction_id: str, timestamp_ms: int
 ) -> dict[str, Any] | None:
     """The object settlement writes for a COMPLETED payment (``transactions/YYYY/MM/DD/<id>.json``)."""
-    key = archive_key({"transaction_id": transaction_id, "timestamp": timestamp_ms})
+    key = settled_key(transaction_id, timestamp_ms)
     try:
         head = s3.head_object(Bucket=bucket, Key=key)
     except ClientError as exc:
@@ -409,7 +399,7 @@ def find_archive(s3: Any, bucket: str, transaction_id: str, timestamp_ms: int) -
     older than the cutoff, so only cutoff dates after the transaction's day can hold it.
     """
     day = dt.datetime.fromtimestamp(timestamp_ms / 1000, dt.UTC).date().isoformat()
-    row_key = f"{transaction_id}|{timestamp_ms}"
+    row_key = row_id(transaction_id, timestamp_ms)
     paginator = s3.get_paginator("list_objects_v2")
     cutoffs: list[str] = []
     for page in paginator.paginate(Bucket=bucket, Prefix=f"{ARCHIVE_PREFIX}/", Delimiter="/"):

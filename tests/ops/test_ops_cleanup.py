@@ -11,14 +11,10 @@ import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.compat import HTTPHeaders
 from ops_testkit import BUCKET, TABLE, Interrupt, Platform, fail_after, shuffled, txn_item
-from payments.jobs.cleanup import (
-    archived_items,
-    choose_segments,
-    cutoff_for,
-    parse_duration_days,
-    run_cleanup,
-)
-from payments.jobs.retry import Backoff
+from payments.jobs.archive import archived_items
+from payments.jobs.backoff import Backoff
+from payments.jobs.cleanup import choose_segments, run_cleanup
+from payments.jobs.retention import cutoff_for, parse_duration_days
 
 from ops.core import OpsError
 

@@ -20,9 +20,13 @@ from typing import Any
 import boto3
 import pytest
 from ops_testkit import BUCKET, REGION, TABLE, Interrupt, Platform, fail_after, txn_item
-from payments.jobs.archive import ArchiveStore, item_line
-from payments.jobs.cleanup import archive_prefix, cutoff_for, key_id, run_cleanup, verify_archive
-from payments.jobs.lock import LOCK_ID, CleanupLock, LockHeld, LockLost
+from payments.jobs import cleanup as cleanup_job
+from payments.jobs.archive import ArchiveStore, item_line, verify_archive
+from payments.jobs.cleanup import run_cleanup
+from payments.jobs.lock import CleanupLock, LockHeld, LockLost
+from payments.jobs.retention import cutoff_for
+from payments.layout import cleanup_prefix
+from payments.store.keys import LOCK_ID, key_id
 
 from ops.cli import cleanup as cleanup_cli
 from ops.core import OpsError
@@ -202,10 +206,29 @@ def test_two_real_threads_never_lose_an_archived_row(platform: Platform) -> None
     assert_invariant(platform, {kid(r): r for r in rows})
 
 
+class _NoLock(CleanupLock):
+    """A lock that always grants and keeps no journal: two runs "bypass the lock"."""
+
+    def acquire(self) -> dict[str, str]:
+        return {}
+
+    def ensure(self) -> None:
+        return None
+
+    def add_pending(self, object_key: str, mode: str) -> None:
+        return None
+
+    def remove_pending(self, object_key: str) -> None:
+        return None
+
+    def release(self) -> None:
+        return None
+
+
 def test_without_the_lock_guarded_deletes_and_conditional_writes_still_keep_one_copy(
-    platform: Platform,
+    platform: Platform, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Defence in depth: even two runs that bypass the lock (use_lock=False) and interleave on
+    """Defence in depth: even two runs that bypass the lock (a lock that always grants) and interleave on
     every row archive each deleted row exactly once: the loser's delete fails its condition and
     it takes the row back out of its own object."""
     rows = old_rows(30)
@@ -218,13 +241,14 @@ def test_without_the_lock_guarded_deletes_and_conditional_writes_still_keep_one_
             "before-call.dynamodb.TransactWriteItems", b_runs_between_a_archive_and_delete
         )
         b_dynamodb, b_s3 = _clients()
-        _apply(b_dynamodb, b_s3, use_lock=False, chunk_items=30)
+        _apply(b_dynamodb, b_s3, chunk_items=30)
         done.set()
 
     a_dynamodb.meta.events.register(
         "before-call.dynamodb.TransactWriteItems", b_runs_between_a_archive_and_delete
     )
-    a = _apply(a_dynamodb, a_s3, use_lock=False, chunk_items=30)
+    monkeypatch.setattr(cleanup_job, "CleanupLock", _NoLock)
+    a = _apply(a_dynamodb, a_s3, chunk_items=30)
     assert done.is_set()
     assert a.deleted == 0 and a.vanished == 30
     assert_invariant(platform, {kid(r): r for r in rows})
@@ -576,4 +600,4 @@ def test_invariant_after_any_mix_of_concurrent_changed_and_interrupted_runs(
         )
     checked = verify_archive(platform.dynamodb, TABLE, platform.s3, BUCKET, CUTOFF.date())
     assert checked.pending == []
-    assert archive_prefix(CUTOFF.date()) == checked.prefix
+    assert cleanup_prefix(CUTOFF.date()) == checked.prefix

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 from ops_testkit import BUCKET, SHARDS, TABLE, Platform, epoch_ms, txn_item
 from payments.jobs import runtime as jobs
-from payments.jobs.cleanup import archived_items, cutoff_for
+from payments.jobs.archive import archived_items
+from payments.jobs.retention import cutoff_for
 from payments.shards import MAX_DAY_SHARDS
 
 REPORT_PAYLOAD = {"date": "yesterday", "upload": True}
@@ -121,6 +122,21 @@ def test_cleanup_handler_without_dry_run_flag_changes_nothing(job_env: Platform)
     assert summary["dry_run"] is True
     assert summary["matched"] == 1
     assert len(job_env.all_items()) == 1
+
+
+def test_cleanup_handler_refuses_a_retention_below_the_deployed_one_unless_forced(
+    job_env: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from payments.handlers import cleanup
+    from payments.jobs.retention import RetentionTooShort
+
+    monkeypatch.setenv("CLEANUP_RETENTION_DAYS", "90")
+    job_env.put([txn_item(1, int(cutoff_for(30).timestamp() * 1000) - 1)])
+    with pytest.raises(RetentionTooShort, match="below the deployed retention of 90 days"):
+        cleanup.handler({**CLEANUP_PAYLOAD, "older_than_days": 30}, Context())
+    assert len(job_env.all_items()) == 1
+    summary = cleanup.handler({**CLEANUP_PAYLOAD, "older_than_days": 30, "force": True}, Context())
+    assert summary["deleted"] == 1
 
 
 def test_cleanup_handler_stops_before_the_lambda_timeout(job_env: Platform) -> None:

@@ -219,11 +219,11 @@ def test_archived_transaction_is_found_through_the_cleanup_manifests(
 def test_settled_transaction_shows_the_object_settlement_archived(
     run: Callable[..., Result], platform: Platform, traced: dict[str, Any]
 ) -> None:
-    from payments.settlement import archive_key
+    from payments.layout import settled_key
 
     txn = _transaction(platform, "COMPLETED", ago_s=3 * 86_400)
     (item,) = [i for i in platform.all_items() if i["transaction_id"]["S"] == txn]
-    key = archive_key({"transaction_id": txn, "timestamp": int(item["timestamp"]["N"])})
+    key = settled_key(txn, int(item["timestamp"]["N"]))
     assert key.startswith("transactions/") and key.endswith(f"/{txn}.json")
     platform.s3.put_object(Bucket=BUCKET, Key=key, Body=b"{}")
 

@@ -79,7 +79,7 @@ MUTATIONS: tuple[Mutation, ...] = (
         r"missing dynamodb:DeleteItem \(called at .*reposit",
         (
             (
-                "lambda/payments/repository.py",
+                "lambda/payments/store/repository.py",
                 '        item = response.get("Item")\n'
                 "        return from_attributes(item) if item else None\n\n    def require",
                 '        item = response.get("Item")\n'

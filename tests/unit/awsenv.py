@@ -96,7 +96,7 @@ class AwsEnv:
 
     # -- state inspection ----------------------------------------------------
     def scan(self, table_var: str) -> list[dict[str, Any]]:
-        from payments.repository import from_attributes
+        from payments.store.repository import from_attributes
 
         items: list[dict[str, Any]] = []
         kwargs: dict[str, Any] = {"TableName": self.n[table_var], "ConsistentRead": True}

@@ -2,10 +2,10 @@
 
 Every actor AWS would run concurrently (the client's POST, Step Functions executions and each of
 their task invocations, retry-consumer deliveries, the sweeper) is a thread running the real domain
-code (``payments.intake``, ``payments.workflow``) against the moto tables, queues and topics, and the
-processor simulator (``devkit.emulator.processor.Ledger``). The threads never run at the same time:
-each stops before every AWS or processor call (a *checkpoint*) and the scheduler decides which one
-goes next and whether that call meets a fault:
+code (``payments.intake``, ``payments.steps``, ``payments.settle``, ``payments.recovery``) against
+the moto tables, queues and topics, and the processor simulator (``devkit.emulator.processor.Ledger``).
+The threads never run at the same time: each stops before every AWS or processor call (a
+*checkpoint*) and the scheduler decides which one goes next and whether that call meets a fault:
 
 - ``throttle``: the call is refused before it happens (AWS throttling);
 - ``lost``: the call happens but its answer is lost (a time-out after the write / after the charge);
@@ -34,19 +34,13 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError, ReadTimeoutError
 from payments import config, validation
+from payments.clock import Clock as ActorClock
 from payments.intake import create_transaction
-from payments.repository import Repository
+from payments.recovery import resume, sweep
 from payments.service import Services
-from payments.workflow import (
-    failure_step,
-    fraud_step,
-    outcome_step,
-    reject_step,
-    resume,
-    settle_step,
-    sweep,
-    validate_step,
-)
+from payments.settle import settle_step
+from payments.steps import failure_step, fraud_step, outcome_step, reject_step, validate_step
+from payments.store.repository import Repository
 
 from devkit.emulator.processor import Ledger
 from tests.unit import awsenv
@@ -442,15 +436,10 @@ def model_transport(scheduler: Scheduler, ledger: Ledger) -> Callable[..., tuple
 def platform(aws: awsenv.AwsEnv, monkeypatch: pytest.MonkeyPatch, start_ms: int) -> Iterator[Platform]:
     """A fresh scheduler, clock and processor over the (shared) moto environment."""
     import payments.ids
-    import payments.intake
-    import payments.repository
-    import payments.settlement
-    import payments.workflow
 
     clock = Clock(start_ms)
-    modules = (payments.ids, payments.intake, payments.repository, payments.settlement, payments.workflow)
-    for module in modules:
-        monkeypatch.setattr(module, "now_ms", clock.ms)
+    # Every actor reads this one clock (the model moves it); ids take their time from the module.
+    monkeypatch.setattr(payments.ids, "now_ms", clock.ms)
     scheduler = Scheduler()
     ledger = Ledger(credential=CREDENTIAL, clock=clock.seconds)
     # Two index shards: the sweeper's 3 days x 16 shards of queries per run would dominate.
@@ -466,13 +455,14 @@ def platform(aws: awsenv.AwsEnv, monkeypatch: pytest.MonkeyPatch, start_ms: int)
 
     services = Services(
         settings=settings,
-        repo=Repository(settings, Faulty(scheduler, aws.ddb, "dynamodb")),  # type: ignore[arg-type]
+        repo=Repository(settings, Faulty(scheduler, aws.ddb, "dynamodb"), ActorClock(clock.ms)),  # type: ignore[arg-type]
         sqs=Faulty(scheduler, aws.sqs, "sqs"),  # type: ignore[arg-type]
         sns=Faulty(scheduler, aws.sns, "sns"),  # type: ignore[arg-type]
         s3=Faulty(scheduler, aws.s3, "s3"),  # type: ignore[arg-type]
         sfn=ModelSfn(lambda: holder[0], scheduler),  # type: ignore[arg-type]
         get_parameter=get_parameter,
         processor_transport=model_transport(scheduler, ledger),
+        clock=ActorClock(clock.ms),
     )
     model = Platform(aws, scheduler, clock, ledger, services)
     holder.append(model)
@@ -527,7 +517,7 @@ def drive_calm(model: Platform, rounds: int = 24) -> None:
 
 def transactions(model: Platform) -> list[dict[str, Any]]:
     """This run's transactions (one customer per payment: a Query on the by-customer index)."""
-    from payments.repository import from_attributes
+    from payments.store.repository import from_attributes
 
     found = []
     for key in model.payments:
@@ -548,7 +538,7 @@ def transactions(model: Platform) -> list[dict[str, Any]]:
 
 
 def audit_entries(model: Platform, transaction_id: str) -> list[dict[str, Any]]:
-    from payments.repository import from_attributes
+    from payments.store.repository import from_attributes
 
     page = model.aws.ddb.query(
         TableName=model.aws.n["AUDIT_TABLE"],

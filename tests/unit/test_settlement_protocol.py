@@ -11,8 +11,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from payments import workflow
+from payments import recovery, steps
 from payments.handlers import fraud_check, intake, retry
+from payments.settle import SettlementInProgress, SettlementNotOwned, settle_step
 
 from tests.unit import awsenv, model
 from tests.unit.awsenv import AwsEnv, api_event, body_of, payment
@@ -48,8 +49,8 @@ def created(platform: model.Platform) -> dict[str, Any]:
     [execution] = [a for a in platform.scheduler.live() if a.kind == "workflow"]
     platform.scheduler.actors.remove(execution)  # the test plays the workflow's part itself
     [item] = model.transactions(platform)
-    workflow.validate_step(platform.services, item["transaction_id"], item["timestamp"])
-    workflow.fraud_step(platform.services, item["transaction_id"], item["timestamp"])
+    steps.validate_step(platform.services, item["transaction_id"], item["timestamp"])
+    steps.fraud_step(platform.services, item["transaction_id"], item["timestamp"])
     return item
 
 
@@ -68,7 +69,7 @@ def spawn(platform: model.Platform, name: str, body: Any) -> model.Actor:
 def test_a_lost_approval_is_reconciled_not_failed_forever_nor_charged_twice(platform: model.Platform) -> None:
     item = created(platform)
     txn, ts = item["transaction_id"], item["timestamp"]
-    settle = spawn(platform, "Settle", lambda: workflow.settle_step(platform.services, txn, ts))
+    settle = spawn(platform, "Settle", lambda: settle_step(platform.services, txn, ts))
     step_until(platform, settle, "processor.POST", fault="lost")  # charged; the answer is lost
     finish(platform, settle)
     # The same attempt looked the charge up and completed: no FAILED, no retry needed.
@@ -83,12 +84,12 @@ def test_every_attempt_sends_the_same_charge_and_key_retention_is_not_trusted(
 ) -> None:
     item = created(platform)
     txn, ts = item["transaction_id"], item["timestamp"]
-    settle = spawn(platform, "Settle", lambda: workflow.settle_step(platform.services, txn, ts))
+    settle = spawn(platform, "Settle", lambda: settle_step(platform.services, txn, ts))
     step_until(platform, settle, "processor.POST", fault="lost")
     step_until(platform, settle, "processor.GET", fault="refused")  # and the lookup fails too
     finish(platform, settle)
     assert settle.error is not None
-    recorded = workflow.failure_step(platform.services, txn, ts, {"Error": "ProcessorUnavailable"})
+    recorded = steps.failure_step(platform.services, txn, ts, {"Error": "ProcessorUnavailable"})
     assert recorded["recorded"] is True
     # Two weeks in the DLQ: the processor has long forgotten the idempotency key.
     platform.clock.now += 14 * 86_400_000
@@ -105,10 +106,10 @@ def test_every_attempt_sends_the_same_charge_and_key_retention_is_not_trusted(
 def test_the_charge_body_never_changes_between_attempts(platform: model.Platform) -> None:
     item = created(platform)
     txn, ts = item["transaction_id"], item["timestamp"]
-    settle = spawn(platform, "Settle", lambda: workflow.settle_step(platform.services, txn, ts))
+    settle = spawn(platform, "Settle", lambda: settle_step(platform.services, txn, ts))
     step_until(platform, settle, "processor.POST", fault="refused")  # surely not sent
     finish(platform, settle)
-    workflow.failure_step(platform.services, txn, ts, {"Error": "ProcessorUnavailable"})
+    steps.failure_step(platform.services, txn, ts, {"Error": "ProcessorUnavailable"})
     model.drive_calm(platform)
 
     bodies = {r["body"] for r in platform.ledger.requests if r["method"] == "POST"}
@@ -125,14 +126,14 @@ def test_a_duplicate_delivery_cannot_fail_the_attempt_whose_approval_is_in_fligh
 ) -> None:
     item = created(platform)
     txn, ts = item["transaction_id"], item["timestamp"]
-    workflow.failure_step(platform.services, txn, ts, {"Error": "States.Timeout"})
+    steps.failure_step(platform.services, txn, ts, {"Error": "States.Timeout"})
     platform.pull_failed_queue()
     [message] = platform.queue
     first = platform.deliver(message)
     step_until(platform, first, "processor.POST")  # attempt 2 owns the lease, charge about to leave
     second = platform.deliver(message)  # the same message again (visibility expired)
     finish(platform, second)
-    assert isinstance(second.error, workflow.SettlementInProgress)
+    assert isinstance(second.error, SettlementInProgress)
     assert current(platform)["status"] == "SETTLING"  # not FAILED by the duplicate
 
     finish(platform, first)
@@ -148,13 +149,13 @@ def test_a_stale_settler_cannot_complete_over_the_next_attempt_or_lower_the_vers
 ) -> None:
     item = created(platform)
     txn, ts = item["transaction_id"], item["timestamp"]
-    stale = spawn(platform, "Settle", lambda: workflow.settle_step(platform.services, txn, ts))
+    stale = spawn(platform, "Settle", lambda: settle_step(platform.services, txn, ts))
     step_until(platform, stale, "processor.POST")
     # Step Functions gave up on the task (time-out) and recorded the failure; the invocation lives on.
-    workflow.failure_step(platform.services, txn, ts, {"Error": "States.Timeout"})
-    assert workflow.settle_step.__doc__  # (Settle never leaves FAILED: shown below)
-    with pytest.raises(workflow.SettlementNotOwned):
-        workflow.settle_step(platform.services, txn, ts)
+    steps.failure_step(platform.services, txn, ts, {"Error": "States.Timeout"})
+    assert settle_step.__doc__  # (Settle never leaves FAILED: shown below)
+    with pytest.raises(SettlementNotOwned):
+        settle_step(platform.services, txn, ts)
     platform.clock.now += (platform.services.settings.settlement_lease_seconds + 1) * 1000
     platform.pull_failed_queue()
     attempt_two = platform.deliver(platform.queue[0])
@@ -190,12 +191,12 @@ def test_a_throttled_retry_enqueue_is_sent_by_the_step_functions_retry(platform:
     item = created(platform)
     txn, ts = item["transaction_id"], item["timestamp"]
     error = {"Error": "ProcessorUnavailable"}
-    first = spawn(platform, "RecordFailure", lambda: workflow.failure_step(platform.services, txn, ts, error))
+    first = spawn(platform, "RecordFailure", lambda: steps.failure_step(platform.services, txn, ts, error))
     step_until(platform, first, "sqs.send_message", fault="throttle")  # committed FAILED, then throttled
     finish(platform, first)
     assert first.error is not None and current(platform)["status"] == "FAILED"
 
-    again = spawn(platform, "RecordFailure", lambda: workflow.failure_step(platform.services, txn, ts, error))
+    again = spawn(platform, "RecordFailure", lambda: steps.failure_step(platform.services, txn, ts, error))
     finish(platform, again)
 
     assert again.result == {"status": "FAILED", "recorded": False}
@@ -210,13 +211,13 @@ def test_a_throttled_retry_enqueue_is_sent_by_the_step_functions_retry(platform:
 def test_a_lost_stream_message_after_completion_is_sent_by_the_rerun(platform: model.Platform) -> None:
     item = created(platform)
     txn, ts = item["transaction_id"], item["timestamp"]
-    settle = spawn(platform, "Settle", lambda: workflow.settle_step(platform.services, txn, ts))
+    settle = spawn(platform, "Settle", lambda: settle_step(platform.services, txn, ts))
     step_until(platform, settle, "processor.POST")
     step_until(platform, settle, "sqs.send_message_batch", fault="throttle")  # after SETTLING→COMPLETED
     finish(platform, settle)
     assert current(platform)["status"] == "COMPLETED" and current(platform)["stream_outbox"]
 
-    rerun = spawn(platform, "Settle", lambda: workflow.settle_step(platform.services, txn, ts))
+    rerun = spawn(platform, "Settle", lambda: settle_step(platform.services, txn, ts))
     finish(platform, rerun)
 
     stream = [json.loads(m["Body"])["to_status"] for m in platform.aws.audit_stream()]
@@ -226,14 +227,14 @@ def test_a_lost_stream_message_after_completion_is_sent_by_the_rerun(platform: m
 def test_a_completion_whose_notify_failed_is_published_by_the_sweeper(platform: model.Platform) -> None:
     item = created(platform)
     txn, ts = item["transaction_id"], item["timestamp"]
-    workflow.settle_step(platform.services, txn, ts)
-    notify = spawn(platform, "Notify", lambda: workflow.outcome_step(platform.services, txn, ts))
+    settle_step(platform.services, txn, ts)
+    notify = spawn(platform, "Notify", lambda: steps.outcome_step(platform.services, txn, ts))
     step_until(platform, notify, "sns.publish", fault="throttle")  # Notify fails through its retries
     finish(platform, notify)
     assert platform.aws.notifications("events") == []
 
     platform.clock.now += (platform.services.settings.stuck_after_seconds + 1) * 1000
-    swept = workflow.sweep(platform.services)
+    swept = recovery.sweep(platform.services)
 
     assert txn in swept.redriven
     [event] = platform.aws.notifications("events")
@@ -248,10 +249,10 @@ def test_a_pending_transaction_whose_workflow_never_started_is_swept_to_the_fail
     step_until(platform, client, "sfn.start_execution", fault="crash")  # stored, never started
     finish(platform, client)
     assert current(platform)["status"] == "PENDING"
-    assert workflow.sweep(platform.services).failed == []  # not stuck yet: within the budget
+    assert recovery.sweep(platform.services).failed == []  # not stuck yet: within the budget
 
     platform.clock.now += (platform.services.settings.stuck_after_seconds + 1) * 1000
-    swept = workflow.sweep(platform.services)
+    swept = recovery.sweep(platform.services)
 
     assert swept.failed == [current(platform)["transaction_id"]]
     assert current(platform)["status"] == "FAILED"
@@ -369,7 +370,7 @@ def test_default_fraud_thresholds_are_per_currency(
 def test_one_failed_notification_per_payment_however_many_retries_fail(platform: model.Platform) -> None:
     item = created(platform)
     txn, ts = item["transaction_id"], item["timestamp"]
-    workflow.failure_step(platform.services, txn, ts, {"Error": "ProcessorUnavailable"})
+    steps.failure_step(platform.services, txn, ts, {"Error": "ProcessorUnavailable"})
     platform.pull_failed_queue()
     [message] = platform.queue
     for _ in range(3):  # three receives, each attempt fails at the processor

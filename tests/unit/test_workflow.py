@@ -9,7 +9,7 @@ import pytest
 from payments.config import get_settings
 from payments.errors import DomainError, TransitionConflict
 from payments.handlers import fraud_check, notification, settlement, validator
-from payments.repository import Repository
+from payments.store.repository import Repository
 
 from tests.unit.awsenv import FRAUD_RULES, AwsEnv, payment
 from tests.unit.flows import CTX, create, run_workflow
@@ -45,7 +45,7 @@ def test_approved_payment_completes_archived_audited_and_announced(aws: AwsEnv) 
     assert item["status"] == "COMPLETED"
     assert item["fraud"]["decision"] == "APPROVE"
     assert item["processor_reference"].startswith("sim_")
-    assert item["version"] == 4
+    assert item["transitions"] == 4
 
     assert statuses(aws, txn) == [
         ("NONE", "PENDING"),
@@ -414,7 +414,7 @@ def test_backward_transition_is_refused(aws: AwsEnv) -> None:
 
 
 def test_archive_without_kms_encryption_fails_the_settlement(aws: AwsEnv) -> None:
-    from payments.settlement import ArchiveNotEncrypted
+    from payments.settle import ArchiveNotEncrypted
 
     aws.s3.delete_bucket_encryption(Bucket=aws.n["ARCHIVE_BUCKET"])
     txn = create()["transaction_id"]

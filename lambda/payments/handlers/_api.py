@@ -9,8 +9,8 @@ from payments import clients
 from payments.config import get_settings
 from payments.errors import ApiError, InternalError, ServiceUnavailable
 from payments.handlers._runtime import count, logger
-from payments.repository import Throttled
 from payments.responses import HttpRequest, error_response, json_response
+from payments.store.repository import Throttled
 
 
 def respond(

@@ -1,6 +1,9 @@
 """03:00 UTC retention job:
 ``{"older_than_days": 90, "archive": true, "dry_run": false, "backfill_ttl": false}``.
 
+A retention below the deployed one (``CLEANUP_RETENTION_DAYS``) is refused unless the event says
+``"force": true`` — the rule ``ops cleanup --force`` applies (``payments.jobs.retention``).
+
 Thin entry point over ``payments.jobs.cleanup`` (the code behind ``ops cleanup``). A missing
 ``dry_run`` means a dry run: deleting needs the explicit ``false`` the schedule sends. The job stops
 a minute before the Lambda timeout and reports ``complete: false``; the next run resumes.
@@ -12,10 +15,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from payments.handlers._runtime import count, entrypoint, logger
+from payments.handlers._runtime import count, entrypoint, logger, remaining_seconds
 from payments.jobs import runtime as jobs
 from payments.jobs.cleanup import DEFAULT_SEGMENTS, CleanupResult, run_cleanup
 from payments.jobs.lock import LockHeld
+from payments.jobs.retention import check_retention
 
 SAFETY_MARGIN_S = 60
 
@@ -31,7 +35,8 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
         raise ValueError("segments must be an integer")
     archive = jobs.flag(payload, "archive", True)
     config = jobs.settings()
-    remaining = jobs.remaining_seconds(context)
+    check_retention(older_than_days, config.retention_days, force=jobs.flag(payload, "force", False))
+    remaining = remaining_seconds(context)
     logger.set_correlation_id(f"cleanup-{older_than_days}d")
     try:
         owner = (

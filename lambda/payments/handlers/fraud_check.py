@@ -6,7 +6,7 @@ from typing import Any
 
 from payments.handlers._runtime import count, entrypoint, logger, services
 from payments.handlers._workflow import transaction_ref
-from payments.workflow import fraud_step
+from payments.steps import fraud_step
 
 
 @entrypoint("fraud-check")

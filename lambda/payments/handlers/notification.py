@@ -8,7 +8,7 @@ from typing import Any
 from payments.errors import DomainError
 from payments.handlers._runtime import count, entrypoint, logger, services
 from payments.handlers._workflow import transaction_ref
-from payments.workflow import failure_step, outcome_step, reject_step
+from payments.steps import failure_step, outcome_step, reject_step
 
 
 class UnknownAction(DomainError):

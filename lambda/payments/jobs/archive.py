@@ -14,6 +14,7 @@ An archive object is JSONL, one line per row in DynamoDB's own export format
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 from collections import Counter
@@ -24,6 +25,8 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from payments.jobs import JobError
+from payments.layout import ARCHIVE_PREFIX, cleanup_prefix
+from payments.store.keys import key_id, key_names_of
 
 MANIFEST_SUFFIX = ".manifest.json"
 OBJECT_SUFFIX = ".jsonl"
@@ -297,3 +300,29 @@ def _verify_manifest(store: ArchiveStore, key: str, owners: Counter[str], result
             result.problems.append(f"{obj.key}: row {entry['key']} has another version than recorded")
         owners[entry["key"]] += 1
         result.rows += 1
+
+
+def verify_archive(
+    dynamodb_client: Any, table: str, s3_client: Any, bucket: str, day: dt.date
+) -> VerifyResult:
+    """``ops cleanup --verify``: ``verify`` over the runs of cutoff date ``day``."""
+    names = key_names_of(dynamodb_client.describe_table(TableName=table)["Table"])
+    store = ArchiveStore(s3_client, bucket, lambda item: key_id(names, item))
+    return verify(store, cleanup_prefix(day))
+
+
+def archived_items(s3_client: Any, bucket: str, prefix: str = f"{ARCHIVE_PREFIX}/") -> list[dict[str, Any]]:
+    """Every row line of the archive objects under ``prefix`` (current versions), e.g. to restore."""
+    items: list[dict[str, Any]] = []
+    request: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix}
+    for _ in range(MAX_LIST_PAGES):
+        page = s3_client.list_objects_v2(**request)
+        for obj in page.get("Contents", []):
+            if not obj["Key"].endswith(OBJECT_SUFFIX):
+                continue
+            body = s3_client.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read().decode("utf-8")
+            items.extend(json.loads(line)["Item"] for line in body.splitlines() if line.strip())
+        if not page.get("IsTruncated"):
+            return items
+        request["ContinuationToken"] = page["NextContinuationToken"]
+    raise JobError("listing archives did not finish")

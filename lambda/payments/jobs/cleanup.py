@@ -27,7 +27,6 @@ two runs overlapped, and deleted unfinished or changing transactions):
 from __future__ import annotations
 
 import datetime as dt
-import json
 import threading
 import time
 import uuid
@@ -35,28 +34,37 @@ from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from payments.jobs import JobError
+from payments.clock import iso_from_ms, now_ms
+from payments.jobs import JobError, retention
 from payments.jobs.archive import (
     OBJECT_SUFFIX,
     SUMMARY_NAME,
     ArchiveObject,
     ArchiveStore,
-    VerifyResult,
     item_line,
     item_version,
-    verify,
 )
-from payments.jobs.lock import DEFAULT_LEASE_S, CleanupLock, is_lock_item
-from payments.jobs.retry import Backoff
-from payments.states import TERMINAL
+from payments.jobs.backoff import Backoff
+from payments.jobs.lock import DEFAULT_LEASE_S, CleanupLock
+from payments.jobs.reconcile import reconcile_journal
+from payments.jobs.retention import (
+    BACKFILL_ATTRIBUTE,
+    BACKFILL_TTL,
+    DELETE,
+    TERMINAL_STATUSES,
+    TTL_ATTRIBUTE,
+    cutoff_for,
+)
+from payments.layout import cleanup_prefix
+from payments.store import write
+from payments.store.keys import key_id, key_names_of
 
-TTL_ATTRIBUTE = "expires_at"
-BACKFILL_ATTRIBUTE = "ttl_backfill"  # set with the TTL: which run archived the row, and where
-TERMINAL_STATUSES: tuple[str, ...] = tuple(sorted(s.value for s in TERMINAL))  # finished: eligible
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
+
 TRANSACT_LIMIT = 100  # DynamoDB TransactWriteItems maximum
-BATCH_GET_LIMIT = 100
 DEFAULT_SEGMENTS = None  # auto: see choose_segments()
 MAX_AUTO_SEGMENTS = 16
 BYTES_PER_SEGMENT = 1 << 30  # one scan worker per GiB of table
@@ -65,39 +73,8 @@ MAX_SEGMENTS = 64
 MAX_PAGES_PER_SEGMENT = 1_000_000  # bound on a loop driven by a remote service
 MAX_CONFLICT_ROUNDS = 5  # a row that keeps changing is left for the next run
 MAX_UNFINISHED_SAMPLES = 1000
-ARCHIVE_PREFIX = "cleanup"
 
 ProgressCallback = Callable[[str, int], None]
-
-
-def cutoff_for(older_than_days: int, now: dt.datetime | None = None) -> dt.datetime:
-    """Start (00:00 UTC) of the day ``older_than_days`` before today: items strictly older go.
-
-    Truncating to midnight makes the eligible set (and the archive prefix) the same for every
-    run on the same day.
-    """
-    if older_than_days < 1:
-        raise JobError("--older-than must be at least 1 day")
-    today = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC).date()
-    day = today - dt.timedelta(days=older_than_days)
-    return dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
-
-
-def parse_duration_days(text: str) -> int:
-    """``"90d"``, ``"90"`` or ``"12w"`` → days."""
-    value = text.strip().lower()
-    units = {"d": 1, "w": 7}
-    multiplier = 1
-    if value and value[-1] in units:
-        multiplier = units[value[-1]]
-        value = value[:-1]
-    if not value.isdigit() or int(value) < 1:
-        raise JobError(f"invalid duration {text!r}: expected e.g. 90d, 12w or 90")
-    return int(value) * multiplier
-
-
-def archive_prefix(cutoff_date: dt.date) -> str:
-    return f"{ARCHIVE_PREFIX}/{cutoff_date.isoformat()}/"
 
 
 @dataclass
@@ -140,7 +117,7 @@ class CleanupResult:
 
     @property
     def archive_prefix(self) -> str:
-        return archive_prefix(self.cutoff.date())
+        return cleanup_prefix(self.cutoff.date())
 
     @property
     def write_requests(self) -> int:
@@ -182,7 +159,7 @@ class CleanupResult:
         }
 
 
-class _Run:
+class Run:
     """State of one cleanup run shared by the segment workers."""
 
     def __init__(
@@ -259,22 +236,9 @@ class _Run:
     def key_id(self, item: Mapping[str, Any]) -> str:
         return key_id(self.key_names, item)
 
-    def classify(self, item: Mapping[str, Any]) -> str:
-        """ "eligible", "unfinished" or "skip" for an item read from the table."""
-        res = self.result
-        if is_lock_item(item, self.key_names):
-            return "skip"
-        timestamp = item.get("timestamp", {}).get("N")
-        if timestamp is None or int(timestamp) >= res.cutoff_ms:
-            return "skip"
-        status = item.get("status", {}).get("S")
-        if status not in TERMINAL_STATUSES:
-            return "unfinished"
-        if res.mode == "backfill-ttl":
-            return "skip" if TTL_ATTRIBUTE in item else "eligible"
-        # Rows a TTL backfill archived and marked are TTL's to delete: archiving them again
-        # would put them in a second object.
-        return "skip" if BACKFILL_ATTRIBUTE in item else "eligible"
+    def classify(self, item: Mapping[str, Any], mode: str) -> str:
+        """ "eligible", "unfinished" or "skip" (``payments.jobs.retention.classify``)."""
+        return retention.classify(item, self.key_names, self.result.cutoff_ms, mode)
 
     def note_unfinished(self, item: Mapping[str, Any]) -> None:
         status = item.get("status", {}).get("S", "(none)")
@@ -317,7 +281,7 @@ class _Run:
             page = self.dynamodb.scan(**request)
             eligible = []
             for item in page.get("Items", []):
-                kind = self.classify(item)
+                kind = self.classify(item, res.mode)
                 if kind == "eligible":
                     eligible.append(item)
                 elif kind == "unfinished":
@@ -359,31 +323,31 @@ class _Run:
                 self.lock.add_pending(key, res.mode)  # journal first: a crash after this is reconciled
             obj = self.store.create_object(key, items)
             self.count(archive_objects=1, archived=len(items))
-        self.apply(items, obj)
+        self.apply(items, obj, res.mode)
         if obj is not None:
-            self.finish(obj)
+            self.finish(obj, res.mode)
 
-    def apply(self, items: list[dict[str, Any]], obj: ArchiveObject | None) -> None:
+    def apply(self, items: list[dict[str, Any]], obj: ArchiveObject | None, mode: str) -> None:
         """Delete (or TTL-mark) ``items`` under their archived version; rows that changed are
         archived again and retried, rows that vanished or are no longer eligible leave ``obj``."""
         pending = list(items)
         for _round in range(MAX_CONFLICT_ROUNDS):
             if not pending or self.stopping():
                 return
-            conflicts = self.write(pending, obj)
+            conflicts = self.write(pending, obj, mode)
             pending = []
             changes: dict[str, str | None] = {}
             for ident, current in conflicts.items():
                 if current is None:
                     changes[ident] = None
                     self.count(vanished=1)
-                elif self.result.mode == "backfill-ttl" and TTL_ATTRIBUTE in current:
+                elif mode == BACKFILL_TTL and TTL_ATTRIBUTE in current:
                     # Someone else set a TTL meanwhile: it is archived here, TTL deletes it.
                     self.count(ttl_skipped=1)
                     if obj is not None:
                         changes[ident] = item_line(current)
                         obj.done.add(ident)
-                elif self.classify(current) == "eligible":
+                elif self.classify(current, mode) == "eligible":
                     changes[ident] = item_line(current)
                     pending.append(current)
                     self.count(rearchived=1)
@@ -398,9 +362,9 @@ class _Run:
             self.count(changed_skipped=len(pending))
 
     def write(
-        self, items: list[dict[str, Any]], obj: ArchiveObject | None
+        self, items: list[dict[str, Any]], obj: ArchiveObject | None, mode: str
     ) -> dict[str, dict[str, Any] | None]:
-        if self.result.mode == "backfill-ttl":
+        if mode == BACKFILL_TTL:
             return self.set_ttl(items, obj)
         conflicts: dict[str, dict[str, Any] | None] = {}
         for start in range(0, len(items), TRANSACT_LIMIT):
@@ -414,29 +378,6 @@ class _Run:
                 obj.done.update(deleted)
         return conflicts
 
-    def _delete_request(self, item: Mapping[str, Any]) -> dict[str, Any]:
-        names = {"#pk": self.key_names[0], "#v": "version", "#st": "status"}
-        finished = {f":t{i}": {"S": status} for i, status in enumerate(TERMINAL_STATUSES)}
-        values: dict[str, Any] = dict(finished)
-        version = item_version(item)
-        if version is None:
-            version_check = "attribute_not_exists(#v)"
-        else:
-            version_check = "#v = :v"
-            values[":v"] = {"N": version}
-        return {
-            "Delete": {
-                "TableName": self.result.table,
-                "Key": self.key_of(item),
-                "ConditionExpression": (
-                    f"attribute_exists(#pk) AND {version_check} AND #st IN ({', '.join(finished)})"
-                ),
-                "ExpressionAttributeNames": names,
-                "ExpressionAttributeValues": values,
-                "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
-            }
-        }
-
     def delete_group(self, group: list[dict[str, Any]]) -> tuple[set[str], dict[str, dict[str, Any] | None]]:
         """One TransactWriteItems of up to 100 guarded deletes; returns (deleted, conflicts)."""
         todo = list(group)
@@ -444,7 +385,9 @@ class _Run:
         attempt = 0
         while todo:
             try:
-                self.dynamodb.transact_write_items(TransactItems=[self._delete_request(i) for i in todo])
+                write.transact(
+                    self.dynamodb, [guarded_delete(self.result.table, self.key_names, i) for i in todo]
+                )
             except self.dynamodb.exceptions.TransactionCanceledException as exc:
                 self.count(req_transact_write_items=1)
                 reasons = exc.response.get("CancellationReasons") or []
@@ -483,7 +426,7 @@ class _Run:
             "M": {
                 "run_id": {"S": self.result.run_id},
                 "archived_to": {"S": obj.key if obj else "(not archived: --no-archive)"},
-                "at": {"S": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")},
+                "at": {"S": iso_from_ms(now_ms())},
             }
         }
         for item in items:
@@ -492,135 +435,53 @@ class _Run:
             self.ensure_lock()
             # The item's own age decides its expiry, so TTL removes exactly what the retention
             # rule would have deleted (and DynamoDB's TTL deletes cost no write capacity).
-            expires_at = int(item["timestamp"]["N"]) // 1000 + self.result.older_than_days * 86_400
-            values: dict[str, Any] = {":exp": {"N": str(expires_at)}, ":audit": audit}
+            expires_at = retention.expires_at(item, self.result.older_than_days)
             version = item_version(item)
-            if version is None:
-                version_check = "attribute_not_exists(#v)"
-            else:
-                version_check = "#v = :v"
-                values[":v"] = {"N": version}
-            try:
-                self.dynamodb.update_item(
-                    TableName=self.result.table,
-                    Key=self.key_of(item),
-                    UpdateExpression="SET #ttl = :exp, #audit = :audit",
-                    ConditionExpression=(
-                        f"attribute_exists(#pk) AND attribute_not_exists(#ttl) AND {version_check}"
-                    ),
-                    ExpressionAttributeNames={
-                        "#ttl": TTL_ATTRIBUTE,
-                        "#audit": BACKFILL_ATTRIBUTE,
-                        "#pk": self.key_names[0],
-                        "#v": "version",
-                    },
-                    ExpressionAttributeValues=values,
-                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
-                )
-            except self.dynamodb.exceptions.ConditionalCheckFailedException as exc:
+            marked = write.update(
+                self.dynamodb,
+                self.result.table,
+                self.key_of(item),
+                sets=["#ttl = :exp", "#audit = :audit"],
+                condition="attribute_exists(#pk) AND attribute_not_exists(#ttl)",
+                read_version=None if version is None else int(version),
+                names={"#ttl": TTL_ATTRIBUTE, "#audit": BACKFILL_ATTRIBUTE, "#pk": self.key_names[0]},
+                values={":exp": {"N": str(expires_at)}, ":audit": audit},
+            )
+            if not marked:
                 self.count(req_update_item=1)
-                conflicts[self.key_id(item)] = exc.response.get("Item")
+                conflicts[self.key_id(item)] = marked.item or None
                 continue
             self.count(req_update_item=1, ttl_set=1)
             if obj is not None:
                 obj.done.add(self.key_id(item))
         return conflicts
 
-    def finish(self, obj: ArchiveObject) -> None:
+    def finish(self, obj: ArchiveObject, mode: str) -> None:
         """Close a chunk: its object keeps exactly the rows done, then manifest, then journal."""
         store = self.archive_store()
         leftovers = {ident: None for ident in obj.lines if ident not in obj.done}
         if leftovers:
             self.ensure_lock()
             store.patch(obj, leftovers)
-        store.write_manifest(obj, {"run_id": self.result.run_id, "mode": self.result.mode})
+        store.write_manifest(obj, {"run_id": self.result.run_id, "mode": mode})
         if self.lock is not None:
             self.lock.remove_pending(obj.key)
         with self.guard:
             self.result.objects.append(obj.key)
 
-    # -- reconciliation of a crashed run's chunks ----------------------------------------
-    def current_items(self, keys: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-        found: dict[str, dict[str, Any]] = {}
-        for start in range(0, len(keys), BATCH_GET_LIMIT):
-            request: dict[str, Any] = {
-                self.result.table: {"Keys": keys[start : start + BATCH_GET_LIMIT], "ConsistentRead": True}
-            }
-            for attempt in range(1, self.backoff.max_attempts + 1):
-                response = self.dynamodb.batch_get_item(RequestItems=request)
-                self.count(req_batch_get_item=1)
-                for item in response.get("Responses", {}).get(self.result.table, []):
-                    found[self.key_id(item)] = item
-                request = response.get("UnprocessedKeys") or {}
-                if not request:
-                    break
-                self.backoff.wait(attempt)
-            else:
-                raise JobError("reading rows of an interrupted chunk stayed throttled; rerun the cleanup")
-        return found
 
-    def reconcile(self, key: str, mode: str) -> None:
-        """Finish a chunk a crashed run left in the journal: rows already gone stay archived;
-        rows still present are deleted (or TTL-marked) under their current version, or leave
-        the object if they are no longer eligible."""
-        store = self.archive_store()
-        obj = store.read(key) if store.exists(key) else None
-        if obj is None:  # the crash came before the object was written
-            if self.lock is not None:
-                self.lock.remove_pending(key)
-            return
-        saved_mode, self.result.mode = self.result.mode, mode
-        try:
-            self._reconcile(obj)
-        finally:
-            self.result.mode = saved_mode
-
-    def _reconcile(self, obj: ArchiveObject) -> None:
-        mode = self.result.mode
-        archived = {ident: json.loads(line)["Item"] for ident, line in obj.lines.items()}
-        current = self.current_items([self.key_of(item) for item in archived.values()])
-        todo: list[dict[str, Any]] = []
-        changes: dict[str, str | None] = {}
-        for ident, item in archived.items():
-            now = current.get(ident)
-            if now is None:
-                obj.done.add(ident)  # deleted after it was archived here
-            elif mode == "backfill-ttl" and TTL_ATTRIBUTE in now:
-                obj.done.add(ident)
-            elif self.classify(now) != "eligible":
-                changes[ident] = None
-            else:
-                if item_version(now) != item_version(item):
-                    changes[ident] = item_line(now)
-                todo.append(now)
-        self.ensure_lock()
-        self.archive_store().patch(obj, changes)
-        self.apply(todo, obj)
-        self.finish(obj)
-        self.count(recovered_objects=1, recovered_rows=len(obj.done))
-
-
-def key_names_of(description: Mapping[str, Any]) -> list[str]:
-    """The table's key attribute names, hash key first."""
-    return [k["AttributeName"] for k in sorted(description["KeySchema"], key=lambda k: k["KeyType"])]
-
-
-def key_id(key_names: Sequence[str], item: Mapping[str, Any]) -> str:
-    """A row's key as one string (``hash|range``): how archives and manifests name rows."""
-    parts = []
-    for name in key_names:
-        ((_type, value),) = item[name].items()
-        parts.append(str(value))
-    return "|".join(parts)
-
-
-def verify_archive(
-    dynamodb_client: Any, table: str, s3_client: Any, bucket: str, day: dt.date
-) -> VerifyResult:
-    """``ops cleanup --verify``: see ``payments.jobs.archive.verify``."""
-    names = key_names_of(dynamodb_client.describe_table(TableName=table)["Table"])
-    store = ArchiveStore(s3_client, bucket, lambda item: key_id(names, item))
-    return verify(store, archive_prefix(day))
+def guarded_delete(table: str, key_names: Sequence[str], item: Mapping[str, Any]) -> TransactWriteItemTypeDef:
+    """The delete of an archived row: only at the version archived, and while it is finished."""
+    finished = {f":t{i}": {"S": status} for i, status in enumerate(TERMINAL_STATUSES)}
+    version = item_version(item)
+    return write.transact_delete(
+        table,
+        {name: item[name] for name in key_names},
+        condition=f"attribute_exists(#pk) AND #st IN ({', '.join(finished)})",
+        read_version=None if version is None else int(version),
+        names={"#pk": key_names[0], "#st": "status"},
+        values=finished,
+    )
 
 
 def choose_segments(description: Mapping[str, Any]) -> int:
@@ -655,14 +516,12 @@ def run_cleanup(
     lock_owner: str | None = None,
     lock_lease_s: float = DEFAULT_LEASE_S,
     clock: Callable[[], float] = time.time,
-    use_lock: bool = True,
 ) -> CleanupResult:
     """Archive then delete (or TTL-mark) every finished row older than the cutoff. Dry run by
     default; a real run takes the cleanup lock (``LockHeld`` if another run has it).
 
     ``time_budget_s`` lets the Lambda stop cleanly before its timeout and ``stop`` lets the CLI
     stop on Ctrl-C; the result then has ``complete=False`` and the next run carries on.
-    ``use_lock=False`` exists only for tests that prove the archive stays exact without it.
     """
     if segments is not None and not 1 <= segments <= MAX_SEGMENTS:
         raise JobError(f"--segments must be between 1 and {MAX_SEGMENTS}")
@@ -677,7 +536,7 @@ def run_cleanup(
         table=table,
         cutoff=cutoff,
         older_than_days=older_than_days,
-        mode="backfill-ttl" if backfill_ttl else "delete",
+        mode=BACKFILL_TTL if backfill_ttl else DELETE,
         dry_run=dry_run,
         archive=archive,
         segments=segments or choose_segments(description),
@@ -688,7 +547,7 @@ def run_cleanup(
     key_names = key_names_of(description)
     if "timestamp" not in key_names and backfill_ttl:
         raise JobError("backfill needs the item timestamp (range key `timestamp`)")
-    run = _Run(
+    run = Run(
         dynamodb_client,
         result,
         key_names,
@@ -705,38 +564,30 @@ def run_cleanup(
     if dry_run:
         _scan_all(run)
     else:
-        _apply_locked(run, lock_owner if use_lock else None, use_lock, lock_lease_s, clock)
+        _apply_locked(run, lock_owner, lock_lease_s, clock)
     return result
 
 
-def _apply_locked(
-    run: _Run, owner: str | None, use_lock: bool, lease_s: float, clock: Callable[[], float]
-) -> None:
+def _apply_locked(run: Run, owner: str | None, lease_s: float, clock: Callable[[], float]) -> None:
     result = run.result
-    lock = None
-    if use_lock:
-        lock = CleanupLock(
-            run.dynamodb,
-            result.table,
-            run.key_names,
-            owner=owner,
-            lease_s=lease_s,
-            clock=clock,
-            on_request=run.count_request,
-        )
+    lock = CleanupLock(
+        run.dynamodb,
+        result.table,
+        run.key_names,
+        owner=owner,
+        lease_s=lease_s,
+        clock=clock,
+        on_request=run.count_request,
+    )
     try:
-        if lock is not None:
-            journal = lock.acquire()
-            run.lock = lock
-            if journal and run.store is None:
-                raise JobError(
-                    f"an interrupted run left {len(journal)} chunk(s) half done; run the cleanup with "
-                    "its archive (without --no-archive) first, to reconcile them"
-                )
-            for key, mode in sorted(journal.items()):
-                if run.stopping():
-                    break
-                run.reconcile(key, mode)
+        journal = lock.acquire()
+        run.lock = lock
+        if journal and run.store is None:
+            raise JobError(
+                f"an interrupted run left {len(journal)} chunk(s) half done; run the cleanup with "
+                "its archive (without --no-archive) first, to reconcile them"
+            )
+        reconcile_journal(run, journal)
         _scan_all(run)
     finally:
         try:
@@ -744,11 +595,10 @@ def _apply_locked(
                 _write_summary(run)
         finally:
             result.s3_merges = run.store.merges if run.store else 0
-            if lock is not None:
-                lock.release()
+            lock.release()
 
 
-def _scan_all(run: _Run) -> None:
+def _scan_all(run: Run) -> None:
     with ThreadPoolExecutor(max_workers=run.result.segments) as pool:
         futures = [pool.submit(run.segment, s) for s in range(run.result.segments)]
         errors = []
@@ -767,7 +617,7 @@ def _scan_all(run: _Run) -> None:
             raise errors[0]
 
 
-def _write_summary(run: _Run) -> None:
+def _write_summary(run: Run) -> None:
     """The run's own record (an audit entry for deletes and TTL backfills alike)."""
     store = run.archive_store()
     res = run.result
@@ -775,25 +625,8 @@ def _write_summary(run: _Run) -> None:
     summary = {
         **res.to_dict(),
         "owner": run.lock.owner if run.lock else None,
-        "finished_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "finished_at": iso_from_ms(now_ms()),
         "objects": sorted(res.objects),
         "unfinished_samples": res.unfinished_samples[:100],
     }
     store.put_json(res.summary_key, summary)
-
-
-def archived_items(s3_client: Any, bucket: str, prefix: str = f"{ARCHIVE_PREFIX}/") -> list[dict[str, Any]]:
-    """Every row line of the archive objects under ``prefix`` (current versions), e.g. to restore."""
-    items: list[dict[str, Any]] = []
-    request: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix}
-    for _ in range(MAX_PAGES_PER_SEGMENT):
-        page = s3_client.list_objects_v2(**request)
-        for obj in page.get("Contents", []):
-            if not obj["Key"].endswith(OBJECT_SUFFIX):
-                continue
-            body = s3_client.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read().decode("utf-8")
-            items.extend(json.loads(line)["Item"] for line in body.splitlines() if line.strip())
-        if not page.get("IsTruncated"):
-            return items
-        request["ContinuationToken"] = page["NextContinuationToken"]
-    raise JobError("listing archives did not finish")

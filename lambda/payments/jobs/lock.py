@@ -17,16 +17,21 @@ It carries no index attribute, so no GSI sees it, and the cleanup scan skips its
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
+from payments.clock import iso_from_ms
 from payments.jobs import JobError
+from payments.store import write
+from payments.store.keys import lock_key
 
-LOCK_ID = "ops-lock#cleanup"
+_log = logging.getLogger(__name__)
+
 DEFAULT_LEASE_S = 600.0
 SAFETY_MARGIN_S = 60.0  # a holder stops this long before its lease ends (clock skew, pauses)
 TTL_GRACE_S = 86_400  # the lock item outlives its lease by a day before TTL may remove it
@@ -38,7 +43,7 @@ class LockHeld(JobError):
     def __init__(self, owner: str, lease_expires_ms: int) -> None:
         self.owner = owner
         self.lease_expires_ms = lease_expires_ms
-        until = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(lease_expires_ms / 1000))
+        until = iso_from_ms(lease_expires_ms)
         super().__init__(
             f"another cleanup is running (lock held by {owner} until {until}); "
             "wait for it, or see docs/runbooks.md 'Cleanup lock' if it is stuck"
@@ -51,18 +56,6 @@ class LockLost(JobError):
 
 def new_owner_id() -> str:
     return f"{socket.gethostname()}:{uuid.uuid4().hex[:12]}"
-
-
-def lock_key(key_names: list[str]) -> dict[str, Any]:
-    """The lock item's key in a table keyed like the transactions table (hash S, range N)."""
-    key: dict[str, Any] = {key_names[0]: {"S": LOCK_ID}}
-    if len(key_names) > 1:
-        key[key_names[1]] = {"N": "0"}
-    return key
-
-
-def is_lock_item(item: Mapping[str, Any], key_names: list[str]) -> bool:
-    return item.get(key_names[0]) == {"S": LOCK_ID}
 
 
 class CleanupLock:
@@ -112,30 +105,31 @@ class CleanupLock:
         until, values = self._lease_values()
         values[":now"] = {"N": str(int(self.clock() * 1000))}
         values[":empty"] = {"M": {}}
-        try:
-            response = self.dynamodb.update_item(
-                TableName=self.table,
-                Key=self.key,
-                UpdateExpression=(
-                    "SET #owner = :me, lease_expires_at = :lease, expires_at = :ttl, acquired_at = :now, "
-                    "pending = if_not_exists(pending, :empty)"
-                ),
-                ConditionExpression="attribute_not_exists(#pk) OR lease_expires_at < :now",
-                ExpressionAttributeNames={"#owner": "owner", "#pk": self.hash_name},
-                ExpressionAttributeValues=values,
-                ReturnValues="ALL_NEW",
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
-        except self.dynamodb.exceptions.ConditionalCheckFailedException as exc:
-            self.on_request("update_item")
-            held = exc.response.get("Item") or self._read() or {}
+        taken = write.update(
+            self.dynamodb,
+            self.table,
+            self.key,
+            sets=[
+                "#owner = :me",
+                "lease_expires_at = :lease",
+                "expires_at = :ttl",
+                "acquired_at = :now",
+                "pending = if_not_exists(pending, :empty)",
+            ],
+            condition="attribute_not_exists(#pk) OR lease_expires_at < :now",
+            read_version=write.ANY_VERSION,
+            names={"#owner": "owner", "#pk": self.hash_name},
+            values=values,
+        )
+        self.on_request("update_item")
+        if not taken:
+            held = taken.item or self._read() or {}
             raise LockHeld(
                 str(held.get("owner", {}).get("S", "?")), int(held.get("lease_expires_at", {}).get("N", "0"))
-            ) from None
-        self.on_request("update_item")
+            )
         self.lease_until = until
         self._held = True
-        pending = response.get("Attributes", {}).get("pending", {}).get("M", {})
+        pending = taken.item.get("pending", {}).get("M", {})
         self.pending = {key: value.get("S", "delete") for key, value in pending.items()}
         if self.heartbeat:
             self._thread = threading.Thread(target=self._beat, name="cleanup-lock-heartbeat", daemon=True)
@@ -153,12 +147,13 @@ class CleanupLock:
                 self.renew()
             except LockLost:
                 return
-            except Exception:  # noqa: S112 - a failed renewal is retried; ensure() stops the run in time
+            except Exception:  # a failed renewal is retried; ensure() stops the run in time
+                _log.warning("cleanup lock %s: renewal failed; retrying", self.owner, exc_info=True)
                 continue
 
     def renew(self) -> None:
         until, values = self._lease_values()
-        self._conditional_update("SET lease_expires_at = :lease, expires_at = :ttl", values)
+        self._conditional_update(sets=["lease_expires_at = :lease", "expires_at = :ttl"], values=values)
         self.lease_until = until
 
     def ensure(self) -> None:
@@ -171,33 +166,44 @@ class CleanupLock:
             )
 
     def _conditional_update(
-        self, expression: str, values: dict[str, Any], names: dict[str, str] | None = None
+        self,
+        *,
+        sets: list[str] | None = None,
+        clauses: str = "",
+        values: dict[str, Any] | None = None,
+        names: dict[str, str] | None = None,
     ) -> None:
+        """A write to the lock item while this run holds it (``owner``); ``LockLost`` otherwise."""
         try:
-            self.dynamodb.update_item(
-                TableName=self.table,
-                Key=self.key,
-                UpdateExpression=expression,
-                ConditionExpression="#owner = :me",
-                ExpressionAttributeNames={"#owner": "owner", **(names or {})},
-                ExpressionAttributeValues={":me": {"S": self.owner}, **values},
+            done = write.update(
+                self.dynamodb,
+                self.table,
+                self.key,
+                sets=sets or [],
+                clauses=clauses,
+                condition="#owner = :me",
+                read_version=write.ANY_VERSION,
+                names={"#owner": "owner", **(names or {})},
+                values={":me": {"S": self.owner}, **(values or {})},
             )
-        except self.dynamodb.exceptions.ConditionalCheckFailedException:
-            self.lost = True
-            raise LockLost("the cleanup lock was taken over by another run; stopped") from None
         finally:
             self.on_request("update_item")
+        if not done:
+            self.lost = True
+            raise LockLost("the cleanup lock was taken over by another run; stopped")
 
     # -- journal ---------------------------------------------------------------------------
     def add_pending(self, object_key: str, mode: str) -> None:
         self.ensure()
         with self._guard:
-            self._conditional_update("SET pending.#obj = :mode", {":mode": {"S": mode}}, {"#obj": object_key})
+            self._conditional_update(
+                sets=["pending.#obj = :mode"], values={":mode": {"S": mode}}, names={"#obj": object_key}
+            )
             self.pending[object_key] = mode
 
     def remove_pending(self, object_key: str) -> None:
         with self._guard:
-            self._conditional_update("REMOVE pending.#obj", {}, {"#obj": object_key})
+            self._conditional_update(clauses="REMOVE pending.#obj", names={"#obj": object_key})
             self.pending.pop(object_key, None)
 
     # -- release ---------------------------------------------------------------------------
@@ -211,15 +217,20 @@ class CleanupLock:
         try:
             if self.pending:
                 # Keep the journal for the next run; only end the lease.
-                self._conditional_update("SET lease_expires_at = :zero", {":zero": {"N": "0"}})
+                self._conditional_update(sets=["lease_expires_at = :zero"], values={":zero": {"N": "0"}})
                 return
-            self.dynamodb.delete_item(
-                TableName=self.table,
-                Key=self.key,
-                ConditionExpression="#owner = :me",
-                ExpressionAttributeNames={"#owner": "owner"},
-                ExpressionAttributeValues={":me": {"S": self.owner}},
+            released = write.delete(
+                self.dynamodb,
+                self.table,
+                self.key,
+                condition="#owner = :me",
+                read_version=write.ANY_VERSION,
+                names={"#owner": "owner"},
+                values={":me": {"S": self.owner}},
             )
             self.on_request("delete_item")
-        except (LockLost, self.dynamodb.exceptions.ConditionalCheckFailedException):
-            return  # someone took over after our lease ended: nothing of ours to release
+        except LockLost:
+            released = False
+        if not released:
+            # Someone took over after our lease ended: nothing of ours to release.
+            _log.info("cleanup lock %s: taken over before release; nothing to release", self.owner)

@@ -26,6 +26,7 @@ from botocore.exceptions import ClientError
 
 from payments import money
 from payments.jobs import JobError
+from payments.layout import report_key
 from payments.shards import day_shard_key, day_shard_keys, parse_day_shard
 from payments.states import Status
 
@@ -366,10 +367,6 @@ def shards_with_rows(
         return []
     with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(keys)))) as pool:
         return sorted(n for n in pool.map(probe, keys) if n is not None)
-
-
-def report_key(day: dt.date) -> str:
-    return f"reports/{day.isoformat()}.json"
 
 
 def stored_report(s3_client: Any, bucket: str, day: dt.date) -> tuple[dict[str, Any], str] | None:

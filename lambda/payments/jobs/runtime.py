@@ -23,6 +23,7 @@ class JobSettings:
     by_day_index: str
     day_shards: int
     archive_bucket: str
+    retention_days: int  # the deployed cleanup_retention_days: the shortest retention allowed unforced
 
 
 def settings() -> JobSettings:
@@ -35,6 +36,7 @@ def settings() -> JobSettings:
         by_day_index=loaded.by_day_index,
         day_shards=loaded.day_shards,
         archive_bucket=loaded.archive_bucket,
+        retention_days=loaded.cleanup_retention_days,
     )
 
 
@@ -49,8 +51,3 @@ def flag(event: dict[str, Any], name: str, default: bool) -> bool:
     if not isinstance(value, bool):
         raise ValueError(f"{name} must be true or false")
     return value
-
-
-def remaining_seconds(context: Any) -> float | None:
-    getter = getattr(context, "get_remaining_time_in_millis", None)
-    return getter() / 1000 if callable(getter) else None

@@ -3,22 +3,28 @@
 Writes that change a transaction's status are TransactWriteItems of two operations: the
 conditional update (``status = :expected AND version = :read``, see ``transition``) and the audit
 entry (``attribute_not_exists``). Either both land or neither does; a losing writer gets
-TransitionConflict and re-reads.
+TransitionConflict and re-reads. Every write goes through ``payments.store.write``: it states its
+condition and increments ``version``, so a transition (or the cleanup's delete) conditioned on the
+version its caller read refuses a row that any writer changed since. The other writes answer with
+``Written``: whether the condition held, and the row as stored now.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from payments import audit, ids
-from payments.clock import iso_from_ms, now_ms
+from payments.clock import Clock, iso_from_ms
 from payments.config import Settings
 from payments.dynamo import from_attributes, serialize, to_attributes
 from payments.errors import TransactionNotFound, TransitionConflict
 from payments.states import FAILABLE, Status, check_transition
+from payments.store import write
+from payments.store.keys import key_of, transaction_key
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -26,6 +32,10 @@ if TYPE_CHECKING:
 
 # CancellationReasons codes that mean "throttled / try later" rather than "condition failed".
 _THROTTLE_REASONS = frozenset({"ThrottlingError", "ProvisionedThroughputExceeded", "RequestLimitExceeded"})
+
+# Transitions are numbered apart from ``version`` (which every write increments): the number names
+# each audit entry and audit-stream message (``<transaction_id>#v<number>``).
+TRANSITIONS = "transitions"
 
 __all__ = ["IdempotencyCollision", "Repository", "Throttled", "from_attributes", "to_attributes"]
 
@@ -56,10 +66,17 @@ def _cancellation_codes(exc: ClientError) -> list[str]:
     return codes
 
 
+def transition_number(item: Mapping[str, Any]) -> int:
+    """How many transitions ``item`` went through, its creation included (``transitions``; a row
+    older than that attribute was only ever versioned by transitions)."""
+    return int(item.get(TRANSITIONS) or item.get("version") or 0)
+
+
 @dataclass
 class Repository:
     settings: Settings
     ddb: DynamoDBClient
+    clock: Clock = field(default_factory=Clock)
 
     # ------------------------------------------------------------------ create
     def create(
@@ -70,29 +87,25 @@ class Repository:
     ) -> None:
         """Write the PENDING transaction, its idempotency record and audit entry atomically."""
         items: list[TransactWriteItemTypeDef] = [
-            {
-                "Put": {
-                    "TableName": self.settings.transactions_table,
-                    "Item": to_attributes(transaction),
-                    "ConditionExpression": "attribute_not_exists(transaction_id)",
-                }
-            }
+            write.transact_put(
+                self.settings.transactions_table,
+                to_attributes(transaction),
+                condition="attribute_not_exists(transaction_id)",
+            )
         ]
         if idempotency_record is not None:
             items.append(
-                {
-                    "Put": {
-                        "TableName": self.settings.idempotency_table,
-                        "Item": to_attributes(idempotency_record),
-                        # TTL deletion lags expiry by up to days: an expired record is free to reuse.
-                        "ConditionExpression": "attribute_not_exists(idempotency_key) OR expires_at < :now",
-                        "ExpressionAttributeValues": {":now": {"N": str(now_ms() // 1000)}},
-                    }
-                }
+                write.transact_put(
+                    self.settings.idempotency_table,
+                    to_attributes(idempotency_record),
+                    # TTL deletion lags expiry by up to days: an expired record is free to reuse.
+                    condition="attribute_not_exists(idempotency_key) OR expires_at < :now",
+                    ExpressionAttributeValues={":now": {"N": str(self.clock.now_ms() // 1000)}},
+                )
             )
         items.append(self._audit_put(audit_entry))
         try:
-            self.ddb.transact_write_items(TransactItems=items)
+            write.transact(self.ddb, items)
         except ClientError as exc:
             codes = _cancellation_codes(exc)
             if idempotency_record is not None and len(codes) > 1:
@@ -107,7 +120,7 @@ class Repository:
         ts = ids.timestamp_of(transaction_id) if timestamp is None else int(timestamp)
         response = self.ddb.get_item(
             TableName=self.settings.transactions_table,
-            Key={"transaction_id": {"S": transaction_id}, "timestamp": {"N": str(ts)}},
+            Key=transaction_key(transaction_id, ts),
             ConsistentRead=True,
         )
         item = response.get("Item")
@@ -148,17 +161,14 @@ class Repository:
             "ExpressionAttributeValues": {":c": {"S": customer_id}, ":since": {"N": str(since_ms)}},
             "ProjectionExpression": "#id",
         }
-        for _ in range(20):  # bounded: the rule only needs to know "at least limit"
-            response = self.ddb.query(**kwargs)
-            count += sum(1 for i in response.get("Items", []) if i["transaction_id"]["S"] != exclude_id)
-            last = response.get("LastEvaluatedKey")
-            if count >= limit or not last:
+        for page in self._pages(kwargs, max_pages=20):  # bounded: the rule needs "at least limit"
+            count += sum(1 for i in page if i["transaction_id"]["S"] != exclude_id)
+            if count >= limit:
                 break
-            kwargs["ExclusiveStartKey"] = last
         return count
 
     # ------------------------------------------------------------------ writes
-    def transition(  # noqa: PLR0915 - one conditional write; its optional conditions read best in one place
+    def transition(
         self,
         item: dict[str, Any],
         to_status: str,
@@ -184,35 +194,22 @@ class Repository:
         from_status = str(item["status"])
         to_status = str(to_status)
         check_transition(from_status, to_status)
-        at = now_ms()
+        at = self.clock.now_ms()
         updated = dict(item)
         version = int(item.get("version") or 0)
+        number = transition_number(item) + 1  # numbers this transition's audit entry and stream message
         attempt = int(item.get("attempts") or 1) + (1 if new_attempt else 0)
         fields: dict[str, Any] = {"status": to_status, "updated_at": iso_from_ms(at), **(set_fields or {})}
         if new_attempt:
             fields["attempts"] = attempt
-        fields["version"] = version + 1
         fields["previous_status"] = from_status
-        names: dict[str, str] = {"#status": "status", "#version": "version", "#so": "stream_outbox"}
-        entry_at = iso_from_ms(at)
-        stream = audit.stream_entry(from_status, to_status, entry_at, actor, version + 1, attempt)
-        values: dict[str, Any] = {
-            ":expected": {"S": from_status},
-            ":stream": serialize([stream]),
-            ":empty": {"L": []},
-        }
-        assignments = []
-        for index, (name, value) in enumerate(fields.items()):
-            names[f"#f{index}"] = name
-            values[f":v{index}"] = serialize(value)
-            assignments.append(f"#f{index} = :v{index}")
-        assignments.append("#so = list_append(if_not_exists(#so, :empty), :stream)")
+        fields[TRANSITIONS] = number
+        stream = audit.stream_entry(from_status, to_status, iso_from_ms(at), actor, number, attempt)
+        names, values, sets = _assignments(fields)
+        names.update({"#status": "status", "#so": "stream_outbox"})
+        values.update({":expected": {"S": from_status}, ":stream": serialize([stream]), ":empty": {"L": []}})
+        sets.append("#so = list_append(if_not_exists(#so, :empty), :stream)")
         conditions = ["#status = :expected"]
-        if version:
-            values[":version"] = {"N": str(version)}
-            conditions.append("#version = :version")
-        else:
-            conditions.append("attribute_not_exists(#version)")
         if expected_attempt is not None:
             names["#attempts"] = "attempts"
             values[":attempt"] = {"N": str(expected_attempt)}
@@ -225,11 +222,11 @@ class Repository:
             names["#lu"] = "lease_until"
             values[":lease_now"] = {"N": str(lease_free_at)}
             conditions.append("(attribute_not_exists(#lu) OR #lu < :lease_now)")
-        expression = "SET " + ", ".join(assignments)
+        clauses = ""
         if outbox:
             names["#ob"] = "outbox"
             values[":ob"] = {"SS": sorted(outbox)}
-            expression += " ADD #ob :ob"
+            clauses = "ADD #ob :ob"
         entry = audit.audit_item(
             item["transaction_id"],
             from_status,
@@ -238,29 +235,31 @@ class Repository:
             actor,
             self.settings.audit_ttl_days,
             detail,
-            version=version + 1,
+            version=number,
             attempt=attempt,
         )
         try:
-            self.ddb.transact_write_items(
-                TransactItems=[
-                    {
-                        "Update": {
-                            "TableName": self.settings.transactions_table,
-                            "Key": self._key(item),
-                            "UpdateExpression": expression,
-                            "ConditionExpression": " AND ".join(conditions),
-                            "ExpressionAttributeNames": names,
-                            "ExpressionAttributeValues": values,
-                        }
-                    },
+            write.transact(
+                self.ddb,
+                [
+                    write.transact_update(
+                        self.settings.transactions_table,
+                        key_of(item),
+                        sets=sets,
+                        clauses=clauses,
+                        condition=" AND ".join(conditions),
+                        read_version=version,
+                        names=names,
+                        values=values,
+                    ),
                     self._audit_put(entry),
-                ]
+                ],
             )
         except ClientError as exc:
             _cancellation_codes(exc)  # re-raises what is not a cancellation, Throttled for throttling
             raise TransitionConflict(f"{item['transaction_id']}: {from_status} -> {to_status} lost") from exc
         updated.update(fields)
+        updated["version"] = version + 1
         updated["stream_outbox"] = [*(item.get("stream_outbox") or []), stream]
         if outbox:
             updated["outbox"] = set(item.get("outbox") or ()) | set(outbox)
@@ -268,128 +267,109 @@ class Repository:
 
     def _audit_put(self, entry: dict[str, Any]) -> TransactWriteItemTypeDef:
         """The TransactWriteItems operation that writes an audit entry (never over an existing one)."""
-        return {
-            "Put": {
-                "TableName": self.settings.audit_table,
-                "Item": to_attributes(entry),
-                "ConditionExpression": "attribute_not_exists(event_id)",
-            }
-        }
+        return write.transact_put(
+            self.settings.audit_table, to_attributes(entry), condition="attribute_not_exists(event_id)"
+        )
 
-    def _key(self, item: dict[str, Any]) -> dict[str, Any]:
-        return {
-            "transaction_id": {"S": item["transaction_id"]},
-            "timestamp": {"N": str(item["timestamp"])},
-        }
+    def _update(self, item: Mapping[str, Any], **parts: Any) -> write.Written:
+        """One versioned UpdateItem on ``item``'s row (``payments.store.write.update``): whether its
+        condition held, and the row as stored now (decoded; empty when the row is gone)."""
+        # A row written before transitions were counted apart from versions: pin its count first.
+        parts["sets"] = [*parts.get("sets", ()), "#trn = if_not_exists(#trn, #vcur)"]
+        parts["names"] = {**parts.get("names", {}), "#trn": TRANSITIONS, "#vcur": "version"}
+        written = write.update(self.ddb, self.settings.transactions_table, key_of(item), **parts)
+        return write.Written(written.ok, from_attributes(written.item))
 
-    def _conditional_update(self, item: dict[str, Any], **kwargs: Any) -> bool:
-        """UpdateItem on ``item``; False when its condition failed."""
-        try:
-            self.ddb.update_item(TableName=self.settings.transactions_table, Key=self._key(item), **kwargs)
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+    def take_over_lease(self, item: dict[str, Any], owner: str, until_ms: int, now: int) -> write.Written:
+        """Become the settling owner of ``item``'s current attempt once the old lease expired.
 
-    def take_over_lease(self, item: dict[str, Any], owner: str, until_ms: int, now: int) -> bool:
-        """Become the settling owner of ``item``'s current attempt once the old lease expired."""
-        return self._conditional_update(
+        Answers whether it did, with the item as stored now."""
+        return self._update(
             item,
-            UpdateExpression="SET #lo = :owner, #lu = :until",
-            ConditionExpression=(
-                "#status = :settling AND #version = :version AND (attribute_not_exists(#lu) OR #lu < :now)"
-            ),
-            ExpressionAttributeNames={
-                "#lo": "lease_owner",
-                "#lu": "lease_until",
-                "#status": "status",
-                "#version": "version",
-            },
-            ExpressionAttributeValues={
+            sets=["#lo = :owner", "#lu = :until"],
+            condition="#status = :settling AND (attribute_not_exists(#lu) OR #lu < :now)",
+            read_version=int(item.get("version") or 0),
+            names={"#lo": "lease_owner", "#lu": "lease_until", "#status": "status"},
+            values={
                 ":owner": {"S": owner},
                 ":until": {"N": str(until_ms)},
                 ":settling": {"S": Status.SETTLING.value},
-                ":version": {"N": str(int(item.get("version") or 0))},
                 ":now": {"N": str(now)},
             },
         )
 
-    def release_lease(self, item: dict[str, Any], owner: str) -> bool:
-        """The owner's processor call is over (it failed): let the next actor in without waiting."""
-        return self._conditional_update(
+    def release_lease(self, item: dict[str, Any], owner: str) -> write.Written:
+        """The owner's processor call is over (it failed): let the next actor in without waiting.
+
+        Conditioned on the owner only: whatever else changed, the owner's lease is its to end."""
+        return self._update(
             item,
-            UpdateExpression="SET #lu = :zero",
-            ConditionExpression="#lo = :owner",
-            ExpressionAttributeNames={"#lu": "lease_until", "#lo": "lease_owner"},
-            ExpressionAttributeValues={":zero": {"N": "0"}, ":owner": {"S": owner}},
+            sets=["#lu = :zero"],
+            condition="#lo = :owner",
+            read_version=write.ANY_VERSION,
+            names={"#lu": "lease_until", "#lo": "lease_owner"},
+            values={":zero": {"N": "0"}, ":owner": {"S": owner}},
         )
 
-    def mark_charge_sent(self, item: dict[str, Any], owner: str, at_ms: int) -> bool:
+    def mark_charge_sent(self, item: dict[str, Any], owner: str, at_ms: int) -> write.Written:
         """Record when the first charge request left (kept across attempts); only by the lease owner."""
-        return self._conditional_update(
+        return self._update(
             item,
-            UpdateExpression="SET #cs = if_not_exists(#cs, :at)",
-            ConditionExpression="#status = :settling AND #lo = :owner AND #version = :version",
-            ExpressionAttributeNames={
-                "#cs": "charge_sent_at",
-                "#lo": "lease_owner",
-                "#status": "status",
-                "#version": "version",
-            },
-            ExpressionAttributeValues={
+            sets=["#cs = if_not_exists(#cs, :at)"],
+            condition="#status = :settling AND #lo = :owner",
+            read_version=int(item.get("version") or 0),
+            names={"#cs": "charge_sent_at", "#lo": "lease_owner", "#status": "status"},
+            values={
                 ":at": {"N": str(at_ms)},
                 ":owner": {"S": owner},
                 ":settling": {"S": Status.SETTLING.value},
-                ":version": {"N": str(int(item.get("version") or 0))},
             },
         )
 
-    def record_outcome(self, item: dict[str, Any], fields: dict[str, Any]) -> bool:
-        """Store the processor's answer unless a *different* one is already recorded.
+    def record_outcome(self, item: dict[str, Any], fields: dict[str, Any]) -> write.Written:
+        """Store the processor's answer once; ok too when the *same* answer is already recorded
+        (then nothing is rewritten), not when a different one is.
 
-        Deliberately not conditioned on status or attempt: an answer that arrives after the
-        attempt was failed is still the truth about the charge, and the next attempt uses it.
+        Deliberately conditioned on neither status, attempt nor version: an answer that arrives
+        after the attempt was failed is still the truth about the charge, and the next attempt
+        uses it.
         """
-        names = {f"#f{i}": name for i, name in enumerate(fields)}
-        values = {f":v{i}": serialize(value) for i, value in enumerate(fields.values())}
-        assignments = ", ".join(f"#f{i} = :v{i}" for i in range(len(fields)))
-        return self._conditional_update(
+        names, values, sets = _assignments(fields)
+        written = self._update(
             item,
-            UpdateExpression=f"SET {assignments}",
-            ConditionExpression="attribute_not_exists(#po) OR #po = :outcome",
-            ExpressionAttributeNames={**names, "#po": "processor_outcome"},
-            ExpressionAttributeValues={**values, ":outcome": {"S": str(fields["processor_outcome"])}},
+            sets=sets,
+            condition="attribute_not_exists(#po)",
+            read_version=write.ANY_VERSION,
+            names={**names, "#po": "processor_outcome"},
+            values=values,
+        )
+        if not written and written.item.get("processor_outcome") == fields["processor_outcome"]:
+            return write.Written(True, written.item)
+        return written
+
+    def clear_outbox(self, item: dict[str, Any], effect: str) -> write.Written:
+        """The effect is done (acknowledged): take it off the item's outbox.
+
+        Conditioned only on the row existing: taking a done effect off a set commutes with any
+        other write."""
+        return self._update(
+            item,
+            clauses="DELETE #ob :e",
+            condition="attribute_exists(#id)",
+            read_version=write.ANY_VERSION,
+            names={"#ob": "outbox", "#id": "transaction_id"},
+            values={":e": {"SS": [effect]}},
         )
 
-    def clear_outbox(self, item: dict[str, Any], effect: str, extra: dict[str, Any] | None = None) -> None:
-        """The effect is done (acknowledged): take it off the item's outbox."""
-        names: dict[str, str] = {"#ob": "outbox"}
-        values: dict[str, Any] = {":e": {"SS": [effect]}}
-        expression = "DELETE #ob :e"
-        if extra:
-            sets = []
-            for i, (name, value) in enumerate(extra.items()):
-                names[f"#x{i}"] = name
-                values[f":x{i}"] = serialize(value)
-                sets.append(f"#x{i} = :x{i}")
-            expression = f"SET {', '.join(sets)} {expression}"
-        self.ddb.update_item(
-            TableName=self.settings.transactions_table,
-            Key=self._key(item),
-            UpdateExpression=expression,
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=values,
-        )
-
-    def prune_stream(self, item: dict[str, Any], sent: int, last_version: int) -> bool:
+    def prune_stream(self, item: dict[str, Any], sent: int, last_version: int) -> write.Written:
         """Drop the first ``sent`` stream_outbox entries, if they are still the ones that were sent."""
-        return self._conditional_update(
+        return self._update(
             item,
-            UpdateExpression="REMOVE " + ", ".join(f"#so[{i}]" for i in range(sent)),
-            ConditionExpression=f"size(#so) >= :n AND #so[{sent - 1}].#v = :last",
-            ExpressionAttributeNames={"#so": "stream_outbox", "#v": "version"},
-            ExpressionAttributeValues={":n": {"N": str(sent)}, ":last": {"N": str(last_version)}},
+            clauses="REMOVE " + ", ".join(f"#so[{i}]" for i in range(sent)),
+            condition=f"size(#so) >= :n AND #so[{sent - 1}].#sv = :last",
+            read_version=write.ANY_VERSION,
+            names={"#so": "stream_outbox", "#sv": "version"},
+            values={":n": {"N": str(sent)}, ":last": {"N": str(last_version)}},
         )
 
     def stale_candidates(
@@ -426,15 +406,17 @@ class Repository:
 
     def _query_all(self, kwargs: dict[str, Any], max_pages: int) -> list[dict[str, Any]]:
         """Every item of a Query, page after page (bounded by ``max_pages``), decoded."""
-        items: list[dict[str, Any]] = []
+        return [from_attributes(i) for page in self._pages(kwargs, max_pages) for i in page]
+
+    def _pages(self, kwargs: dict[str, Any], max_pages: int) -> Iterator[list[dict[str, Any]]]:
+        """The raw items of a Query, one page at a time (at most ``max_pages``)."""
         for _ in range(max_pages):
             response = self.ddb.query(**kwargs)
-            items.extend(from_attributes(i) for i in response.get("Items", []))
+            yield list(response.get("Items", []))
             last = response.get("LastEvaluatedKey")
             if not last:
-                break
+                return
             kwargs["ExclusiveStartKey"] = last
-        return items
 
     def set_once(
         self,
@@ -442,30 +424,29 @@ class Repository:
         attribute: str,
         value: Any,
         allowed_statuses: frozenset[str],
-    ) -> bool:
+    ) -> write.Written:
         """Store ``attribute`` unless already present, while the status is one of ``allowed_statuses``.
 
-        Returns False when the condition failed (already stored, or status moved on).
+        Answers whether it did (not when already stored, or the status moved on), with the item as
+        stored now.
         """
         status_values = {f":s{i}": {"S": s} for i, s in enumerate(sorted(allowed_statuses))}
-        try:
-            self.ddb.update_item(
-                TableName=self.settings.transactions_table,
-                Key={
-                    "transaction_id": {"S": item["transaction_id"]},
-                    "timestamp": {"N": str(item["timestamp"])},
-                },
-                UpdateExpression="SET #a = :v, #u = :u",
-                ConditionExpression=f"attribute_not_exists(#a) AND #status IN ({', '.join(status_values)})",
-                ExpressionAttributeNames={"#a": attribute, "#u": "updated_at", "#status": "status"},
-                ExpressionAttributeValues={
-                    ":v": serialize(value),
-                    ":u": {"S": iso_from_ms(now_ms())},
-                    **status_values,
-                },
-            )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        return self._update(
+            item,
+            sets=["#a = :value", "#u = :u"],
+            condition=f"attribute_not_exists(#a) AND #status IN ({', '.join(status_values)})",
+            read_version=write.ANY_VERSION,
+            names={"#a": attribute, "#u": "updated_at", "#status": "status"},
+            values={
+                ":value": serialize(value),
+                ":u": {"S": iso_from_ms(self.clock.now_ms())},
+                **status_values,
+            },
+        )
+
+
+def _assignments(fields: Mapping[str, Any]) -> tuple[dict[str, str], dict[str, Any], list[str]]:
+    """(names, values, ``#fN = :vN`` assignments) that SET ``fields``."""
+    names = {f"#f{i}": name for i, name in enumerate(fields)}
+    values = {f":v{i}": serialize(value) for i, value in enumerate(fields.values())}
+    return names, values, [f"#f{i} = :v{i}" for i in range(len(fields))]

@@ -4,6 +4,9 @@
   moto server in this process; ``E2E_BACKEND=localstack`` points at LocalStack on
   ``LOCALSTACK_ENDPOINT`` (default http://127.0.0.1:4566) after a health check.
 - ``lambda_package``: builds ``build/lambda/payment-app.zip`` once per session.
+- ``function_python``: the interpreter the deployed functions run on in the emulators (the runtime
+  the functions module declares, python3.12: CPython 3.12 with only the runtime's own libraries);
+  the apply and e2e sessions fail at once, naming what is missing, when this machine has none.
 
 Caveat for authors of in-process moto tests: ``moto.mock_aws`` shares (and resets) the same global
 backends as the embedded server, so do not mix ``mock_aws`` with tests that rely on state deployed to
@@ -79,3 +82,14 @@ def lambda_package() -> BuildResult:
         return build_package(architecture=default_architecture())
     except BuildError as exc:
         pytest.fail(f"cannot build the Lambda package: {exc}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def function_python() -> str:
+    """The Python of the functions' declared runtime (made once; see devkit.emulator.runtimes)."""
+    from devkit.emulator.runtimes import RuntimeNotAvailableError, declared_runtime, runtime_python
+
+    try:
+        return runtime_python(declared_runtime())
+    except RuntimeNotAvailableError as exc:
+        pytest.fail(f"cannot run the deployed functions as Lambda would: {exc}", pytrace=False)

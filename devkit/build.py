@@ -208,12 +208,22 @@ def install_dependencies(
             raise BuildError(f"pip install for {architecture} failed:\n{proc.stderr.strip()[-3000:]}")
         _drop_runtime_provided(install_dir)
         (install_dir / ".complete").write_text(requirements)
-        if target.exists():
-            shutil.rmtree(target)
-        install_dir.rename(target)
+        _publish(install_dir, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target, False
+
+
+def _publish(staged: Path, target: Path) -> None:
+    """Move a finished cache entry into place. When a concurrent build (another xdist worker)
+    published the same entry first, keep theirs: it may be in use, and the contents are equal."""
+    if target.exists() and not (target / ".complete").is_file():
+        shutil.rmtree(target, ignore_errors=True)  # left by an interrupted build
+    try:
+        staged.rename(target)
+    except OSError:
+        if not (target / ".complete").is_file():
+            raise
 
 
 def _drop_runtime_provided(site: Path) -> None:
@@ -363,9 +373,7 @@ def compile_bytecode(
                 f"{missing[:5]}):\n{(proc.stdout + proc.stderr).strip()[-3000:]}"
             )
         (tree / ".complete").write_text("")
-        if target.exists():
-            shutil.rmtree(target)
-        tree.rename(target)
+        _publish(tree, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return compiled

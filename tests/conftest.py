@@ -38,6 +38,15 @@ def emulator_backend() -> str:
 NOT_EMULATED_PREFIX = "not_emulated"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # Registered here rather than in pyproject.toml, whose hash keys the Makefile's venv stamp.
+    config.addinivalue_line(
+        "markers",
+        "slow: suites of a minute or more (the settlement model, the clean install, the ops safety "
+        "suites, the real-account plans): run by `make test`, left out of `make check`",
+    )
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
     """``not_emulated(reason=..., backends=(...))``: on the listed backends the test cannot run at all
     (the emulator lacks the service or the behaviour), so it is skipped there with the reason; without

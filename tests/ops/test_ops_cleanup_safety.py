@@ -27,6 +27,9 @@ from payments.jobs.lock import LOCK_ID, CleanupLock, LockHeld, LockLost
 from ops.cli import cleanup as cleanup_cli
 from ops.core import OpsError
 
+# slow (the concurrency and interruption schedules): `make test` runs it, `make check` leaves it out.
+pytestmark = pytest.mark.slow
+
 CUTOFF = cutoff_for(90)
 CUTOFF_MS = int(CUTOFF.timestamp() * 1000)
 KEYS = ["transaction_id", "timestamp"]

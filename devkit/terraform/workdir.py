@@ -7,6 +7,7 @@ the test endpoints and credentials; the repository root is never written to.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import shutil
@@ -178,6 +179,39 @@ def render_endpoint_outputs(endpoint_url: str) -> str:
         f"  value       = {json.dumps(endpoint_url)}\n"
         "}\n"
     )
+
+
+def module_digest(*, source: Path = REPO_ROOT, package_path: Path | None = None) -> str:
+    """SHA-256 over everything :func:`prepare_workdir` copies from ``source`` (names and bytes; the
+    emulator override is not part of it): two working copies with the same digest plan the same."""
+    digest = hashlib.sha256()
+    files: list[tuple[str, Path]] = []
+    for pattern in _ROOT_FILE_GLOBS:
+        files += [
+            (src.name, src)
+            for src in source.glob(pattern)
+            if src.is_file() and not src.name.endswith("_override.tf")
+        ]
+    for rel in _COPIED_TREES:
+        tree = source / rel
+        if not tree.is_dir():
+            continue
+        for path in tree.rglob("*"):
+            parts = path.relative_to(tree).parts
+            ignored = any(
+                p in {".terraform", "__pycache__"}
+                or p.endswith((".pyc", "_override.tf", ".tfstate"))
+                or ".tfstate." in p
+                for p in parts
+            )
+            if path.is_file() and not ignored:
+                files.append(((Path(rel) / path.relative_to(tree)).as_posix(), path))
+    package = package_path or (source / DEFAULT_PACKAGE_RELPATH)
+    if package.is_file():
+        files.append((DEFAULT_PACKAGE_RELPATH.as_posix(), package))
+    for name, path in sorted(files):
+        digest.update(name.encode() + b"\0" + hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
 
 
 def prepare_workdir(

@@ -31,6 +31,9 @@ from payments.store.keys import LOCK_ID, key_id
 from ops.cli import cleanup as cleanup_cli
 from ops.core import OpsError
 
+# slow (the concurrency and interruption schedules): `make test` runs it, `make check` leaves it out.
+pytestmark = pytest.mark.slow
+
 CUTOFF = cutoff_for(90)
 CUTOFF_MS = int(CUTOFF.timestamp() * 1000)
 KEYS = ["transaction_id", "timestamp"]

@@ -21,6 +21,7 @@ import pytest
 
 from devkit.terraform import OVERRIDE_FILENAME, Terraform, TerraformError
 from devkit.terraform import planned_resources as flatten
+from tests.plan.conftest import shared_plan
 
 SUFFIX = "plantest"
 ACCOUNT = "123456789012"  # the emulator's account
@@ -598,12 +599,8 @@ VARIANT = {
 
 
 @pytest.fixture(scope="module")
-def variant_plan(tf_workdir: Terraform) -> dict[str, Any]:
-    try:
-        plan: dict[str, Any] = tf_workdir.plan_json(VARIANT)
-    except TerraformError as exc:
-        pytest.fail(f"terraform plan of the variant failed:\n{exc}", pytrace=False)
-    return plan
+def variant_plan(request: pytest.FixtureRequest) -> dict[str, Any]:
+    return shared_plan(request, VARIANT, "terraform plan of the variant")
 
 
 def test_empty_region_falls_back_to_eu_central_1(variant_plan: dict[str, Any]) -> None:

@@ -17,6 +17,9 @@ import pytest
 
 from devkit.terraform import REPO_ROOT, Terraform, TerraformError
 
+# slow (its own plans and refused plans, ~30 s each): `make test` runs it, `make check` leaves it out.
+pytestmark = pytest.mark.slow
+
 SUFFIX = "plantest"
 PRODUCTION_TFVARS = REPO_ROOT / "examples" / "production.tfvars"
 EXPRESS_MAX_SECONDS = 300

@@ -215,7 +215,7 @@ def build(n: Mapping[str, str] | None = None) -> AwsEnv:
         QueueName=f"failed-transactions-{SUFFIX}",
         Attributes={
             "VisibilityTimeout": "360",
-            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "3"}),
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "5"}),
         },
     )
     sqs.create_queue(

@@ -18,7 +18,7 @@ The threads never run at the same time: each stops before every AWS or processor
 
 SQS is modelled at the level the code sees it: each delivery is a retry-consumer invocation; a
 message can be delivered again while in flight (visibility expiry), returns after a failure, and
-moves to the DLQ after three receives; ``redrive`` moves the DLQ back. Time is a fake clock the
+moves to the DLQ after five receives (MAX_RECEIVES); ``redrive`` moves the DLQ back. Time is a fake clock the
 scheduler advances (lease expiry, the sweeper's budget, the processor's 24 h key retention).
 """
 

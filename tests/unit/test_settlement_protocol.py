@@ -373,7 +373,9 @@ def test_one_failed_notification_per_payment_however_many_retries_fail(platform:
     steps.failure_step(platform.services, txn, ts, {"Error": "ProcessorUnavailable"})
     platform.pull_failed_queue()
     [message] = platform.queue
-    for _ in range(3):  # three receives, each attempt fails at the processor
+    for _ in range(
+        model.MAX_RECEIVES
+    ):  # every receive the queue allows, each attempt failing at the processor
         platform.clock.now += (platform.services.settings.settlement_lease_seconds + 1) * 1000
         delivery = platform.deliver(message)
         step_until(platform, delivery, "processor.POST", fault="refused")
@@ -388,7 +390,7 @@ def test_one_failed_notification_per_payment_however_many_retries_fail(platform:
         if n["MessageAttributes"]["event_type"]["Value"] == "transaction.failed"
     ]
     assert len(failed) == 1
-    assert current(platform)["attempts"] == 4
+    assert current(platform)["attempts"] == 1 + model.MAX_RECEIVES  # the first attempt and one per receive
 
 
 class ShrinkingContext(awsenv.FakeContext):

@@ -44,6 +44,8 @@ class Settings:
     settlement_lease_seconds: int = 90
     stuck_after_seconds: int = 900
     sweep_lookback_days: int = 2
+    # API clients and their hashed secrets (docs/interfaces.md "Authorization").
+    clients_table: str = ""
 
 
 def _int(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:
@@ -99,6 +101,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         # be progressing.
         stuck_after_seconds=_int(e, "STUCK_AFTER_SECONDS", 900, 60),
         sweep_lookback_days=_int(e, "SWEEP_LOOKBACK_DAYS", 2, 1),
+        clients_table=e.get("CLIENTS_TABLE", f"payment-clients-{suffix}"),
     )
 
 

@@ -8,7 +8,7 @@ import click
 from botocore.exceptions import BotoCoreError, ClientError
 
 from ops import __version__
-from ops.cli import cleanup, links, redrive, report, status, trace
+from ops.cli import cleanup, clients, links, redrive, report, status, trace
 from ops.cli.context import CONTEXT_SETTINGS, OpsContext, aws_options, output_options
 from ops.core import OpsError
 
@@ -50,3 +50,4 @@ cli.add_command(redrive.redrive)
 cli.add_command(links.links)
 cli.add_command(trace.trace)
 cli.add_command(status.status)
+cli.add_command(clients.clients)

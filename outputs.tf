@@ -71,6 +71,11 @@ output "audit_table_arn" {
   value       = module.data.audit_table_arn
 }
 
+output "clients_table_name" {
+  description = "Name of the API clients table (`ops clients` reads and writes it)."
+  value       = module.data.clients_table_name
+}
+
 output "idempotency_table_name" {
   description = "Name of the idempotency table."
   value       = module.data.idempotency_table_name

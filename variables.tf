@@ -185,6 +185,17 @@ variable "cors_allowed_origins" {
   }
 }
 
+variable "api_authorizer_ttl_seconds" {
+  description = "Seconds API Gateway caches a Lambda authorizer decision (0-300); also the longest a revoked client keeps working."
+  type        = number
+  default     = 120
+
+  validation {
+    condition     = var.api_authorizer_ttl_seconds >= 0 && var.api_authorizer_ttl_seconds <= 300
+    error_message = "api_authorizer_ttl_seconds must be 0-300."
+  }
+}
+
 variable "api_throttle_rate_limit" {
   description = "Stage-wide steady-state request rate (requests per second)."
   type        = number

@@ -134,6 +134,7 @@ variable "resources" {
     transactions_table_arn = string
     audit_table_arn        = string
     idempotency_table_arn  = string
+    clients_table_arn      = string
     audit_queue_arn        = string
     failed_queue_arn       = string
     dlq_arn                = string

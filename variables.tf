@@ -80,9 +80,9 @@ variable "reserved_concurrency" {
   validation {
     condition = alltrue([
       for role in keys(var.reserved_concurrency) :
-      contains(["intake", "status", "validator", "fraud-check", "settlement", "notification", "retry", "health", "report", "cleanup", "sweeper"], role)
+      contains(["intake", "status", "validator", "fraud-check", "settlement", "notification", "retry", "health", "report", "cleanup", "sweeper", "authorizer"], role)
     ])
-    error_message = "reserved_concurrency keys must be function roles: intake, status, validator, fraud-check, settlement, notification, retry, health, report, cleanup, sweeper."
+    error_message = "reserved_concurrency keys must be function roles: intake, status, validator, fraud-check, settlement, notification, retry, health, report, cleanup, sweeper, authorizer."
   }
 
   validation {

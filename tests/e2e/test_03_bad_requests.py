@@ -100,14 +100,23 @@ def test_replayed_key_returns_the_original_and_mismatch_is_409(platform: Platfor
     conflict = platform.create(changed, idempotency_key="e2e-replay-1")
     assert conflict.status == 409, conflict.body
     assert _error(conflict)["type"] == "idempotency_error" or "idempot" in conflict.body.lower()
-    # The same key under another API key is another scope: a new transaction.
-    other = platform.create(body, idempotency_key="e2e-replay-1", tier="mobile")
+    # The same key from another client (and API key) is another scope: a new transaction. Keys are
+    # scoped to the authenticated client, or to the API key where no authorizer runs (LocalStack).
+    other_client = platform.clients().add("e2e-replay-other", ["m_demo_store"], "merchant", "e2e")
+    other_auth = {"Authorization": f"Bearer {other_client.token}"}
+    other = platform.create(body, idempotency_key="e2e-replay-1", tier="mobile", headers=other_auth)
     assert other.status == 202 and other.json["transaction_id"] != transaction_id
     ledger.add(other.json["transaction_id"], "COMPLETED", tier="mobile")
     assert platform.wait_for_status(transaction_id)["status"] == "COMPLETED"
-    # Status reads are scoped to the API key too: the mobile key's transaction is read with it.
     assert platform.wait_for_status(other.json["transaction_id"], tier="mobile")["status"] == "COMPLETED"
-    assert platform.get_transaction(other.json["transaction_id"]).status == 404
+    if supports("apigateway:lambda-authorizers"):
+        # Reads follow the merchant scope: a client without the merchant does not see it.
+        outsider = platform.clients().add("e2e-replay-outsider", ["m_other"], "merchant", "e2e")
+        headers = {"x-api-key": platform.api_key(), "Authorization": f"Bearer {outsider.token}"}
+        assert platform.api.get(f"/transactions/{other.json['transaction_id']}", headers).status == 404
+    else:
+        # Without an authorizer, status reads are scoped to the API key.
+        assert platform.get_transaction(other.json["transaction_id"]).status == 404
 
 
 def _everything_stored(platform: Platform, runtime: LambdaRuntime | None) -> dict[str, str]:

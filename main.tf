@@ -74,6 +74,7 @@ locals {
     TRANSACTIONS_TABLE           = local.transactions_table_name
     AUDIT_TABLE                  = local.table_names["audit"]
     IDEMPOTENCY_TABLE            = local.table_names["idempotency"]
+    CLIENTS_TABLE                = module.data.clients_table_name
     BY_DAY_INDEX                 = module.data.index_names["day"]
     BY_CUSTOMER_INDEX            = module.data.index_names["customer"]
     BY_MERCHANT_INDEX            = module.data.index_names["merchant"]
@@ -172,6 +173,7 @@ module "api" {
   suffix                         = local.suffix
   function_invoke_arns           = module.functions.invoke_arns
   function_names                 = module.functions.function_names
+  authorizer_ttl_seconds         = var.api_authorizer_ttl_seconds
   request_schema                 = file("${path.module}/lambda/payments/schemas/create_transaction.json")
   cors_allowed_origins           = var.cors_allowed_origins
   throttle_rate_limit            = var.api_throttle_rate_limit
@@ -207,6 +209,7 @@ module "functions" {
     transactions_table_arn = local.transactions_table_arn
     audit_table_arn        = local.table_arns["audit"]
     idempotency_table_arn  = local.table_arns["idempotency"]
+    clients_table_arn      = module.data.clients_table_arn
     audit_queue_arn        = module.messaging.audit_queue_arn
     failed_queue_arn       = module.messaging.failed_queue_arn
     dlq_arn                = module.messaging.dlq_arn

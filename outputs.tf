@@ -71,6 +71,11 @@ output "audit_table_arn" {
   value       = local.table_arns["audit"]
 }
 
+output "clients_table_name" {
+  description = "Name of the API clients table (`ops clients` reads and writes it)."
+  value       = module.data.clients_table_name
+}
+
 output "idempotency_table_name" {
   description = "Name of the idempotency table."
   value       = local.table_names["idempotency"]

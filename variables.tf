@@ -80,9 +80,9 @@ variable "reserved_concurrency" {
   validation {
     condition = alltrue([
       for role in keys(var.reserved_concurrency) :
-      contains(["intake", "status", "validator", "fraud-check", "settlement", "notification", "retry", "health", "report", "cleanup", "sweeper"], role)
+      contains(["intake", "status", "validator", "fraud-check", "settlement", "notification", "retry", "health", "report", "cleanup", "sweeper", "authorizer"], role)
     ])
-    error_message = "reserved_concurrency keys must be function roles: intake, status, validator, fraud-check, settlement, notification, retry, health, report, cleanup, sweeper."
+    error_message = "reserved_concurrency keys must be function roles: intake, status, validator, fraud-check, settlement, notification, retry, health, report, cleanup, sweeper, authorizer."
   }
 
   validation {
@@ -182,6 +182,17 @@ variable "cors_allowed_origins" {
   validation {
     condition     = length(var.cors_allowed_origins) > 0 && alltrue([for o in var.cors_allowed_origins : o == "*" || can(regex("^https?://[A-Za-z0-9.-]+(:[0-9]+)?$", o))])
     error_message = "cors_allowed_origins must be \"*\" or origins like https://app.example.com[:port] (no path)."
+  }
+}
+
+variable "api_authorizer_ttl_seconds" {
+  description = "Seconds API Gateway caches a Lambda authorizer decision (0-300); also the longest a revoked client keeps working."
+  type        = number
+  default     = 120
+
+  validation {
+    condition     = var.api_authorizer_ttl_seconds >= 0 && var.api_authorizer_ttl_seconds <= 300
+    error_message = "api_authorizer_ttl_seconds must be 0-300."
   }
 }
 

@@ -24,6 +24,8 @@ reserved_concurrency = {
   # workflow is saturated.
   intake = 50
   status = 50
+  # Every uncached API request waits for the authorizer first.
+  authorizer = 50
   # Operations.
   retry  = 50
   health = 50

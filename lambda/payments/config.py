@@ -49,6 +49,8 @@ class Settings:
     stuck_after_seconds: int = 900
     sweep_lookback_days: int = 2
     cleanup_retention_days: int = DEFAULT_RETENTION_DAYS
+    # API clients and their hashed secrets (docs/interfaces.md "Authorization").
+    clients_table: str = ""
 
 
 def _int(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:
@@ -107,6 +109,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         stuck_after_seconds=_int(e, "STUCK_AFTER_SECONDS", 900, 60),
         sweep_lookback_days=_int(e, "SWEEP_LOOKBACK_DAYS", 2, 1),
         cleanup_retention_days=_int(e, "CLEANUP_RETENTION_DAYS", DEFAULT_RETENTION_DAYS, 1),
+        clients_table=e.get("CLIENTS_TABLE", f"payment-clients-{suffix}"),
     )
 
 

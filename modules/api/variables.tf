@@ -9,12 +9,12 @@ variable "suffix" {
 }
 
 variable "function_invoke_arns" {
-  description = "API Gateway invoke ARNs of the functions keyed by role (intake, status, health are routed)."
+  description = "API Gateway invoke ARNs of the functions keyed by role (intake, status, health are routed; authorizer guards every route but /health)."
   type        = map(string)
 
   validation {
-    condition     = alltrue([for k in ["intake", "status", "health"] : contains(keys(var.function_invoke_arns), k)])
-    error_message = "function_invoke_arns needs intake, status and health."
+    condition     = alltrue([for k in ["intake", "status", "health", "authorizer"] : contains(keys(var.function_invoke_arns), k)])
+    error_message = "function_invoke_arns needs intake, status, health and authorizer."
   }
 }
 
@@ -23,8 +23,19 @@ variable "function_names" {
   type        = map(string)
 
   validation {
-    condition     = alltrue([for k in ["intake", "status", "health"] : contains(keys(var.function_names), k)])
-    error_message = "function_names needs intake, status and health."
+    condition     = alltrue([for k in ["intake", "status", "health", "authorizer"] : contains(keys(var.function_names), k)])
+    error_message = "function_names needs intake, status, health and authorizer."
+  }
+}
+
+variable "authorizer_ttl_seconds" {
+  description = "How long API Gateway caches an authorizer decision per Authorization header: a revoked client or secret is refused at the latest this long after `ops clients revoke`."
+  type        = number
+  default     = 120
+
+  validation {
+    condition     = var.authorizer_ttl_seconds >= 0 && var.authorizer_ttl_seconds <= 300
+    error_message = "authorizer_ttl_seconds must be 0-300: a longer cache keeps revoked clients working longer."
   }
 }
 

@@ -161,6 +161,15 @@ locals {
       DataKey          = local.data_key_read
     }
 
+    # The authorizer reads one client by key id; it never lists or writes.
+    authorizer = {
+      ClientsRead = {
+        actions   = ["dynamodb:GetItem"]
+        resources = [local.r.clients_table_arn]
+      }
+      DataKey = local.data_key_read
+    }
+
     retry = merge(
       local.step_statements["validator"],
       local.step_statements["fraud-check"],

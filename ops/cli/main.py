@@ -9,7 +9,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from payments.pan import mask_pans
 
 from ops import __version__
-from ops.cli import cleanup, links, redrive, report, restore, status, trace
+from ops.cli import cleanup, clients, links, redrive, report, restore, status, trace
 from ops.cli.context import CONTEXT_SETTINGS, OpsContext, aws_options, output_options
 from ops.core import OpsError
 
@@ -57,3 +57,4 @@ cli.add_command(links.links)
 cli.add_command(trace.trace)
 cli.add_command(status.status)
 cli.add_command(restore.restore)
+cli.add_command(clients.clients)

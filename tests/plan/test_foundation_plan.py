@@ -186,7 +186,7 @@ def test_key_policies_scope_service_use(plan_json: dict[str, Any]) -> None:
 
 
 def test_tables_are_named_on_demand_with_pitr_and_ttl(plan_json: dict[str, Any]) -> None:
-    for key in ("transactions", "audit", "idempotency"):
+    for key in ("transactions", "audit", "idempotency", "clients"):
         table = after(plan_json, f'module.data.aws_dynamodb_table.this["{key}"]')
         assert table["name"] == f"payment-{key}-{SUFFIX}"
         assert table["billing_mode"] == "PAY_PER_REQUEST"
@@ -198,7 +198,7 @@ def test_tables_are_named_on_demand_with_pitr_and_ttl(plan_json: dict[str, Any])
 
 
 def test_tables_are_encrypted_with_the_data_cmk(plan_json: dict[str, Any]) -> None:
-    for key in ("transactions", "audit", "idempotency"):
+    for key in ("transactions", "audit", "idempotency", "clients"):
         address = f'module.data.aws_dynamodb_table.this["{key}"]'
         assert after(plan_json, address)["server_side_encryption"][0]["enabled"] is True
         assert computed(plan_json, address, "server_side_encryption", 0, "kms_key_arn")
@@ -650,7 +650,7 @@ def test_restored_audit_and_idempotency_overrides_reach_iam_alarms_and_outputs(
 
 
 def test_protection_switches_reach_the_resources(variant_plan: dict[str, Any]) -> None:
-    for key in ("transactions", "audit", "idempotency"):
+    for key in ("transactions", "audit", "idempotency", "clients"):
         table = after(variant_plan, f'module.data.aws_dynamodb_table.this["{key}"]')
         assert table["deletion_protection_enabled"] is True
     assert after(variant_plan, "module.storage.aws_s3_bucket.archive")["force_destroy"] is False

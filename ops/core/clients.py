@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from botocore.exceptions import ClientError
 from payments import dynamo
 from payments.authorizer import (
     ACTIVE,
@@ -27,6 +26,7 @@ from payments.authorizer import (
     secret_record,
     token,
 )
+from payments.store import write
 
 from ops.core import OpsError
 
@@ -93,21 +93,16 @@ class ClientStore:
 
     # -- writes ----------------------------------------------------------------------------
     def _save(self, client: dict[str, Any], expected_version: int | None, action: str, who: str) -> None:
-        condition: dict[str, Any]
-        if expected_version is None:
-            condition = {"ConditionExpression": "attribute_not_exists(key_id)"}
-        else:
-            condition = {
-                "ConditionExpression": "#v = :v",
-                "ExpressionAttributeNames": {"#v": "version"},
-                "ExpressionAttributeValues": {":v": {"N": str(expected_version)}},
-            }
-        try:
-            self._ddb.put_item(TableName=self._table, Item=dynamo.to_attributes(client), **condition)
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                raise OpsError(f"client {client['key_id']} changed meanwhile; run the command again") from exc
-            raise
+        """Create the client (``expected_version`` None) or replace the row read at that version."""
+        saved = write.put(
+            self._ddb,
+            self._table,
+            dynamo.to_attributes(client),
+            condition="attribute_not_exists(key_id)" if expected_version is None else None,
+            read_version=write.ANY_VERSION if expected_version is None else expected_version,
+        )
+        if not saved:
+            raise OpsError(f"client {client['key_id']} changed meanwhile; run the command again")
         at = client["updated_at"]
         entry = {
             "transaction_id": client["key_id"],
@@ -120,7 +115,13 @@ class ClientStore:
             "merchants": list(client["merchants"]),
             "secret_ids": [s["secret_id"] for s in client["secrets"]],
         }
-        self._ddb.put_item(TableName=self._audit, Item=dynamo.to_attributes(entry))
+        write.put(
+            self._ddb,
+            self._audit,
+            dynamo.to_attributes(entry),
+            condition="attribute_not_exists(event_id)",  # one entry per change, never overwritten
+            read_version=write.ANY_VERSION,
+        )
 
     def add(self, name: str, merchants: Iterable[str], kind: str, who: str) -> Issued:
         if kind not in KINDS:

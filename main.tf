@@ -40,13 +40,13 @@ locals {
     idempotency  = var.idempotency_table_override
   }
   table_names = {
-    for key, name in module.data.table_names : key => coalesce(local.table_overrides[key], name)
+    for key, name in module.data.table_names : key => coalesce(lookup(local.table_overrides, key, null), name)
   }
   table_arns = {
     for key, arn in module.data.table_arns : key => (
-      local.table_overrides[key] == null
+      lookup(local.table_overrides, key, null) == null
       ? arn
-      : "arn:${local.partition}:dynamodb:${local.region}:${local.account_id}:table/${local.table_overrides[key]}"
+      : "arn:${local.partition}:dynamodb:${local.region}:${local.account_id}:table/${lookup(local.table_overrides, key, "")}"
     )
   }
   transactions_table_name = local.table_names["transactions"]

@@ -32,7 +32,7 @@ locals {
   # AWS's default endpoint policy, written out so every endpoint's policy is
   # known at plan time (and reviewed) instead of left to the service.
   aws_default_endpoint_policy = jsonencode({
-    Statement = [{ Effect = "Allow", Principal = "*", Action = "*", Resource = "*" }]
+    Statement = [{ Sid = "AwsDefaultEndpointPolicy", Effect = "Allow", Principal = "*", Action = "*", Resource = "*" }]
   })
 
   # Lambda's VPC network interfaces outlive their functions by 20-45 minutes

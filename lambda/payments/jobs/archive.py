@@ -7,6 +7,11 @@ An archive object is JSONL, one line per row in DynamoDB's own export format
 * changed only with ``If-Match: <etag>``; on 412 (or S3's 409 for a concurrent conditional
   write) the object is read again and the same line-level changes are applied to what is there,
   so two writers merge instead of the later one erasing the earlier one's rows;
+* fenced: a run holding the cleanup lock records its owner and fencing token in every object
+  (S3 metadata ``fence-owner``/``fence-token``) and manifest it writes; a conditional write that
+  finds the object or manifest written since by a run with a later token (``stale_fence``) stops
+  with ``LockLost`` instead of merging or replacing — a run that lost the lock shrinks no object
+  and replaces no manifest;
 * each finished object gets a manifest ``<name>.manifest.json``: its row keys with their
   ``version``, the count and the SHA-256 of the object body. ``verify`` proves, from the current
   object versions, that every row a manifest records as deleted is archived exactly once.
@@ -25,6 +30,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from payments.jobs import JobError
+from payments.jobs.lock import LockLost
 from payments.layout import ARCHIVE_PREFIX, cleanup_prefix
 from payments.store.keys import key_id, key_names_of
 
@@ -62,12 +68,31 @@ def _missing(exc: ClientError) -> bool:
     return exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NotFound")
 
 
+Fence = tuple[str, int]  # (lock owner, fencing token) of the run that wrote an object
+
+
+def fence_of(metadata: Mapping[str, str] | None) -> Fence | None:
+    if not metadata or "fence-token" not in metadata:
+        return None
+    try:
+        return str(metadata.get("fence-owner", "")), int(metadata["fence-token"])
+    except ValueError:
+        return None
+
+
+def _stale(mine: Fence | None, found: Fence | None) -> bool:
+    """Whether ``found`` (the writer of what is there now) has fenced ``mine`` out: another
+    owner with a token at least ours (tokens grow with every take-over)."""
+    return mine is not None and found is not None and found[0] != mine[0] and found[1] >= mine[1]
+
+
 @dataclass
 class ArchiveObject:
     key: str
     lines: dict[str, str]  # row key id -> line
     etag: str | None
     done: set[str] = field(default_factory=set)  # rows deleted (or TTL-marked) by now
+    fence: Fence | None = None  # who wrote the version read
 
 
 class ArchiveStore:
@@ -85,6 +110,19 @@ class ArchiveStore:
         self.key_id = key_id
         self.count = count or (lambda _op: None)
         self.merges = 0
+        self.fence: Fence | None = None  # set by a run holding the lock: stamped on every write
+
+    def _metadata(self) -> dict[str, str]:
+        if self.fence is None:
+            return {}
+        return {"fence-owner": self.fence[0], "fence-token": str(self.fence[1])}
+
+    def _refuse_if_fenced(self, key: str, found: Fence | None) -> None:
+        if _stale(self.fence, found):
+            raise LockLost(
+                f"{key} was written by a later holder of the cleanup lock ({found}); "
+                "this run lost the lock and stopped"
+            )
 
     def parse(self, body: bytes) -> dict[str, str]:
         lines: dict[str, str] = {}
@@ -109,7 +147,12 @@ class ArchiveStore:
                 return None
             raise
         self.count("s3_get_object")
-        return ArchiveObject(key, self.parse(response["Body"].read()), response.get("ETag"))
+        return ArchiveObject(
+            key,
+            self.parse(response["Body"].read()),
+            response.get("ETag"),
+            fence=fence_of(response.get("Metadata")),
+        )
 
     def create_object(self, key: str, items: Sequence[Mapping[str, Any]]) -> ArchiveObject:
         lines = {self.key_id(item): item_line(item) for item in items}
@@ -119,6 +162,7 @@ class ArchiveStore:
                 Key=key,
                 Body=body_of(lines),
                 ContentType="application/x-ndjson",
+                Metadata=self._metadata(),
                 IfNoneMatch="*",
             )
         except ClientError as exc:
@@ -127,12 +171,15 @@ class ArchiveStore:
                 raise JobError(f"archive object {key} already exists: refusing to overwrite it") from exc
             raise
         self.count("s3_put_object")
-        return ArchiveObject(key, lines, response.get("ETag"))
+        return ArchiveObject(key, lines, response.get("ETag"), fence=self.fence)
 
-    def patch(self, obj: ArchiveObject, changes: Mapping[str, str | None]) -> None:
-        """Set (line) or remove (None) rows of ``obj``; merges with a concurrent writer on 412."""
-        if not changes:
+    def patch(self, obj: ArchiveObject, changes: Mapping[str, str | None], *, stamp: bool = False) -> None:
+        """Set (line) or remove (None) rows of ``obj``; merges with a concurrent writer on 412,
+        unless a later lock holder wrote it (``LockLost``). ``stamp`` writes even without changes,
+        to record this run's fence on an object taken over from another run."""
+        if not changes and not stamp:
             return
+        self._refuse_if_fenced(obj.key, obj.fence)
         for _attempt in range(MAX_MERGE_ATTEMPTS):
             lines = dict(obj.lines)
             for ident, line in changes.items():
@@ -145,6 +192,7 @@ class ArchiveStore:
                 "Key": obj.key,
                 "Body": body_of(lines),
                 "ContentType": "application/x-ndjson",
+                "Metadata": self._metadata(),
             }
             if obj.etag:
                 request["IfMatch"] = obj.etag
@@ -160,12 +208,15 @@ class ArchiveStore:
                 # what is there now and apply the same row changes again.
                 self.merges += 1
                 current = self.read(obj.key)
+                self._refuse_if_fenced(obj.key, current.fence if current else None)
                 obj.lines = current.lines if current else {}
                 obj.etag = current.etag if current else None
+                obj.fence = current.fence if current else None
                 continue
             self.count("s3_put_object")
             obj.lines = lines
             obj.etag = response.get("ETag")
+            obj.fence = self.fence
             return
         raise JobError(f"archive object {obj.key} kept changing under us ({MAX_MERGE_ATTEMPTS} merges)")
 
@@ -176,6 +227,7 @@ class ArchiveStore:
             item = json.loads(obj.lines[ident])["Item"]
             keys.append({"key": ident, "version": item_version(item)})
         manifest = {
+            **({"fence": {"owner": self.fence[0], "token": self.fence[1]}} if self.fence else {}),
             "object": obj.key,
             "count": len(keys),
             "sha256": hashlib.sha256(body).hexdigest(),
@@ -186,12 +238,18 @@ class ArchiveStore:
         return manifest
 
     def put_json(self, key: str, data: Any) -> None:
-        """Create ``key``, or replace it if a crashed earlier attempt left one (same writer)."""
+        """Create ``key``, or replace it if an earlier run with an older (or the same) fence left
+        one — a crashed attempt; one written by a later lock holder is never replaced."""
         body = (json.dumps(data, indent=1, sort_keys=True) + "\n").encode("utf-8")
+        put = {
+            "Bucket": self.bucket,
+            "Key": key,
+            "Body": body,
+            "ContentType": "application/json",
+            "Metadata": self._metadata(),
+        }
         try:
-            self.s3.put_object(
-                Bucket=self.bucket, Key=key, Body=body, ContentType="application/json", IfNoneMatch="*"
-            )
+            self.s3.put_object(**put, IfNoneMatch="*")
             self.count("s3_put_object")
             return
         except ClientError as exc:
@@ -200,9 +258,9 @@ class ArchiveStore:
                 raise
         head = self.s3.head_object(Bucket=self.bucket, Key=key)
         self.count("s3_head_object")
-        self.s3.put_object(
-            Bucket=self.bucket, Key=key, Body=body, ContentType="application/json", IfMatch=head["ETag"]
-        )
+        self._refuse_if_fenced(key, fence_of(head.get("Metadata")))
+        # If-Match the version judged: one written since (by a later holder) refuses this write.
+        self.s3.put_object(**put, IfMatch=head["ETag"])
         self.count("s3_put_object")
 
     def list_keys(self, prefix: str) -> list[str]:

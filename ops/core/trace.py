@@ -21,6 +21,7 @@ from typing import Any
 from urllib.parse import quote
 
 from botocore.exceptions import ClientError
+from payments.clock import iso_from_ms
 from payments.dynamo import from_attributes
 from payments.ids import is_transaction_id, timestamp_of
 from payments.jobs.archive import MANIFEST_SUFFIX
@@ -105,14 +106,6 @@ def iso(value: Any) -> str | None:
     if isinstance(value, dt.datetime):
         return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
     return str(value)
-
-
-def iso_ms(epoch_ms: int) -> str:
-    return (
-        dt.datetime.fromtimestamp(epoch_ms / 1000, dt.UTC)
-        .isoformat(timespec="milliseconds")
-        .replace("+00:00", "Z")
-    )
 
 
 @dataclass(frozen=True)
@@ -343,7 +336,7 @@ def _describe(message: Mapping[str, Any]) -> dict[str, Any]:
     sent_ms = int(attributes.get("SentTimestamp", "0") or 0)
     return {
         "message_id": message["MessageId"],
-        "sent_at": iso_ms(sent_ms) if sent_ms else None,
+        "sent_at": iso_from_ms(sent_ms) if sent_ms else None,
         "age_s": round(time.time() - sent_ms / 1000) if sent_ms else None,
         "receive_count": int(attributes.get("ApproximateReceiveCount", "0") or 0),
         "body": _redact_body(_body(message.get("Body", ""))),

@@ -71,12 +71,18 @@ class MaskingFormatter(LambdaPowertoolsFormatter):
 
 logger = Logger(logger_formatter=MaskingFormatter())
 logger.addFilter(PanMaskingFilter())
-# Powertools writes the JSON line itself; propagating would print each record a second time
-# through the runtime's root handler, unformatted and unmasked.
-logging.getLogger(logger.name).propagate = False
-# Library loggers (botocore, urllib3) reach the root handlers: mask there as well.
-redaction.install(logging.getLogger())
 metrics = Metrics(namespace=NAMESPACE)
+
+
+@functools.cache
+def _configure_process_logging() -> None:
+    """Once per process, when the first handler is defined (not whenever this module is imported:
+    a test or a tool importing it keeps its own logging)."""
+    # Powertools writes the JSON line itself; propagating would print each record a second time
+    # through the runtime's root handler, unformatted and unmasked.
+    logging.getLogger(logger.name).propagate = False
+    # Library loggers (botocore, urllib3) reach the root handlers: mask there as well.
+    redaction.install(logging.getLogger())
 
 
 def sdk_tracing_requested(env: Mapping[str, str] | None = None) -> bool:
@@ -170,6 +176,8 @@ def entrypoint(role: str) -> Callable[[Callable[[Any, Any], Any]], Callable[[Any
     Tolerates a missing/partial Lambda context (the emulator harness invokes handlers
     directly). Correlation ids are set by the handler once it knows them.
     """
+
+    _configure_process_logging()
 
     def decorate(func: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
         traced = tracer.capture_lambda_handler(func, capture_response=False) if tracer else func

@@ -36,6 +36,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from payments.clock import iso_from_ms, now_ms
 from payments.jobs import JobError, retention
 from payments.jobs.archive import (
     OBJECT_SUFFIX,
@@ -448,7 +449,7 @@ class Run:
             "M": {
                 "run_id": {"S": self.result.run_id},
                 "archived_to": {"S": obj.key if obj else "(not archived: --no-archive)"},
-                "at": {"S": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")},
+                "at": {"S": iso_from_ms(now_ms())},
             }
         }
         expires_at = retention.expires_at(item, self.result.older_than_days)
@@ -636,7 +637,7 @@ def _write_summary(run: Run) -> None:
     summary = {
         **res.to_dict(),
         "owner": run.lock.owner if run.lock else None,
-        "finished_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "finished_at": iso_from_ms(now_ms()),
         "objects": sorted(res.objects),
         "unfinished_samples": res.unfinished_samples[:100],
     }

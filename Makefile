@@ -56,6 +56,9 @@ policy-audit: $(STAMP) ## parliament over every IAM, key, bucket, topic and queu
 unit: $(STAMP) ## unit, property and CLI tests (moto in-process)
 	$(VENV)/bin/pytest -q -m "not plan and not apply and not e2e"
 
+mutants: $(STAMP) ## planted bugs (tests/mutants/*.patch): each must fail the tests it names; ONLY=<prefix> to pick
+	$(PY) tools/mutants.py $(if $(ONLY),--only $(ONLY))
+
 test: lint security build ## THE test command: lint, security scan, unit, plan, apply and end-to-end tests
 	$(VENV)/bin/pytest -q -m "not e2e and not apply"
 	$(VENV)/bin/pytest -q -m "apply or e2e"
@@ -75,4 +78,4 @@ soak: build ## reliability soak: SOAK_CYCLES devkit up/down cycles on fresh stat
 clean: ## remove build outputs and local state (run `make down` first)
 	rm -rf build .local .pytest_cache .mypy_cache .ruff_cache
 
-.PHONY: help venv build up down fmt lint security checkov policy-audit unit test test-localstack bench soak clean
+.PHONY: help venv build up down fmt lint security checkov policy-audit unit mutants test test-localstack bench soak clean

@@ -79,11 +79,13 @@ STEPS: dict[str, tuple[str, str, Callable[[dict[str, Any]], bool]]] = {
 }
 
 
-def _snapshot(platform: Platform) -> tuple[list[Any], dict[str, bytes]]:
+def _snapshot(platform: Platform) -> tuple[list[Any], dict[str, Any]]:
+    """The rows, and every archive object's and manifest's body and writer (its fence)."""
     items = sorted(platform.all_items(), key=lambda i: (i["transaction_id"]["S"], i["timestamp"]["N"]))
-    bodies = {
-        k: platform.s3.get_object(Bucket=BUCKET, Key=k)["Body"].read() for k in platform.s3_keys("cleanup/")
-    }
+    bodies = {}
+    for key in platform.s3_keys("cleanup/"):
+        got = platform.s3.get_object(Bucket=BUCKET, Key=key)
+        bodies[key] = (got["Body"].read(), got.get("Metadata"))
     return [i for i in items if i["transaction_id"]["S"] != LOCK_ID], bodies
 
 
@@ -173,6 +175,7 @@ def test_a_pending_journal_has_no_ttl_until_it_is_finished(platform: Platform) -
     lock.acquire()
     assert "expires_at" in platform.dynamodb.get_item(TableName=TABLE, Key=key)["Item"]
     lock.add_pending("cleanup/x/obj.jsonl", "delete")
+    assert "expires_at" not in platform.dynamodb.get_item(TableName=TABLE, Key=key)["Item"]
     lock.renew()
     lock.release()  # the run "crashed" with the chunk pending: the journal stays, with no TTL
     item = platform.dynamodb.get_item(TableName=TABLE, Key=key)["Item"]

@@ -66,6 +66,9 @@ unit: $(STAMP) ## unit, property and CLI tests (moto in-process)
 check: lint build ## the edit-test loop (<= 5 min): lint, types, build, tests without apply/e2e/slow
 	$(VENV)/bin/pytest -q $(XDIST) -m "not e2e and not apply and not slow"
 
+mutants: $(STAMP) ## planted bugs (tests/mutants/*.patch): each must fail the tests it names; ONLY=<prefix> to pick
+	$(PY) tools/mutants.py $(if $(ONLY),--only $(ONLY))
+
 # CI_PHASE1_MARKER (set by .ci/run): a file touched once the first pytest phase has passed, the
 # signal for the LocalStack lane to start beside the apply + e2e phase.
 test: lint security build ## THE test command: lint, security scan, unit, plan, apply and end-to-end tests
@@ -91,4 +94,4 @@ soak: build ## reliability soak: SOAK_CYCLES devkit up/down cycles on fresh stat
 clean: ## remove build outputs and local state (run `make down` first)
 	rm -rf build .local .pytest_cache .mypy_cache .ruff_cache
 
-.PHONY: help venv build up down fmt lint security checkov policy-audit unit check test localstack-install test-localstack bench soak clean
+.PHONY: help venv build up down fmt lint security checkov policy-audit unit check mutants test localstack-install test-localstack bench soak clean

@@ -165,6 +165,25 @@ def transact_delete(table: str, key: Mapping[str, Any], **parts: Any) -> Transac
     return {"Delete": request}  # type: ignore[typeddict-item]
 
 
+def transact_condition_check(
+    table: str,
+    key: Mapping[str, Any],
+    *,
+    condition: str,
+    names: Mapping[str, str] | None = None,
+    values: Mapping[str, Any] | None = None,
+) -> TransactWriteItemTypeDef:
+    """A TransactWriteItems ``ConditionCheck``: the group lands only while ``condition`` holds on
+    ``key`` (writes nothing; costs one write unit per group)."""
+    _check_placeholders(names, values)
+    check: dict[str, Any] = {"TableName": table, "Key": dict(key), "ConditionExpression": condition}
+    if names:
+        check["ExpressionAttributeNames"] = dict(names)
+    if values:
+        check["ExpressionAttributeValues"] = dict(values)
+    return {"ConditionCheck": check}  # type: ignore[typeddict-item]
+
+
 def transact(ddb: Any, operations: Sequence[TransactWriteItemTypeDef]) -> None:
     """TransactWriteItems: every operation lands or none does (errors are the caller's to read)."""
     ddb.transact_write_items(TransactItems=list(operations))

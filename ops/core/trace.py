@@ -104,7 +104,7 @@ def iso(value: Any) -> str | None:
     if value is None:
         return None
     if isinstance(value, dt.datetime):
-        # Milliseconds, like iso_ms: one format in the timeline (and its string order is time order).
+        # Milliseconds, like payments.clock.iso_from_ms: one timeline format (string order is time order).
         return value.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     return str(value)
 

@@ -21,8 +21,11 @@ def moto_emulator(emulator: Any) -> Any:
     return emulator
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def lambda_role(moto_emulator: Any) -> str:
+    """A role for the harness's functions, made per test file: the embedded server shares moto's
+    in-process backends, which an in-process ``mock_aws`` test (tests/unit, tests/ops) resets when it
+    runs on the same xdist worker between two harness files."""
     iam = moto_emulator.client("iam")
     name = f"harness-lambda-{uuid.uuid4().hex[:8]}"
     arn = create_service_role(iam, name)

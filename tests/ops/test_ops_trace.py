@@ -352,11 +352,13 @@ def test_trace_shows_amounts_in_the_currency_major_units(txn: dict[str, Any], sh
 def test_timeline_timestamps_share_one_format() -> None:
     import datetime as dt
 
-    from ops.core.trace import iso, iso_ms
+    from payments.clock import iso_from_ms
+
+    from ops.core.trace import iso
 
     at = dt.datetime(2026, 11, 29, 2, 51, 7, 95000, tzinfo=dt.UTC)
     assert iso(at) == "2026-11-29T02:51:07.095Z"
-    assert iso_ms(int(at.timestamp() * 1000)) == iso(at)
+    assert iso_from_ms(int(at.timestamp() * 1000)) == iso(at)
 
 
 # -- issue 22, item 7: a card number typed by mistake is never echoed -------------------------------

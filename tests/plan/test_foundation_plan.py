@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -717,7 +718,12 @@ PUBLISHERS = [f"arn:aws:iam::{ACCOUNT}:role/payment-notification-{SUFFIX}"]
 def messaging_plan(tf_workdir: Terraform, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     workdir = tmp_path_factory.mktemp("messaging-only")
     shutil.copytree(Path(tf_workdir.tfdir) / "modules" / "messaging", workdir / "messaging")
-    shutil.copy2(Path(tf_workdir.tfdir) / OVERRIDE_FILENAME, workdir / OVERRIDE_FILENAME)
+    # The root's emulator override, without its output overrides (the root's api_invoke_url: this
+    # configuration declares no output to override).
+    override = (Path(tf_workdir.tfdir) / OVERRIDE_FILENAME).read_text()
+    (workdir / OVERRIDE_FILENAME).write_text(
+        re.sub(r'\noutput "[^"]+" \{\n.*?^\}\n', "\n", override, flags=re.S | re.M)
+    )
     (workdir / "main.tf").write_text(
         f"""
 terraform {{

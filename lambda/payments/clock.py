@@ -1,13 +1,29 @@
-"""Time helpers: epoch milliseconds and ISO-8601 UTC strings."""
+"""Time: each actor's clock (an injectable ``Clock``), epoch milliseconds, and the one UTC format.
+
+Instants are epoch milliseconds and are compared as numbers; ``iso_from_ms`` is the one format
+they are written in (``2026-11-23T12:00:00.123Z``) and ``ms_from_iso`` reads any ISO-8601 time back.
+"""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 
 def now_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+@dataclass(frozen=True)
+class Clock:
+    """An actor's clock: the system's by default; a test hands one actor a skewed or paused one."""
+
+    read_ms: Callable[[], int] = now_ms
+
+    def now_ms(self) -> int:
+        return self.read_ms()
 
 
 def iso_from_ms(epoch_ms: int) -> str:

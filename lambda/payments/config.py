@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
+from payments import names
+
 DEFAULT_RETENTION_DAYS = 90  # the default of the cleanup_retention_days variable
 
 
@@ -73,9 +75,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     return Settings(
         environment_suffix=suffix,
         region=e.get("AWS_REGION") or e.get("AWS_DEFAULT_REGION") or "us-east-1",
-        transactions_table=e.get("TRANSACTIONS_TABLE", f"payment-transactions-{suffix}"),
-        audit_table=e.get("AUDIT_TABLE", f"payment-audit-{suffix}"),
-        idempotency_table=e.get("IDEMPOTENCY_TABLE", f"payment-idempotency-{suffix}"),
+        transactions_table=e.get("TRANSACTIONS_TABLE", names.transactions_table(suffix)),
+        audit_table=e.get("AUDIT_TABLE", names.audit_table(suffix)),
+        idempotency_table=e.get("IDEMPOTENCY_TABLE", names.idempotency_table(suffix)),
         by_day_index=e.get("BY_DAY_INDEX", "by-day"),
         by_customer_index=e.get("BY_CUSTOMER_INDEX", "by-customer"),
         by_merchant_index=e.get("BY_MERCHANT_INDEX", "by-merchant"),
@@ -88,11 +90,13 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         failed_topic_arn=e.get("FAILED_TOPIC_ARN", ""),
         archive_bucket=e.get("ARCHIVE_BUCKET", ""),
         state_machine_arn=e.get("STATE_MACHINE_ARN", ""),
-        processor_endpoint_param=e.get("PROCESSOR_ENDPOINT_PARAM", f"/payment-{suffix}/processor/endpoint"),
-        processor_credentials_param=e.get(
-            "PROCESSOR_CREDENTIALS_PARAM", f"/payment-{suffix}/processor/credentials"
+        processor_endpoint_param=e.get(
+            "PROCESSOR_ENDPOINT_PARAM", names.parameter(suffix, "processor/endpoint")
         ),
-        fraud_rules_param=e.get("FRAUD_RULES_PARAM", f"/payment-{suffix}/fraud/rules"),
+        processor_credentials_param=e.get(
+            "PROCESSOR_CREDENTIALS_PARAM", names.parameter(suffix, "processor/credentials")
+        ),
+        fraud_rules_param=e.get("FRAUD_RULES_PARAM", names.parameter(suffix, "fraud/rules")),
         audit_ttl_days=_int(e, "AUDIT_TTL_DAYS", 90, 1),
         # The spec keeps idempotency records at least 24 h: a smaller value is raised to it.
         idempotency_ttl_hours=max(24, _int(e, "IDEMPOTENCY_TTL_HOURS", 24, 1)),

@@ -14,7 +14,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from payments import audit, idempotency, ids, validation
-from payments.clock import iso_from_ms, now_ms
+from payments.clock import iso_from_ms
 from payments.config import Settings
 from payments.errors import Conflict
 from payments.service import Services
@@ -86,7 +86,7 @@ def start_workflow(services: Services, transaction_id: str, timestamp: int) -> N
     (``workflow_claimed_at``) comes first, so a replay or a concurrent request never starts a
     second one. A claim whose StartExecution was refused is released; one whose caller crashed
     in between is the sweeper's (a PENDING transaction past the budget is failed and retried)."""
-    if not services.repo.claim_workflow_start(transaction_id, timestamp, now_ms()):
+    if not services.repo.claim_workflow_start(transaction_id, timestamp, services.clock.now_ms()):
         return  # started (or being started) by another request, or no longer PENDING
     try:
         services.sfn.start_execution(
@@ -112,7 +112,7 @@ def create_transaction(
     Two AWS calls on the happy path. The PENDING audit-stream (FIFO) message is sent by the
     Validate step together with VALIDATING, which keeps the create at two calls.
     """
-    at = now_ms()
+    at = services.clock.now_ms()
     item = new_transaction_item(request, services.settings, at, scope)
     transaction_id = item["transaction_id"]
     body = accepted_body(transaction_id)

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from payments import ids, validation
-from payments.clock import day_from_ms, iso_from_ms, ms_from_iso, now_ms
+from payments.clock import day_from_ms, iso_from_ms, ms_from_iso
 from payments.errors import TransactionNotFound, TransitionConflict
 from payments.outbox import OUTBOX_OUTCOME, drain, publish_stream, retry_message
 from payments.service import Services
@@ -149,7 +149,7 @@ def give_up(services: Services, item: dict[str, Any]) -> dict[str, Any]:
     charge may exist, so it is parked for a human (``PaymentParked`` metric and alarm), no event."""
     transaction_id, timestamp = str(item["transaction_id"]), int(item["timestamp"])
     attempts = int(item.get("attempts") or 1)
-    at = iso_from_ms(now_ms())
+    at = iso_from_ms(services.clock.now_ms())
     if item.get("charge_sent_at") is None:
         fields: dict[str, Any] = {"final": {"reason": "retry_budget_spent", "attempts": attempts, "at": at}}
         effects = frozenset({OUTBOX_OUTCOME})
@@ -213,7 +213,7 @@ def sweep(
     stream message or notification has its outbox drained.
     """
     settings = services.settings
-    at = now_ms() if now is None else now
+    at = services.clock.now_ms() if now is None else now
     cutoff = at - settings.stuck_after_seconds * 1000
     result = SweepResult()
     for days_back in range(settings.sweep_lookback_days, -1, -1):

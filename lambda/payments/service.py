@@ -9,10 +9,11 @@ once per container by ``payments.handlers._runtime`` and passed to every use cas
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from payments import fraud
+from payments.clock import Clock
 from payments.config import Settings
 from payments.processor import Processor, Transport, urllib_transport
 from payments.store.repository import Repository
@@ -39,6 +40,8 @@ class Services:
     get_parameter: Callable[..., Any]
     # How processor requests travel (HTTPS through urllib; the model test routes them in-process).
     processor_transport: Transport = urllib_transport
+    # This actor's clock (every use case reads time through it).
+    clock: Clock = field(default_factory=Clock)
 
     @property
     def processor(self) -> Processor:

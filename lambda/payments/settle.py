@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from payments import ids
-from payments.clock import iso_from_ms, now_ms
+from payments.clock import iso_from_ms
 from payments.errors import DomainError, TransitionConflict
 from payments.layout import settled_key
 from payments.notify import summary
@@ -53,7 +53,7 @@ def acquire(services: Services, item: dict[str, Any], owner: str) -> dict[str, A
     """Own the SETTLING attempt of ``item``: keep our lease, or take over an expired one."""
     if item.get("lease_owner") == owner:
         return item
-    at = now_ms()
+    at = services.clock.now_ms()
     if lease_live(item, at):
         raise SettlementInProgress(
             f"{item['transaction_id']}: attempt {item.get('attempts')} is being settled"
@@ -91,7 +91,7 @@ def settle_step(
                 item,
                 Status.SETTLING,
                 actor,
-                set_fields=_lease_fields(services, owner, now_ms()),
+                set_fields=_lease_fields(services, owner, services.clock.now_ms()),
                 expected_attempt=1,
             )
             if not moved:
@@ -124,7 +124,7 @@ def release(services: Services, item: Mapping[str, Any], owner: str) -> None:
 
 def start_attempt(services: Services, item: dict[str, Any], owner: str, actor: str) -> dict[str, Any]:
     """Retry consumer: FAILED → SETTLING as a new attempt, once the last attempt's lease expired."""
-    at = now_ms()
+    at = services.clock.now_ms()
     try:
         return services.repo.transition(
             item,
@@ -168,7 +168,7 @@ def _processor_result(
         result = processor.lookup(request)
     if result is None:
         if item.get("charge_sent_at") is None:
-            marked = services.repo.mark_charge_sent(item, owner, now_ms())
+            marked = services.repo.mark_charge_sent(item, owner, services.clock.now_ms())
             if not marked:
                 raise SettlementNotOwned(f"{item['transaction_id']}: lease lost before charging")
             item = marked.item
@@ -178,7 +178,7 @@ def _processor_result(
             result = processor.lookup(request)
             if result is None:
                 raise
-    stored = services.repo.record_outcome(item, outcome_fields(result, now_ms()))
+    stored = services.repo.record_outcome(item, outcome_fields(result, services.clock.now_ms()))
     if not stored:
         # Another actor recorded the outcome first; it is the truth about the one charge.
         item = stored.item or reload(services, item)
@@ -222,7 +222,7 @@ def _conclude(
 ) -> dict[str, Any]:
     """The owned attempt's final transition: archive and COMPLETED, or REJECTED (declined)."""
     if result.approved:
-        fields = completed_fields(result, now_ms())
+        fields = completed_fields(result, services.clock.now_ms())
         archive(
             services.s3,
             services.settings.archive_bucket,

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from payments import fraud, notify, pan, validation
-from payments.clock import iso_from_ms, now_ms
+from payments.clock import iso_from_ms
 from payments.errors import DomainError, TransitionConflict
 from payments.outbox import OUTBOX_ENQUEUE, OUTBOX_OUTCOME, drain, publish_stream
 from payments.service import Services
@@ -72,7 +72,7 @@ def fraud_step(services: Services, transaction_id: str, timestamp: int | None) -
     if isinstance(stored, Mapping):
         return dict(stored)
     rules = services.fraud_rules()
-    at = now_ms()
+    at = services.clock.now_ms()
     result = fraud.assess(
         item,
         rules,
@@ -197,7 +197,7 @@ def failure_step(
             break
         if owner is not None and status == Status.SETTLING and item.get("lease_owner") != owner:
             break
-        at = now_ms()
+        at = services.clock.now_ms()
         # Not the lease's owner: a SETTLING attempt is abandoned only once its lease ran out (a live
         # lease is someone's charge or lookup in flight), and the write is conditioned on it.
         unowned_settling = owner is None and status == Status.SETTLING

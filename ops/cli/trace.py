@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import click
+from payments import names as resource
 from rich.table import Table
 
 from ops.cli.context import OpsContext, command_options, option
@@ -79,7 +80,7 @@ def trace(ops: OpsContext, transaction_id: str, peek_max: int) -> None:
     core.check_id(transaction_id)
     names = ops.names
     suffix = names.suffix
-    audit_table = names.output("audit_table_name") or (f"payment-audit-{suffix}" if suffix else None)
+    audit_table = names.output("audit_table_name") or (resource.audit_table(suffix) if suffix else None)
     queues: dict[str, str] = {}
     failed = names.failed_queue()
     if failed:

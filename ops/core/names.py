@@ -13,6 +13,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+from payments import names as resource
 from payments.config import DEFAULT_RETENTION_DAYS
 
 from ops.core import OpsError
@@ -120,7 +121,7 @@ class NameResolver:
     # -- names -----------------------------------------------------------------------------
     def transactions_table(self, override: str | None = None) -> str:
         given = self._given(override, "transactions_table_name")
-        return given or f"payment-transactions-{self._require_suffix('transactions table', '--table')}"
+        return given or resource.transactions_table(self._require_suffix("transactions table", "--table"))
 
     def by_day_index(self, override: str | None = None) -> str:
         return override or str(self.output("by_day_index_name") or DEFAULT_BY_DAY_INDEX)
@@ -143,17 +144,17 @@ class NameResolver:
         account = self.output("account_id") or (self._account_id() if self._account_id else None)
         if not account:
             raise OpsError("cannot derive the archive bucket name without the account id; pass --bucket")
-        return f"payment-archive-{suffix}-{account}"
+        return resource.archive_bucket(suffix, str(account))
 
     def dlq(self, override: str | None = None) -> str:
         """The dead-letter queue as a URL (from outputs) or a name (derived); both work with SQS."""
         given = self._given(override, "dlq_url")
-        return given or f"failed-transactions-dlq-{self._require_suffix('dead-letter queue', '--queue')}"
+        return given or resource.dlq(self._require_suffix("dead-letter queue", "--queue"))
 
     def failed_queue(self) -> str | None:
         """The failed-transactions queue as a URL (from outputs) or a name (derived); None without either."""
         suffix = self.suffix
-        return self._given(None, "failed_queue_url") or (f"failed-transactions-{suffix}" if suffix else None)
+        return self._given(None, "failed_queue_url") or (resource.failed_queue(suffix) if suffix else None)
 
     def oncall_links(self) -> Mapping[str, Any]:
         links = self.output("oncall_links")

@@ -20,13 +20,15 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
 
-from boto3.dynamodb.types import TypeDeserializer
 from botocore.exceptions import ClientError
+from payments.clock import iso_from_ms
+from payments.dynamo import from_attributes
 from payments.ids import is_transaction_id, timestamp_of
 from payments.jobs.archive import MANIFEST_SUFFIX
 from payments.layout import ARCHIVE_PREFIX, settled_key
 from payments.pan import mask_pans
 from payments.states import UNSUCCESSFUL_EXECUTIONS
+from payments.store.keys import row_id
 
 from ops.core import OpsError
 
@@ -104,14 +106,6 @@ def iso(value: Any) -> str | None:
     if isinstance(value, dt.datetime):
         return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
     return str(value)
-
-
-def iso_ms(epoch_ms: int) -> str:
-    return (
-        dt.datetime.fromtimestamp(epoch_ms / 1000, dt.UTC)
-        .isoformat(timespec="milliseconds")
-        .replace("+00:00", "Z")
-    )
 
 
 @dataclass(frozen=True)
@@ -193,11 +187,8 @@ def check_id(transaction_id: str) -> int:
     return timestamp_of(transaction_id)
 
 
-_DESERIALIZER = TypeDeserializer()
-
-
 def _plain(item: Mapping[str, Any]) -> dict[str, Any]:
-    return redact_record({k: _DESERIALIZER.deserialize(v) for k, v in item.items()})
+    return redact_record(from_attributes(item))
 
 
 def read_transaction(ddb: Any, table: str, transaction_id: str) -> dict[str, Any] | None:
@@ -346,7 +337,7 @@ def _describe(message: Mapping[str, Any]) -> dict[str, Any]:
     sent_ms = int(attributes.get("SentTimestamp", "0") or 0)
     return {
         "message_id": message["MessageId"],
-        "sent_at": iso_ms(sent_ms) if sent_ms else None,
+        "sent_at": iso_from_ms(sent_ms) if sent_ms else None,
         "age_s": round(time.time() - sent_ms / 1000) if sent_ms else None,
         "receive_count": int(attributes.get("ApproximateReceiveCount", "0") or 0),
         "body": _redact_body(_body(message.get("Body", ""))),
@@ -406,7 +397,7 @@ def find_archive(s3: Any, bucket: str, transaction_id: str, timestamp_ms: int) -
     older than the cutoff, so only cutoff dates after the transaction's day can hold it.
     """
     day = dt.datetime.fromtimestamp(timestamp_ms / 1000, dt.UTC).date().isoformat()
-    row_key = f"{transaction_id}|{timestamp_ms}"
+    row_key = row_id(transaction_id, timestamp_ms)
     paginator = s3.get_paginator("list_objects_v2")
     cutoffs: list[str] = []
     for page in paginator.paginate(Bucket=bucket, Prefix=f"{ARCHIVE_PREFIX}/", Delimiter="/"):

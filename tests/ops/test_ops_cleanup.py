@@ -12,9 +12,9 @@ from botocore.awsrequest import AWSResponse
 from botocore.compat import HTTPHeaders
 from ops_testkit import BUCKET, TABLE, Interrupt, Platform, fail_after, shuffled, txn_item
 from payments.jobs.archive import archived_items
+from payments.jobs.backoff import Backoff
 from payments.jobs.cleanup import choose_segments, run_cleanup
 from payments.jobs.retention import cutoff_for, parse_duration_days
-from payments.jobs.retry import Backoff
 
 from ops.core import OpsError
 

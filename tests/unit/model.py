@@ -34,6 +34,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError, ReadTimeoutError
 from payments import config, validation
+from payments.clock import Clock as ActorClock
 from payments.intake import create_transaction
 from payments.recovery import resume, sweep
 from payments.service import Services
@@ -441,23 +442,10 @@ def model_transport(scheduler: Scheduler, ledger: Ledger) -> Callable[..., tuple
 def platform(aws: awsenv.AwsEnv, monkeypatch: pytest.MonkeyPatch, start_ms: int) -> Iterator[Platform]:
     """A fresh scheduler, clock and processor over the (shared) moto environment."""
     import payments.ids
-    import payments.intake
-    import payments.recovery
-    import payments.settle
-    import payments.steps
-    import payments.store.repository
 
     clock = Clock(start_ms)
-    modules = (
-        payments.ids,
-        payments.intake,
-        payments.store.repository,
-        payments.steps,
-        payments.settle,
-        payments.recovery,
-    )
-    for module in modules:
-        monkeypatch.setattr(module, "now_ms", clock.ms)
+    # Every actor reads this one clock (the model moves it); ids take their time from the module.
+    monkeypatch.setattr(payments.ids, "now_ms", clock.ms)
     scheduler = Scheduler()
     ledger = Ledger(credential=CREDENTIAL, clock=clock.seconds)
     # Two index shards: the sweeper's 3 days x 16 shards of queries per run would dominate.
@@ -473,13 +461,14 @@ def platform(aws: awsenv.AwsEnv, monkeypatch: pytest.MonkeyPatch, start_ms: int)
 
     services = Services(
         settings=settings,
-        repo=Repository(settings, Faulty(scheduler, aws.ddb, "dynamodb")),  # type: ignore[arg-type]
+        repo=Repository(settings, Faulty(scheduler, aws.ddb, "dynamodb"), ActorClock(clock.ms)),  # type: ignore[arg-type]
         sqs=Faulty(scheduler, aws.sqs, "sqs"),  # type: ignore[arg-type]
         sns=Faulty(scheduler, aws.sns, "sns"),  # type: ignore[arg-type]
         s3=Faulty(scheduler, aws.s3, "s3"),  # type: ignore[arg-type]
         sfn=ModelSfn(lambda: holder[0], scheduler),  # type: ignore[arg-type]
         get_parameter=get_parameter,
         processor_transport=model_transport(scheduler, ledger),
+        clock=ActorClock(clock.ms),
     )
     model = Platform(aws, scheduler, clock, ledger, services)
     holder.append(model)

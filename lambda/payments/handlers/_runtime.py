@@ -71,12 +71,18 @@ class MaskingFormatter(LambdaPowertoolsFormatter):
 
 logger = Logger(logger_formatter=MaskingFormatter())
 logger.addFilter(PanMaskingFilter())
-# Powertools writes the JSON line itself; propagating would print each record a second time
-# through the runtime's root handler, unformatted and unmasked.
-logging.getLogger(logger.name).propagate = False
-# Library loggers (botocore, urllib3) reach the root handlers: mask there as well.
-redaction.install(logging.getLogger())
 metrics = Metrics(namespace=NAMESPACE)
+
+
+@functools.cache
+def _configure_process_logging() -> None:
+    """Once per process, when the first handler is defined (not whenever this module is imported:
+    a test or a tool importing it keeps its own logging)."""
+    # Powertools writes the JSON line itself; propagating would print each record a second time
+    # through the runtime's root handler, unformatted and unmasked.
+    logging.getLogger(logger.name).propagate = False
+    # Library loggers (botocore, urllib3) reach the root handlers: mask there as well.
+    redaction.install(logging.getLogger())
 
 
 def sdk_tracing_requested(env: Mapping[str, str] | None = None) -> bool:
@@ -149,6 +155,17 @@ def reset(keep_clients: bool = False) -> None:
     config.reset_settings()
 
 
+def remaining_seconds(context: Any) -> float | None:
+    """Seconds left in this invocation (the Lambda context's clock), None without one."""
+    getter = getattr(context, "get_remaining_time_in_millis", None)
+    if not callable(getter):
+        return None
+    try:
+        return float(getter()) / 1000
+    except (TypeError, ValueError):
+        return None
+
+
 def count(name: str, value: float = 1) -> None:
     metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
 
@@ -159,6 +176,8 @@ def entrypoint(role: str) -> Callable[[Callable[[Any, Any], Any]], Callable[[Any
     Tolerates a missing/partial Lambda context (the emulator harness invokes handlers
     directly). Correlation ids are set by the handler once it knows them.
     """
+
+    _configure_process_logging()
 
     def decorate(func: Callable[[Any, Any], Any]) -> Callable[[Any, Any], Any]:
         traced = tracer.capture_lambda_handler(func, capture_response=False) if tracer else func

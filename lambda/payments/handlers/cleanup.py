@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from payments.handlers._runtime import count, entrypoint, logger
+from payments.handlers._runtime import count, entrypoint, logger, remaining_seconds
 from payments.jobs import runtime as jobs
 from payments.jobs.cleanup import DEFAULT_SEGMENTS, CleanupResult, run_cleanup
 from payments.jobs.lock import LockHeld
@@ -36,7 +36,7 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     archive = jobs.flag(payload, "archive", True)
     config = jobs.settings()
     check_retention(older_than_days, config.retention_days, force=jobs.flag(payload, "force", False))
-    remaining = jobs.remaining_seconds(context)
+    remaining = remaining_seconds(context)
     logger.set_correlation_id(f"cleanup-{older_than_days}d")
     try:
         owner = (

@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from payments import ids
-from payments.handlers._runtime import count, entrypoint, logger, services
+from payments.handlers._runtime import count, entrypoint, logger, remaining_seconds, services
 from payments.processor import TIMEOUT_SECONDS
 from payments.recovery import resume
 from payments.states import UNSUCCESSFUL_EXECUTIONS, ExecutionStatus
@@ -49,23 +49,13 @@ def _reference(record: Mapping[str, Any]) -> tuple[str, int | None, str | None]:
     return transaction_id, timestamp, abandoned
 
 
-def _remaining_seconds(context: Any) -> float | None:
-    getter = getattr(context, "get_remaining_time_in_millis", None)
-    if getter is None:
-        return None
-    try:
-        return float(getter()) / 1000
-    except (TypeError, ValueError):
-        return None
-
-
 @entrypoint("retry")
 def handler(event: Any, context: Any) -> dict[str, Any]:
     records = event.get("Records", []) if isinstance(event, Mapping) else []
     failures: list[dict[str, str]] = []
     for index, record in enumerate(records):
         message_id = str(record.get("messageId", ""))
-        remaining = _remaining_seconds(context)
+        remaining = remaining_seconds(context)
         if remaining is not None and remaining < PER_MESSAGE_BUDGET_S:
             left = [str(r.get("messageId", "")) for r in records[index:]]
             logger.warning("time budget spent; handing back the rest of the batch", extra={"left": len(left)})

@@ -11,15 +11,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from payments.handlers._runtime import count, entrypoint, logger, services
+from payments.handlers._runtime import count, entrypoint, logger, remaining_seconds, services
 from payments.recovery import sweep
 
 
 @entrypoint("sweeper")
 def handler(event: Any, context: Any) -> dict[str, Any]:
     logger.set_correlation_id("sweeper")
-    getter = getattr(context, "get_remaining_time_in_millis", None)
-    result = sweep(services(), time_left=(lambda: getter() / 1000) if callable(getter) else None)
+    has_clock = remaining_seconds(context) is not None
+    result = sweep(services(), time_left=(lambda: remaining_seconds(context) or 0.0) if has_clock else None)
     summary = result.as_dict()
     count("SweeperFailed", len(result.failed))
     count("SweeperRedriven", len(result.redriven))

@@ -36,6 +36,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from payments.clock import iso_from_ms, now_ms
 from payments.jobs import JobError, retention
 from payments.jobs.archive import (
     OBJECT_SUFFIX,
@@ -45,6 +46,7 @@ from payments.jobs.archive import (
     item_line,
     item_version,
 )
+from payments.jobs.backoff import Backoff
 from payments.jobs.lock import DEFAULT_LEASE_S, CleanupLock
 from payments.jobs.reconcile import reconcile_journal
 from payments.jobs.retention import (
@@ -55,7 +57,6 @@ from payments.jobs.retention import (
     TTL_ATTRIBUTE,
     cutoff_for,
 )
-from payments.jobs.retry import Backoff
 from payments.layout import cleanup_prefix
 from payments.store import write
 from payments.store.keys import key_id, key_names_of
@@ -425,7 +426,7 @@ class Run:
             "M": {
                 "run_id": {"S": self.result.run_id},
                 "archived_to": {"S": obj.key if obj else "(not archived: --no-archive)"},
-                "at": {"S": dt.datetime.now(dt.UTC).isoformat(timespec="seconds")},
+                "at": {"S": iso_from_ms(now_ms())},
             }
         }
         for item in items:
@@ -624,7 +625,7 @@ def _write_summary(run: Run) -> None:
     summary = {
         **res.to_dict(),
         "owner": run.lock.owner if run.lock else None,
-        "finished_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "finished_at": iso_from_ms(now_ms()),
         "objects": sorted(res.objects),
         "unfinished_samples": res.unfinished_samples[:100],
     }

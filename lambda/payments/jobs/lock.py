@@ -25,6 +25,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from payments.clock import iso_from_ms
 from payments.jobs import JobError
 from payments.store import write
 from payments.store.keys import lock_key
@@ -42,7 +43,7 @@ class LockHeld(JobError):
     def __init__(self, owner: str, lease_expires_ms: int) -> None:
         self.owner = owner
         self.lease_expires_ms = lease_expires_ms
-        until = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(lease_expires_ms / 1000))
+        until = iso_from_ms(lease_expires_ms)
         super().__init__(
             f"another cleanup is running (lock held by {owner} until {until}); "
             "wait for it, or see docs/runbooks.md 'Cleanup lock' if it is stuck"

@@ -26,6 +26,7 @@ from botocore.exceptions import ClientError
 
 from payments import money
 from payments.jobs import JobError
+from payments.layout import report_key
 from payments.shards import day_shard_keys, parse_day_shard
 from payments.states import Status
 
@@ -314,10 +315,6 @@ def build_report(
         shards_with_items=tuple(sorted(total.shards_with_items)),
         writer_shards=writer_shards,
     )
-
-
-def report_key(day: dt.date) -> str:
-    return f"reports/{day.isoformat()}.json"
 
 
 def stored_report(s3_client: Any, bucket: str, day: dt.date) -> tuple[dict[str, Any], str] | None:

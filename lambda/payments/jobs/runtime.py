@@ -51,8 +51,3 @@ def flag(event: dict[str, Any], name: str, default: bool) -> bool:
     if not isinstance(value, bool):
         raise ValueError(f"{name} must be true or false")
     return value
-
-
-def remaining_seconds(context: Any) -> float | None:
-    getter = getattr(context, "get_remaining_time_in_millis", None)
-    return getter() / 1000 if callable(getter) else None

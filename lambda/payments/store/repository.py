@@ -11,14 +11,14 @@ version its caller read refuses a row that any writer changed since. The other w
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
 from payments import audit, ids
-from payments.clock import iso_from_ms, now_ms
+from payments.clock import Clock, iso_from_ms
 from payments.config import Settings
 from payments.dynamo import from_attributes, serialize, to_attributes
 from payments.errors import TransactionNotFound, TransitionConflict
@@ -76,6 +76,7 @@ def transition_number(item: Mapping[str, Any]) -> int:
 class Repository:
     settings: Settings
     ddb: DynamoDBClient
+    clock: Clock = field(default_factory=Clock)
 
     # ------------------------------------------------------------------ create
     def create(
@@ -99,7 +100,7 @@ class Repository:
                     to_attributes(idempotency_record),
                     # TTL deletion lags expiry by up to days: an expired record is free to reuse.
                     condition="attribute_not_exists(idempotency_key) OR expires_at < :now",
-                    ExpressionAttributeValues={":now": {"N": str(now_ms() // 1000)}},
+                    ExpressionAttributeValues={":now": {"N": str(self.clock.now_ms() // 1000)}},
                 )
             )
         items.append(self._audit_put(audit_entry))
@@ -160,13 +161,10 @@ class Repository:
             "ExpressionAttributeValues": {":c": {"S": customer_id}, ":since": {"N": str(since_ms)}},
             "ProjectionExpression": "#id",
         }
-        for _ in range(20):  # bounded: the rule only needs to know "at least limit"
-            response = self.ddb.query(**kwargs)
-            count += sum(1 for i in response.get("Items", []) if i["transaction_id"]["S"] != exclude_id)
-            last = response.get("LastEvaluatedKey")
-            if count >= limit or not last:
+        for page in self._pages(kwargs, max_pages=20):  # bounded: the rule needs "at least limit"
+            count += sum(1 for i in page if i["transaction_id"]["S"] != exclude_id)
+            if count >= limit:
                 break
-            kwargs["ExclusiveStartKey"] = last
         return count
 
     # ------------------------------------------------------------------ writes
@@ -196,7 +194,7 @@ class Repository:
         from_status = str(item["status"])
         to_status = str(to_status)
         check_transition(from_status, to_status)
-        at = now_ms()
+        at = self.clock.now_ms()
         updated = dict(item)
         version = int(item.get("version") or 0)
         number = transition_number(item) + 1  # numbers this transition's audit entry and stream message
@@ -438,15 +436,17 @@ class Repository:
 
     def _query_all(self, kwargs: dict[str, Any], max_pages: int) -> list[dict[str, Any]]:
         """Every item of a Query, page after page (bounded by ``max_pages``), decoded."""
-        items: list[dict[str, Any]] = []
+        return [from_attributes(i) for page in self._pages(kwargs, max_pages) for i in page]
+
+    def _pages(self, kwargs: dict[str, Any], max_pages: int) -> Iterator[list[dict[str, Any]]]:
+        """The raw items of a Query, one page at a time (at most ``max_pages``)."""
         for _ in range(max_pages):
             response = self.ddb.query(**kwargs)
-            items.extend(from_attributes(i) for i in response.get("Items", []))
+            yield list(response.get("Items", []))
             last = response.get("LastEvaluatedKey")
             if not last:
-                break
+                return
             kwargs["ExclusiveStartKey"] = last
-        return items
 
     def set_once(
         self,
@@ -467,7 +467,11 @@ class Repository:
             condition=f"attribute_not_exists(#a) AND #status IN ({', '.join(status_values)})",
             read_version=write.ANY_VERSION,
             names={"#a": attribute, "#u": "updated_at", "#status": "status"},
-            values={":value": serialize(value), ":u": {"S": iso_from_ms(now_ms())}, **status_values},
+            values={
+                ":value": serialize(value),
+                ":u": {"S": iso_from_ms(self.clock.now_ms())},
+                **status_values,
+            },
         )
 
 

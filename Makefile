@@ -53,6 +53,9 @@ checkov: $(CHECKOV_VENV)/bin/checkov ## checkov over the root module and every m
 policy-audit: $(STAMP) ## parliament over every IAM, key, bucket, topic and queue policy of the plan
 	$(VENV)/bin/pytest -q -p no:cacheprovider tests/security/test_policy_audit.py
 
+mutants: $(STAMP) ## planted-bug corpus (tests/mutants): each patch applied to a scratch copy must be caught by its guarding tests
+	$(PY) tools/mutants.py
+
 unit: $(STAMP) ## unit, property and CLI tests (moto in-process)
 	$(VENV)/bin/pytest -q -m "not plan and not apply and not e2e"
 
@@ -75,4 +78,4 @@ soak: build ## reliability soak: SOAK_CYCLES devkit up/down cycles on fresh stat
 clean: ## remove build outputs and local state (run `make down` first)
 	rm -rf build .local .pytest_cache .mypy_cache .ruff_cache
 
-.PHONY: help venv build up down fmt lint security checkov policy-audit unit test test-localstack bench soak clean
+.PHONY: help venv build up down fmt lint security checkov policy-audit mutants unit test test-localstack bench soak clean

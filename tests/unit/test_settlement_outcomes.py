@@ -161,6 +161,7 @@ def test_a_refused_request_is_rejected_in_one_step_with_the_processors_reason(
         (422, b'{"error": "invalid_token"}', "rejected"),
         (400, b'{"error": "idempotency_error", "message": "key reused"}', OutcomeUnknown),
         (409, b'{"error": "idempotency_key_in_use"}', OutcomeUnknown),
+        (409, b'{"error": "conflict"}', OutcomeUnknown),
         (429, b"{}", ProcessorUnavailable),
         (503, b"{}", OutcomeUnknown),
     ],

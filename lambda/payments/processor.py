@@ -115,8 +115,7 @@ def parse_answer(status: int, payload: bytes) -> ProcessorResult | None:
     if status in REFUSED_REQUEST and not _names_idempotency(data):
         # The request itself was refused (bad token, closed account, invalid field): nothing was
         # charged, and the same request will be refused again. Final, with the processor's reason.
-        code = data.get("decline_code") or data.get("code") or data.get("error") or "invalid_request"
-        return ProcessorResult(False, reference, str(code)[:64])
+        return ProcessorResult(False, reference, _refusal_code(data))
     if not 200 <= status < 300:
         return None
     outcome = str(data.get("outcome", "")).lower()
@@ -127,11 +126,30 @@ def parse_answer(status: int, payload: bytes) -> ProcessorResult | None:
     return None
 
 
+def _error_detail(data: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The nested ``{"error": {...}}`` object of a Stripe-shaped answer, else the answer itself."""
+    nested = data.get("error")
+    return nested if isinstance(nested, Mapping) else data
+
+
 def _names_idempotency(data: Mapping[str, Any]) -> bool:
     """A 4xx about the idempotency key (reused with another body, still in flight) says nothing
     about the charge: the outcome stays unknown."""
-    words = " ".join(str(data.get(k) or "") for k in ("code", "error", "type", "message")).lower()
-    return "idempoten" in words
+    detail = _error_detail(data)
+    fields = [data.get(k) for k in ("code", "error", "type")] + [detail.get(k) for k in ("code", "type")]
+    return any("idempoten" in str(v).lower() for v in fields if isinstance(v, str))
+
+
+def _refusal_code(data: Mapping[str, Any]) -> str:
+    """The processor's reason for refusing a request (its decline code, else its error code)."""
+    detail = _error_detail(data)
+    for value in (data.get("decline_code"), detail.get("decline_code"), data.get("code"), detail.get("code")):
+        if isinstance(value, str) and value:
+            return value[:64]
+    error = data.get("error")
+    if isinstance(error, str) and error:
+        return error[:64]
+    return str(detail.get("type") or "invalid_request")[:64]
 
 
 def check_endpoint(endpoint: str) -> None:

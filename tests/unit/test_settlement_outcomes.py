@@ -160,6 +160,8 @@ def test_a_refused_request_is_rejected_in_one_step_with_the_processors_reason(
         (400, b'{"code": "account_closed"}', "rejected"),
         (422, b'{"error": "invalid_token"}', "rejected"),
         (400, b'{"error": "idempotency_error", "message": "key reused"}', OutcomeUnknown),
+        (400, b'{"error": {"type": "idempotency_error", "message": "same key, other body"}}', OutcomeUnknown),
+        (400, b'{"error": {"type": "card_error", "code": "x", "decline_code": "closed"}}', "closed"),
         (409, b'{"error": "idempotency_key_in_use"}', OutcomeUnknown),
         (409, b'{"error": "conflict"}', OutcomeUnknown),
         (429, b"{}", ProcessorUnavailable),
@@ -179,9 +181,11 @@ def test_processor_answers_are_classified(status: int, payload: bytes, expected:
             "merchant_id": "m",
         }
     )
-    if expected == "rejected":
+    if isinstance(expected, str):
         result = processor.charge(request)
         assert not result.approved and result.decline_code
+        if expected != "rejected":
+            assert result.decline_code == expected
     else:
         with pytest.raises(expected) as raised:
             processor.charge(request)

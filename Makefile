@@ -14,6 +14,7 @@ help: ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
 $(STAMP): pyproject.toml
+	@echo "creating $(VENV): installing the pinned dependencies of pyproject.toml (a minute or two, once)"
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip==25.2
 	$(VENV)/bin/pip install -q -e '.[dev]'
@@ -53,15 +54,30 @@ checkov: $(CHECKOV_VENV)/bin/checkov ## checkov over the root module and every m
 policy-audit: $(STAMP) ## parliament over every IAM, key, bucket, topic and queue policy of the plan
 	$(VENV)/bin/pytest -q -p no:cacheprovider tests/security/test_policy_audit.py
 
-mutants: $(STAMP) ## planted-bug corpus (tests/mutants): each patch applied to a scratch copy must be caught by its guarding tests
-	$(PY) tools/mutants.py
+# The tests without apply/e2e run on pytest-xdist workers, a test file per worker at a time
+# (loadfile: module-scoped fixtures such as the variable-validation plans or the clean-install venv
+# are made once). Plans are shared across workers and sessions (tests/support/plans.py).
+PYTEST_WORKERS ?= 2
+XDIST := -n $(PYTEST_WORKERS) --dist loadfile
 
 unit: $(STAMP) ## unit, property and CLI tests (moto in-process)
-	$(VENV)/bin/pytest -q -m "not plan and not apply and not e2e"
+	$(VENV)/bin/pytest -q $(XDIST) -m "not plan and not apply and not e2e"
 
+check: lint build ## the edit-test loop (<= 5 min): lint, types, build, tests without apply/e2e/slow
+	$(VENV)/bin/pytest -q $(XDIST) -m "not e2e and not apply and not slow"
+
+mutants: $(STAMP) ## planted bugs (tests/mutants/*.patch): each must fail the tests it names; ONLY=<prefix> to pick
+	$(PY) tools/mutants.py $(if $(ONLY),--only $(ONLY))
+
+# CI_PHASE1_MARKER (set by .ci/run): a file touched once the first pytest phase has passed, the
+# signal for the LocalStack lane to start beside the apply + e2e phase.
 test: lint security build ## THE test command: lint, security scan, unit, plan, apply and end-to-end tests
-	$(VENV)/bin/pytest -q -m "not e2e and not apply"
+	$(VENV)/bin/pytest -q $(XDIST) -m "not e2e and not apply"
+	$(if $(CI_PHASE1_MARKER),touch $(CI_PHASE1_MARKER))
 	$(VENV)/bin/pytest -q -m "apply or e2e"
+
+localstack-install: $(STAMP) ## install LocalStack without Docker (its venv, DynamoDB Local); no-op when current
+	$(PY) -m devkit.emulator.localstack install
 
 test-localstack: $(STAMP) build ## apply, re-plan, e2e and destroy on LocalStack (Docker on :4566, else installed and run on the host)
 	E2E_BACKEND=localstack $(VENV)/bin/pytest -q -m "apply or e2e"
@@ -78,4 +94,4 @@ soak: build ## reliability soak: SOAK_CYCLES devkit up/down cycles on fresh stat
 clean: ## remove build outputs and local state (run `make down` first)
 	rm -rf build .local .pytest_cache .mypy_cache .ruff_cache
 
-.PHONY: help venv build up down fmt lint security checkov policy-audit mutants unit test test-localstack bench soak clean
+.PHONY: help venv build up down fmt lint security checkov policy-audit unit check mutants test localstack-install test-localstack bench soak clean

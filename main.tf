@@ -24,14 +24,33 @@ locals {
   # neither needs the workflow module.
   stranded_rule_arn = "arn:${local.partition}:events:${local.region}:${local.account_id}:rule/payment-workflow-stranded-${local.suffix}"
 
-  # Runbook "restore to a point in time" (docs/runbooks.md): a restored copy of the
-  # transactions table replaces the managed one for the functions, their IAM and the outputs.
-  transactions_table_name = coalesce(var.transactions_table_override, module.data.transactions_table_name)
-  transactions_table_arn = (
-    var.transactions_table_override == null
-    ? module.data.transactions_table_arn
-    : "arn:${local.partition}:dynamodb:${local.region}:${local.account_id}:table/${var.transactions_table_override}"
-  )
+  # payment-events and payment-failed deliver to the encrypted events queue:
+  # the messaging key admits SNS for these topics (built ARNs: no cycle).
+  payment_topic_arns = [
+    for name in ["payment-events-${local.suffix}", "payment-failed-${local.suffix}"] :
+    "arn:${local.partition}:sns:${local.region}:${local.account_id}:${name}"
+  ]
+
+  # Runbook "restore to a point in time" (docs/runbooks.md, `ops restore`): a restored copy of
+  # a table replaces the managed one for the functions, their IAM, the alarms and the outputs.
+  # The managed table stays in the state untouched: it is the evidence.
+  table_overrides = {
+    transactions = var.transactions_table_override
+    audit        = var.audit_table_override
+    idempotency  = var.idempotency_table_override
+  }
+  table_names = {
+    for key, name in module.data.table_names : key => coalesce(lookup(local.table_overrides, key, null), name)
+  }
+  table_arns = {
+    for key, arn in module.data.table_arns : key => (
+      lookup(local.table_overrides, key, null) == null
+      ? arn
+      : "arn:${local.partition}:dynamodb:${local.region}:${local.account_id}:table/${lookup(local.table_overrides, key, "")}"
+    )
+  }
+  transactions_table_name = local.table_names["transactions"]
+  transactions_table_arn  = local.table_arns["transactions"]
 
   lambda_package_path = startswith(var.lambda_package_path, "/") ? var.lambda_package_path : "${path.module}/${var.lambda_package_path}"
 
@@ -53,8 +72,9 @@ locals {
   lambda_environment = {
     ENVIRONMENT_SUFFIX           = local.suffix
     TRANSACTIONS_TABLE           = local.transactions_table_name
-    AUDIT_TABLE                  = module.data.audit_table_name
-    IDEMPOTENCY_TABLE            = module.data.idempotency_table_name
+    AUDIT_TABLE                  = local.table_names["audit"]
+    IDEMPOTENCY_TABLE            = local.table_names["idempotency"]
+    CLIENTS_TABLE                = module.data.clients_table_name
     BY_DAY_INDEX                 = module.data.index_names["day"]
     BY_CUSTOMER_INDEX            = module.data.index_names["customer"]
     BY_MERCHANT_INDEX            = module.data.index_names["merchant"]
@@ -106,6 +126,7 @@ module "kms" {
   deletion_window_in_days = var.kms_deletion_window_in_days
   xray_encryption         = var.manage_xray_encryption
   eventbridge_rule_arns   = [local.stranded_rule_arn]
+  sns_topic_arns          = local.payment_topic_arns
 }
 
 module "network" {
@@ -133,6 +154,8 @@ module "edge" {
   stage_arn           = module.api.stage_arn
   stage_name          = module.api.stage_name
   rate_limit          = var.waf_rate_limit
+  health_rate_limit   = var.waf_health_rate_limit
+  max_body_bytes      = module.api.request_body_max_bytes
   geo_block_countries = var.geo_block_countries
   enable_bot_control  = var.enable_bot_control
   log_retention_days  = var.security_log_retention_days
@@ -152,6 +175,7 @@ module "api" {
   suffix                         = local.suffix
   function_invoke_arns           = module.functions.invoke_arns
   function_names                 = module.functions.function_names
+  authorizer_ttl_seconds         = var.api_authorizer_ttl_seconds
   request_schema                 = file("${path.module}/lambda/payments/schemas/create_transaction.json")
   cors_allowed_origins           = var.cors_allowed_origins
   throttle_rate_limit            = var.api_throttle_rate_limit
@@ -160,6 +184,8 @@ module "api" {
   access_log_retention_days      = var.security_log_retention_days
   logs_kms_key_arn               = module.kms.key_arns["logs"]
   manage_account_cloudwatch_role = var.manage_api_gateway_account
+  custom_domain_name             = var.api_domain_name
+  custom_domain_certificate_arn  = var.api_domain_certificate_arn
 }
 
 module "functions" {
@@ -183,8 +209,9 @@ module "functions" {
 
   resources = {
     transactions_table_arn = local.transactions_table_arn
-    audit_table_arn        = module.data.audit_table_arn
-    idempotency_table_arn  = module.data.idempotency_table_arn
+    audit_table_arn        = local.table_arns["audit"]
+    idempotency_table_arn  = local.table_arns["idempotency"]
+    clients_table_arn      = module.data.clients_table_arn
     audit_queue_arn        = module.messaging.audit_queue_arn
     failed_queue_arn       = module.messaging.failed_queue_arn
     dlq_arn                = module.messaging.dlq_arn
@@ -230,9 +257,11 @@ module "messaging" {
 
   suffix              = local.suffix
   kms_key_arn         = module.kms.key_arns["messaging"]
-  alert_email         = var.alert_email
-  notification_email  = var.notification_email
   publisher_role_arns = values(module.functions.role_arns)
+
+  alert_subscriptions       = var.alert_subscriptions
+  event_email_subscriptions = var.payment_event_email_subscriptions
+  max_payment_rate          = var.api_throttle_rate_limit
 
   eventbridge_rule_arns = [local.stranded_rule_arn]
 }
@@ -283,7 +312,7 @@ module "observability" {
   function_names         = module.functions.function_names
   api_name               = module.api.rest_api_name
   api_stage_name         = module.api.stage_name
-  table_names            = merge(module.data.table_names, { transactions = local.transactions_table_name })
+  table_names            = local.table_names
   dlq_url                = module.messaging.dlq_url
   state_machine_arn      = module.workflow.state_machine_arn
   state_machine_name     = module.workflow.state_machine_name
@@ -323,5 +352,14 @@ check "stranded_rule_arn_matches" {
   assert {
     condition     = module.workflow.stranded_rule_arn == local.stranded_rule_arn
     error_message = "module.workflow's safety-net rule is ${module.workflow.stranded_rule_arn}, but the failed queue and messaging key admit ${local.stranded_rule_arn}."
+  }
+}
+
+# No default subscriber (an unconfirmed placeholder e-mail reaches nobody
+# either); a stack without one is allowed but warned about on every plan.
+check "alerts_reach_someone" {
+  assert {
+    condition     = length(var.alert_subscriptions) > 0
+    error_message = "alert_subscriptions is empty: alarms, failed scheduled jobs and health alerts reach nobody. Subscribe an incident tool (https), an SQS queue or a Lambda function (see examples/production.tfvars); `ops links --subscriptions` shows which are confirmed."
   }
 }

@@ -63,22 +63,27 @@ output "transactions_table_arn" {
 
 output "audit_table_name" {
   description = "Name of the audit table."
-  value       = module.data.audit_table_name
+  value       = local.table_names["audit"]
 }
 
 output "audit_table_arn" {
   description = "ARN of the audit table."
-  value       = module.data.audit_table_arn
+  value       = local.table_arns["audit"]
+}
+
+output "clients_table_name" {
+  description = "Name of the API clients table (`ops clients` reads and writes it)."
+  value       = module.data.clients_table_name
 }
 
 output "idempotency_table_name" {
   description = "Name of the idempotency table."
-  value       = module.data.idempotency_table_name
+  value       = local.table_names["idempotency"]
 }
 
 output "idempotency_table_arn" {
   description = "ARN of the idempotency table."
-  value       = module.data.idempotency_table_arn
+  value       = local.table_arns["idempotency"]
 }
 
 output "by_day_index_name" {
@@ -261,4 +266,27 @@ output "private_subnet_ids" {
 output "lambda_security_group_id" {
   description = "Security group of the functions (egress 443 only)."
   value       = module.network.lambda_security_group_id
+}
+
+output "events_queue_url" {
+  description = "Payment event stream: every payment-events (completed) and payment-failed message, in the SNS envelope, for downstream consumers."
+  value       = module.messaging.events_queue_url
+}
+
+output "events_queue_arn" {
+  description = "ARN of the payment event stream queue."
+  value       = module.messaging.events_queue_arn
+}
+
+output "alert_subscription_arns" {
+  description = "Alerts topic subscriptions by protocol:endpoint; `ops links` shows whether each is confirmed."
+  value       = module.messaging.alert_subscription_arns
+}
+
+output "api_domain_target" {
+  description = "DNS alias target of the custom domain (regional domain name and hosted zone id); null without api_domain_name."
+  value = var.api_domain_name == null ? null : {
+    domain_name    = module.api.custom_domain_regional_domain_name
+    hosted_zone_id = module.api.custom_domain_regional_zone_id
+  }
 }

@@ -80,9 +80,9 @@ variable "reserved_concurrency" {
   validation {
     condition = alltrue([
       for role in keys(var.reserved_concurrency) :
-      contains(["intake", "status", "validator", "fraud-check", "settlement", "notification", "retry", "health", "report", "cleanup", "sweeper"], role)
+      contains(["intake", "status", "validator", "fraud-check", "settlement", "notification", "retry", "health", "report", "cleanup", "sweeper", "authorizer"], role)
     ])
-    error_message = "reserved_concurrency keys must be function roles: intake, status, validator, fraud-check, settlement, notification, retry, health, report, cleanup, sweeper."
+    error_message = "reserved_concurrency keys must be function roles: intake, status, validator, fraud-check, settlement, notification, retry, health, report, cleanup, sweeper, authorizer."
   }
 
   validation {
@@ -128,25 +128,45 @@ variable "security_log_retention_days" {
 # Notifications
 ################################################################################
 
-variable "alert_email" {
-  description = "Email subscribed to payment-alerts (alarms, health). AWS asks the address to confirm."
-  type        = string
-  default     = "admin@example.com"
+variable "alert_subscriptions" {
+  description = "Who receives alarms, failed scheduled jobs and health alerts (payment-alerts): a list of { protocol, endpoint, raw_message_delivery } with protocol https (an incident or paging tool), sqs, lambda, sms, or email/email-json beside one of those. No default subscriber: SNS e-mail waits for a human click that Terraform cannot make, so a placeholder address would leave every alert unread. `ops links` shows each subscription's confirmation state."
+  type = list(object({
+    protocol             = string
+    endpoint             = string
+    raw_message_delivery = optional(bool, false)
+  }))
+  default = []
 
   validation {
-    condition     = can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", var.alert_email))
-    error_message = "alert_email must be an email address."
+    condition     = alltrue([for s in var.alert_subscriptions : contains(["https", "sqs", "lambda", "sms", "email", "email-json"], s.protocol)])
+    error_message = "alert_subscriptions protocol must be one of https, sqs, lambda, sms, email, email-json."
+  }
+
+  validation {
+    condition = alltrue([for s in var.alert_subscriptions : (
+      s.protocol == "https" ? can(regex("^https://[^/\\s]+", s.endpoint)) :
+      s.protocol == "sqs" ? can(regex("^arn:[a-z-]+:sqs:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]+$", s.endpoint)) :
+      s.protocol == "lambda" ? can(regex("^arn:[a-z-]+:lambda:[a-z0-9-]+:[0-9]{12}:function:[A-Za-z0-9_-]+(:[A-Za-z0-9_$-]+)?$", s.endpoint)) :
+      s.protocol == "sms" ? can(regex("^\\+[1-9][0-9]{6,14}$", s.endpoint)) :
+      can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", s.endpoint))
+    )])
+    error_message = "alert_subscriptions endpoint must match its protocol: an https:// URL, an SQS queue ARN, a Lambda function ARN, an E.164 phone number or an e-mail address."
+  }
+
+  validation {
+    condition     = !anytrue([for s in var.alert_subscriptions : startswith(s.protocol, "email")]) || anytrue([for s in var.alert_subscriptions : !startswith(s.protocol, "email")])
+    error_message = "alert_subscriptions: e-mail only beside a machine-confirmed channel (https, sqs, lambda or sms): an unconfirmed e-mail subscription receives nothing."
   }
 }
 
-variable "notification_email" {
-  description = "Email subscribed to payment-events and payment-failed."
-  type        = string
-  default     = "admin@example.com"
+variable "payment_event_email_subscriptions" {
+  description = "Opt-in e-mail addresses for payment-events and payment-failed: one e-mail per payment, in plaintext outside AWS. Only for low-volume environments: the plan fails unless api_throttle_rate_limit <= 1 payment/s. Machines read the events queue (events_queue_url) instead."
+  type        = list(string)
+  default     = []
 
   validation {
-    condition     = can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", var.notification_email))
-    error_message = "notification_email must be an email address."
+    condition     = alltrue([for e in var.payment_event_email_subscriptions : can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", e))])
+    error_message = "payment_event_email_subscriptions must contain e-mail addresses."
   }
 }
 
@@ -162,6 +182,17 @@ variable "cors_allowed_origins" {
   validation {
     condition     = length(var.cors_allowed_origins) > 0 && alltrue([for o in var.cors_allowed_origins : o == "*" || can(regex("^https?://[A-Za-z0-9.-]+(:[0-9]+)?$", o))])
     error_message = "cors_allowed_origins must be \"*\" or origins like https://app.example.com[:port] (no path)."
+  }
+}
+
+variable "api_authorizer_ttl_seconds" {
+  description = "Seconds API Gateway caches a Lambda authorizer decision (0-300); also the longest a revoked client keeps working."
+  type        = number
+  default     = 120
+
+  validation {
+    condition     = var.api_authorizer_ttl_seconds >= 0 && var.api_authorizer_ttl_seconds <= 300
+    error_message = "api_authorizer_ttl_seconds must be 0-300."
   }
 }
 
@@ -244,6 +275,39 @@ variable "waf_rate_limit" {
     # WAFv2 RateBasedStatement.Limit, as the provider validates it.
     condition     = var.waf_rate_limit >= 10 && var.waf_rate_limit <= 2000000000 && floor(var.waf_rate_limit) == var.waf_rate_limit
     error_message = "waf_rate_limit must be a whole number between 10 and 2000000000."
+  }
+}
+
+variable "waf_health_rate_limit" {
+  description = "Requests to /health per IP in any 5-minute window before WAF answers 429: /health is unauthenticated and exempt from waf_rate_limit, so it gets its own, lower limit."
+  type        = number
+  default     = 100
+
+  validation {
+    condition     = var.waf_health_rate_limit >= 10 && var.waf_health_rate_limit <= 2000000000 && floor(var.waf_health_rate_limit) == var.waf_health_rate_limit
+    error_message = "waf_health_rate_limit must be a whole number between 10 and 2000000000."
+  }
+}
+
+variable "api_domain_name" {
+  description = "Custom domain of the API (e.g. api.payments.example.com), with api_domain_certificate_arn. When set, the domain enforces TLS 1.2 (security_policy TLS_1_2) and the default execute-api endpoint is disabled, so clients cannot bypass it with TLS 1.0. Point a DNS alias at the api_domain_target output."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.api_domain_name == null || can(regex("^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\\.)+[a-z]{2,63}$", var.api_domain_name))
+    error_message = "api_domain_name must be a lower-case DNS name."
+  }
+}
+
+variable "api_domain_certificate_arn" {
+  description = "ACM certificate ARN (same region as the API) covering api_domain_name; required with it."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.api_domain_certificate_arn == null || can(regex("^arn:[a-z-]+:acm:[a-z0-9-]+:[0-9]{12}:certificate/", var.api_domain_certificate_arn))
+    error_message = "api_domain_certificate_arn must be an ACM certificate ARN."
   }
 }
 
@@ -617,12 +681,34 @@ variable "xray_sampling_rate" {
 }
 
 variable "transactions_table_override" {
-  description = "Name of a restored copy of the transactions table (PITR runbook) that the functions, their IAM policies and the outputs use instead of the managed table. null = the managed table."
+  description = "Name of a restored copy of the transactions table (`ops restore --table transactions`) that the functions, their IAM policies, the alarms and the outputs use instead of the managed table. null = the managed table."
   type        = string
   default     = null
 
   validation {
     condition     = var.transactions_table_override == null || can(regex("^[A-Za-z0-9_.-]{3,255}$", var.transactions_table_override))
     error_message = "transactions_table_override must be a DynamoDB table name (3-255 characters: letters, digits, _ . -)."
+  }
+}
+
+variable "audit_table_override" {
+  description = "Name of a restored copy of the audit table (`ops restore --table audit`) that the functions, their IAM policies, the alarms and the outputs use instead of the managed table. null = the managed table."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.audit_table_override == null || can(regex("^[A-Za-z0-9_.-]{3,255}$", var.audit_table_override))
+    error_message = "audit_table_override must be a DynamoDB table name (3-255 characters: letters, digits, _ . -)."
+  }
+}
+
+variable "idempotency_table_override" {
+  description = "Name of a restored copy of the idempotency table (`ops restore --table idempotency`) that the functions, their IAM policies, the alarms and the outputs use instead of the managed table. null = the managed table."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.idempotency_table_override == null || can(regex("^[A-Za-z0-9_.-]{3,255}$", var.idempotency_table_override))
+    error_message = "idempotency_table_override must be a DynamoDB table name (3-255 characters: letters, digits, _ . -)."
   }
 }

@@ -7,13 +7,22 @@ or a pinned dependency does (no spurious Terraform diffs):
   entry points), the only first-party code in the zip, and the runtime dependencies of
   ``lambda/requirements.txt`` installed for the Lambda platform (manylinux, CPython 3.12, x86_64 or
   arm64) with ``--only-binary=:all: --no-compile``;
-- no ``__pycache__``/``*.pyc``, no vendored tests, no per-install dist-info noise (RECORD, INSTALLER,
-  REQUESTED, direct_url.json), no console scripts (their shebang names the build machine's Python);
+- CPython 3.12 bytecode for every ``.py`` in the zip (``__pycache__/<name>.cpython-312.pyc`` beside
+  it), compiled by a 3.12 interpreter (:func:`devkit.pythons.find_python`: ``PYTHON_LAMBDA``, else
+  ``python3.12`` on PATH, else pyenv's) with ``--invalidation-mode unchecked-hash``: Lambda unpacks
+  the zip with its own timestamps and a read-only task root, and an unchecked hash-based ``.pyc`` is
+  used as it is, so no cold start compiles anything. Compiled with ``PYTHONHASHSEED=0`` and a fixed
+  recorded path (``/var/task/<name>``), so the bytes only depend on the sources. Without a 3.12
+  interpreter the zip has no bytecode (and the build says so);
+- no other ``__pycache__``/``*.pyc``, no vendored tests, no per-install dist-info noise (RECORD,
+  INSTALLER, REQUESTED, direct_url.json), no console scripts (their shebang names the build machine's
+  Python);
 - libraries the Lambda runtime already provides (boto3 and its dependencies) are not vendored;
 - entries sorted, timestamps 1980-01-01 00:00:00, permissions 0644, deflate level 9.
 
 Installed dependencies are cached in ``build/cache/deps-<key>`` (key = requirements + architecture +
-Python version + platform tags), so rebuilds are fast and offline after the first.
+Python version + platform tags), bytecode in ``build/cache/pyc-<key>`` (key = the interpreter's
+version and every source's name and bytes), so rebuilds are fast and offline after the first.
 """
 
 from __future__ import annotations
@@ -35,6 +44,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from devkit.pythons import PythonNotFoundError, find_python
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUTPUT = REPO_ROOT / "build" / "lambda" / "payment-app.zip"
 DEFAULT_CACHE = REPO_ROOT / "build" / "cache"
@@ -52,6 +63,11 @@ SOURCE_TREES: tuple[tuple[str, str], ...] = (("lambda/payments", "payments"),)
 RUNTIME_PROVIDED = frozenset(
     {"boto3", "botocore", "s3transfer", "jmespath", "python-dateutil", "urllib3", "six"}
 )
+
+# Where Lambda unpacks the package: the source path recorded in the bytecode (the import system
+# replaces it with the real location when it loads the .pyc, so it only has to be fixed).
+TASK_ROOT = "/var/task"
+BYTECODE_TAG = "cpython-" + LAMBDA_PYTHON_VERSION.replace(".", "")
 
 FIXED_DATE_TIME = (1980, 1, 1, 0, 0, 0)
 FILE_MODE = 0o100644
@@ -77,6 +93,9 @@ class BuildResult:
     deps_from_cache: bool
     changed: bool
     seconds: float
+    # "cpython-312" when the zip holds bytecode, else None with the reason in bytecode_note.
+    bytecode: str | None = None
+    bytecode_note: str = ""
 
 
 # --------------------------------------------------------------------------- requirements
@@ -189,12 +208,22 @@ def install_dependencies(
             raise BuildError(f"pip install for {architecture} failed:\n{proc.stderr.strip()[-3000:]}")
         _drop_runtime_provided(install_dir)
         (install_dir / ".complete").write_text(requirements)
-        if target.exists():
-            shutil.rmtree(target)
-        install_dir.rename(target)
+        _publish(install_dir, target)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return target, False
+
+
+def _publish(staged: Path, target: Path) -> None:
+    """Move a finished cache entry into place. When a concurrent build (another xdist worker)
+    published the same entry first, keep theirs: it may be in use, and the contents are equal."""
+    if target.exists() and not (target / ".complete").is_file():
+        shutil.rmtree(target, ignore_errors=True)  # left by an interrupted build
+    try:
+        staged.rename(target)
+    except OSError:
+        if not (target / ".complete").is_file():
+            raise
 
 
 def _drop_runtime_provided(site: Path) -> None:
@@ -268,6 +297,96 @@ def collect_dependencies(site: Path) -> dict[str, Path]:
     return entries
 
 
+# --------------------------------------------------------------------------- bytecode
+
+
+def bytecode_name(source_name: str, tag: str = BYTECODE_TAG) -> str:
+    """``a/b.py`` → ``a/__pycache__/b.<tag>.pyc`` (what the import system looks for)."""
+    folder, _, filename = source_name.rpartition("/")
+    stem = filename[: -len(".py")]
+    return f"{folder + '/' if folder else ''}__pycache__/{stem}.{tag}.pyc"
+
+
+def _full_version(python: str) -> str:
+    done = subprocess.run(  # noqa: S603 - the interpreter find_python checked
+        [python, "-c", "import sys; print(sys.version)"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    return done.stdout.strip()
+
+
+def compile_bytecode(
+    entries: dict[str, Path], python: str, cache_dir: Path = DEFAULT_CACHE
+) -> dict[str, Path]:
+    """Bytecode of every ``.py`` entry, compiled by ``python`` (a 3.12): zip name → ``.pyc`` file.
+
+    ``compileall --invalidation-mode unchecked-hash`` with ``PYTHONHASHSEED=0`` (set constants are
+    marshalled in iteration order) and the recorded path ``/var/task/<name>``. Cached per interpreter
+    version and sources; a source that does not compile fails the build.
+    """
+    sources = {name: path for name, path in entries.items() if name.endswith(".py")}
+    material = hashlib.sha256(_full_version(python).encode())
+    for name in sorted(sources):
+        material.update(name.encode() + b"\0" + hashlib.sha256(sources[name].read_bytes()).digest())
+    target = cache_dir / f"pyc-{material.hexdigest()[:20]}"
+    compiled = {bytecode_name(name): target / bytecode_name(name) for name in sources}
+    if (target / ".complete").is_file():
+        return compiled
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix="pyc-", dir=cache_dir))
+    try:
+        tree = staging / "tree"
+        for name, path in sources.items():
+            (tree / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, tree / name)
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONHASHSEED": "0"}
+        proc = subprocess.run(  # noqa: S603 - the interpreter find_python checked, no shell
+            [
+                python,
+                "-I",
+                "-m",
+                "compileall",
+                "-q",
+                "-j",
+                "0",
+                "--invalidation-mode",
+                "unchecked-hash",
+                "-s",
+                str(tree),
+                "-p",
+                TASK_ROOT,
+                str(tree),
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=900,
+            check=False,
+        )
+        missing = sorted(name for name in compiled if not (tree / name).is_file())
+        if proc.returncode != 0 or missing:
+            raise BuildError(
+                f"compiling the package with {python} failed (exit {proc.returncode}; no bytecode for "
+                f"{missing[:5]}):\n{(proc.stdout + proc.stderr).strip()[-3000:]}"
+            )
+        (tree / ".complete").write_text("")
+        _publish(tree, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return compiled
+
+
+def lambda_python() -> tuple[str | None, str]:
+    """The CPython 3.12 that compiles the bytecode, or None and why there is none."""
+    try:
+        return find_python(LAMBDA_PYTHON_VERSION), ""
+    except PythonNotFoundError as exc:
+        return None, str(exc)
+
+
 # --------------------------------------------------------------------------- zip
 
 
@@ -289,6 +408,16 @@ def filebase64sha256(data: bytes) -> str:
     return base64.b64encode(hashlib.sha256(data).digest()).decode("ascii")
 
 
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Write through a temporary file of its own, so concurrent builds (pytest-xdist workers each
+    building the same package) never interleave or rename each other's files away."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", suffix=".tmp", dir=path.parent)
+    with os.fdopen(fd, "wb") as out:
+        out.write(data)
+    os.chmod(tmp, 0o644)
+    Path(tmp).replace(path)
+
+
 def build_package(
     *,
     architecture: str = "x86_64",
@@ -297,8 +426,11 @@ def build_package(
     cache_dir: Path = DEFAULT_CACHE,
     repo_root: Path = REPO_ROOT,
     offline: bool = False,
+    bytecode: bool = True,
 ) -> BuildResult:
-    """Build the zip (and ``<zip>.sha256``); the file is rewritten only when its bytes change."""
+    """Build the zip (and ``<zip>.sha256``); the file is rewritten only when its bytes change.
+
+    ``bytecode=False`` leaves the bytecode out (as a build without a 3.12 interpreter does)."""
     if architecture not in ARCHITECTURES:
         raise BuildError(f"unknown architecture {architecture!r}; expected one of {sorted(ARCHITECTURES)}")
     started = time.monotonic()
@@ -310,17 +442,18 @@ def build_package(
     if clashes:
         raise BuildError(f"vendored dependencies overwrite our own modules: {clashes[:5]}")
     entries.update(ours)
+    python, note = (None, "disabled (bytecode=False)") if not bytecode else lambda_python()
+    if python is not None:
+        entries.update(compile_bytecode(entries, python, cache_dir))
     data = deterministic_zip(entries)
     digest_b64 = filebase64sha256(data)
     output.parent.mkdir(parents=True, exist_ok=True)
     changed = not output.is_file() or output.read_bytes() != data
     if changed:
-        tmp = output.with_suffix(".zip.tmp")
-        tmp.write_bytes(data)
-        tmp.replace(output)
+        _write_atomically(output, data)
     sha_file = output.with_name(output.name + ".sha256")
     if not sha_file.is_file() or sha_file.read_text().strip() != digest_b64:
-        sha_file.write_text(digest_b64 + "\n")
+        _write_atomically(sha_file, (digest_b64 + "\n").encode("ascii"))
     return BuildResult(
         path=output,
         sha256_b64=digest_b64,
@@ -331,6 +464,8 @@ def build_package(
         deps_from_cache=from_cache,
         changed=changed,
         seconds=time.monotonic() - started,
+        bytecode=BYTECODE_TAG if python is not None else None,
+        bytecode_note=note,
     )
 
 
@@ -348,6 +483,10 @@ def summary_lines(result: BuildResult) -> Iterable[str]:
     deps = "cached" if result.deps_from_cache else "installed"
     state = "rewritten" if result.changed else "unchanged"
     yield f"dependencies {deps}; package {state}; {result.seconds:.1f} s"
+    if result.bytecode:
+        yield f"bytecode: {result.bytecode}, unchecked-hash, for every module"
+    else:
+        yield f"bytecode: none, every cold start compiles the package ({result.bytecode_note})"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -26,6 +26,7 @@ from botocore.config import Config
 from payments.states import TERMINAL, Status
 
 from devkit.emulator.apigw_client import ApiClient, Response, detect_backend
+from ops.core.clients import ClientStore
 
 Progress = Callable[[str], None]
 
@@ -34,6 +35,8 @@ TERMINAL_STATUSES = frozenset({*TERMINAL, Status.FAILED})
 DEFAULT_TIER = "partner"
 # An address nothing listens on: settlement's POST is refused at once (interfaces.md "Processor endpoint").
 UNREACHABLE_PROCESSOR = "https://127.0.0.1:9/v1/charges"
+# The demo client: a partner acting for the merchants the demo and the end-to-end flows pay.
+DEMO_MERCHANTS = ("m_demo_store", "m_backdated")
 
 
 class FlowError(RuntimeError):
@@ -78,6 +81,7 @@ class Platform:
             backend=backend or detect_backend(self.endpoint_url, {**os.environ, **self.env}),
         )
         self._clients: dict[str, Any] = {}
+        self._token: str | None = None
 
     # -- plumbing -----
     def client(self, service: str) -> Any:
@@ -99,6 +103,21 @@ class Platform:
 
     def api_key_id(self, tier: str = DEFAULT_TIER) -> str:
         return str(self.outputs["api_key_ids"][tier])
+
+    def clients(self) -> ClientStore:
+        return ClientStore(
+            self.client("dynamodb"), self.outputs["clients_table_name"], self.outputs["audit_table_name"]
+        )
+
+    def token(self) -> str:
+        """The demo client's ``<key id>.<secret>`` (created, as ``ops clients add`` would, on first use)."""
+        if self._token is None:
+            self._token = self.clients().add("demo", DEMO_MERCHANTS, "partner", "devkit demo").token
+        return self._token
+
+    def credentials(self, tier: str = DEFAULT_TIER) -> dict[str, str]:
+        """What a client sends: its usage-plan API key and its secret."""
+        return {"x-api-key": self.api_key(tier), "Authorization": f"Bearer {self.token()}"}
 
     def write_outputs_file(self, directory: Path) -> Path:
         """The outputs as a JSON file, for ``ops --outputs-file`` (owner-only: it holds API keys)."""
@@ -129,14 +148,14 @@ class Platform:
         idempotency_key: str | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> Response:
-        sent = {"x-api-key": self.api_key(tier), "Idempotency-Key": idempotency_key or uuid.uuid4().hex}
+        sent = {**self.credentials(tier), "Idempotency-Key": idempotency_key or uuid.uuid4().hex}
         sent.update(headers or {})
         return self.api.post("/transactions", body, sent)
 
     def get_transaction(
         self, transaction_id: str, *, tier: str = DEFAULT_TIER, route: str = "transactions"
     ) -> Response:
-        return self.api.get(f"/{route}/{transaction_id}", {"x-api-key": self.api_key(tier)})
+        return self.api.get(f"/{route}/{transaction_id}", self.credentials(tier))
 
     def wait_for_status(
         self,
@@ -286,6 +305,8 @@ def run_demo(outputs: Mapping[str, Any], env: Mapping[str, str], progress: Progr
     """Payments (settled, rejected, failed into the DLQ), then today's ``ops report`` and ``ops links``."""
     platform = Platform(outputs, env)
     created: dict[str, str] = {}
+    token = platform.token()
+    _step(progress, f"demo client {token.split('.', 1)[0]} (partner for {', '.join(DEMO_MERCHANTS)}) created")
 
     def send(label: str, body: dict[str, Any]) -> str:
         response = platform.create(body)
@@ -342,4 +363,14 @@ def run_demo(outputs: Mapping[str, Any], env: Mapping[str, str], progress: Progr
             progress(f"$ {title}\n{result.output.rstrip()}")
             if result.exit_code != 0:
                 raise FlowError(f"{title} exited {result.exit_code}")
+    url = platform.outputs.get("api_invoke_url") or "<api url>"
+    # The secret is printed once, here, in a request ready to paste (the table holds only its hash).
+    progress(
+        "Try it (the demo client's secret is shown only now):\n"
+        f"  curl -X POST {url}/transactions -H 'x-api-key: <api_key_values.{DEFAULT_TIER}>' "
+        f"-H 'Authorization: Bearer {token}' -H 'Idempotency-Key: demo-1' "
+        "-H 'Content-Type: application/json' "
+        '-d \'{"merchant_id": "m_demo_store", "customer_id": "c_1", "amount": "10.00", "currency": "USD", '
+        '"payment_method": {"type": "card", "token": "tok_demo"}}\''
+    )
     return {"transactions": outcomes}

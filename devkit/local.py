@@ -19,6 +19,7 @@ import contextlib
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -51,6 +52,9 @@ from devkit.terraform import (
     prepare_workdir,
     terraform_env,
 )
+from devkit.terraform.workdir import ENDPOINT_OUTPUT
+from ops.core import OpsError
+from ops.core.names import terraform_outputs
 
 EMULATOR_STATE = LOCAL_DIR / "emulator.json"
 EMULATOR_LOG = LOCAL_DIR / "emulator.log"
@@ -97,6 +101,8 @@ class UpResult:
     resource_count: int
     timings: dict[str, float] = field(default_factory=dict)
     demo_error: str | None = None
+    # The demo's payments: transaction id -> final status (empty without the demo).
+    demo_transactions: dict[str, str] = field(default_factory=dict)
     # Re-runs of terraform after a transient connection error: (command, failed calls, first error line).
     retries: list[tuple[str, list[str], str]] = field(default_factory=list)
 
@@ -439,7 +445,9 @@ def up(
     if demo:
         started = time.monotonic()
         try:
-            run_demo(outputs, emulator_env(endpoint, region), say)
+            demo_result = run_demo(outputs, emulator_env(endpoint, region), say)
+            transactions = demo_result.get("transactions", {})
+            result.demo_transactions = {str(k): str(v) for k, v in transactions.items()}
             timings["demo"] = time.monotonic() - started
         except Exception as exc:
             # The platform is deployed either way: report the demo's failure next to the outputs.
@@ -503,7 +511,7 @@ def down(
             except EmulatorError as exc:
                 if has_state:
                     raise LocalError(
-                        f"{exc}\nLocalStack keeps state across restarts (PERSISTENCE=1): start it again and "
+                        f"{exc}\nthe deployment lives in that LocalStack: start it again and "
                         f"re-run `devkit down`, or delete {backend_dir(name)} to forget the deployment"
                     ) from exc
         if has_state and reachable_endpoint:
@@ -549,3 +557,82 @@ def oncall_rows(outputs: Mapping[str, Any]) -> list[tuple[str, str, str]]:
         elif isinstance(value, Mapping):
             rows.extend((group, str(name), str(url)) for name, url in sorted(value.items()))
     return rows
+
+
+# --------------------------------------------------------------------------- using the local stack
+
+# The tier whose key the printed requests use (the demo's).
+DEMO_TIER = "partner"
+CURL_BODY = (
+    '{"merchant_id": "m_demo_store", "customer_id": "c_curl", "amount": "42.00", "currency": "USD", '
+    '"payment_method": {"type": "card", "token": "tok_curl_demo"}}'
+)
+
+
+def api_key(outputs: Mapping[str, Any], tier: str = DEMO_TIER) -> str | None:
+    keys = outputs.get("api_key_values")
+    value = keys.get(tier) if isinstance(keys, Mapping) else None
+    return str(value) if value else None
+
+
+def curl_create(api_url: str, key: str) -> str:
+    """One shell line that creates a payment (a fresh Idempotency-Key each time it is pasted)."""
+    return (
+        f"curl -sS -X POST {shlex.quote(api_url.rstrip('/') + '/transactions')} "
+        f"-H {shlex.quote('x-api-key: ' + key)} -H 'Content-Type: application/json' "
+        '-H "Idempotency-Key: curl-$(date +%s%N)" '
+        f"-d {shlex.quote(CURL_BODY)}"
+    )
+
+
+def curl_status(api_url: str, key: str, transaction_id: str) -> str:
+    """One shell line that reads a payment's status."""
+    url = f"{api_url.rstrip('/')}/transactions/{transaction_id}"
+    return f"curl -sS {shlex.quote(url)} -H {shlex.quote('x-api-key: ' + key)}"
+
+
+def deployed_backends() -> list[str]:
+    """Backends with a local deployment (their outputs file exists)."""
+    return [name for name in BACKENDS if outputs_file(name).is_file()]
+
+
+def local_env(backend: str | None = None, tf_dir: Path | None = None) -> dict[str, str]:
+    """What a shell needs to use a local deployment: the AWS variables of its emulator, ``OPS_TF_DIR``,
+    and ``API_URL``/``API_KEY`` for ``curl``. From ``tf_dir`` (a local stack's working copy, read with
+    ``terraform output -json``), else from ``.local/<backend>/`` (default: the only deployment)."""
+    if tf_dir is not None:
+        try:
+            outputs = dict(terraform_outputs(tf_dir))
+        except OpsError as exc:
+            raise LocalError(str(exc)) from exc
+        stack = Path(tf_dir)
+        run_info: dict[str, Any] = {}
+    else:
+        if backend is not None:
+            _check_backend(backend)
+        found = [backend] if backend else deployed_backends()
+        if not found or not outputs_file(found[0]).is_file():
+            raise LocalError(f"no local deployment{f' on {backend}' if backend else ''}: run `make up` first")
+        if len(found) > 1:
+            raise LocalError(f"local deployments on {' and '.join(found)}: pick one with --backend")
+        raw = json.loads(outputs_file(found[0]).read_text())
+        outputs = {k: e.get("value") if isinstance(e, Mapping) else e for k, e in raw.items()}
+        stack = stack_dir(found[0])
+        run_info = {}
+        with contextlib.suppress(OSError, ValueError):
+            run_info = json.loads((backend_dir(found[0]) / "run.json").read_text())
+    endpoint = str(outputs.get(ENDPOINT_OUTPUT) or run_info.get("endpoint_url") or "")
+    if not endpoint:
+        raise LocalError(f"{stack} names no emulator endpoint (not a local stack?): run `make up`")
+    env = emulator_env(endpoint, str(outputs.get("region") or run_info.get("region") or DEFAULT_REGION))
+    env["OPS_TF_DIR"] = str(stack)
+    if outputs.get("api_invoke_url"):
+        env["API_URL"] = str(outputs["api_invoke_url"])
+    key = api_key(outputs)
+    if key:
+        env["API_KEY"] = key
+    return env
+
+
+def export_lines(env: Mapping[str, str]) -> list[str]:
+    return [f"export {name}={shlex.quote(value)}" for name, value in env.items()]

@@ -24,6 +24,8 @@ reserved_concurrency = {
   # workflow is saturated.
   intake = 50
   status = 50
+  # Every uncached API request waits for the authorizer first.
+  authorizer = 50
   # Operations.
   retry  = 50
   health = 50
@@ -50,6 +52,26 @@ kms_deletion_window_in_days = 30
 # 300 s limit (the plan refuses it otherwise).
 workflow_type = "EXPRESS"
 
-# Account-wide settings owned by the account baseline, not by this stack.
-manage_api_gateway_account = false
-manage_xray_encryption     = false
+# A stage cannot enable execution or access logging until the account has an
+# API Gateway CloudWatch role (API Gateway developer guide, "Set up CloudWatch
+# logging for REST APIs"): a new account has none, so this stack sets it. Set
+# false only where an account baseline already sets that role in this region.
+manage_api_gateway_account = true
+# Account-wide X-Ray encryption stays with the account baseline.
+manage_xray_encryption = false
+
+# Alerts go to a machine-confirmed channel: the incident tool's SNS webhook
+# (HTTPS; it confirms the subscription itself, and the apply waits for it).
+# E-mail may be added beside it, never alone.
+alert_subscriptions = [
+  { protocol = "https", endpoint = "https://events.pagerduty.com/integration/REPLACE_WITH_INTEGRATION_KEY/enqueue" },
+]
+
+# Payment events reach consumers through the events queue (events_queue_url);
+# no e-mail per payment at production volume (the plan refuses it).
+
+# Clients reach the API only through its custom domain (TLS 1.2); the default
+# execute-api endpoint is disabled. The certificate is issued by ACM in this
+# region for the name.
+api_domain_name            = "api.payments.example.com"
+api_domain_certificate_arn = "arn:aws:acm:us-east-1:111122223333:certificate/00000000-0000-0000-0000-000000000000"

@@ -4,6 +4,9 @@
   moto server in this process; ``E2E_BACKEND=localstack`` points at LocalStack on
   ``LOCALSTACK_ENDPOINT`` (default http://127.0.0.1:4566) after a health check.
 - ``lambda_package``: builds ``build/lambda/payment-app.zip`` once per session.
+- ``function_python``: the interpreter the deployed functions run on in the emulators (the runtime
+  the functions module declares, python3.12: CPython 3.12 with only the runtime's own libraries);
+  the apply and e2e sessions fail at once, naming what is missing, when this machine has none.
 
 Caveat for authors of in-process moto tests: ``moto.mock_aws`` shares (and resets) the same global
 backends as the embedded server, so do not mix ``mock_aws`` with tests that rely on state deployed to
@@ -33,6 +36,15 @@ def emulator_backend() -> str:
 
 
 NOT_EMULATED_PREFIX = "not_emulated"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Registered here rather than in pyproject.toml, whose hash keys the Makefile's venv stamp.
+    config.addinivalue_line(
+        "markers",
+        "slow: suites of a minute or more (the settlement model, the clean install, the ops safety "
+        "suites, the real-account plans): run by `make test`, left out of `make check`",
+    )
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
@@ -79,3 +91,14 @@ def lambda_package() -> BuildResult:
         return build_package(architecture=default_architecture())
     except BuildError as exc:
         pytest.fail(f"cannot build the Lambda package: {exc}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def function_python() -> str:
+    """The Python of the functions' declared runtime (made once; see devkit.emulator.runtimes)."""
+    from devkit.emulator.runtimes import RuntimeNotAvailableError, declared_runtime, runtime_python
+
+    try:
+        return runtime_python(declared_runtime())
+    except RuntimeNotAvailableError as exc:
+        pytest.fail(f"cannot run the deployed functions as Lambda would: {exc}", pytrace=False)

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import shlex
 import time
+from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import click
@@ -18,16 +21,24 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
-from rich.table import Table
 from rich.text import Text
 
 from devkit.build import BuildError, default_architecture
 from devkit.cli.build_cmd import architecture_option
-from devkit.emulator.endpoints import emulator_env
-from devkit.local import BACKENDS, DEFAULT_SUFFIX, LocalError, oncall_rows
+from devkit.local import (
+    BACKENDS,
+    DEFAULT_SUFFIX,
+    LocalError,
+    api_key,
+    curl_create,
+    curl_status,
+    export_lines,
+    local_env,
+    oncall_rows,
+)
 from devkit.local import down as local_down
 from devkit.local import up as local_up
-from devkit.terraform import REPO_ROOT, ApplyProgress, TerraformError
+from devkit.terraform import REPO_ROOT, ApplyProgress, TerraformError, find_provider_mirror, terraform_env
 from ops.cli.context import option
 
 _SUMMARY_KEYS = (
@@ -59,9 +70,23 @@ class _ChangesCount(ProgressColumn):
         if task.total is None:
             return Text("")
         failed = int(task.fields.get("failed", 0))
-        return Text(
-            f"{int(task.completed)}/{int(task.total)} changes" + (f", {failed} failed" if failed else "")
-        )
+        return Text(_count_text(int(task.completed), int(task.total), failed))
+
+
+def _count_text(done: int, total: int, failed: int) -> str:
+    return f"{done}/{total}" + (f", {failed} failed" if failed else "")
+
+
+def _shorten(text: str, width: int) -> str:
+    """``text`` in at most ``width`` columns, keeping its end (a resource address's most telling part)."""
+    if len(text) <= width:
+        return text
+    return "…" + text[len(text) - width + 1 :] if width > 1 else ""
+
+
+# Elapsed time as the bar shows it (h:mm:ss), and the gaps between its six columns.
+_ELAPSED_WIDTH = len("0:00:00")
+_COLUMN_GAPS = 5
 
 
 class _Display:
@@ -81,13 +106,15 @@ class _Display:
         self._printed_tenth = 0
         self._announced_total: int | None = None
         self._last_line = ""
+        self._bar_width = 30
 
     def __enter__(self) -> _Display:
         if self.interactive:
+            self._bar_width = min(30, max(10, self.console.width // 6))
             self._progress = Progress(
                 SpinnerColumn(),
                 TextColumn("{task.description}"),
-                _ChangesBar(bar_width=30),
+                _ChangesBar(bar_width=self._bar_width),
                 _ChangesCount(),
                 TimeElapsedColumn(),
                 TextColumn("[dim]{task.fields[current]}"),
@@ -107,17 +134,22 @@ class _Display:
         # the demo's report and links must stay copyable, a URL whole on one line.
         self.console.print(Text.assemble((">", "cyan"), " ", message), soft_wrap=True)
         if self._progress is not None and self._task is not None:
-            self._progress.update(self._task, description=message, current="")
+            first = message.splitlines()[0] if message else ""
+            self._progress.update(self._task, description=_shorten(first, 40), current="")
 
     def changes(self, progress: ApplyProgress) -> None:
         """Show ``progress``: the bar on a terminal, a plain line per tenth of the total elsewhere."""
         if self._progress is not None and self._task is not None:
-            current = progress.current if len(progress.current) <= 60 else "..." + progress.current[-57:]
+            description = (
+                self.action if progress.total is not None else f"{self.action}: {progress.describe()}"
+            )
+            # The count and the elapsed time always fit; the resource being changed gets what is left.
+            count = len(_count_text(progress.finished, progress.total or 0, progress.failed))
+            fixed = 1 + len(description) + self._bar_width + count + _ELAPSED_WIDTH + _COLUMN_GAPS + 1
+            current = _shorten(progress.current, self.console.width - fixed)
             self._progress.update(
                 self._task,
-                description=self.action
-                if progress.total is not None
-                else f"{self.action}: {progress.describe()}",
+                description=_shorten(description, self.console.width - 20),
                 total=progress.total,
                 completed=progress.finished,
                 failed=progress.failed,
@@ -194,7 +226,8 @@ def up(backend: str, demo: bool, suffix: str, architecture: str | None, as_json:
                 on_apply_progress=display.changes,
             )
         except (LocalError, BuildError, TerraformError) as exc:
-            raise click.ClickException(str(exc)) from exc
+            # What was started (the emulator, a partial apply) stays for inspection; one command clears it.
+            raise click.ClickException(f"{exc}\nto clean up, run: make down") from exc
 
     if as_json:
         visible = {k: ("<sensitive>" if k in result.sensitive else v) for k, v in result.outputs.items()}
@@ -203,35 +236,41 @@ def up(backend: str, demo: bool, suffix: str, architecture: str | None, as_json:
             raise click.ClickException(f"the demo failed: {result.demo_error}")
         return
 
-    out = Console(highlight=False)
-    summary = Table(title=f"payment platform on {backend} ({result.endpoint_url})", show_lines=False)
-    summary.add_column("output", style="bold")
-    summary.add_column("value", overflow="fold")
+    # Plain lines on stdout, never folded by a console: every value and URL stays whole and copyable.
+    click.echo(f"payment platform on {backend} ({result.endpoint_url})")
     for key in _SUMMARY_KEYS:
         if key in result.outputs and key not in result.sensitive:
-            summary.add_row(key, str(result.outputs[key]))
-    out.print(summary)
-    rows = oncall_rows(result.outputs)
-    if rows:
-        links = Table(title="on-call links")
-        links.add_column("kind", style="bold")
-        links.add_column("name")
-        links.add_column("url", overflow="fold")
-        for row in rows:
-            links.add_row(*row)
-        out.print(links)
+            click.echo(f"  {key}  {result.outputs[key]}")
+    if not result.demo_transactions:
+        # The demo prints the links (`ops links --format plain`); without it, here, once.
+        for _kind, name, url in oncall_rows(result.outputs):
+            click.echo(f"  {name}  {url}")
     timings = ", ".join(f"{k} {v:.0f} s" for k, v in result.timings.items())
-    outputs_path = (REPO_ROOT / ".local" / backend / "outputs.json").relative_to(REPO_ROOT)
     err.print(f"[green]up[/green]: {result.resource_count} resources ({timings})")
-    err.print(
-        "use it: "
-        + " ".join(f"{k}={v}" for k, v in sorted(emulator_env(result.endpoint_url, result.region).items()))
-        + f" ops --outputs-file {outputs_path} report"
-    )
+    for line in next_steps(result.outputs, result.stack_dir, result.demo_transactions):
+        click.echo(line)
     if result.demo_error:
         raise click.ClickException(
             f"the demo failed: {result.demo_error}\n(the platform is deployed; see .local/emulator.log)"
         )
+
+
+def next_steps(
+    outputs: Mapping[str, Any], stack_dir: Path, demo_transactions: Mapping[str, str] | None = None
+) -> list[str]:
+    """What to paste next: a payment and its status with ``curl`` (one line each), ``ops`` and the shell
+    variables."""
+    lines = []
+    url, key = outputs.get("api_invoke_url"), api_key(outputs)
+    if url and key:
+        lines += ["", "# create a payment (202 with its transaction_id):", curl_create(str(url), key)]
+        shown = next(iter(demo_transactions or {}), None)
+        lines += ["# read a payment's status (here: the demo's first):"]
+        lines += [curl_status(str(url), key, shown or "TRANSACTION_ID")]
+    tf_dir = stack_dir.relative_to(REPO_ROOT) if stack_dir.is_relative_to(REPO_ROOT) else stack_dir
+    lines += ["", "# operate it, and the variables for your shell:"]
+    lines += [f".venv/bin/ops --tf-dir {tf_dir} status", 'eval "$(.venv/bin/devkit env)"']
+    return lines
 
 
 @click.command("down")
@@ -254,3 +293,44 @@ def down(backend: str | None) -> None:
     err.print(
         f"[green]down[/green]: {what}; emulator {'stopped' if result.emulator_stopped else 'not running'}"
     )
+
+
+@click.command("env")
+@option(
+    "--backend",
+    type=click.Choice(BACKENDS),
+    default=None,
+    envvar="OPS_BACKEND",
+    help="The local deployment to describe (default: the only one there is).",
+)
+@option(
+    "--tf-dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="A local stack's working copy to read instead (`terraform output -json` there).",
+)
+def env(backend: str | None, tf_dir: Path | None) -> None:
+    """Print `export` lines for the local deployment: the emulator's AWS variables, OPS_TF_DIR, and
+    API_URL/API_KEY for curl. Use: eval "$(.venv/bin/devkit env)"."""
+    try:
+        lines = export_lines(local_env(backend, tf_dir))
+    except LocalError as exc:
+        raise click.ClickException(str(exc)) from exc
+    for line in lines:
+        click.echo(line)
+
+
+@click.command("tf-config")
+def tf_config() -> None:
+    """Write the Terraform CLI config that installs providers from the local mirror (for a plain
+    `terraform init` on a machine without registry access) and print its `export` line."""
+    try:
+        config = terraform_env().get("TF_CLI_CONFIG_FILE")
+    except TerraformError as exc:
+        raise click.ClickException(str(exc)) from exc
+    mirror = find_provider_mirror()
+    if not config or mirror is None:
+        click.echo("no local provider mirror found: terraform init uses the registry", err=True)
+        return
+    click.echo(f"# providers from {mirror}", err=True)
+    click.echo(f"export TF_CLI_CONFIG_FILE={shlex.quote(config)}")

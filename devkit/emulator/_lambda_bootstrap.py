@@ -1,6 +1,6 @@
 """One Lambda invocation in a fresh interpreter, shaped like the python3.12 managed runtime.
 
-Started by :mod:`devkit.emulator.lambda_runtime` as ``python -I -X pycache_prefix=... _lambda_bootstrap.py
+Started by :mod:`devkit.emulator.lambda_runtime` as ``python -I -B _lambda_bootstrap.py
 <context.json> <result.json>`` with the function's environment. ``-I`` keeps this file's directory
 (the repository) off ``sys.path``; the extracted deployment package (``LAMBDA_TASK_ROOT``) goes first
 instead, so the code that runs is the code in the zip and nothing else from the working tree. The
@@ -8,8 +8,8 @@ event arrives on stdin; the handler's stdout/stderr stay the function's log outp
 goes to a file.
 
 Only the standard library may be imported here before the handler: the interpreter is the
-harness's virtualenv (which stands in for the runtime's own boto3), everything else must come from
-the package.
+function runtime's (devkit.emulator.runtimes: CPython 3.12 with only the runtime-provided boto3),
+everything else must come from the package.
 """
 
 from __future__ import annotations

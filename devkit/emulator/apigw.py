@@ -31,6 +31,7 @@ import jsonschema
 from botocore.config import Config
 from botocore.exceptions import ClientError, ReadTimeoutError
 
+from devkit.emulator.apigw_authorizer import AuthorizerRunner, request_event
 from devkit.emulator.endpoints import emulator_clients
 
 # API Gateway refuses payloads above 10 MB and gives up on integrations after 29 s by default.
@@ -42,6 +43,9 @@ GATEWAY_DEFAULTS: dict[str, tuple[int, str]] = {
     "MISSING_AUTHENTICATION_TOKEN": (403, "Missing Authentication Token"),
     "INVALID_API_KEY": (403, "Forbidden"),
     "ACCESS_DENIED": (403, "Forbidden"),
+    "UNAUTHORIZED": (401, "Unauthorized"),
+    "AUTHORIZER_FAILURE": (500, "Internal server error"),
+    "AUTHORIZER_CONFIGURATION_ERROR": (500, "Internal server error"),
     "BAD_REQUEST_BODY": (400, "Invalid request body"),
     "BAD_REQUEST_PARAMETERS": (400, "Missing required request parameters"),
     "REQUEST_TOO_LARGE": (413, "Request Too Long"),
@@ -56,6 +60,9 @@ ERROR_TYPES = {
     "MISSING_AUTHENTICATION_TOKEN": "MissingAuthenticationTokenException",
     "INVALID_API_KEY": "ForbiddenException",
     "ACCESS_DENIED": "AccessDeniedException",
+    "UNAUTHORIZED": "UnauthorizedException",
+    "AUTHORIZER_FAILURE": "AuthorizerFailureException",
+    "AUTHORIZER_CONFIGURATION_ERROR": "AuthorizerConfigurationException",
     "BAD_REQUEST_BODY": "BadRequestException",
     "BAD_REQUEST_PARAMETERS": "BadRequestException",
     "REQUEST_TOO_LARGE": "RequestTooLargeException",
@@ -250,6 +257,14 @@ class EmulatedRestApi:
         self.write_access_logs = write_access_logs
         self._definition: ApiDefinition | None = None
         self._access_stream: str | None = None
+        self.authorizers = AuthorizerRunner(
+            self.apigateway,
+            self.lambda_,
+            rest_api_id,
+            refuse=GatewayError,
+            may_invoke=self._may_invoke,
+            check_permissions=check_lambda_permissions,
+        )
 
     # -- configuration ------------------------------------------------------------------------------------
     @property
@@ -260,6 +275,7 @@ class EmulatedRestApi:
 
     def refresh(self) -> None:
         self._definition = None
+        self.authorizers.refresh()
 
     def load(self) -> ApiDefinition:
         client: Any = self.apigateway
@@ -363,6 +379,24 @@ class EmulatedRestApi:
         spec = route.methods[http_method]
         context["resourcePath"] = route.path
         context["resourceId"] = route.resource_id
+        # Lambda authorizers run before the API key and usage-plan check, as on AWS.
+        context["authorizer"] = self.authorizers.authorize(
+            spec,
+            region=self.region,
+            stage_path=f"{self.stage_name}/{http_method}{path}",
+            event=request_event(
+                resource=route.path,
+                path=path,
+                method=method,
+                headers=headers,
+                query=query,
+                path_parameters=path_params,
+                stage_variables=definition.stage.get("variables"),
+                context=context,
+            ),
+            headers=headers,
+            query=query,
+        )
 
         if spec.get("apiKeyRequired"):
             key = next((v for k, v in headers.items() if k.lower() == "x-api-key"), None)
@@ -577,6 +611,8 @@ class EmulatedRestApi:
             else (base64.b64encode(body).decode() if is_binary else body.decode("utf-8")),
             "isBase64Encoded": is_binary,
         }
+        if context.get("authorizer") is not None:
+            event["requestContext"]["authorizer"] = context["authorizer"]  # type: ignore[index]
         started = time.time()
         try:
             result = self.lambda_.invoke(FunctionName=function_arn, Payload=json.dumps(event).encode("utf-8"))

@@ -11,7 +11,8 @@ moto 5.2.5 invokes functions in three ways, all of which end in one of two metho
 
 :func:`install` replaces both with :class:`LambdaRuntime`, which takes the code zip moto stored for
 the function (checked against the CodeSha256 moto reports), extracts it once per hash, and runs the
-configured handler in a subprocess of this virtualenv's interpreter with the function's environment
+configured handler in a subprocess of the function runtime's interpreter (:mod:`devkit.emulator.runtimes`:
+CPython 3.12 with only the runtime-provided libraries for ``python3.12``) with the function's environment
 plus the variables the managed runtime sets, the event on stdin, and the function's timeout. Errors
 come back the way Lambda reports them (``X-Amz-Function-Error: Unhandled`` and an
 ``errorMessage``/``errorType``/``stackTrace`` payload), so Step Functions Retry/Catch work unchanged.
@@ -40,7 +41,6 @@ import logging
 import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -61,6 +61,7 @@ from moto.sts.models import sts_backends
 
 from devkit.emulator import shims
 from devkit.emulator.endpoints import emulator_clients
+from devkit.emulator.runtimes import RuntimeNotAvailableError, runtime_python
 from devkit.emulator.shims import PINNED_MOTO_VERSION, ShimError
 from devkit.emulator.sqs_poller import (
     SqsEventSourcePoller,
@@ -247,13 +248,14 @@ class LambdaRuntime:
         *,
         region: str = "us-east-1",
         cache_dir: Path | None = None,
-        python: str = sys.executable,
+        python: str | None = None,
         max_history: int = 5000,
         credentials: RoleCredentials | None = None,
     ) -> None:
         self.endpoint_url = endpoint_url.rstrip("/")
         self.credentials = credentials or RoleCredentials(self.endpoint_url, region=region)
         self.region = region
+        # None: each function runs on the interpreter of its own Runtime (devkit.emulator.runtimes).
         self.python = python
         self._own_cache = cache_dir is None
         self.cache_dir = Path(cache_dir or tempfile.mkdtemp(prefix="lambda-runtime-"))
@@ -293,6 +295,10 @@ class LambdaRuntime:
         return target
 
     # -- execution ------------------------------------------------------------------------------------
+    def interpreter(self, spec: FunctionSpec) -> str:
+        """The Python that runs ``spec``: the one given, else its runtime's (RuntimeNotAvailableError)."""
+        return self.python or runtime_python(spec.runtime)
+
     def environment(
         self,
         spec: FunctionSpec,
@@ -307,7 +313,7 @@ class LambdaRuntime:
             "TZ": ":UTC",
             "HOME": str(task_root.parent),
             "LAMBDA_TASK_ROOT": str(task_root),
-            "LAMBDA_RUNTIME_DIR": str(Path(self.python).resolve().parent),
+            "LAMBDA_RUNTIME_DIR": str(Path(self.interpreter(spec)).resolve().parent),
             "_HANDLER": spec.handler,
             "AWS_EXECUTION_ENV": f"AWS_Lambda_{spec.runtime}",
             "AWS_LAMBDA_FUNCTION_NAME": spec.function_name,
@@ -342,9 +348,17 @@ class LambdaRuntime:
         except AssumeRoleError as exc:
             return self._unhandled(spec, request_id, "AccessDeniedException", str(exc), "", started)
         try:
+            python = self.interpreter(spec)
             task_root = self.task_root(spec)
         except (RuntimeError, zipfile.BadZipFile) as exc:
-            return self._unhandled(spec, request_id, "Runtime.InvalidEntrypoint", str(exc), "", started)
+            # RuntimeNotAvailableError: no interpreter of the function's runtime on this machine.
+            kind = (
+                "Runtime.InvalidRuntime"
+                if isinstance(exc, RuntimeNotAvailableError)
+                else "Runtime.InvalidEntrypoint"
+            )
+            log.error("%s: %s", spec.function_name, exc)
+            return self._unhandled(spec, request_id, kind, str(exc), "", started)
 
         with tempfile.TemporaryDirectory(prefix="invoke-", dir=self.cache_dir) as scratch:
             context_path = Path(scratch) / "context.json"
@@ -364,13 +378,13 @@ class LambdaRuntime:
                 ),
                 encoding="utf-8",
             )
-            # Bytecode goes to a cache beside the extracted packages (never into them): every invocation
-            # is a cold start, but it need not recompile the vendored libraries each time.
+            # -B: nothing is written into the package (Lambda's task root is read-only), so what runs
+            # is the package's own bytecode (compiled by devkit.build for the runtime's Python, used
+            # unchecked as in Lambda), or its sources when the zip has none.
             command = [
-                self.python,
+                python,
                 "-I",
-                "-X",
-                f"pycache_prefix={self.cache_dir / '.pycache'}",
+                "-B",
                 str(BOOTSTRAP),
                 str(context_path),
                 str(result_path),

@@ -49,6 +49,7 @@ from devkit.emulator.endpoints import (
     localstack_health,
     pid_alive,
 )
+from devkit.emulator.runtimes import RuntimeNotAvailableError, declared_runtime, runtime_python
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 VENV = REPO_ROOT / ".venv-localstack"
@@ -332,8 +333,16 @@ def install(*, force: bool = False) -> dict[str, Any]:
 
 
 def lambda_python() -> str:
-    """The interpreter that runs the deployed handlers: the harness's virtualenv (it has boto3)."""
-    return os.environ.get("LOCALSTACK_LAMBDA_PYTHON") or str(REPO_ROOT / ".venv" / "bin" / "python")
+    """The interpreter that runs the deployed handlers: ``LOCALSTACK_LAMBDA_PYTHON``, else the one of
+    the runtime the functions declare (:func:`devkit.emulator.runtimes.runtime_python`: CPython 3.12
+    with only what the managed runtime provides); :class:`LocalStackSetupError` when there is none."""
+    explicit = os.environ.get("LOCALSTACK_LAMBDA_PYTHON")
+    if explicit:
+        return explicit
+    try:
+        return runtime_python(declared_runtime())
+    except RuntimeNotAvailableError as exc:
+        raise LocalStackSetupError(str(exc)) from exc
 
 
 def runtime_env(port: int) -> dict[str, str]:

@@ -8,9 +8,9 @@ install`` registers, and is chosen with ``LAMBDA_RUNTIME_EXECUTOR=subprocess``.
 The rule is the one the moto harness follows: the code that runs is the zip Terraform deployed.
 ``prepare_version`` fetches the archive LocalStack stored for the function version, checks it
 against the version's ``CodeSha256`` and unzips it; every invocation then starts
-``devkit/emulator/_lambda_bootstrap.py`` in a fresh interpreter (``LOCALSTACK_LAMBDA_PYTHON``, the
-harness's virtualenv, which stands in for the managed runtime's boto3) with the environment
-LocalStack computed for the function (credentials, ``AWS_ENDPOINT_URL`` pointing back at
+``devkit/emulator/_lambda_bootstrap.py`` in a fresh interpreter (``LOCALSTACK_LAMBDA_PYTHON``: the
+functions' runtime, CPython 3.12 with the managed runtime's boto3, see devkit.emulator.runtimes)
+with the environment LocalStack computed for the function (credentials, ``AWS_ENDPOINT_URL`` pointing back at
 LocalStack, the function's own variables). The handler's stdout/stderr become the invocation's
 logs, which LocalStack writes to CloudWatch Logs as it does for containers.
 
@@ -116,7 +116,8 @@ class SubprocessRuntimeExecutor(RuntimeExecutor):
             context_path.write_text(json.dumps(spec))
             try:
                 completed = subprocess.run(  # noqa: S603 - fixed interpreter and bootstrap, no shell
-                    [python, "-I", str(BOOTSTRAP), str(context_path), str(result_path)],
+                    # -B: the task root stays as deployed (read-only in Lambda); its own bytecode runs.
+                    [python, "-I", "-B", str(BOOTSTRAP), str(context_path), str(result_path)],
                     input=payload["payload"].encode(),
                     capture_output=True,
                     env=env,

@@ -16,6 +16,8 @@ Such a call had taken effect before its response was lost; :class:`devkit.emulat
 answers the SDK's retry of it from the first answer instead of running it twice.
 ``OPS_EMULATOR_SERVER=werkzeug`` selects moto's own server again, without that middleware (for
 measurements: ``python -m bench.soak hammer --server werkzeug``).
+Under waitress the deployed REST API stages answer HTTP on the same port, as LocalStack serves them
+(``<endpoint>/restapis/<id>/<stage>/_user_request_/<path>``, :mod:`devkit.emulator.apigw_http`).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from waitress import wasyncore  # type: ignore[import-untyped]  # waitress ships
 from waitress.server import create_server  # type: ignore[import-untyped]  # (no py.typed)
 
 from devkit.emulator import iam_enforcement, lambda_runtime, shims, xray_fake
+from devkit.emulator.apigw_http import StageGateway
 from devkit.emulator.endpoints import (
     BACKENDS,
     DEFAULT_ACCOUNT_ID,
@@ -154,8 +157,10 @@ class WaitressServer:
         # A retried SDK call whose first response was lost is answered, not run twice (see sdk_retry).
         # Off only to measure what it prevents (python -m bench.soak hammer --no-replay).
         self.replay = RetryReplay(app) if replay_retries else None
+        # Deployed REST API stages, served as API Gateway would (moto answers them with a 500).
+        self.gateway = StageGateway(self.replay or app)
         self._server: Any = create_server(
-            self.replay or app,
+            self.gateway,
             map=self._map,
             host=host,
             port=port,
@@ -169,6 +174,7 @@ class WaitressServer:
             channel_timeout=600,
             ident="moto",
         )
+        self.gateway.endpoint_url = f"http://{self._server.effective_host}:{self._server.effective_port}"
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 

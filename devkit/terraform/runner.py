@@ -26,7 +26,7 @@ import tftest
 
 from devkit.terraform.errors import TerraformError, error_blocks, failed_calls, is_transient
 from devkit.terraform.mirror import terraform_env
-from devkit.terraform.paths import FAILED_LOG_DIR
+from devkit.terraform.paths import FAILED_LOG_DIR, required_terraform_version
 from devkit.terraform.ui import error_diagnostics, human_text, parse_message
 
 DEFAULT_TIMEOUT_S = 1800.0
@@ -64,7 +64,9 @@ class Terraform(tftest.TerraformTest):
     ) -> None:
         resolved_binary = shutil.which(binary)
         if resolved_binary is None:
-            raise TerraformError(f"{binary!r} not found on PATH: install Terraform >= 1.11")
+            raise TerraformError(
+                f"{binary!r} not found on PATH: install Terraform >= {required_terraform_version()}"
+            )
         super().__init__(str(tfdir), binary=resolved_binary, cache_dir=str(Path(tfdir) / ".tftest-cache"))
         # tftest merges os.environ with ``env``; we want exactly our environment.
         self.env = dict(terraform_env() if env is None else env)

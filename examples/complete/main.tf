@@ -28,8 +28,11 @@ module "payment_platform" {
   archive_force_destroy       = false
   kms_deletion_window_in_days = 30
 
-  alert_email          = "payments-oncall@example.com"
-  notification_email   = "payments-ops@example.com"
+  # Alarms go to the incident tool's webhook (machine-confirmed), e-mail beside it.
+  alert_subscriptions = [
+    { protocol = "https", endpoint = "https://events.pagerduty.com/integration/REPLACE_WITH_INTEGRATION_KEY/enqueue" },
+    { protocol = "email", endpoint = "payments-oncall@example.com" },
+  ]
   cors_allowed_origins = ["https://checkout.example.com"]
 
   # EXPRESS starts 100,000 executions/s; STANDARD's quota cannot follow 10,000 rps.

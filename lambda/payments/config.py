@@ -52,6 +52,8 @@ class Settings:
     max_settlement_attempts: int = 6
     sweep_lookback_days: int = 2
     cleanup_retention_days: int = DEFAULT_RETENTION_DAYS
+    # API clients and their hashed secrets (docs/interfaces.md "Authorization").
+    clients_table: str = ""
 
 
 def _int(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:
@@ -111,6 +113,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         max_settlement_attempts=_int(e, "MAX_SETTLEMENT_ATTEMPTS", 6, 2),
         sweep_lookback_days=_int(e, "SWEEP_LOOKBACK_DAYS", 2, 1),
         cleanup_retention_days=_int(e, "CLEANUP_RETENTION_DAYS", DEFAULT_RETENTION_DAYS, 1),
+        clients_table=e.get("CLIENTS_TABLE", f"payment-clients-{suffix}"),
     )
 
 

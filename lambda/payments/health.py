@@ -120,3 +120,36 @@ class HealthChecker:
             "checked_at": iso_from_ms(now_ms()),
             "checks": checks,
         }
+
+
+# ------------------------------------------------------------------------------------------
+# /health is public (no key, no authorizer): each request must not cost seven AWS calls nor
+# page anyone. The result is cached per container for a short time, and an alert is due only
+# when this container sees the status become unhealthy (not on every unhealthy answer).
+
+DEFAULT_CACHE_MS = 10_000
+
+
+@dataclass
+class HealthCache:
+    """The last report of this container, reused for ``ttl_ms``; remembers the last status seen."""
+
+    ttl_ms: int = DEFAULT_CACHE_MS
+    _report: dict[str, Any] | None = None
+    _checked_ms: int = 0
+    _last_status: str | None = None
+
+    def get(self, check: Callable[[], dict[str, Any]]) -> tuple[dict[str, Any], bool]:
+        """``(report, became_unhealthy)``: a fresh check when the cached one is older than ``ttl_ms``;
+        ``became_unhealthy`` is true once per transition into ``unhealthy`` (an alert is due)."""
+        now = now_ms()
+        if self._report is not None and 0 <= now - self._checked_ms < self.ttl_ms:
+            return {**self._report, "cached": True}, False
+        report = check()
+        status = report.get("status")
+        became_unhealthy = status == UNHEALTHY and self._last_status != UNHEALTHY
+        self._report, self._checked_ms, self._last_status = report, now, status
+        return {**report, "cached": False}, became_unhealthy
+
+    def clear(self) -> None:
+        self._report, self._checked_ms, self._last_status = None, 0, None

@@ -32,3 +32,11 @@ def dlq(suffix: str) -> str:
 def parameter(suffix: str, path: str) -> str:
     """An SSM parameter of the platform (``processor/endpoint``, ``fraud/rules``...)."""
     return f"/payment-{suffix}/{path}"
+
+
+def scheduler_dlq(suffix: str) -> str:
+    return f"payment-scheduler-dlq-{suffix}"
+
+
+def state_machine(suffix: str) -> str:
+    return f"payment-workflow-{suffix}"

@@ -96,6 +96,8 @@ locals {
     INVALID_API_KEY              = { status = "403", type = "authentication_error", code = "invalid_api_key", message = jsonencode("Invalid or missing API key") }
     ACCESS_DENIED                = { status = "403", type = "authentication_error", code = "access_denied", message = local.error_message }
     WAF_FILTERED                 = { status = "403", type = "invalid_request_error", code = "request_blocked", message = jsonencode("Request blocked") }
+    UNAUTHORIZED                 = { status = "401", type = "authentication_error", code = "unauthenticated", message = jsonencode("Missing or malformed credentials: send Authorization: Bearer <key id>.<secret>") }
+    AUTHORIZER_FAILURE           = { status = "503", type = "api_error", code = "service_unavailable", message = jsonencode("Service temporarily unavailable") }
     MISSING_AUTHENTICATION_TOKEN = { status = "404", type = "invalid_request_error", code = "route_not_found", message = "\"No such route for method $context.httpMethod\"" }
     REQUEST_TOO_LARGE            = { status = "413", type = "invalid_request_error", code = "payload_too_large", message = jsonencode("Request body too large") }
     UNSUPPORTED_MEDIA_TYPE       = { status = "415", type = "invalid_request_error", code = "unsupported_media_type", message = jsonencode("Content-Type must be application/json") }
@@ -114,6 +116,10 @@ resource "aws_api_gateway_rest_api" "this" {
   name           = local.name
   description    = "Payment platform API (${var.suffix})"
   api_key_source = "HEADER"
+
+  # With a custom domain (TLS_1_2) the default endpoint would let clients
+  # negotiate TLS 1.0 and skip the domain: it answers 403 instead.
+  disable_execute_api_endpoint = var.custom_domain_name != null
 
   endpoint_configuration {
     types = ["REGIONAL"]
@@ -166,16 +172,40 @@ resource "aws_api_gateway_request_validator" "params" {
 }
 
 # -----------------------------------------------------------------------------
+# Authorizer: the caller's secret (Authorization header) -> principal and
+# merchant scope (docs/interfaces.md "Authorization"). The decision covers the
+# whole stage, so a cached one is valid on every route; a short TTL bounds how
+# long a revoked client keeps working.
+# -----------------------------------------------------------------------------
+resource "aws_api_gateway_authorizer" "this" {
+  name                             = "payment-clients-${var.suffix}"
+  rest_api_id                      = aws_api_gateway_rest_api.this.id
+  type                             = "REQUEST"
+  authorizer_uri                   = var.function_invoke_arns["authorizer"]
+  identity_source                  = "method.request.header.Authorization"
+  authorizer_result_ttl_in_seconds = var.authorizer_ttl_seconds
+}
+
+resource "aws_lambda_permission" "authorizer" {
+  statement_id  = "apigateway-authorizer"
+  action        = "lambda:InvokeFunction"
+  function_name = var.function_names["authorizer"]
+  principal     = "apigateway.amazonaws.com"
+  source_arn    = "${aws_api_gateway_rest_api.this.execution_arn}/authorizers/${aws_api_gateway_authorizer.this.id}"
+}
+
+# -----------------------------------------------------------------------------
 # Routes -> Lambda proxy integrations
 # -----------------------------------------------------------------------------
 resource "aws_api_gateway_method" "route" {
-  #checkov:skip=CKV_AWS_59: every route but GET /health requires an API key; /health is open by design (load balancers and on-call probes call it without a key), returns no customer data and sits behind WAF and stage throttling
+  #checkov:skip=CKV_AWS_59: every route but GET /health has the Lambda authorizer and an API key; /health is open by design (load balancers and on-call probes call it without credentials), returns no customer data and sits behind WAF and stage throttling
   for_each = local.routes
 
   rest_api_id      = aws_api_gateway_rest_api.this.id
   resource_id      = local.resource_ids[each.value.resource]
   http_method      = each.value.method
-  authorization    = "NONE"
+  authorization    = each.value.api_key ? "CUSTOM" : "NONE"
+  authorizer_id    = each.value.api_key ? aws_api_gateway_authorizer.this.id : null
   api_key_required = each.value.api_key
   operation_name   = replace(title(replace(each.key, "-", " ")), " ", "")
 
@@ -336,8 +366,9 @@ resource "aws_api_gateway_deployment" "this" {
         [for r in aws_api_gateway_method_response.options : r.id],
         [for r in aws_api_gateway_integration_response.options : r.id],
         [for r in aws_api_gateway_gateway_response.this : r.id],
-        [aws_api_gateway_model.create_transaction.id],
+        [aws_api_gateway_model.create_transaction.id, aws_api_gateway_authorizer.this.id],
       )
+      authorizer = [var.function_invoke_arns["authorizer"], var.authorizer_ttl_seconds]
     }))
   }
 

@@ -58,3 +58,18 @@ output "execution_log_group_name" {
   description = "Execution log group of the stage (INFO level, no data trace)."
   value       = aws_cloudwatch_log_group.execution.name
 }
+
+output "request_body_max_bytes" {
+  description = "Largest valid request body in bytes, derived from the request schema (every property at its longest, 4 UTF-8 bytes per free-text character); the WAF's body-size rule uses it."
+  value       = local.request_body_max_bytes
+}
+
+output "custom_domain_regional_domain_name" {
+  description = "Target of the DNS alias record for the custom domain (null without one)."
+  value       = try(aws_api_gateway_domain_name.this[0].regional_domain_name, null)
+}
+
+output "custom_domain_regional_zone_id" {
+  description = "Hosted zone id for the custom domain's alias record (null without one)."
+  value       = try(aws_api_gateway_domain_name.this[0].regional_zone_id, null)
+}

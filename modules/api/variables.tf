@@ -9,12 +9,12 @@ variable "suffix" {
 }
 
 variable "function_invoke_arns" {
-  description = "API Gateway invoke ARNs of the functions keyed by role (intake, status, health are routed)."
+  description = "API Gateway invoke ARNs of the functions keyed by role (intake, status, health are routed; authorizer guards every route but /health)."
   type        = map(string)
 
   validation {
-    condition     = alltrue([for k in ["intake", "status", "health"] : contains(keys(var.function_invoke_arns), k)])
-    error_message = "function_invoke_arns needs intake, status and health."
+    condition     = alltrue([for k in ["intake", "status", "health", "authorizer"] : contains(keys(var.function_invoke_arns), k)])
+    error_message = "function_invoke_arns needs intake, status, health and authorizer."
   }
 }
 
@@ -23,8 +23,19 @@ variable "function_names" {
   type        = map(string)
 
   validation {
-    condition     = alltrue([for k in ["intake", "status", "health"] : contains(keys(var.function_names), k)])
-    error_message = "function_names needs intake, status and health."
+    condition     = alltrue([for k in ["intake", "status", "health", "authorizer"] : contains(keys(var.function_names), k)])
+    error_message = "function_names needs intake, status, health and authorizer."
+  }
+}
+
+variable "authorizer_ttl_seconds" {
+  description = "How long API Gateway caches an authorizer decision per Authorization header: a revoked client or secret is refused at the latest this long after `ops clients revoke`."
+  type        = number
+  default     = 120
+
+  validation {
+    condition     = var.authorizer_ttl_seconds >= 0 && var.authorizer_ttl_seconds <= 300
+    error_message = "authorizer_ttl_seconds must be 0-300: a longer cache keeps revoked clients working longer."
   }
 }
 
@@ -137,4 +148,37 @@ variable "manage_account_cloudwatch_role" {
   description = "Set the account-wide API Gateway CloudWatch Logs role (one per account and region: enable in one stack only)."
   type        = bool
   default     = true
+}
+
+variable "metadata_key_max_length" {
+  description = "Longest metadata key the intake function accepts (payments.validation.METADATA_KEY_MAX); JSON Schema draft-04 cannot bound key length, so the body-size derivation takes it from here."
+  type        = number
+  default     = 40
+
+  validation {
+    condition     = var.metadata_key_max_length >= 1 && floor(var.metadata_key_max_length) == var.metadata_key_max_length
+    error_message = "metadata_key_max_length must be a positive whole number."
+  }
+}
+
+variable "custom_domain_name" {
+  description = "Custom domain of the API (e.g. api.payments.example.com). When set, the domain gets security_policy TLS_1_2 and a base-path mapping to the stage, and the default execute-api endpoint is disabled so clients cannot bypass the domain's TLS policy."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.custom_domain_name == null || can(regex("^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\\.)+[a-z]{2,63}$", var.custom_domain_name))
+    error_message = "custom_domain_name must be a lower-case DNS name."
+  }
+}
+
+variable "custom_domain_certificate_arn" {
+  description = "ARN of the ACM certificate (same region as the API) that covers custom_domain_name; required when custom_domain_name is set."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.custom_domain_certificate_arn == null || can(regex("^arn:[a-z-]+:acm:[a-z0-9-]+:[0-9]{12}:certificate/", var.custom_domain_certificate_arn))
+    error_message = "custom_domain_certificate_arn must be an ACM certificate ARN."
+  }
 }

@@ -1,4 +1,4 @@
-# All three tables are on-demand: the API's 10,000 rps bursts are absorbed without
+# All four tables are on-demand: the API's 10,000 rps bursts are absorbed without
 # capacity planning, and there is no idle cost between bursts.
 
 locals {
@@ -48,6 +48,17 @@ locals {
       range_key = null
       attributes = {
         idempotency_key = "S"
+      }
+      indexes = {}
+    }
+    # API clients: key id -> salted hashes of its (at most two) secrets, merchant
+    # scope and status. Written by `ops clients`, read by the authorizer only.
+    clients = {
+      name      = "payment-clients-${var.suffix}"
+      hash_key  = "key_id"
+      range_key = null
+      attributes = {
+        key_id = "S"
       }
       indexes = {}
     }

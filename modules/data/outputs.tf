@@ -28,13 +28,23 @@ output "idempotency_table_arn" {
   value       = aws_dynamodb_table.this["idempotency"].arn
 }
 
+output "clients_table_name" {
+  description = "Name of the API clients table (hashed secrets and merchant scopes)."
+  value       = aws_dynamodb_table.this["clients"].name
+}
+
+output "clients_table_arn" {
+  description = "ARN of the API clients table."
+  value       = aws_dynamodb_table.this["clients"].arn
+}
+
 output "table_names" {
-  description = "Table names by key (transactions, audit, idempotency)."
+  description = "Table names by key (transactions, audit, idempotency, clients)."
   value       = { for key, table in aws_dynamodb_table.this : key => table.name }
 }
 
 output "table_arns" {
-  description = "Table ARNs by key (transactions, audit, idempotency)."
+  description = "Table ARNs by key (transactions, audit, idempotency, clients)."
   value       = { for key, table in aws_dynamodb_table.this : key => table.arn }
 }
 

@@ -62,3 +62,24 @@ variable "logs_kms_key_arn" {
   description = "CMK that encrypts the WAF log group."
   type        = string
 }
+
+variable "max_body_bytes" {
+  description = "Largest valid request body in bytes (module.api's request_body_max_bytes, derived from the request schema). Bodies above it get a JSON 413; the Core rule set's fixed 8 KB SizeRestrictions_BODY is counted instead of blocking, and the web ACL forwards enough of the body (16-64 KB) for the rule to see all of it."
+  type        = number
+
+  validation {
+    condition     = var.max_body_bytes >= 1 && var.max_body_bytes <= 65536
+    error_message = "max_body_bytes must be between 1 and 65536: AWS WAF inspects at most 64 KB of an API Gateway request body."
+  }
+}
+
+variable "health_rate_limit" {
+  description = "Requests to /health per IP per 5-minute window before WAF answers 429: lower than rate_limit, since /health is unauthenticated and each check costs several AWS calls."
+  type        = number
+  default     = 100
+
+  validation {
+    condition     = var.health_rate_limit >= 10 && var.health_rate_limit <= 2000000000
+    error_message = "health_rate_limit must be between 10 and 2,000,000,000 (WAF's bounds)."
+  }
+}

@@ -161,6 +161,15 @@ locals {
       DataKey          = local.data_key_read
     }
 
+    # The authorizer reads one client by key id; it never lists or writes.
+    authorizer = {
+      ClientsRead = {
+        actions   = ["dynamodb:GetItem"]
+        resources = [local.r.clients_table_arn]
+      }
+      DataKey = local.data_key_read
+    }
+
     retry = merge(
       local.step_statements["validator"],
       local.step_statements["fraud-check"],
@@ -237,12 +246,13 @@ locals {
     cleanup = {
       # Parallel scan segments; deletes conditioned on the archived version
       # (TransactWriteItems, authorised per item as DeleteItem); TTL backfill
-      # updates; the run lock (an item of this table: UpdateItem to take and
+      # updates (in the same groups, as UpdateItem); the lock's fencing check
+      # in each group (ConditionCheckItem); the run lock (an item of this table: UpdateItem to take and
       # renew, DeleteItem to release, GetItem to name its holder); BatchGetItem
       # re-reads the rows of a chunk an interrupted run left; DescribeTable
       # sizes the scan.
       TransactionsSweep = {
-        actions   = ["dynamodb:BatchGetItem", "dynamodb:DeleteItem", "dynamodb:DescribeTable", "dynamodb:GetItem", "dynamodb:Scan", "dynamodb:UpdateItem"]
+        actions   = ["dynamodb:BatchGetItem", "dynamodb:ConditionCheckItem", "dynamodb:DeleteItem", "dynamodb:DescribeTable", "dynamodb:GetItem", "dynamodb:Scan", "dynamodb:UpdateItem"]
         resources = [local.tx_table]
       }
       CleanupArchive = {

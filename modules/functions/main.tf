@@ -1,5 +1,5 @@
 # -----------------------------------------------------------------------------
-# The eleven functions share one package; this table is the only place their
+# The twelve functions share one package; this table is the only place their
 # shape differs (docs/interfaces.md "Lambda package").
 # -----------------------------------------------------------------------------
 locals {
@@ -14,6 +14,7 @@ locals {
     health       = { handler = "payments.handlers.health.handler", memory = 512, timeout = 15, description = "GET /health: tables, queues, DLQ and alarm state" }
     report       = { handler = "payments.handlers.report.handler", memory = 1024, timeout = 300, description = "02:00 UTC daily report (by-day index)" }
     cleanup      = { handler = "payments.handlers.cleanup.handler", memory = 1024, timeout = 900, description = "03:00 UTC archive-then-delete of old transactions" }
+    authorizer   = { handler = "payments.handlers.authorizer.handler", memory = 512, timeout = 5, description = "API Gateway REQUEST authorizer: client secret -> principal and merchant scope" }
     sweeper      = { handler = "payments.handlers.sweeper.handler", memory = 512, timeout = 120, description = "Every 5 minutes: transactions stuck past the workflow budget back to the failed path" }
   }
 

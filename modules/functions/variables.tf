@@ -59,7 +59,7 @@ variable "reserved_concurrency" {
   validation {
     condition = alltrue([
       for role, limit in var.reserved_concurrency :
-      contains(["intake", "status", "validator", "fraud-check", "settlement", "notification", "retry", "health", "report", "cleanup", "sweeper"], role) && limit >= 0 && floor(limit) == limit
+      contains(["intake", "status", "validator", "fraud-check", "settlement", "notification", "retry", "health", "report", "cleanup", "sweeper", "authorizer"], role) && limit >= 0 && floor(limit) == limit
     ])
     error_message = "reserved_concurrency keys must be function roles and values non-negative integers."
   }
@@ -134,6 +134,7 @@ variable "resources" {
     transactions_table_arn = string
     audit_table_arn        = string
     idempotency_table_arn  = string
+    clients_table_arn      = string
     audit_queue_arn        = string
     failed_queue_arn       = string
     dlq_arn                = string

@@ -152,6 +152,31 @@ data "aws_iam_policy_document" "key" {
     }
   }
 
+  # SNS delivers payment-events and payment-failed to the encrypted events
+  # queue as sns.amazonaws.com, which needs a data key of the queue's key;
+  # aws:SourceArn keeps it to this stack's topics.
+  dynamic "statement" {
+    for_each = each.key == "messaging" && length(var.sns_topic_arns) > 0 ? [1] : []
+
+    content {
+      sid       = "AllowSnsToEncryptedQueues"
+      effect    = "Allow"
+      actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+      resources = ["*"]
+
+      principals {
+        type        = "Service"
+        identifiers = ["sns.amazonaws.com"]
+      }
+
+      condition {
+        test     = "ArnEquals"
+        variable = "aws:SourceArn"
+        values   = var.sns_topic_arns
+      }
+    }
+  }
+
   # CloudWatch Logs encrypts with its regional principal; the encryption-context
   # condition keeps it to log groups of this account and region.
   dynamic "statement" {

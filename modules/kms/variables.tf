@@ -61,3 +61,9 @@ variable "eventbridge_rule_arns" {
   type        = list(string)
   default     = []
 }
+
+variable "sns_topic_arns" {
+  description = "SNS topics that deliver to queues encrypted with the messaging key (payment-events and payment-failed to the events queue): sns.amazonaws.com may use the key for them only."
+  type        = list(string)
+  default     = []
+}

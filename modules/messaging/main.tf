@@ -17,6 +17,7 @@ locals {
     audit  = "transaction-queue-${var.suffix}.fifo"
     failed = "failed-transactions-${var.suffix}"
     dlq    = "failed-transactions-dlq-${var.suffix}"
+    events = "payment-event-stream-${var.suffix}"
   }
 
   queue_arns = {
@@ -33,20 +34,17 @@ locals {
     alerts = {
       name         = "payment-alerts-${var.suffix}"
       display_name = "Payment alerts (${var.suffix})"
-      email        = var.alert_email
       # Only the alarms topic accepts CloudWatch as a publisher.
       cloudwatch = true
     }
     events = {
       name         = "payment-events-${var.suffix}"
       display_name = "Payments completed (${var.suffix})"
-      email        = var.notification_email
       cloudwatch   = false
     }
     failed = {
       name         = "payment-failed-${var.suffix}"
       display_name = "Payments rejected or failed (${var.suffix})"
-      email        = var.notification_email
       cloudwatch   = false
     }
   }
@@ -74,6 +72,30 @@ data "aws_iam_policy_document" "queue" {
       test     = "Bool"
       variable = "aws:SecureTransport"
       values   = ["false"]
+    }
+  }
+
+  # The events queue is the machine channel of payment-events and
+  # payment-failed: SNS delivers as sns.amazonaws.com, for those topics only.
+  dynamic "statement" {
+    for_each = each.key == "events" ? [1] : []
+
+    content {
+      sid       = "PaymentTopicsSend"
+      effect    = "Allow"
+      actions   = ["sqs:SendMessage"]
+      resources = [each.value]
+
+      principals {
+        type        = "Service"
+        identifiers = ["sns.amazonaws.com"]
+      }
+
+      condition {
+        test     = "ArnEquals"
+        variable = "aws:SourceArn"
+        values   = [local.topic_arns["events"], local.topic_arns["failed"]]
+      }
     }
   }
 
@@ -119,9 +141,12 @@ resource "aws_sqs_queue" "audit" {
   tags = { Name = local.queue_names.audit }
 }
 
+# A standard queue keeps a message's original enqueue time when it moves to
+# the DLQ, so the DLQ retains longer than failed-transactions (SQS developer
+# guide, "Setting-up dead-letter queue retention").
 resource "aws_sqs_queue" "dlq" {
   name                              = local.queue_names.dlq
-  message_retention_seconds         = var.message_retention_seconds
+  message_retention_seconds         = var.dlq_message_retention_seconds
   kms_master_key_id                 = var.kms_key_arn
   kms_data_key_reuse_period_seconds = var.kms_data_key_reuse_period_seconds
   policy                            = data.aws_iam_policy_document.queue["dlq"].json
@@ -134,12 +159,19 @@ resource "aws_sqs_queue" "dlq" {
   })
 
   tags = { Name = local.queue_names.dlq }
+
+  lifecycle {
+    precondition {
+      condition     = var.dlq_message_retention_seconds > var.failed_message_retention_seconds
+      error_message = "dlq_message_retention_seconds (${var.dlq_message_retention_seconds}) must exceed failed_message_retention_seconds (${var.failed_message_retention_seconds}): a dead-lettered message keeps its original enqueue time and would expire early."
+    }
+  }
 }
 
 resource "aws_sqs_queue" "failed" {
   name                              = local.queue_names.failed
   visibility_timeout_seconds        = var.failed_visibility_timeout_seconds
-  message_retention_seconds         = var.message_retention_seconds
+  message_retention_seconds         = var.failed_message_retention_seconds
   kms_master_key_id                 = var.kms_key_arn
   kms_data_key_reuse_period_seconds = var.kms_data_key_reuse_period_seconds
   policy                            = data.aws_iam_policy_document.queue["failed"].json
@@ -150,6 +182,19 @@ resource "aws_sqs_queue" "failed" {
   })
 
   tags = { Name = local.queue_names.failed }
+}
+
+# Payment events for machines: every message of payment-events (completed) and
+# payment-failed (rejected or failed), in the SNS envelope (TopicArn tells
+# which). Downstream consumers read it; nothing in the platform does.
+resource "aws_sqs_queue" "events" {
+  name                              = local.queue_names.events
+  message_retention_seconds         = var.message_retention_seconds
+  kms_master_key_id                 = var.kms_key_arn
+  kms_data_key_reuse_period_seconds = var.kms_data_key_reuse_period_seconds
+  policy                            = data.aws_iam_policy_document.queue["events"].json
+
+  tags = { Name = local.queue_names.events }
 }
 
 ################################################################################
@@ -294,10 +339,45 @@ resource "aws_sns_topic_policy" "this" {
   policy = data.aws_iam_policy_document.topic[each.key].json
 }
 
-resource "aws_sns_topic_subscription" "email" {
-  for_each = local.topics
+# Alerts: explicit subscribers (HTTPS to an incident tool, SQS, Lambda, SMS;
+# e-mail only beside one of those). Keyed by protocol and endpoint so adding a
+# subscriber does not touch the others.
+resource "aws_sns_topic_subscription" "alerts" {
+  for_each = { for s in var.alert_subscriptions : "${s.protocol}:${s.endpoint}" => s }
+
+  topic_arn            = aws_sns_topic.this["alerts"].arn
+  protocol             = each.value.protocol
+  endpoint             = each.value.endpoint
+  raw_message_delivery = contains(["https", "sqs", "firehose"], each.value.protocol) ? each.value.raw_message_delivery : null
+  # HTTPS endpoints confirm by answering SNS's SubscriptionConfirmation; the
+  # apply waits for it instead of leaving a subscription that receives nothing.
+  endpoint_auto_confirms = each.value.protocol == "https" ? true : null
+}
+
+# Payment events and failures to the events queue (confirmed on creation: the
+# queue is in this account).
+resource "aws_sns_topic_subscription" "events_queue" {
+  for_each = toset(["events", "failed"])
 
   topic_arn = aws_sns_topic.this[each.key].arn
+  protocol  = "sqs"
+  endpoint  = aws_sqs_queue.events.arn
+}
+
+# Opt-in e-mail per payment, for low-volume environments only.
+resource "aws_sns_topic_subscription" "event_email" {
+  for_each = {
+    for pair in setproduct(["events", "failed"], var.event_email_subscriptions) : "${pair[0]}:${pair[1]}" => pair
+  }
+
+  topic_arn = aws_sns_topic.this[each.value[0]].arn
   protocol  = "email"
-  endpoint  = each.value.email
+  endpoint  = each.value[1]
+
+  lifecycle {
+    precondition {
+      condition     = var.max_payment_rate <= var.email_max_rate
+      error_message = "event_email_subscriptions sends one e-mail per payment: the stack admits ${var.max_payment_rate} payments/s, above email_max_rate (${var.email_max_rate}/s). Read the events queue instead, or lower api_throttle_rate_limit in a low-volume environment."
+    }
+  }
 }

@@ -44,11 +44,12 @@ output "dlq_name" {
 }
 
 output "queue_arns" {
-  description = "Queue ARNs by key (audit, failed, dlq)."
+  description = "Queue ARNs by key (audit, failed, dlq, events)."
   value = {
     audit  = aws_sqs_queue.audit.arn
     failed = aws_sqs_queue.failed.arn
     dlq    = aws_sqs_queue.dlq.arn
+    events = aws_sqs_queue.events.arn
   }
 }
 
@@ -60,4 +61,19 @@ output "topic_arns" {
 output "topic_names" {
   description = "SNS topic names by key (alerts, events, failed)."
   value       = { for key, topic in aws_sns_topic.this : key => topic.name }
+}
+
+output "events_queue_url" {
+  description = "URL of the payment event stream (payment-events and payment-failed messages, SNS envelope) that downstream consumers read."
+  value       = aws_sqs_queue.events.url
+}
+
+output "events_queue_arn" {
+  description = "ARN of the payment event stream queue."
+  value       = aws_sqs_queue.events.arn
+}
+
+output "alert_subscription_arns" {
+  description = "Alerts topic subscriptions by protocol:endpoint (\"pending confirmation\" until an HTTPS or e-mail endpoint confirms)."
+  value       = { for key, sub in aws_sns_topic_subscription.alerts : key => sub.arn }
 }

@@ -18,23 +18,61 @@ variable "kms_key_arn" {
   }
 }
 
-variable "alert_email" {
-  description = "Address subscribed to the alerts topic (alarms, health). AWS sends a confirmation mail first."
-  type        = string
+variable "alert_subscriptions" {
+  description = "Subscribers of the alerts topic (alarms, failed jobs, health): protocol https (an incident or paging tool's webhook), sqs, lambda, sms, or email/email-json beside a machine channel. SNS e-mail waits for a human to click a link and Terraform cannot confirm it; SQS and Lambda in this account confirm on creation, HTTPS endpoints confirm by answering SNS's SubscriptionConfirmation."
+  type = list(object({
+    protocol             = string
+    endpoint             = string
+    raw_message_delivery = optional(bool, false)
+  }))
+  default = []
 
   validation {
-    condition     = can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", var.alert_email))
-    error_message = "alert_email must be an email address."
+    condition     = alltrue([for s in var.alert_subscriptions : contains(["https", "sqs", "lambda", "sms", "email", "email-json"], s.protocol)])
+    error_message = "alert_subscriptions protocol must be one of https, sqs, lambda, sms, email, email-json."
+  }
+
+  validation {
+    condition = alltrue([for s in var.alert_subscriptions : (
+      s.protocol == "https" ? can(regex("^https://[^/\\s]+", s.endpoint)) :
+      s.protocol == "sqs" ? can(regex("^arn:[a-z-]+:sqs:[a-z0-9-]+:[0-9]{12}:[A-Za-z0-9_-]+$", s.endpoint)) :
+      s.protocol == "lambda" ? can(regex("^arn:[a-z-]+:lambda:[a-z0-9-]+:[0-9]{12}:function:[A-Za-z0-9_-]+(:[A-Za-z0-9_$-]+)?$", s.endpoint)) :
+      s.protocol == "sms" ? can(regex("^\\+[1-9][0-9]{6,14}$", s.endpoint)) :
+      can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", s.endpoint))
+    )])
+    error_message = "alert_subscriptions endpoint must match its protocol: an https:// URL, an SQS queue ARN, a Lambda function ARN, an E.164 phone number or an e-mail address."
+  }
+
+  validation {
+    condition     = !anytrue([for s in var.alert_subscriptions : startswith(s.protocol, "email")]) || anytrue([for s in var.alert_subscriptions : !startswith(s.protocol, "email")])
+    error_message = "alert_subscriptions: e-mail only beside a machine-confirmed channel (https, sqs, lambda or sms): an unconfirmed e-mail subscription receives nothing."
   }
 }
 
-variable "notification_email" {
-  description = "Address subscribed to the payment events and payment failed topics."
-  type        = string
+variable "event_email_subscriptions" {
+  description = "Opt-in e-mail addresses for payment-events and payment-failed (one e-mail per payment, in plaintext outside AWS): only for low-volume environments, checked against max_payment_rate. Machines read the events queue instead."
+  type        = list(string)
+  default     = []
 
   validation {
-    condition     = can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", var.notification_email))
-    error_message = "notification_email must be an email address."
+    condition     = alltrue([for e in var.event_email_subscriptions : can(regex("^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$", e))])
+    error_message = "event_email_subscriptions must contain e-mail addresses."
+  }
+}
+
+variable "max_payment_rate" {
+  description = "Highest rate of payments per second the stack admits (the API stage's throttle): e-mail per payment is refused above email_max_rate."
+  type        = number
+}
+
+variable "email_max_rate" {
+  description = "Highest payment rate (per second) at which e-mail per payment is allowed. SNS e-mail delivery has a low per-account rate quota (Amazon SNS endpoints and quotas) and each e-mail carries a payment in plaintext: keep it to test and low-volume stacks."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = var.email_max_rate > 0 && var.email_max_rate <= 10
+    error_message = "email_max_rate must be above 0 and at most 10 payments per second."
   }
 }
 
@@ -50,7 +88,7 @@ variable "publisher_role_arns" {
 }
 
 variable "message_retention_seconds" {
-  description = "Retention of every queue (SQS maximum 14 days = 1209600 s, so a weekend outage loses nothing)."
+  description = "Retention of the audit stream and the events queue (SQS maximum 14 days = 1209600 s, so a weekend outage loses nothing)."
   type        = number
   default     = 1209600
 
@@ -71,14 +109,36 @@ variable "failed_visibility_timeout_seconds" {
   }
 }
 
-variable "max_receive_count" {
-  description = "Receives of a failed transaction before SQS moves it to the DLQ."
+variable "failed_message_retention_seconds" {
+  description = "Retention of failed-transactions (7 days). Shorter than the DLQ's: a standard queue keeps each message's original enqueue time when it is dead-lettered, so the DLQ must retain longer than its source."
   type        = number
-  default     = 3
+  default     = 604800
 
   validation {
-    condition     = var.max_receive_count >= 1 && var.max_receive_count <= 1000 && floor(var.max_receive_count) == var.max_receive_count
-    error_message = "max_receive_count must be a whole number between 1 and 1000."
+    condition     = var.failed_message_retention_seconds >= 60 && var.failed_message_retention_seconds < 1209600
+    error_message = "failed_message_retention_seconds must be between 60 and 1209599: the DLQ (at most 14 days) must keep messages longer."
+  }
+}
+
+variable "dlq_message_retention_seconds" {
+  description = "Retention of failed-transactions-dlq (14 days, SQS's maximum); must exceed failed_message_retention_seconds."
+  type        = number
+  default     = 1209600
+
+  validation {
+    condition     = var.dlq_message_retention_seconds >= 60 && var.dlq_message_retention_seconds <= 1209600
+    error_message = "dlq_message_retention_seconds must be between 60 and 1209600 (14 days)."
+  }
+}
+
+variable "max_receive_count" {
+  description = "Receives of a failed transaction before SQS moves it to the DLQ. At least 5: Lambda's SQS poller counts a receive for messages it cannot hand to a throttled function, and AWS advises maxReceiveCount >= 5 for an event-source queue."
+  type        = number
+  default     = 5
+
+  validation {
+    condition     = var.max_receive_count >= 5 && var.max_receive_count <= 1000 && floor(var.max_receive_count) == var.max_receive_count
+    error_message = "max_receive_count must be a whole number between 5 and 1000 (AWS advises at least 5 for a Lambda event-source queue)."
   }
 }
 

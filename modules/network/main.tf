@@ -23,6 +23,22 @@ locals {
 
   gateway_services   = toset(["s3", "dynamodb"])
   interface_services = toset(var.interface_endpoint_services)
+
+  # Interface endpoints whose APIs act on this account's named resources get
+  # the own-account endpoint policy; logs, monitoring and xray have no
+  # per-account resource to match and keep AWS's default policy.
+  own_account_policy_services = toset(["sqs", "sns", "ssm", "kms", "states"])
+
+  # AWS's default endpoint policy, written out so every endpoint's policy is
+  # known at plan time (and reviewed) instead of left to the service.
+  aws_default_endpoint_policy = jsonencode({
+    Statement = [{ Sid = "AwsDefaultEndpointPolicy", Effect = "Allow", Principal = "*", Action = "*", Resource = "*" }]
+  })
+
+  # Lambda's VPC network interfaces outlive their functions by 20-45 minutes
+  # and hold the functions' security group and subnets until they are gone:
+  # deletes of those wait this long instead of failing the destroy.
+  eni_release_timeout = "45m"
 }
 
 ################################################################################
@@ -56,6 +72,10 @@ resource "aws_subnet" "private" {
   map_public_ip_on_launch = false
 
   tags = { Name = "payment-private-${each.key}-${var.suffix}", Tier = "private" }
+
+  timeouts {
+    delete = local.eni_release_timeout
+  }
 }
 
 resource "aws_route_table" "private" {
@@ -153,7 +173,9 @@ resource "aws_route" "private_nat" {
 
 resource "aws_security_group" "lambda" {
   #checkov:skip=CKV2_AWS_5: Attached to every function through the functions module (vpc_config.security_group_ids); checkov does not follow the module output.
-  name        = "payment-lambda-${var.suffix}"
+  # name_prefix, not name: with create_before_destroy a replacement group is
+  # created while the old one still holds the name (InvalidGroup.Duplicate).
+  name_prefix = "payment-lambda-${var.suffix}-"
   description = "Payment functions: no ingress, HTTPS egress to the VPC endpoints only"
   vpc_id      = aws_vpc.this.id
 
@@ -161,6 +183,10 @@ resource "aws_security_group" "lambda" {
 
   lifecycle {
     create_before_destroy = true
+  }
+
+  timeouts {
+    delete = local.eni_release_timeout
   }
 }
 
@@ -196,7 +222,7 @@ resource "aws_vpc_security_group_egress_rule" "lambda_internet" {
 }
 
 resource "aws_security_group" "endpoints" {
-  name        = "payment-endpoints-${var.suffix}"
+  name_prefix = "payment-endpoints-${var.suffix}-"
   description = "Payment interface endpoints: HTTPS from the payment functions only"
   vpc_id      = aws_vpc.this.id
 
@@ -266,6 +292,7 @@ resource "aws_vpc_endpoint" "interface" {
   private_dns_enabled = true
   subnet_ids          = [for az in local.azs : aws_subnet.private[az].id]
   security_group_ids  = [aws_security_group.endpoints.id]
+  policy              = contains(local.own_account_policy_services, each.key) ? data.aws_iam_policy_document.endpoint.json : local.aws_default_endpoint_policy
 
   tags = { Name = "payment-${each.key}-${var.suffix}" }
 }

@@ -14,9 +14,11 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import boto3
+import botocore.session
 import click
 from click.core import ParameterSource
 from payments.sdkconfig import client_config
@@ -30,12 +32,19 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from ops.core.names import NameResolver, load_outputs_file, terraform_outputs
+from ops.core.names import LOCAL_ENDPOINT_OUTPUT, NameResolver, load_outputs_file, terraform_outputs
 
 F = TypeVar("F", bound=Callable[..., Any])
 P = ParamSpec("P")
 R = TypeVar("R")
 DEFAULT_REGION = "us-east-1"
+# The static key of a local emulator (the endpoint named by a local stack's LOCAL_ENDPOINT_OUTPUT).
+LOCAL_CREDENTIALS = "test"
+# Per call: retries (botocore's retries.max_attempts counts those after the first attempt), connect
+# and read time-outs (s). Jobs (report, cleanup, redrive) ride out throttling and slow pages; an
+# interactive command answers within seconds or says it cannot (2 attempts in total).
+PATIENT_CALLS: dict[str, Any] = {"max_attempts": 5, "connect_timeout": 10}
+INTERACTIVE_CALLS: dict[str, Any] = {"max_attempts": 1, "connect_timeout": 2, "read_timeout": 5}
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "auto_envvar_prefix": "OPS", "show_default": True}
 
 
@@ -69,6 +78,9 @@ class OpsContext:
         self._session: boto3.Session | None = None
         self._clients: dict[str, Any] = {}
         self._names: NameResolver | None = None
+        # Interactive commands (status, trace) want an answer in seconds, even from a dead
+        # endpoint: set before the first client is made, it bounds retries and time-outs.
+        self.interactive = False
 
     # -- output ----------------------------------------------------------------------------
     def info(self, message: str) -> None:
@@ -111,8 +123,33 @@ class OpsContext:
     @property
     def session(self) -> boto3.Session:
         if self._session is None:
-            self._session = boto3.Session(profile_name=self.settings.profile or None)
+            typed_profile = self.settings.sources.get("profile", 0) >= _RANK[ParameterSource.COMMANDLINE]
+            if self.local_endpoint() and not typed_profile:
+                # A local emulator copy of the stack: its static test credentials, whatever the shell
+                # holds (AWS_PROFILE included: real keys would be evaluated against the emulator's IAM,
+                # and refused). Only a --profile typed on the command line is used there.
+                # Not the shell's AWS_PROFILE (botocore would read it, and fail on a missing profile).
+                core = botocore.session.Session(session_vars={"profile": (None, None, None, None)})
+                self._session = boto3.Session(
+                    aws_access_key_id=LOCAL_CREDENTIALS,
+                    aws_secret_access_key=LOCAL_CREDENTIALS,
+                    botocore_session=core,
+                )
+            else:
+                self._session = boto3.Session(profile_name=self.settings.profile or None)
         return self._session
+
+    def local_endpoint(self) -> str | None:
+        """The emulator endpoint a local working copy of the stack names in its outputs
+        (``aws_endpoint_url``), when no --endpoint-url was given; None for a real deployment."""
+        if self.settings.endpoint_url or not self._has_outputs_source():
+            return None
+        value = self.names.outputs.get(LOCAL_ENDPOINT_OUTPUT)
+        return str(value) if value else None
+
+    @property
+    def endpoint_url(self) -> str | None:
+        return self.settings.endpoint_url or self.local_endpoint()
 
     @property
     def region(self) -> str:
@@ -125,9 +162,9 @@ class OpsContext:
 
     def client(self, service: str) -> Any:
         if service not in self._clients:
+            budget = INTERACTIVE_CALLS if self.interactive else PATIENT_CALLS
             config = client_config(
-                max_attempts=5,
-                connect_timeout=10,
+                **budget,
                 max_pool_connections=64,  # parallel queries / scan segments share one client
                 user_agent_extra="payment-ops",
                 sdk_env_overrides=True,  # AWS_MAX_ATTEMPTS / AWS_RETRY_MODE still win, as with any AWS tool
@@ -135,7 +172,7 @@ class OpsContext:
             self._clients[service] = self.session.client(
                 service,  # type: ignore[call-overload]
                 region_name=self.region,
-                endpoint_url=self.settings.endpoint_url or None,
+                endpoint_url=self.endpoint_url or None,
                 config=config,
             )
         return self._clients[service]
@@ -148,17 +185,33 @@ class OpsContext:
         if self.settings.outputs_file:
             return load_outputs_file(self.settings.outputs_file)
         if self.settings.tf_dir:
-            self.debug(f"reading names from `terraform output -json` in {self.settings.tf_dir}")
-            return terraform_outputs(self.settings.tf_dir)
+            tf_dir = Path(self.settings.tf_dir)
+            self.debug(f"reading names from `terraform output -json` in {tf_dir}")
+            if not tf_dir.is_dir():
+                raise click.UsageError(f"--tf-dir {tf_dir}: no such directory")
+            outputs = terraform_outputs(tf_dir)
+            if not outputs:
+                state = tf_dir / "terraform.tfstate"
+                why = (
+                    f"{state} holds no outputs"
+                    if state.is_file()
+                    else f"no Terraform state there ({state.name} missing, and no remote state with outputs)"
+                )
+                raise click.UsageError(
+                    f"--tf-dir {tf_dir}: `terraform output -json` found no outputs: {why}. Pass the "
+                    "directory of an applied root module (`terraform apply` there, or `make up` for "
+                    ".local/<backend>/stack)."
+                )
+            return outputs
         return {}
 
-    def _account_id(self) -> str:
+    def account_id(self) -> str:
         return str(self.client("sts").get_caller_identity()["Account"])
 
     @property
     def names(self) -> NameResolver:
         if self._names is None:
-            self._names = NameResolver(self._load_outputs, self.settings.suffix, self._account_id)
+            self._names = NameResolver(self._load_outputs, self.settings.suffix, self.account_id)
         return self._names
 
 

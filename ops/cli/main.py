@@ -6,9 +6,10 @@ from typing import Any
 
 import click
 from botocore.exceptions import BotoCoreError, ClientError
+from payments.pan import mask_pans
 
 from ops import __version__
-from ops.cli import cleanup, links, redrive, report, status, trace
+from ops.cli import cleanup, clients, links, redrive, report, restore, status, trace
 from ops.cli.context import CONTEXT_SETTINGS, OpsContext, aws_options, output_options
 from ops.core import OpsError
 
@@ -19,8 +20,13 @@ class OpsGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except click.ClickException as exc:
+            # A usage error quotes what was typed ("unexpected extra argument (...)"): a card
+            # number pasted by mistake must not be echoed back, on any stream.
+            exc.message = mask_pans(exc.message)
+            raise
         except OpsError as exc:
-            raise click.ClickException(str(exc)) from exc
+            raise click.ClickException(mask_pans(str(exc))) from exc
         except ClientError as exc:
             error = exc.response.get("Error", {})
             raise click.ClickException(
@@ -36,7 +42,7 @@ class OpsGroup(click.Group):
 @click.version_option(__version__, prog_name="ops")
 @click.pass_context
 def cli(ctx: click.Context) -> None:
-    """Operate the payment platform: daily reports, retention cleanup, DLQ redrive, on-call links.
+    """Operate the payment platform: reports, retention cleanup, DLQ redrive, on-call links, restore drills.
 
     Names come from flags, from Terraform outputs (--tf-dir / --outputs-file) or from the
     environment suffix (--suffix). Every option has an environment-variable twin.
@@ -50,3 +56,5 @@ cli.add_command(redrive.redrive)
 cli.add_command(links.links)
 cli.add_command(trace.trace)
 cli.add_command(status.status)
+cli.add_command(restore.restore)
+cli.add_command(clients.clients)

@@ -7,10 +7,12 @@ import re
 
 import click
 from payments.jobs.redrive import (
+    DEFAULT_MAX_REDRIVES,
     DEFAULT_NATIVE_TIMEOUT_S,
     DEFAULT_VISIBILITY_TIMEOUT_S,
     DEFAULT_WAIT_S,
     MODES,
+    REDRIVE_COUNT_ATTRIBUTE,
     RedriveResult,
 )
 from payments.jobs.redrive import (
@@ -56,8 +58,14 @@ def _render(ops: OpsContext, result: RedriveResult) -> None:
         )
     ops.out.print(table)
     if result.dry_run:
-        mode = "native message-move task, else the receive/send/delete loop"
-        ops.out.print(f"would move {result.before['dlq']['visible']} message(s) ({mode}); nothing was moved")
+        if result.max_redrives:
+            mode = (
+                f"receive/send/delete loop, parking messages redriven {result.max_redrives} time(s) already"
+            )
+        else:
+            mode = "native message-move task, else the receive/send/delete loop"
+        limit = f", --max {result.max_messages}" if result.max_messages is not None else ""
+        ops.out.print(f"would move {result.would_move} message(s) ({mode}{limit}); nothing was moved")
         return
     sent = (
         f" ({result.sent} sent to the source queue)"
@@ -65,6 +73,8 @@ def _render(ops: OpsContext, result: RedriveResult) -> None:
         else ""
     )
     ops.out.print(f"moved {result.moved} message(s){sent}")
+    if result.parked:
+        _render_parked(ops, result)
     if result.fallback_reason:
         ops.info(
             f"native redrive unavailable ({one_line(result.fallback_reason)}); "
@@ -75,6 +85,22 @@ def _render(ops: OpsContext, result: RedriveResult) -> None:
             f"[red]{result.failed_sends} send(s) and {result.failed_deletes} delete(s) failed; "
             "those messages stay in (or return to) the DLQ — rerun to finish[/red]"
         )
+
+
+def _render_parked(ops: OpsContext, result: RedriveResult) -> None:
+    table = Table(title=f"Parked in {result.dlq.name} (not sent again)", title_justify="left")
+    for column in ("message id", "transaction", "redrives", "why"):
+        table.add_column(column)
+    for parked in result.parked.values():
+        table.add_row(
+            parked["message_id"], parked["transaction_id"] or "-", str(parked["redrives"]), parked["reason"]
+        )
+    ops.out.print(table)
+    ops.err.print(
+        f"[yellow]parked {len(result.parked)} message(s) in the DLQ: each went round "
+        f"{result.max_redrives} time(s) and failed again. Find the cause (ops trace <transaction>); "
+        "once fixed, redrive them with a higher --max-redrives, or delete them[/yellow]"
+    )
 
 
 @click.command("redrive")
@@ -90,12 +116,20 @@ def _render(ops: OpsContext, result: RedriveResult) -> None:
     type=click.IntRange(min=1),
     help="Send at most N messages back (loop mode): a canary before a full redrive.",
 )
-@option("--dry-run", is_flag=True, help="Show counts and what would move; receives nothing.")
+@option(
+    "--max-redrives",
+    type=click.IntRange(min=0),
+    default=DEFAULT_MAX_REDRIVES,
+    help=f"Park (leave in the DLQ, listed) a message already redriven N times: each redrive is counted "
+    f"in its {REDRIVE_COUNT_ATTRIBUTE} message attribute (loop mode). 0 = no limit, no counting.",
+)
+@option("--dry-run", is_flag=True, help="Show counts and what would move (at most --max); receives nothing.")
 @option(
     "--mode",
     type=click.Choice(MODES),
     default="auto",
-    help="native = SQS message-move task; loop = receive/send/delete; auto = native, else loop.",
+    help="native = SQS message-move task (needs --max-redrives 0: it cannot count); loop = "
+    "receive/send/delete; auto = loop, or with --max-redrives 0 native first, else loop.",
 )
 @option(
     "--visibility-timeout",
@@ -121,6 +155,7 @@ def redrive(
     queue: str | None,
     source_queue: str | None,
     max_messages: int | None,
+    max_redrives: int,
     dry_run: bool,
     mode: str,
     visibility_timeout: int,
@@ -151,6 +186,7 @@ def redrive(
                 wait_s=wait_seconds,
                 native_timeout_s=timeout,
                 on_progress=on_progress,
+                max_redrives=max_redrives,
             )
         except OpsError as exc:
             # An endpoint's answer may be a whole HTML error page: report one line.

@@ -7,9 +7,17 @@ import datetime as dt
 import io
 
 import click
-from payments.jobs.report import DEFAULT_TOP_MERCHANTS, Report, build_report, resolve_day, upload_report
+from payments.jobs.report import (
+    DEFAULT_TOP_MERCHANTS,
+    Report,
+    build_report,
+    resolve_day,
+    shards_with_rows,
+    upload_report,
+)
 from payments.money import format_display
 from payments.shards import MAX_DAY_SHARDS, shard_suffix
+from rich.markup import escape
 from rich.table import Table
 
 from ops.cli.context import OpsContext, command_options, destructive_option, option
@@ -31,6 +39,7 @@ def render_csv(report: Report) -> str:
     data = report.to_dict()
     writer.writerow(["summary", "as_of", "", "", "", data["as_of"]])
     writer.writerow(["summary", "transactions", "", data["count"], "", ""])
+    writer.writerow(["summary", "malformed_amounts", "", data["malformed_amounts"]["count"], "", ""])
     writer.writerow(["summary", "failed", "", data["failed"], "", ""])
     writer.writerow(["summary", "failure_rate", "", "", "", f"{data['failure_rate']:.6f}"])
     writer.writerow(["summary", "rejected", "", data["rejected"], "", ""])
@@ -82,6 +91,11 @@ def render_tables(ops: OpsContext, report: Report) -> None:
             format_display(report.settled_minor.get(currency, 0), currency),
         )
     console.print(totals)
+    if report.malformed_amounts:
+        console.print(
+            f"[bold red]{report.malformed_amounts:,} transaction(s) without an integer amount_minor: "
+            "counted above, in no total[/bold red]"
+        )
 
     statuses = Table(title="Status", title_justify="left")
     statuses.add_column("status")
@@ -159,7 +173,8 @@ def render_tables(ops: OpsContext, report: Report) -> None:
     "--shards",
     type=click.IntRange(1, MAX_DAY_SHARDS),
     help=f"Query only shards 0..N-1 of the by-day index (default: all {MAX_DAY_SHARDS} any deployment can "
-    "write, so a day written under another shard count is counted in full). Never below the deployed count.",
+    "write, so a day written under another shard count is counted in full). Refused below the deployed "
+    "count, or when a higher shard holds a row of the day (checked first: one small query per shard).",
 )
 @option("--bucket", help="Archive bucket for --upload (default: from outputs or suffix).")
 @command_options
@@ -190,10 +205,17 @@ def report(
             f"--shards {shards} is below the deployed day_shard_count ({writer_shards}): the report would "
             "miss rows; leave --shards out to query every shard"
         )
-    if shards is not None and writer_shards is None:
-        ops.info(
-            f"querying shards 0..{shards - 1} only, as --shards asks: rows in higher shards are not counted"
-        )
+    if shards is not None and shards < MAX_DAY_SHARDS:
+        # The deployed count says how today's rows are spread, not how the day's rows were: a day
+        # written before the count was lowered has rows above it. Look before counting less.
+        higher = shards_with_rows(ops.client("dynamodb"), table, index, day, range(shards, MAX_DAY_SHARDS))
+        if higher:
+            where = ", ".join(shard_suffix(n) for n in higher[:10]) + (", ..." if len(higher) > 10 else "")
+            raise click.UsageError(
+                f"--shards {shards} would undercount {day.isoformat()}: its rows are also in shard(s) "
+                f"{where}; leave --shards out to query every shard"
+            )
+        ops.info(f"shards {shards}..{MAX_DAY_SHARDS - 1} hold no row of {day.isoformat()}: none is missed")
     shard_count = shards or MAX_DAY_SHARDS
     description = f"Querying {shard_count} shards of {index} for {day.isoformat()}"
     with ops.progress(description, shard_count) as advance:
@@ -214,6 +236,12 @@ def report(
         ops.info(
             f"rows of {day.isoformat()} are in shard(s) {where}, beyond the "
             f"deployed {writer_shards}: the shard count was lowered since; they are counted"
+        )
+    if result.malformed_amounts:
+        examples = escape(", ".join(sorted(result.malformed_examples)))
+        ops.err.print(
+            f"[yellow]{result.malformed_amounts} transaction(s) of {day.isoformat()} have a missing or "
+            f"non-numeric amount_minor: counted in the day, in no total (e.g. {examples})[/yellow]"
         )
     location = None
     if upload:

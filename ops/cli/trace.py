@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 from payments import names as resource
+from payments.money import format_display
 from rich.table import Table
 
 from ops.cli.context import OpsContext, command_options, option
@@ -23,11 +24,22 @@ def _function_log_groups(ops: OpsContext) -> list[str]:
     return sorted(str(g) for g in groups.values() if str(g).startswith("/aws/lambda/"))
 
 
+def _amount(txn: Mapping[str, Any]) -> str:
+    """The stored minor units in the currency's major units, as people read them (``12.50 EUR``);
+    ``--json`` keeps the minor units."""
+    currency = str(txn.get("currency") or "")
+    try:
+        minor = int(txn["amount_minor"])
+    except (KeyError, TypeError, ValueError):
+        return f"{txn.get('amount_minor', '?')} {currency}".strip()
+    return format_display(minor, currency) if currency else str(minor)
+
+
 def _render(ops: OpsContext, story: dict[str, Any]) -> None:
     txn = story["transaction"] or {}
     ops.out.print(
         f"[bold]{story['transaction_id']}[/bold]  status={txn.get('status', '?')}  "
-        f"amount={txn.get('amount_minor', '?')} {txn.get('currency', '')}  "
+        f"amount={_amount(txn)}  "
         f"merchant={txn.get('merchant_id', '?')}"
     )
     if not story["transaction"]:
@@ -78,6 +90,7 @@ def trace(ops: OpsContext, transaction_id: str, peek_max: int) -> None:
         raise OpsError(f"ops trace needs the application package (payments): {exc}") from exc
 
     core.check_id(transaction_id)
+    ops.interactive = True  # bounded retries and time-outs: an on-call answer in seconds
     names = ops.names
     suffix = names.suffix
     audit_table = names.output("audit_table_name") or (resource.audit_table(suffix) if suffix else None)

@@ -22,6 +22,11 @@ DEFAULT_BY_DAY_INDEX = "by-day"
 TERRAFORM_TIMEOUT_S = 120
 
 
+# The output a local emulator's working copy of the stack declares (never the production root module):
+# the endpoint ops then talks to, with the emulator's static test credentials.
+LOCAL_ENDPOINT_OUTPUT = "aws_endpoint_url"
+
+
 def normalise_outputs(raw: Mapping[str, Any]) -> dict[str, Any]:
     """Accept both ``terraform output -json`` ({"k": {"value": v, ...}}) and a plain {"k": v} map."""
     values: dict[str, Any] = {}
@@ -81,6 +86,7 @@ class NameResolver:
         self._outputs: Mapping[str, Any] | None = None
         self._suffix = suffix
         self._account_id = account_id
+        self._account: str | None = None
 
     # -- sources ---------------------------------------------------------------------------
     @property
@@ -108,6 +114,21 @@ class NameResolver:
             return override
         value = self.output(key)
         return str(value) if value else None
+
+    def _named(self, key: str, rule: Callable[[str], str]) -> str | None:
+        """The output ``key``, else ``rule`` applied to the suffix; None without either."""
+        given = self._given(None, key)
+        if given:
+            return given
+        suffix = self.suffix
+        return rule(suffix) if suffix else None
+
+    def account(self) -> str | None:
+        """The account id: the ``account_id`` output, else asked once (STS); None if neither."""
+        if self._account is None:
+            value = self.output("account_id") or (self._account_id() if self._account_id else None)
+            self._account = str(value) if value else None
+        return self._account
 
     def _require_suffix(self, what: str, flag: str) -> str:
         suffix = self.suffix
@@ -141,20 +162,33 @@ class NameResolver:
         if given:
             return given
         suffix = self._require_suffix("archive bucket", "--bucket")
-        account = self.output("account_id") or (self._account_id() if self._account_id else None)
+        account = self.account()
         if not account:
             raise OpsError("cannot derive the archive bucket name without the account id; pass --bucket")
         return resource.archive_bucket(suffix, str(account))
 
     def dlq(self, override: str | None = None) -> str:
         """The dead-letter queue as a URL (from outputs) or a name (derived); both work with SQS."""
-        given = self._given(override, "dlq_url")
+        given = override or self._named("dlq_url", resource.dlq)
         return given or resource.dlq(self._require_suffix("dead-letter queue", "--queue"))
 
     def failed_queue(self) -> str | None:
         """The failed-transactions queue as a URL (from outputs) or a name (derived); None without either."""
-        suffix = self.suffix
-        return self._given(None, "failed_queue_url") or (resource.failed_queue(suffix) if suffix else None)
+        return self._named("failed_queue_url", resource.failed_queue)
+
+    def scheduler_dlq(self) -> str | None:
+        """The scheduler's dead-letter queue (URL from outputs, name derived); None without either."""
+        return self._named("scheduler_dlq_url", resource.scheduler_dlq)
+
+    def state_machine_arn(self, region: str, partition: str = "aws") -> str | None:
+        """The workflow's ARN from the outputs, else built from the suffix and the account id."""
+        given = self._given(None, "state_machine_arn")
+        if given or not self.suffix:
+            return given
+        account = self.account()
+        if not account:
+            return None
+        return f"arn:{partition}:states:{region}:{account}:stateMachine:{resource.state_machine(self.suffix)}"
 
     def oncall_links(self) -> Mapping[str, Any]:
         links = self.output("oncall_links")

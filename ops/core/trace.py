@@ -104,7 +104,8 @@ def iso(value: Any) -> str | None:
     if value is None:
         return None
     if isinstance(value, dt.datetime):
-        return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+        # Milliseconds, like iso_ms: one format in the timeline (and its string order is time order).
+        return value.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     return str(value)
 
 
@@ -181,8 +182,10 @@ class Trace:
 def check_id(transaction_id: str) -> int:
     """The epoch ms encoded in a well-formed id; OpsError for anything else."""
     if not is_transaction_id(transaction_id):
+        # Masked: what was typed may be a card number pasted by mistake.
         raise OpsError(
-            f"not a transaction id: {transaction_id!r} (expected txn_ followed by a 26-character ULID)"
+            f"not a transaction id: {mask_pans(transaction_id)!r} "
+            "(expected txn_ followed by a 26-character ULID)"
         )
     return timestamp_of(transaction_id)
 

@@ -56,7 +56,10 @@ class Deployment:
 
 @pytest.fixture(scope="module")
 def deployment(
-    tmp_path_factory: pytest.TempPathFactory, emulator: Any, lambda_package: BuildResult
+    tmp_path_factory: pytest.TempPathFactory,
+    emulator: Any,
+    lambda_package: BuildResult,
+    function_python: str,
 ) -> Iterator[Deployment]:
     if not (REPO_ROOT / "main.tf").is_file():
         pytest.skip("the root module (main.tf) does not exist yet")

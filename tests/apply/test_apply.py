@@ -221,11 +221,15 @@ def test_queues_are_encrypted_retained_and_redriven(deployment: Deployment) -> N
     assert audit["ContentBasedDeduplication"] == "true"
     failed = _queue_attributes(deployment, out["failed_queue_url"])
     dlq = _queue_attributes(deployment, out["dlq_url"])
-    for attrs in (audit, failed, dlq):
+    events = _queue_attributes(deployment, out["events_queue_url"])
+    for attrs in (audit, dlq, events):
         assert attrs["MessageRetentionPeriod"] == "1209600"
+    # A dead-lettered message keeps its original enqueue time: the DLQ outlives its source.
+    assert int(failed["MessageRetentionPeriod"]) < int(dlq["MessageRetentionPeriod"])
+    for attrs in (audit, failed, dlq, events):
         assert attrs.get("KmsMasterKeyId"), attrs["QueueArn"]
     redrive = json.loads(failed["RedrivePolicy"])
-    assert redrive == {"deadLetterTargetArn": out["dlq_arn"], "maxReceiveCount": 3}
+    assert redrive == {"deadLetterTargetArn": out["dlq_arn"], "maxReceiveCount": 5}
     allow = json.loads(dlq["RedriveAllowPolicy"])
     assert allow["redrivePermission"] == "byQueue"
     assert allow["sourceQueueArns"] == [out["failed_queue_arn"]]
@@ -242,9 +246,12 @@ def test_topics_are_encrypted_and_subscribed(deployment: Deployment) -> None:
         policy = json.loads(attrs["Policy"])
         assert any(st.get("Effect") == "Deny" for st in policy["Statement"]), f"{arn}: no TLS-only deny"
         subs = sns.list_subscriptions_by_topic(TopicArn=arn)["Subscriptions"]
-        protocols[key] = {s["Protocol"] for s in subs}
-    assert "email" in protocols["alerts_topic_arn"]
-    assert "email" in protocols["events_topic_arn"] | protocols["failed_topic_arn"]
+        protocols[key] = {(s["Protocol"], s["Endpoint"]) for s in subs}
+    # Payment events and failures reach the events queue; no e-mail placeholder anywhere.
+    events_queue = ("sqs", deployment.outputs["events_queue_arn"])
+    assert events_queue in protocols["events_topic_arn"]
+    assert events_queue in protocols["failed_topic_arn"]
+    assert not [p for subs in protocols.values() for p, _ in subs if p.startswith("email")]
 
 
 # --------------------------------------------------------------------------- S3

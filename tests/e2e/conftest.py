@@ -67,7 +67,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 @pytest.fixture(scope="session")
 def deployment(
-    emulator: Any, lambda_package: BuildResult, tmp_path_factory: pytest.TempPathFactory
+    emulator: Any,
+    lambda_package: BuildResult,
+    tmp_path_factory: pytest.TempPathFactory,
+    function_python: str,
 ) -> Iterator[Deployment]:
     """Apply the root module once for the session; destroy it and sweep for leftovers at the end."""
     suffix = os.environ.get("E2E_SUFFIX") or f"e2e{uuid.uuid4().hex[:5]}"

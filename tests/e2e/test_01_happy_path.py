@@ -78,3 +78,35 @@ def test_payment_completes_end_to_end(
     stream = audit_stream.transitions(transaction_id)
     assert [m["to_status"] for m in stream] == to_states
     assert all(m["transaction_id"] == transaction_id for m in stream)
+
+
+def test_completed_payment_reaches_the_events_queue(
+    platform: Platform, ledger: Ledger, outputs: dict[str, Any]
+) -> None:
+    """Payment events are for machines: payment-events (and payment-failed) deliver to the
+    deployed events queue through its own subscription, queue policy and key, in the SNS
+    envelope, without the payment token (docs/interfaces.md, "Queues and topics")."""
+    from devkit.demo import wait_for
+
+    completed = {tid for tid, expectation in ledger.expected.items() if expectation == "COMPLETED"}
+    assert completed, "the happy path completed a payment first"
+    sqs = platform.client("sqs")
+    url = outputs["events_queue_url"]
+    seen: dict[str, dict[str, Any]] = {}
+
+    def receive() -> bool:
+        for message in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get(
+            "Messages", []
+        ):
+            envelope = json.loads(message["Body"])
+            event = json.loads(envelope["Message"])
+            seen[str(event.get("transaction_id"))] = {"envelope": envelope, "event": event}
+            sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        return bool(completed & set(seen))
+
+    wait_for(receive, timeout=60, what="a completed payment's event on the events queue")
+    transaction_id = sorted(completed & set(seen))[0]
+    delivered = seen[transaction_id]
+    assert delivered["envelope"]["TopicArn"] == outputs["events_topic_arn"]
+    assert delivered["event"]["status"] == "COMPLETED"
+    assert "tok_" not in delivered["envelope"]["Message"]

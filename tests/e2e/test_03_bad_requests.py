@@ -26,9 +26,11 @@ def _error(response: Any) -> dict[str, Any]:
 
 def test_missing_and_unknown_api_key_are_403(platform: Platform) -> None:
     body = Platform.payment()
+    # Valid client credentials: the authorizer allows, so the API key check is what answers.
+    bearer = {"Authorization": f"Bearer {platform.token()}"}
     for headers in (
-        {"Idempotency-Key": "no-key"},
-        {"Idempotency-Key": "bad-key", "x-api-key": "not-a-key-0000"},
+        {"Idempotency-Key": "no-key", **bearer},
+        {"Idempotency-Key": "bad-key", "x-api-key": "not-a-key-0000", **bearer},
     ):
         response = platform.api.post("/transactions", body, headers)
         assert response.status == 403, response.body
@@ -39,7 +41,10 @@ def test_missing_and_unknown_api_key_are_403(platform: Platform) -> None:
 
 def test_health_needs_no_key_but_transactions_do(platform: Platform) -> None:
     assert platform.api.get("/health").status in (200, 503)
-    assert platform.api.get("/transactions/txn_01ARZ3NDEKTSV4RRFFQ69G5FAV").status == 403
+    # No credentials: 401 from the authorizer's identity source (403 where the authorizer does not
+    # run and the missing API key answers first).
+    unauthenticated = 401 if supports("apigateway:lambda-authorizers") else 403
+    assert platform.api.get("/transactions/txn_01ARZ3NDEKTSV4RRFFQ69G5FAV").status == unauthenticated
 
 
 def test_body_failing_the_model_is_400_from_the_validator(
@@ -95,14 +100,23 @@ def test_replayed_key_returns_the_original_and_mismatch_is_409(platform: Platfor
     conflict = platform.create(changed, idempotency_key="e2e-replay-1")
     assert conflict.status == 409, conflict.body
     assert _error(conflict)["type"] == "idempotency_error" or "idempot" in conflict.body.lower()
-    # The same key under another API key is another scope: a new transaction.
-    other = platform.create(body, idempotency_key="e2e-replay-1", tier="mobile")
+    # The same key from another client (and API key) is another scope: a new transaction. Keys are
+    # scoped to the authenticated client, or to the API key where no authorizer runs (LocalStack).
+    other_client = platform.clients().add("e2e-replay-other", ["m_demo_store"], "merchant", "e2e")
+    other_auth = {"Authorization": f"Bearer {other_client.token}"}
+    other = platform.create(body, idempotency_key="e2e-replay-1", tier="mobile", headers=other_auth)
     assert other.status == 202 and other.json["transaction_id"] != transaction_id
     ledger.add(other.json["transaction_id"], "COMPLETED", tier="mobile")
     assert platform.wait_for_status(transaction_id)["status"] == "COMPLETED"
-    # Status reads are scoped to the API key too: the mobile key's transaction is read with it.
     assert platform.wait_for_status(other.json["transaction_id"], tier="mobile")["status"] == "COMPLETED"
-    assert platform.get_transaction(other.json["transaction_id"]).status == 404
+    if supports("apigateway:lambda-authorizers"):
+        # Reads follow the merchant scope: a client without the merchant does not see it.
+        outsider = platform.clients().add("e2e-replay-outsider", ["m_other"], "merchant", "e2e")
+        headers = {"x-api-key": platform.api_key(), "Authorization": f"Bearer {outsider.token}"}
+        assert platform.api.get(f"/transactions/{other.json['transaction_id']}", headers).status == 404
+    else:
+        # Without an authorizer, status reads are scoped to the API key.
+        assert platform.get_transaction(other.json["transaction_id"]).status == 404
 
 
 def _everything_stored(platform: Platform, runtime: LambdaRuntime | None) -> dict[str, str]:

@@ -56,7 +56,7 @@ def test_failures_reach_the_dlq_and_complete_after_redrive(
             failed_messages = taps["failed"].messages(transaction_id)
             assert any(m["message"]["status"] == "FAILED" for m in failed_messages), failed_messages
 
-        # The retry consumer keeps failing while the processor is down: 3 receives, then the DLQ.
+        # The retry consumer keeps failing while the processor is down: 5 receives, then the DLQ.
         for item in platform.wait_dead_lettered(failing, timeout=180):
             assert item.get("failure"), item
 

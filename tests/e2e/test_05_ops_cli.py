@@ -9,7 +9,7 @@ from collections import Counter
 from typing import Any
 
 from devkit.demo import Platform
-from ops.core.links import flatten
+from ops.core.links import flatten, stage_link
 from tests.e2e.backdate import days_ago, put_transaction
 from tests.e2e.flows import Ledger, OpsCli
 
@@ -85,8 +85,9 @@ def test_cleanup_archives_then_deletes_exactly_the_old_items(
 
 
 def test_links_prints_every_oncall_link(platform: Platform, ops_cli: OpsCli) -> None:
-    expected = flatten(platform.outputs["oncall_links"])
+    expected = stage_link(platform.outputs["api_invoke_url"]) + flatten(platform.outputs["oncall_links"])
     assert expected and any(link.group == "alarms" for link in expected)
+    assert expected[0].group == "api" and expected[0].url.endswith("/_user_request_")
     shown = ops_cli.json("links")
     flat = {(group, name): url for group, names in shown.items() for name, url in names.items()}
     assert flat == {(link.group, link.name): link.url for link in expected}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import textwrap
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TypeVar
 
 from devkit.demo import FlowError, wait_for
@@ -24,9 +24,10 @@ def wait_until(
     return result
 
 
-def make_zip(files: dict[str, str]) -> bytes:
+def make_zip(files: Mapping[str, str | bytes]) -> bytes:
+    """A function package: text entries are dedented sources, bytes entries go in as they are."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
         for name, source in sorted(files.items()):
-            archive.writestr(name, textwrap.dedent(source))
+            archive.writestr(name, source if isinstance(source, bytes) else textwrap.dedent(source))
     return buffer.getvalue()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import pytest
@@ -64,7 +64,7 @@ def make_function(moto_emulator: Any, lambda_role: str) -> Callable[..., dict[st
     client = moto_emulator.client("lambda")
 
     def create(
-        files: dict[str, str],
+        files: Mapping[str, str | bytes],
         handler: str,
         *,
         timeout: int = 10,

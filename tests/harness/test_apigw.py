@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
 import threading
+import urllib.error
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -13,6 +17,7 @@ import pytest
 
 from devkit.emulator.apigw import render_template, validation_errors
 from devkit.emulator.apigw_client import ApiClient, Response, backend_from_env, detect_backend
+from devkit.emulator.apigw_http import stage_url
 from tests.harness import make_zip
 
 ECHO = {
@@ -394,3 +399,74 @@ def test_detect_backend_probes_localstack_health(fake_localstack: str, moto_emul
     assert detect_backend(moto_emulator.endpoint_url, {}) == "moto"
     assert detect_backend(fake_localstack, {"E2E_BACKEND": "moto"}) == "moto"
     assert detect_backend(None, {}) == "moto"
+
+
+# -- the stage over HTTP on the emulator's port (what `curl` and the README use) ---------------------------
+
+
+def _http(
+    url: str, method: str = "GET", headers: dict[str, str] | None = None, body: bytes | None = None
+) -> Response:
+    req = urllib.request.Request(url, data=body, method=method, headers=headers or {})  # noqa: S310
+    try:
+        with urllib.request.urlopen(req, timeout=60) as resp:  # noqa: S310 - loopback URL
+            return Response(resp.status, dict(resp.headers.items()), resp.read().decode())
+    except urllib.error.HTTPError as err:
+        return Response(err.code, dict(err.headers.items()), err.read().decode())
+
+
+def test_stage_answers_http_on_the_emulator_port(api: dict[str, Any], moto_emulator: Any) -> None:
+    base = stage_url(moto_emulator.endpoint_url, api["client"].rest_api_id, "prod")
+    body = json.dumps({"amount": "1.00", "currency": "EUR"}).encode()
+    headers = {**_key(api), "Content-Type": "application/json", "Idempotency-Key": "k-http"}
+    created = _http(f"{base}/items", "POST", headers, body)
+    assert created.status == 201, created.body
+    assert created.json["apiKeyId"] == api["good"]["id"] and created.json["idem"] == "k-http"
+    assert created.header("X-Echo") == "yes"
+    item = _http(f"{base}/items/abc%20d", headers=_key(api))
+    assert item.status == 200 and item.json["pathParameters"] == {"id": "abc d"}
+    # The same gateway as in process: key check, validation, gateway responses, CORS preflight.
+    assert _http(f"{base}/items", "POST", {"Content-Type": "application/json"}, body).status == 403
+    invalid = _http(f"{base}/items", "POST", headers, b'{"amount": 1}')
+    assert invalid.status == 400 and "invalid_body" in invalid.body
+    assert _http(f"{base}/nowhere").status == 404
+    preflight = _http(f"{base}/items", "OPTIONS", {"Origin": "https://shop.example"})
+    assert preflight.status == 200 and preflight.header("Access-Control-Allow-Origin") == "*"
+
+
+def test_stage_over_http_with_curl(api: dict[str, Any], moto_emulator: Any) -> None:
+    curl = shutil.which("curl")
+    if curl is None:
+        pytest.skip("curl is not installed")
+    base = stage_url(moto_emulator.endpoint_url, api["client"].rest_api_id, "prod")
+    argv = [curl, "-sS", "-X", "POST", f"{base}/items", "-H", f"x-api-key: {api['good']['value']}"]
+    argv += ["-H", "Content-Type: application/json", "-d", '{"amount": 2, "currency": "USD"}']
+    done = subprocess.run(  # noqa: S603 - curl from PATH, loopback URL
+        [*argv, "-w", "\n%{http_code}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    text, status = done.stdout.rsplit("\n", 1)
+    assert status == "201" and json.loads(text)["method"] == "POST"
+
+
+def test_unknown_api_or_stage_is_forbidden(api: dict[str, Any], moto_emulator: Any) -> None:
+    assert _http(stage_url(moto_emulator.endpoint_url, "nosuchapi", "prod") + "/items").status == 403
+    base = stage_url(moto_emulator.endpoint_url, api["client"].rest_api_id, "nostage")
+    assert _http(f"{base}/open").status == 403
+
+
+def test_stage_over_http_serves_concurrent_requests(api: dict[str, Any], moto_emulator: Any) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    base = stage_url(moto_emulator.endpoint_url, api["client"].rest_api_id, "prod")
+    headers = {**_key(api), "Content-Type": "application/json"}
+
+    def create(n: int) -> int:
+        body = json.dumps({"amount": n, "currency": "EUR"}).encode()
+        return _http(f"{base}/items", "POST", {**headers, "Idempotency-Key": f"k-par-{n}"}, body).status
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        assert list(pool.map(create, range(16))) == [201] * 16

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import json
+import subprocess
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -13,12 +15,14 @@ import pytest
 
 from devkit.emulator import lambda_runtime
 from devkit.emulator.lambda_runtime import FunctionSpec, LambdaRuntime
+from devkit.emulator.runtimes import RuntimeNotAvailableError, declared_runtime, runtime_version
 from devkit.emulator.shims import ShimError
 from devkit.emulator.sqs_poller import (
     DEFAULT_RETRY_VISIBILITY_SECONDS,
     SqsEventSourcePoller,
     retry_visibility_from_env,
 )
+from devkit.pythons import PythonNotFoundError, find_python
 from tests.harness import make_zip, wait_until
 
 PROBE = {
@@ -124,6 +128,84 @@ def test_zip_slip_is_refused(tmp_path: Any) -> None:
     with pytest.raises(RuntimeError, match="escapes the package"):
         runtime.task_root(_spec(make_zip({"../evil.py": "x = 1"})))
     assert not (tmp_path / "evil.py").exists()
+
+
+# -- the runtime's Python -----
+
+RUNTIME_PROBE = {
+    "handlers/__init__.py": "",
+    "handlers/answer.py": 'ANSWER = "from the source"\n',
+    "handlers/runtime_probe.py": """
+        import importlib.util, sys
+        from handlers import answer
+
+        def handler(event, context):
+            return {
+                "version": list(sys.version_info[:2]),
+                "answer": answer.ANSWER,
+                "answer_cached": answer.__cached__,
+                "importable": {
+                    name: importlib.util.find_spec(name) is not None
+                    for name in ("boto3", "botocore", "moto", "aws_lambda_powertools", "pytest", "devkit")
+                },
+            }
+    """,
+}
+
+
+def test_functions_run_on_their_runtimes_python_with_only_what_lambda_provides(
+    moto_emulator: Any, make_function: Callable[..., Any], function_python: str, tmp_path: Any
+) -> None:
+    # The package's bytecode is what runs, used unchecked as in Lambda: a .pyc compiled (by 3.12,
+    # unchecked-hash) from other source than the .py beside it wins. So a stale .pyc in the zip
+    # would show in the tests as it would in Lambda.
+    source = tmp_path / "answer.py"
+    source.write_text('ANSWER = "from the bytecode"\n')
+    pyc = tmp_path / "answer.cpython-312.pyc"
+    subprocess.run(  # noqa: S603 - the runtime's interpreter, fixed arguments
+        [
+            function_python,
+            "-c",
+            "import py_compile, sys; py_compile.compile(sys.argv[1], cfile=sys.argv[2], doraise=True, "
+            "invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)",
+            str(source),
+            str(pyc),
+        ],
+        check=True,
+        timeout=60,
+    )
+    files = {**RUNTIME_PROBE, "handlers/__pycache__/answer.cpython-312.pyc": pyc.read_bytes()}
+    fn = make_function(files, "handlers.runtime_probe.handler")
+    assert fn["Runtime"] == declared_runtime() == "python3.12"
+    error, result = _invoke(moto_emulator.client("lambda"), fn["FunctionName"], {})
+    assert error is None, result
+    assert result["version"] == [3, 12]
+    assert result["answer"] == "from the bytecode"
+    assert result["answer_cached"].endswith("handlers/__pycache__/answer.cpython-312.pyc")
+    # boto3 comes with the runtime; nothing of the harness's own virtualenv is importable.
+    assert result["importable"] == {
+        "boto3": True,
+        "botocore": True,
+        "moto": False,
+        "aws_lambda_powertools": False,
+        "pytest": False,
+        "devkit": False,
+    }
+
+
+def test_a_runtime_without_an_interpreter_fails_naming_what_is_missing(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runtime = LambdaRuntime("http://127.0.0.1:1", cache_dir=tmp_path)
+    spec = dataclasses.replace(_spec(make_zip(PROBE)), runtime="python3.99")
+    with pytest.raises(RuntimeNotAvailableError, match=r"declare python3\.99.*no Python 3\.99"):
+        runtime.interpreter(spec)
+    with pytest.raises(RuntimeNotAvailableError, match="not a Python runtime"):
+        runtime_version("nodejs20.x")
+    # PYTHON_LAMBDA must name a working interpreter of the version, not just any Python.
+    monkeypatch.setenv("PYTHON_LAMBDA", str(tmp_path / "no-such-python"))
+    with pytest.raises(PythonNotFoundError, match=r"PYTHON_LAMBDA=.*is not a working Python 3\.12"):
+        find_python("3.12")
 
 
 # -- direct Invoke -----

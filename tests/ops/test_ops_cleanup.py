@@ -146,7 +146,7 @@ def test_backfill_condition_protects_items_that_gain_a_ttl_meanwhile(platform: P
             ExpressionAttributeValues={":e": {"N": "42"}},
         )
 
-    platform.dynamodb.meta.events.register("before-call.dynamodb.UpdateItem", race)
+    platform.dynamodb.meta.events.register("before-call.dynamodb.TransactWriteItems", race)
     result = run_cleanup(
         platform.dynamodb, TABLE, older_than_days=90, archive=False, backfill_ttl=True, dry_run=False
     )

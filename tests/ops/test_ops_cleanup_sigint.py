@@ -20,6 +20,9 @@ import pytest
 from moto.server import ThreadedMotoServer
 from ops_testkit import BUCKET, REGION, TABLE, create_transactions_table, cutoff_ms_90d, txn_item
 
+# slow (a real process interrupted mid-run): `make test` runs it, `make check` leaves it out.
+pytestmark = pytest.mark.slow
+
 ROWS = 2000
 CHUNK = 20
 

@@ -37,7 +37,7 @@ def test_every_command_and_option_has_help_and_options_show_their_env_var() -> N
     assert missing == []
 
 
-@pytest.mark.parametrize("command", ["report", "cleanup", "redrive", "links"])
+@pytest.mark.parametrize("command", ["report", "cleanup", "redrive", "links", "restore"])
 def test_help_lists_env_var_twins(command: str) -> None:
     result = CliRunner().invoke(cli, [command, "--help"])
     assert result.exit_code == 0
@@ -79,7 +79,7 @@ def test_root_help_and_version() -> None:
     runner = CliRunner()
     result = runner.invoke(cli, ["--help"])
     assert result.exit_code == 0
-    for command in ("report", "cleanup", "redrive", "links"):
+    for command in ("report", "cleanup", "redrive", "links", "restore"):
         assert command in result.output
     assert runner.invoke(cli, ["--version"]).output.startswith("ops, version ")
 
@@ -96,6 +96,9 @@ def test_root_help_and_version() -> None:
         ["redrive", "--mode", "teleport"],
         ["redrive", "--max", "0"],
         ["links", "--bogus"],
+        ["restore", "--table", "ledger", "--to-time", "2026-01-01T00:00:00Z"],
+        ["restore", "--table", "audit", "--to-time", "last tuesday"],
+        ["restore", "--table", "audit"],
     ],
 )
 def test_usage_errors_exit_2(argv: list[str]) -> None:
@@ -257,3 +260,62 @@ def test_region_and_profile_are_used(platform: Platform, tmp_path: Path) -> None
     missing = CliRunner().invoke(cli, ["--profile", "nope", "--suffix", SUFFIX, "report"])
     assert missing.exit_code == 1
     assert "nope" in missing.stderr
+
+
+def _fake_terraform(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, outputs: str) -> None:
+    """A stand-in `terraform` on PATH whose `output -json` prints ``outputs``."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    (tmp_path / "outputs.json").write_text(outputs)
+    fake = bin_dir / "terraform"
+    fake.write_text(f'#!/bin/sh\n[ "$1 $2" = "output -json" ] || exit 3\ncat {tmp_path / "outputs.json"}\n')
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{__import__('os').environ['PATH']}")
+
+
+def test_tf_dir_of_a_local_stack_brings_its_endpoint_and_test_credentials(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Nothing listens on port 9: the failure proves the request went to the endpoint the stack names,
+    # signed with credentials the shell does not have.
+    outputs = {"aws_endpoint_url": {"value": "http://127.0.0.1:9"}, "transactions_table_name": {"value": "t"}}
+    _fake_terraform(tmp_path, monkeypatch, json.dumps(outputs))
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_PROFILE", "a-profile-that-is-not-there")  # ignored for a local stack
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    result = CliRunner().invoke(cli, ["--tf-dir", str(tmp_path), "report", "--date", "2026-02-03"])
+    assert result.exit_code == 1
+    assert "127.0.0.1:9" in result.stderr and "credentials" not in result.stderr.lower()
+
+
+def test_tf_dir_that_does_not_exist_is_a_usage_error_naming_it(tmp_path: Path) -> None:
+    missing = tmp_path / "nope"
+    result = CliRunner().invoke(cli, ["--tf-dir", str(missing), "links"])
+    assert result.exit_code == 2
+    assert str(missing) in result.stderr and "no such directory" in result.stderr
+
+
+def test_tf_dir_without_state_is_a_usage_error_naming_what_is_missing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _fake_terraform(tmp_path, monkeypatch, "{}")
+    result = CliRunner().invoke(cli, ["--tf-dir", str(tmp_path), "links"])
+    assert result.exit_code == 2
+    assert "terraform.tfstate missing" in result.stderr and "--suffix" not in result.stderr
+
+
+def test_links_start_with_the_api_stage_url(tmp_path: Path) -> None:
+    outputs = tmp_path / "outputs.json"
+    url = "http://127.0.0.1:4566/restapis/abc123/prod/_user_request_"
+    outputs.write_text(json.dumps({"api_invoke_url": url, "oncall_links": {"dashboard": "https://d"}}))
+    result = CliRunner().invoke(cli, ["--outputs-file", str(outputs), "links", "--json"])
+    assert result.exit_code == 0, result.output
+    assert list(json.loads(result.stdout).items()) == [
+        ("api", {"stage": url}),
+        ("dashboard", {"dashboard": "https://d"}),
+    ]
+    plain = CliRunner().invoke(cli, ["--outputs-file", str(outputs), "links", "--format", "plain"])
+    assert plain.stdout.splitlines()[0] == f"stage  {url}"

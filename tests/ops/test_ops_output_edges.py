@@ -66,14 +66,14 @@ def test_redrive_fallback_is_one_line_naming_what_was_unavailable_and_the_mode_r
         platform.sqs.send_message(QueueUrl=platform.dlq_url, MessageBody=json.dumps({"n": n}))
     client_hooks(_answer_501_with_html)
 
-    result = run("redrive", "--wait-seconds", "0", "--quiet")
+    result = run("redrive", "--max-redrives", "0", "--wait-seconds", "0", "--quiet")
     assert result.exit_code == 0, result.output
     # --quiet keeps notes off: the table alone; without it, one line about the fallback.
     assert "native redrive unavailable" not in result.stderr
 
     for n in range(2):
         platform.sqs.send_message(QueueUrl=platform.dlq_url, MessageBody=json.dumps({"m": n}))
-    result = run("redrive", "--wait-seconds", "0")
+    result = run("redrive", "--max-redrives", "0", "--wait-seconds", "0")
     assert result.exit_code == 0, result.output
     notes = [line for line in result.stderr.splitlines() if "native redrive unavailable" in line]
     assert notes == [
@@ -86,7 +86,7 @@ def test_redrive_fallback_is_one_line_naming_what_was_unavailable_and_the_mode_r
 def test_native_only_redrive_error_is_one_line(run: Any, platform: Platform, client_hooks: Any) -> None:
     platform.sqs.send_message(QueueUrl=platform.dlq_url, MessageBody="{}")
     client_hooks(_answer_501_with_html)
-    result = run("redrive", "--mode", "native")
+    result = run("redrive", "--mode", "native", "--max-redrives", "0")
     assert result.exit_code == 1
     assert result.stdout == ""
     (line,) = [line for line in result.stderr.splitlines() if line.startswith("Error:")]

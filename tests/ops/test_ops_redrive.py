@@ -14,6 +14,7 @@ from ops_testkit import FAILED_QUEUE, Interrupt, Platform, fail_after
 from payments.jobs.redrive import dedup_id, redrive
 
 LOOP = ("--wait-seconds", "0")
+NATIVE_OK = ("--max-redrives", "0")  # no redrive counting: a native message-move task may run
 
 
 def _fill_dlq(platform: Platform, count: int, fifo: bool = False) -> list[str]:
@@ -43,8 +44,8 @@ def test_loop_moves_every_message_and_keeps_attributes(run: Any, platform: Platf
     result = run("redrive", *LOOP, "--json")
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
-    assert summary["mode"] == "loop"  # moto has no message-move tasks: auto fell back
-    assert "not implemented" in summary["fallback_reason"]
+    assert summary["mode"] == "loop"  # counting redrives needs the loop: no native task tried
+    assert summary["fallback_reason"] is None
     assert summary["moved"] == 23
     assert summary["before"]["dlq"]["visible"] == 23
     assert summary["after"] == {
@@ -60,6 +61,7 @@ def test_loop_moves_every_message_and_keeps_attributes(run: Any, platform: Platf
             "DataType": "Number",
             "StringValue": str(int(attempt)),
         }
+        assert message["MessageAttributes"]["redrive_count"] == {"DataType": "Number", "StringValue": "1"}
     # 3 calls per 10 messages plus a fixed overhead (resolve, counts, one empty receive).
     calls = sum(summary["requests"].values())
     assert summary["requests"]["send_message_batch"] == 3
@@ -128,7 +130,7 @@ def test_dry_run_moves_nothing_and_receives_nothing(run: Any, platform: Platform
 
 def test_native_mode_fails_clearly_where_the_endpoint_lacks_it(run: Any, platform: Platform) -> None:
     _fill_dlq(platform, 2)
-    result = run("redrive", "--mode", "native")
+    result = run("redrive", *NATIVE_OK, "--mode", "native")
     assert result.exit_code == 1
     assert "native redrive unavailable" in result.stderr
     assert platform.queue_counts(platform.dlq_url)[0] == 2
@@ -176,7 +178,7 @@ def test_native_message_move_task_is_used_when_available(
     _fill_dlq(platform, 9)
     mover = _NativeMover(platform)
     client_hooks(mover.register)
-    result = run("redrive", "--json")
+    result = run("redrive", *NATIVE_OK, "--json")
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert summary["mode"] == "native"
@@ -190,7 +192,7 @@ def test_native_message_move_task_is_used_when_available(
 def test_failed_native_task_exits_1(run: Any, platform: Platform, client_hooks: Any) -> None:
     _fill_dlq(platform, 1)
     client_hooks(_NativeMover(platform, status="FAILED").register)
-    result = run("redrive")
+    result = run("redrive", *NATIVE_OK)
     assert result.exit_code == 1
     assert "AccessDenied on the destination" in result.stderr
 
@@ -346,7 +348,7 @@ def test_a_5xx_while_following_the_native_task_never_switches_to_the_loop(
     _fill_dlq(platform, 12)
     tasks = _MoveTasks(platform, list_errors=(2, 3))  # call 1 is the RUNNING check before the start
     client_hooks(tasks.register)
-    result = run("redrive", "--json")
+    result = run("redrive", *NATIVE_OK, "--json")
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert (summary["mode"], summary["moved"], summary["fallback_reason"]) == ("native", 12, None)
@@ -360,7 +362,7 @@ def test_a_5xx_from_start_is_not_taken_for_unsupported(
     _fill_dlq(platform, 4)
     tasks = _MoveTasks(platform, start_error=500)
     client_hooks(tasks.register)
-    result = run("redrive")
+    result = run("redrive", *NATIVE_OK)
     assert result.exit_code == 1
     assert "does not say the endpoint lacks message-move tasks" in result.stderr
     assert tasks.calls["receive"] == 0
@@ -372,7 +374,7 @@ def test_a_definite_unsupported_answer_from_start_falls_back_to_the_loop(
 ) -> None:
     _fill_dlq(platform, 4)
     client_hooks(_MoveTasks(platform, start_error=400).register)  # InvalidAction
-    result = run("redrive", *LOOP, "--json")
+    result = run("redrive", *NATIVE_OK, *LOOP, "--json")
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert summary["mode"] == "loop" and summary["moved"] == 4
@@ -385,7 +387,7 @@ def test_a_running_move_task_is_followed_not_started_again(
     _fill_dlq(platform, 5)
     tasks = _MoveTasks(platform, running=True)
     client_hooks(tasks.register)
-    result = run("redrive", "--json")
+    result = run("redrive", *NATIVE_OK, "--json")
     assert result.exit_code == 0, result.output
     assert tasks.calls["start"] == 0
     assert json.loads(result.stdout)["mode"] == "native"
@@ -426,3 +428,88 @@ def test_max_counts_sends_and_the_loop_stops_at_the_first_failed_delete(
     summary = json.loads(result.stdout)
     assert (summary["sent"], summary["moved"], summary["failed_deletes"]) == (5, 0, 5)
     assert platform.queue_counts(platform.failed_url) == (5, 0)  # not all 12
+
+
+# -- issue 22, item 7: dry runs honour --max; redrives are counted and poison messages parked ------
+def test_a_dry_run_honours_max(run: Any, platform: Platform) -> None:
+    _fill_dlq(platform, 6)
+    result = run("redrive", "--max", "1", "--dry-run", "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["would_move"] == 1 and summary["moved"] == 0
+    assert summary["before"]["dlq"]["visible"] == 6
+    table = run("redrive", "--max", "1", "--dry-run")
+    assert "would move 1 message(s)" in table.stdout and "--max 1" in table.stdout
+    assert "would move 6" not in table.stdout
+    assert platform.queue_counts(platform.dlq_url) == (6, 0)
+
+
+def _dead_letter(platform: Platform) -> None:
+    """Fail every message of the source queue past maxReceiveCount (3): SQS moves it to the DLQ."""
+    for _ in range(4):
+        platform.sqs.receive_message(
+            QueueUrl=platform.failed_url, MaxNumberOfMessages=10, VisibilityTimeout=0
+        )
+
+
+def test_a_poison_message_is_parked_after_max_redrives_with_a_clear_report(
+    run: Any, platform: Platform
+) -> None:
+    platform.sqs.send_message(
+        QueueUrl=platform.failed_url,
+        MessageBody=json.dumps({"transaction_id": "txn_poison", "error": "boom"}),
+    )
+    _dead_letter(platform)
+    for round_ in (1, 2):  # redriven, fails again, back in the DLQ: counted on the message
+        result = run("redrive", *LOOP, "--max-redrives", "2", "--json")
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.stdout)["moved"] == 1
+        (message,) = platform.sqs.receive_message(
+            QueueUrl=platform.failed_url, MessageAttributeNames=["All"], VisibilityTimeout=0
+        )["Messages"]
+        assert message["MessageAttributes"]["redrive_count"]["StringValue"] == str(round_)
+        _dead_letter(platform)
+    assert platform.queue_counts(platform.dlq_url) == (1, 0)
+
+    parked = run("redrive", *LOOP, "--max-redrives", "2", "--json")
+    assert parked.exit_code == 0, parked.output
+    summary = json.loads(parked.stdout)
+    assert summary["moved"] == 0 and summary["max_redrives"] == 2
+    (entry,) = summary["parked"]
+    assert entry["transaction_id"] == "txn_poison" and entry["redrives"] == 2
+    assert "redriven 2 time(s) already (limit 2)" in entry["reason"]
+    # Parked in the DLQ, visible again at once for whoever looks next; nothing sent.
+    assert platform.queue_counts(platform.dlq_url) == (1, 0)
+    assert platform.queue_counts(platform.failed_url) == (0, 0)
+
+    table = run("redrive", *LOOP, "--max-redrives", "2")
+    assert "Parked in failed-transactions-dlq-test" in table.stdout and "txn_poison" in table.stdout
+    assert "parked 1 message(s) in the DLQ" in table.stderr
+    # A higher limit lets it go round once more.
+    again = run("redrive", *LOOP, "--max-redrives", "3", "--json")
+    assert json.loads(again.stdout)["moved"] == 1
+
+
+def test_parking_leaves_the_other_messages_moving(platform: Platform) -> None:
+    _fill_dlq(platform, 12)
+    poison = {"DataType": "Number", "StringValue": "5"}
+    full = {f"a{i}": {"DataType": "String", "StringValue": "x"} for i in range(10)}
+    platform.sqs.send_message(
+        QueueUrl=platform.dlq_url, MessageBody="poison", MessageAttributes={"redrive_count": poison}
+    )
+    platform.sqs.send_message(QueueUrl=platform.dlq_url, MessageBody="no room", MessageAttributes=full)
+    result = redrive(platform.sqs, platform.dlq_url, mode="loop", wait_s=0, max_redrives=3)
+    assert result.moved == 12 and result.ok
+    reasons = sorted(p["reason"] for p in result.parked.values())
+    assert reasons == [
+        "no room for the redrive_count attribute (10 attributes already)",
+        "redriven 5 time(s) already (limit 3)",
+    ]
+    assert platform.queue_counts(platform.dlq_url) == (2, 0)
+
+
+def test_a_native_task_cannot_count_so_it_needs_no_limit(run: Any, platform: Platform) -> None:
+    _fill_dlq(platform, 1)
+    result = run("redrive", "--mode", "native")
+    assert result.exit_code == 1
+    assert "cannot count redrives" in result.stderr and "--max-redrives 0" in result.stderr

@@ -188,7 +188,7 @@ def test_names_from_flags_and_top(run: Any, platform: Platform) -> None:
         "items_read": 7,
     }
     assert source["writer_shards"] is None
-    assert "rows in higher shards are not counted" in result.stderr
+    assert "shards 16..99 hold no row of 2026-03-14: none is missed" in result.stderr
 
 
 # -- defect 4: the shard count changed ----------------------------------------------------------
@@ -298,3 +298,61 @@ def test_upload_for_a_day_past_retention_needs_force(run: Any, platform: Platfor
     assert platform.s3_keys("reports/") == []
     assert run("report", "--date", old_day.isoformat(), "--upload", "--force").exit_code == 0
     assert platform.s3_json(f"reports/{old_day.isoformat()}.json")["count"] == 1
+
+
+# -- issue 22, item 7: malformed amounts are flagged; --shards cannot undercount ---------------------
+def _malformed_day(platform: Platform) -> list[str]:
+    good = [txn_item(1, epoch_ms(DAY, 1), amount_minor=1000), txn_item(2, epoch_ms(DAY, 2), amount_minor=500)]
+    as_text = txn_item(3, epoch_ms(DAY, 3))
+    as_text["amount_minor"] = {"S": "1000"}
+    missing = txn_item(4, epoch_ms(DAY, 4))
+    del missing["amount_minor"]
+    platform.put([*good, as_text, missing])
+    return sorted(item["transaction_id"]["S"] for item in (as_text, missing))
+
+
+def test_rows_with_a_string_or_missing_amount_are_counted_and_shown(run: Any, platform: Platform) -> None:
+    bad = _malformed_day(platform)
+    result = run("report", "--date", DAY.isoformat(), "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["count"] == 4
+    assert report["malformed_amounts"] == {"count": 2, "transaction_ids": bad}
+    assert {t["currency"]: t["amount_minor"] for t in report["totals"]} == {"USD": 1500}
+    assert "2 transaction(s) of 2026-03-14 have a missing or non-numeric amount_minor" in result.stderr
+    assert bad[0] in result.stderr
+
+    table = run("report", "--date", DAY.isoformat())
+    assert "2 transaction(s) without an integer amount_minor" in table.stdout
+    rows = list(csv.reader(io.StringIO(run("report", "--date", DAY.isoformat(), "--format", "csv").stdout)))
+    assert ["summary", "malformed_amounts", "", "2", "", ""] in rows
+
+
+def test_a_clean_day_reports_no_malformed_amounts(platform: Platform) -> None:
+    _mixed_day(platform)
+    report = build_report(platform.dynamodb, TABLE, "by-day", MAX_DAY_SHARDS, DAY)
+    assert report.malformed_amounts == 0 and report.to_dict()["malformed_amounts"]["count"] == 0
+
+
+@pytest.mark.parametrize(("written", "deployed", "asked"), [(64, 16, 16), (16, None, 8), (100, 1, 50)])
+def test_shards_below_the_spread_written_are_refused_whatever_the_deployed_count(
+    run: Any, platform: Platform, tmp_path: Any, written: int, deployed: int | None, asked: int
+) -> None:
+    _written_with(platform, written)
+    outputs = _outputs_with(platform, tmp_path, day_shard_count=deployed)
+    argv = ("--outputs-file", outputs, "report", "--date", DAY.isoformat(), "--shards", str(asked), "--json")
+    result = run(*argv, outputs=False)
+    assert result.exit_code == 2, result.output
+    assert f"--shards {asked} would undercount 2026-03-14" in result.output
+    assert '"count"' not in result.stdout  # no report at all rather than a short one
+
+
+def test_shards_covering_the_spread_written_count_everything(
+    run: Any, platform: Platform, tmp_path: Any
+) -> None:
+    _written_with(platform, 16)
+    outputs = _outputs_with(platform, tmp_path, day_shard_count=None)
+    argv = ("--outputs-file", outputs, "report", "--date", DAY.isoformat(), "--shards", "16", "--json")
+    result = run(*argv, outputs=False)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["count"] == 200

@@ -187,6 +187,7 @@ def test_rich_output_is_a_timeline_with_unbroken_links(
     assert result.exit_code == 0, result.stderr
     assert txn in result.stdout and "Timeline" in result.stdout
     assert "VALIDATING → REJECTED" in result.stdout
+    assert "amount=12.50 EUR" in result.stdout  # major units for people; --json keeps amount_minor
     assert "workflow failed in" in result.stdout
     link_lines = [
         line for line in result.stdout.splitlines() if line.startswith(("execution:", "logs_insights:"))
@@ -330,3 +331,50 @@ def test_generated_numbers_that_look_like_card_numbers_are_not_masked(
     assert data["audit"][0]["detail"]["note"] == "card [REDACTED-PAN]"
     (message,) = next(q for q in data["queues"] if q["queue"] == "failed")["messages"]
     assert message["body"] == {"transaction_id": txn, "timestamp": ts, "cause": "[REDACTED-PAN]"}
+
+
+@pytest.mark.parametrize(
+    ("txn", "shown"),
+    [
+        ({"amount_minor": 4200, "currency": "USD"}, "42.00 USD"),
+        ({"amount_minor": 5000, "currency": "JPY"}, "5,000 JPY"),
+        ({"amount_minor": 1234567, "currency": "KWD"}, "1,234.567 KWD"),
+        ({"amount_minor": "n/a", "currency": "EUR"}, "n/a EUR"),
+        ({}, "?"),
+    ],
+)
+def test_trace_shows_amounts_in_the_currency_major_units(txn: dict[str, Any], shown: str) -> None:
+    from ops.cli.trace import _amount
+
+    assert _amount(txn) == shown
+
+
+def test_timeline_timestamps_share_one_format() -> None:
+    import datetime as dt
+
+    from ops.core.trace import iso, iso_ms
+
+    at = dt.datetime(2026, 11, 29, 2, 51, 7, 95000, tzinfo=dt.UTC)
+    assert iso(at) == "2026-11-29T02:51:07.095Z"
+    assert iso_ms(int(at.timestamp() * 1000)) == iso(at)
+
+
+# -- issue 22, item 7: a card number typed by mistake is never echoed -------------------------------
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("trace", "4111111111111111"),
+        ("-v", "trace", "4111-1111-1111-1111", "--json"),
+        ("trace", "txn_01ARZ3NDEKTSV4RRFFQ69G5FAV", "4111 1111 1111 1111"),
+        ("trace", "--peek-max", "4111111111111111", "txn_01ARZ3NDEKTSV4RRFFQ69G5FAV"),
+    ],
+)
+def test_a_card_number_given_to_trace_is_masked_on_every_stream(
+    run: Callable[..., Result], platform: Platform, argv: tuple[str, ...]
+) -> None:
+    result = run(*argv)
+    assert result.exit_code in (1, 2)
+    for stream in (result.stdout, result.stderr):
+        digits = "".join(ch for ch in stream if ch.isdigit())
+        assert "4111111111111111" not in digits, stream
+    assert "[REDACTED-PAN]" in result.stderr

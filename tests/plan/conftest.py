@@ -21,6 +21,7 @@ import pytest
 from devkit.build import BuildResult
 from devkit.terraform import REPO_ROOT, Terraform, TerraformError, prepare_workdir
 from devkit.terraform import planned_resources as flatten
+from tests.support.plans import cached_plan
 
 PLAN_SUFFIX = "plantest"
 
@@ -49,12 +50,30 @@ def tf_workdir(
     return tf
 
 
-@pytest.fixture(scope="session")
-def plan_json(tf_workdir: Terraform) -> dict[str, Any]:
+def shared_plan(
+    request: pytest.FixtureRequest, tf_vars: dict[str, Any], what: str = "terraform plan"
+) -> dict[str, Any]:
+    """The plan of the root module with ``tf_vars``, made once per module content and variable set
+    (tests.support.plans: shared by tests/plan, tests/security, every xdist worker and session);
+    ``tf_workdir`` (emulator, init) is only set up when the plan is not cached yet."""
+    from devkit.emulator.endpoints import selected_backend
+
+    package: BuildResult = request.getfixturevalue("lambda_package")
+
+    def make() -> dict[str, Any]:
+        tf: Terraform = request.getfixturevalue("tf_workdir")
+        plan: dict[str, Any] = tf.plan_json(tf_vars)
+        return plan
+
     try:
-        return tf_workdir.plan_json({"environment_suffix": PLAN_SUFFIX})
+        return cached_plan(tf_vars, make, package_path=package.path, backend=selected_backend("E2E_BACKEND"))
     except TerraformError as exc:
-        pytest.fail(f"terraform plan failed:\n{exc}", pytrace=False)
+        pytest.fail(f"{what} failed:\n{exc}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def plan_json(request: pytest.FixtureRequest) -> dict[str, Any]:
+    return shared_plan(request, {"environment_suffix": PLAN_SUFFIX})
 
 
 @pytest.fixture(scope="session")

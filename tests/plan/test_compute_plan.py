@@ -26,6 +26,7 @@ ROLES = (
     "report",
     "cleanup",
     "sweeper",
+    "authorizer",
 )
 TIMEOUTS = {
     "intake": 10,
@@ -39,6 +40,7 @@ TIMEOUTS = {
     "report": 300,
     "cleanup": 900,
     "sweeper": 120,
+    "authorizer": 5,
 }
 HANDLER_MODULES = {role: role.replace("-", "_") for role in ROLES}
 

@@ -12,9 +12,8 @@ from typing import Any
 import pytest
 
 from devkit.local import BACKEND_TF_VARS, local_tf_vars
-from devkit.terraform import Terraform, TerraformError
 from devkit.terraform import planned_resources as flatten
-from tests.plan.conftest import PLAN_SUFFIX
+from tests.plan.conftest import PLAN_SUFFIX, shared_plan
 
 OFF = {"enable_waf": False, "enable_xray_resources": False}
 XRAY_ADDRESSES = {
@@ -24,11 +23,8 @@ XRAY_ADDRESSES = {
 
 
 @pytest.fixture(scope="module")
-def plan_off(tf_workdir: Terraform) -> dict[str, Any]:
-    try:
-        return tf_workdir.plan_json({"environment_suffix": PLAN_SUFFIX, **OFF})
-    except TerraformError as exc:
-        pytest.fail(f"terraform plan with {OFF} failed:\n{exc}", pytrace=False)
+def plan_off(request: pytest.FixtureRequest) -> dict[str, Any]:
+    return shared_plan(request, {"environment_suffix": PLAN_SUFFIX, **OFF}, f"terraform plan with {OFF}")
 
 
 def _addresses(plan: dict[str, Any]) -> dict[str, str]:

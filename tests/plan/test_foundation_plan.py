@@ -21,6 +21,7 @@ import pytest
 
 from devkit.terraform import OVERRIDE_FILENAME, Terraform, TerraformError
 from devkit.terraform import planned_resources as flatten
+from tests.plan.conftest import shared_plan
 
 SUFFIX = "plantest"
 ACCOUNT = "123456789012"  # the emulator's account
@@ -185,7 +186,7 @@ def test_key_policies_scope_service_use(plan_json: dict[str, Any]) -> None:
 
 
 def test_tables_are_named_on_demand_with_pitr_and_ttl(plan_json: dict[str, Any]) -> None:
-    for key in ("transactions", "audit", "idempotency"):
+    for key in ("transactions", "audit", "idempotency", "clients"):
         table = after(plan_json, f'module.data.aws_dynamodb_table.this["{key}"]')
         assert table["name"] == f"payment-{key}-{SUFFIX}"
         assert table["billing_mode"] == "PAY_PER_REQUEST"
@@ -197,7 +198,7 @@ def test_tables_are_named_on_demand_with_pitr_and_ttl(plan_json: dict[str, Any])
 
 
 def test_tables_are_encrypted_with_the_data_cmk(plan_json: dict[str, Any]) -> None:
-    for key in ("transactions", "audit", "idempotency"):
+    for key in ("transactions", "audit", "idempotency", "clients"):
         address = f'module.data.aws_dynamodb_table.this["{key}"]'
         assert after(plan_json, address)["server_side_encryption"][0]["enabled"] is True
         assert computed(plan_json, address, "server_side_encryption", 0, "kms_key_arn")
@@ -255,23 +256,25 @@ def test_failed_queue_and_dlq_names_and_retention(plan_json: dict[str, Any]) -> 
     dlq = after(plan_json, "module.messaging.aws_sqs_queue.dlq")
     assert failed["name"] == f"failed-transactions-{SUFFIX}"
     assert dlq["name"] == f"failed-transactions-dlq-{SUFFIX}"
+    # A dead-lettered message keeps its original enqueue time: the DLQ keeps longer.
+    assert failed["message_retention_seconds"] == 7 * 24 * 3600
+    assert dlq["message_retention_seconds"] == FOURTEEN_DAYS
     for queue in (failed, dlq):
-        assert queue["message_retention_seconds"] == FOURTEEN_DAYS
         assert queue["fifo_queue"] is False
     # 6 x the retry function's 60 s timeout (AWS's guidance for Lambda event sources).
     assert failed["visibility_timeout_seconds"] == 360
 
 
-def test_failed_queue_redrives_to_the_dlq_after_three_receives(plan_json: dict[str, Any]) -> None:
+def test_failed_queue_redrives_to_the_dlq_after_five_receives(plan_json: dict[str, Any]) -> None:
     address = "module.messaging.aws_sqs_queue.failed"
     # The DLQ's ARN is only known after apply, so the document is computed ...
     assert computed(plan_json, address, "redrive_policy")
-    # ... from the DLQ's ARN and max_receive_count, which the root leaves at its default of 3.
+    # ... from the DLQ's ARN and max_receive_count, which the root leaves at its default of 5.
     config = resource_config(plan_json, "messaging", "aws_sqs_queue.failed")
     assert {"aws_sqs_queue.dlq.arn", "var.max_receive_count"} <= set(refs(config["redrive_policy"]))
     assert "max_receive_count" not in module_call(plan_json, "messaging")["expressions"]
     variables = module_call(plan_json, "messaging")["module"]["variables"]
-    assert variables["max_receive_count"]["default"] == 3
+    assert variables["max_receive_count"]["default"] == 5
 
 
 def test_dlq_allows_redrive_only_from_the_failed_queue(plan_json: dict[str, Any]) -> None:
@@ -306,14 +309,18 @@ def test_topics_are_named_encrypted_and_subscribed(plan_json: dict[str, Any]) ->
         address = f'module.messaging.aws_sns_topic.this["{key}"]'
         assert after(plan_json, address)["name"] == f"payment-{key}-{SUFFIX}"
         assert computed(plan_json, address, "kms_master_key_id")
-        subscription = after(plan_json, f'module.messaging.aws_sns_topic_subscription.email["{key}"]')
-        assert subscription["protocol"] == "email"
-        assert subscription["endpoint"] == "admin@example.com"
         assert computed(plan_json, f'module.messaging.aws_sns_topic_policy.this["{key}"]', "arn")
+    # Payment events and failures go to the events queue, never to e-mail by default.
+    for key in ("events", "failed"):
+        subscription = after(plan_json, f'module.messaging.aws_sns_topic_subscription.events_queue["{key}"]')
+        assert subscription["protocol"] == "sqs"
+    planned = {r["address"] for r in flatten(plan_json)}
+    assert not any(".event_email[" in a or ".email[" in a for a in planned)
     topic_config = resource_config(plan_json, "messaging", "aws_sns_topic.this")
     assert "var.kms_key_arn" in refs(topic_config["kms_master_key_id"])
-    assert passes(plan_json, "messaging", "alert_email") == ["var.alert_email"]
-    assert passes(plan_json, "messaging", "notification_email") == ["var.notification_email"]
+    assert passes(plan_json, "messaging", "alert_subscriptions") == ["var.alert_subscriptions"]
+    email_opt_in = passes(plan_json, "messaging", "event_email_subscriptions")
+    assert email_opt_in == ["var.payment_event_email_subscriptions"]
 
 
 def test_every_function_role_may_publish(plan_json: dict[str, Any]) -> None:
@@ -471,7 +478,8 @@ def test_lambda_security_group_allows_https_egress_only(
     plan_json: dict[str, Any], resources_of_type: Pick
 ) -> None:
     group = after(plan_json, "module.network.aws_security_group.lambda")
-    assert group["name"] == f"payment-lambda-{SUFFIX}"
+    # name_prefix: a create_before_destroy replacement must not collide with the old name.
+    assert group["name_prefix"] == f"payment-lambda-{SUFFIX}-"
     # No inline rules: AWS's default allow-all egress is revoked on create, the rules below are all.
     inline = resource_config(plan_json, "network", "aws_security_group.lambda")
     assert "ingress" not in inline and "egress" not in inline
@@ -525,7 +533,7 @@ def test_vpc_flow_logs_go_to_an_encrypted_year_long_log_group(plan_json: dict[st
 
 
 FOUNDATION = ("kms", "network", "data", "messaging", "storage")
-NAME_ATTRIBUTES = ("name", "bucket")
+NAME_ATTRIBUTES = ("name", "name_prefix", "bucket")
 
 
 def test_every_named_foundation_resource_carries_the_suffix(planned_resources: list[dict[str, Any]]) -> None:
@@ -585,16 +593,14 @@ VARIANT = {
     "tags": {"Environment": "disguised", "Owner": "payments"},
     "fraud_amount_thresholds": {"JPY": 1500000},
     "transactions_table_override": "payment-transactions-variant-r20260314",
+    "audit_table_override": "payment-audit-variant-r20260314",
+    "idempotency_table_override": "payment-idempotency-variant-r20260314",
 }
 
 
 @pytest.fixture(scope="module")
-def variant_plan(tf_workdir: Terraform) -> dict[str, Any]:
-    try:
-        plan: dict[str, Any] = tf_workdir.plan_json(VARIANT)
-    except TerraformError as exc:
-        pytest.fail(f"terraform plan of the variant failed:\n{exc}", pytrace=False)
-    return plan
+def variant_plan(request: pytest.FixtureRequest) -> dict[str, Any]:
+    return shared_plan(request, VARIANT, "terraform plan of the variant")
 
 
 def test_empty_region_falls_back_to_eu_central_1(variant_plan: dict[str, Any]) -> None:
@@ -625,8 +631,26 @@ def test_restored_table_override_reaches_functions_iam_and_outputs(variant_plan:
     )
 
 
+@pytest.mark.parametrize("key", ["audit", "idempotency"])
+def test_restored_audit_and_idempotency_overrides_reach_iam_alarms_and_outputs(
+    variant_plan: dict[str, Any], key: str
+) -> None:
+    restored = VARIANT[f"{key}_table_override"]
+    outputs = variant_plan["planned_values"]["outputs"]
+    assert outputs[f"{key}_table_name"]["value"] == restored
+    assert outputs[f"{key}_table_arn"]["value"].endswith(f":table/{restored}")
+    calls = variant_plan["configuration"]["root_module"]["module_calls"]
+    resources = json.dumps(calls["functions"]["expressions"]["resources"])
+    assert f"module.data.{key}_table_arn" not in resources
+    alarm = after(variant_plan, f'module.observability.aws_cloudwatch_metric_alarm.math["{key}-throttles"]')
+    tables = {q["metric"][0]["dimensions"]["TableName"] for q in alarm["metric_query"] if q.get("metric")}
+    assert tables == {restored}
+    managed = after(variant_plan, f'module.data.aws_dynamodb_table.this["{key}"]')
+    assert managed["name"] == f"payment-{key}-planvar"
+
+
 def test_protection_switches_reach_the_resources(variant_plan: dict[str, Any]) -> None:
-    for key in ("transactions", "audit", "idempotency"):
+    for key in ("transactions", "audit", "idempotency", "clients"):
         table = after(variant_plan, f'module.data.aws_dynamodb_table.this["{key}"]')
         assert table["deletion_protection_enabled"] is True
     assert after(variant_plan, "module.storage.aws_s3_bucket.archive")["force_destroy"] is False
@@ -708,9 +732,13 @@ module "messaging" {{
   source              = "./messaging"
   suffix              = "{SUFFIX}"
   kms_key_arn         = "arn:aws:kms:{REGION}:{ACCOUNT}:key/00000000-0000-0000-0000-000000000000"
-  alert_email         = "oncall@example.com"
-  notification_email  = "payments@example.com"
   publisher_role_arns = {json.dumps(PUBLISHERS)}
+  max_payment_rate    = 1
+  alert_subscriptions = [
+    {{ protocol = "https", endpoint = "https://hooks.example.com/sns" }},
+    {{ protocol = "email", endpoint = "oncall@example.com" }},
+  ]
+  event_email_subscriptions = ["payments@example.com"]
 }}
 """
     )
@@ -771,14 +799,19 @@ def test_only_platform_roles_publish_and_only_over_tls(messaging_plan: dict[str,
 
 def test_subscriptions_follow_their_variables(messaging_plan: dict[str, Any]) -> None:
     endpoints = {
-        rc["index"]: rc["change"]["after"]["endpoint"]
+        (rc["name"], rc["index"]): rc["change"]["after"].get("endpoint")
         for rc in messaging_plan["resource_changes"]
         if rc["type"] == "aws_sns_topic_subscription"
     }
     assert endpoints == {
-        "alerts": "oncall@example.com",
-        "events": "payments@example.com",
-        "failed": "payments@example.com",
+        ("alerts", "https:https://hooks.example.com/sns"): "https://hooks.example.com/sns",
+        ("alerts", "email:oncall@example.com"): "oncall@example.com",
+        # The opt-in e-mail per payment (allowed here: max_payment_rate 1/s).
+        ("event_email", "events:payments@example.com"): "payments@example.com",
+        ("event_email", "failed:payments@example.com"): "payments@example.com",
+        # The events queue: its ARN is known only after apply.
+        ("events_queue", "events"): None,
+        ("events_queue", "failed"): None,
     }
 
 
@@ -801,8 +834,17 @@ BAD_VALUES: list[tuple[str, Any, str]] = [
     ("log_retention_days", 10, "log_retention_days must be a value CloudWatch Logs accepts"),
     ("security_log_retention_days", 90, "security_log_retention_days must be at least 365"),
     ("security_log_retention_days", 500, "security_log_retention_days must be at least 365"),
-    ("alert_email", "not-an-address", "alert_email must be an email address"),
-    ("notification_email", "ops@localhost", "notification_email must be an email address"),
+    (
+        "alert_subscriptions",
+        [{"protocol": "https", "endpoint": "http://hooks.example.com/sns"}],
+        "alert_subscriptions endpoint must match its protocol",
+    ),
+    (
+        "alert_subscriptions",
+        [{"protocol": "email", "endpoint": "oncall@example.com"}],
+        "e-mail only beside a machine-confirmed channel",
+    ),
+    ("payment_event_email_subscriptions", ["ops@localhost"], "must contain e-mail addresses"),
     ("cors_allowed_origins", ["https://app.example.com/path"], "cors_allowed_origins must be"),
     ("api_throttle_rate_limit", 0, "api_throttle_rate_limit must be positive"),
     ("api_throttle_burst_limit", -1, "api_throttle_burst_limit must be a positive whole number"),

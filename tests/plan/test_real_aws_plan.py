@@ -17,6 +17,9 @@ import pytest
 
 from devkit.terraform import REPO_ROOT, Terraform, TerraformError
 
+# slow (its own plans and refused plans, ~30 s each): `make test` runs it, `make check` leaves it out.
+pytestmark = pytest.mark.slow
+
 SUFFIX = "plantest"
 PRODUCTION_TFVARS = REPO_ROOT / "examples" / "production.tfvars"
 EXPRESS_MAX_SECONDS = 300
@@ -528,3 +531,277 @@ def test_production_example_reaches_its_processor_through_nat(production_plan: d
         if r["values"]["name"].endswith("/processor/endpoint")
     )
     assert parameter["value"].startswith("https://")
+
+
+# ==========================================================================================
+# Round 2 (issue 23): what every emulator hides, checked against AWS's documentation.
+
+SCHEMA_PATH = REPO_ROOT / "lambda" / "payments" / "schemas" / "create_transaction.json"
+KB = 1024
+# Quotas on the path of one payment (each cited in the test that uses it).
+API_GATEWAY_PAYLOAD_MAX = 10 * KB * KB
+LAMBDA_SYNC_PAYLOAD_MAX = 6 * KB * KB
+DYNAMODB_ITEM_MAX = 400 * KB
+SNS_MESSAGE_MAX = 256 * KB
+SQS_MESSAGE_MAX = 256 * KB
+# Four-byte UTF-8 characters, distinct so metadata keys stay unique.
+WIDE = [chr(0x1F600 + i) for i in range(64)]
+
+
+def _waf(resources: list[dict[str, Any]]) -> dict[str, Any]:
+    return _one(resources, "module.edge[0].aws_wafv2_web_acl.this")
+
+
+def _waf_rule(acl: dict[str, Any], name: str) -> dict[str, Any]:
+    [rule] = [r for r in acl["rule"] if r["name"] == name]
+    return rule
+
+
+def largest_valid_body(schema: dict[str, Any], key_max: int) -> dict[str, Any]:
+    """Every property present at its longest: pattern and enum fields in ASCII, free text in
+    four-byte UTF-8 characters (JSON Schema's maxLength counts code points; RFC 8259 JSON text is
+    UTF-8, where one code point takes up to four bytes)."""
+
+    def longest(prop: dict[str, Any], salt: int = 0) -> str:
+        if "enum" in prop:
+            return str(max(prop["enum"], key=len))
+        n = prop["maxLength"]
+        if "pattern" in prop:
+            prefix = "tok_" if prop["pattern"].startswith("^tok_") else ""
+            digits = prop["pattern"].startswith("^-?[0-9]")
+            return prefix + ("1" if digits else "A") * (n - len(prefix))
+        return "".join(WIDE[(salt + i) % len(WIDE)] for i in range(n))
+
+    body: dict[str, Any] = {}
+    for name, prop in schema["properties"].items():
+        if "properties" in prop:
+            body[name] = {k: longest(p) for k, p in prop["properties"].items()}
+        elif prop.get("type") == "object":
+            value = prop["additionalProperties"]
+            body[name] = {
+                WIDE[i] + longest({"maxLength": key_max - 1}, salt=i): longest(value, salt=i)
+                for i in range(prop["maxProperties"])
+            }
+        else:
+            body[name] = longest(prop)
+    return body
+
+
+def test_the_waf_admits_the_schemas_largest_valid_body_and_every_limit_on_the_path_holds(
+    planned_resources: list[dict[str, Any]],
+) -> None:
+    """AWS WAF developer guide, "Baseline rule groups" (AWSManagedRulesCommonRuleSet):
+    SizeRestrictions_BODY blocks request bodies over 8 KB; "Body" / "Managing body inspection":
+    API Gateway forwards 16 KB to WAF by default, up to 64 KB (web ACL AssociationConfig).
+    The largest body the request schema admits is derived from the schema itself; the WAF's size
+    rule equals it, the CRS rule only counts, and every quota after the WAF holds it: API Gateway
+    10 MB payload, Lambda 6 MB synchronous payload and the intake's own 64 KB cap, DynamoDB
+    400 KB item, SNS 256 KB message, SQS 256 KB message (the failed queue, the events queue and
+    the FIFO audit stream)."""
+    import fastjsonschema
+    from payments import validation
+
+    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    body = largest_valid_body(schema, validation.METADATA_KEY_MAX)
+    fastjsonschema.compile(schema)(body)  # valid: the schema admits it
+    size = len(json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+
+    acl = _waf(planned_resources)
+    rule = _waf_rule(acl, "body-size-limit")
+    [constraint] = rule["statement"][0]["size_constraint_statement"]
+    assert constraint["comparison_operator"] == "GT"
+    assert constraint["size"] == size, "the WAF size rule is the schema's largest valid body"
+    assert constraint["field_to_match"][0]["body"][0]["oversize_handling"] == "MATCH"
+    assert rule["action"][0]["block"][0]["custom_response"][0]["response_code"] == 413
+
+    crs = _waf_rule(acl, "AWSManagedRulesCommonRuleSet")
+    overrides = crs["statement"][0]["managed_rule_group_statement"][0]["rule_action_override"]
+    actions = [(o["name"], [a for a, v in o["action_to_use"][0].items() if v]) for o in overrides]
+    assert actions == [("SizeRestrictions_BODY", ["count"])]
+    assert _waf_rule(acl, "body-size-limit")["priority"] < crs["priority"]
+
+    limit = acl["association_config"][0]["request_body"][0]["api_gateway"][0]["default_size_inspection_limit"]
+    assert int(limit.removeprefix("KB_")) * KB >= size, "WAF must see the whole body to measure it"
+
+    assert size > 8 * KB, "the Core rule set alone would have blocked it"
+    assert size <= validation.MAX_BODY_BYTES <= LAMBDA_SYNC_PAYLOAD_MAX < API_GATEWAY_PAYLOAD_MAX
+    # The stored item, the published event and the queued messages carry at most the body's
+    # fields plus the platform's own (ids, status, timestamps, version: well under 4 KB).
+    overhead = 4 * KB
+    for quota in (DYNAMODB_ITEM_MAX, SNS_MESSAGE_MAX, SQS_MESSAGE_MAX):
+        assert size + overhead <= quota
+    # The SNS envelope delivered to the events queue JSON-escapes the message once more (\uXXXX
+    # pairs: 12 bytes for a four-byte character, 3x): it still fits SQS's 256 KB.
+    assert 3 * size + overhead <= SQS_MESSAGE_MAX
+
+
+def test_health_has_its_own_lower_waf_rate_rule(planned_resources: list[dict[str, Any]]) -> None:
+    """AWS WAF developer guide, "Rate-based rule statement": a scope-down statement limits which
+    requests a rate rule counts. /health is unauthenticated and exempt from the general per-IP
+    rule, so it gets its own, lower one (the function also caches its result and alerts only on a
+    change: tests/unit/test_health.py)."""
+    acl = _waf(planned_resources)
+    general = _waf_rule(acl, "rate-limit-per-ip")["statement"][0]["rate_based_statement"][0]
+    health = _waf_rule(acl, "rate-limit-health")["statement"][0]["rate_based_statement"][0]
+    assert health["limit"] < general["limit"]
+    assert health["aggregate_key_type"] == "IP"
+    paths = {
+        s["byte_match_statement"][0]["search_string"]
+        for s in health["scope_down_statement"][0]["or_statement"][0]["statement"]
+    }
+    assert paths == {"/health", "/prod/health"}
+
+
+def _check_status(plan: dict[str, Any], name: str) -> str:
+    [check] = [c for c in plan.get("checks", []) if c["address"].get("name") == name]
+    return str(check["status"])
+
+
+def test_alerts_reach_explicit_machine_confirmed_subscribers(
+    plan_json: dict[str, Any], planned_resources: list[dict[str, Any]], production_plan: dict[str, Any]
+) -> None:
+    """Amazon SNS developer guide, "Email notifications": an e-mail subscription receives nothing
+    until the recipient follows the confirmation link, which Terraform cannot do. No placeholder
+    address is subscribed by default; the production example sends alerts to an HTTPS endpoint
+    (an incident tool that confirms itself) and nothing subscribes by e-mail alone."""
+    subs = _of_type(planned_resources, "aws_sns_topic_subscription")
+    assert not [s for s in subs if s["values"]["protocol"].startswith("email")], "no e-mail by default"
+    assert not [s for s in subs if "example.com" in str(s["values"].get("endpoint"))]
+    # A stack without a subscriber plans, with a warning that alerts reach nobody.
+    assert _check_status(plan_json, "alerts_reach_someone") == "fail"
+    assert _check_status(production_plan, "alerts_reach_someone") == "pass"
+
+    production = [
+        r["values"]
+        for r in _resources(production_plan)
+        if r["address"].startswith("module.messaging.aws_sns_topic_subscription.alerts[")
+    ]
+    assert production, "the production example names an alert subscriber"
+    assert {s["protocol"] for s in production} & {"https", "sqs", "lambda", "sms"}
+    for s in production:
+        if s["protocol"] == "https":
+            assert s["endpoint"].startswith("https://")
+            assert s["endpoint_auto_confirms"] is True
+
+
+def test_email_per_payment_is_refused_at_production_rate(tf_workdir: Terraform) -> None:
+    """SNS e-mail delivery is limited to a few messages per second per account (Amazon SNS
+    endpoints and quotas); one e-mail per payment at the stage's 10,000 rps cannot be delivered,
+    and would put customer data in plaintext mail. It is an opt-in for low-volume stacks only."""
+    text = _refused(tf_workdir, *_var("payment_event_email_subscriptions", ["ops@example.org"]))
+    assert "sends one e-mail per payment" in text
+
+
+def test_payment_events_reach_the_events_queue(planned_resources: list[dict[str, Any]]) -> None:
+    """Amazon SNS developer guide, "Fanout to Amazon SQS queues" and "Encryption at rest": SNS
+    sends to the queue as sns.amazonaws.com, which the queue policy must admit (aws:SourceArn =
+    the topic), and which needs kms:GenerateDataKey/Decrypt on the queue's customer managed key."""
+    subs = [
+        r["values"]
+        for r in planned_resources
+        if r["address"].startswith("module.messaging.aws_sns_topic_subscription.events_queue[")
+    ]
+    assert sorted(s["protocol"] for s in subs) == ["sqs", "sqs"]
+    topics = [
+        f"arn:aws:sns:us-east-1:{_account(planned_resources)}:payment-{k}-{SUFFIX}"
+        for k in ("events", "failed")
+    ]
+
+    queue = _one(planned_resources, "module.messaging.aws_sqs_queue.events")
+    [send] = [s for s in _statements(queue["policy"]) if s.get("Sid") == "PaymentTopicsSend"]
+    assert send["Principal"] == {"Service": "sns.amazonaws.com"}
+    assert sorted(_as_list(send["Condition"]["ArnEquals"]["aws:SourceArn"])) == sorted(topics)
+
+    key = _one(planned_resources, 'module.kms.aws_kms_key.this["messaging"]')
+    [grant] = [s for s in _statements(key["policy"]) if s.get("Sid") == "AllowSnsToEncryptedQueues"]
+    assert grant["Principal"] == {"Service": "sns.amazonaws.com"}
+    assert {"kms:GenerateDataKey", "kms:Decrypt"} <= set(_as_list(grant["Action"]))
+    assert sorted(_as_list(grant["Condition"]["ArnEquals"]["aws:SourceArn"])) == sorted(topics)
+
+
+def _account(resources: list[dict[str, Any]]) -> str:
+    dlq = _one(resources, "module.messaging.aws_sqs_queue.dlq")
+    match = re.search(r":(\d{12}):", dlq["redrive_allow_policy"])
+    assert match
+    return match.group(1)
+
+
+def test_event_source_queue_allows_five_receives_and_the_dlq_outlives_its_source(
+    plan_json: dict[str, Any], planned_resources: list[dict[str, Any]]
+) -> None:
+    """AWS Lambda developer guide, "Using Lambda with Amazon SQS" (configuring the queue): set
+    maxReceiveCount on the source queue's redrive policy to at least 5, so throttled polls do not
+    dead-letter healthy messages. Amazon SQS developer guide, "Setting-up dead-letter queue
+    retention": a standard queue keeps a message's original enqueue timestamp in the DLQ, so the
+    DLQ's retention must be longer than the source's."""
+    messaging = plan_json["configuration"]["root_module"]["module_calls"]["messaging"]["module"]
+    assert messaging["variables"]["max_receive_count"]["default"] == 5
+    failed = _one(planned_resources, "module.messaging.aws_sqs_queue.failed")
+    dlq = _one(planned_resources, "module.messaging.aws_sqs_queue.dlq")
+    assert dlq["message_retention_seconds"] > failed["message_retention_seconds"]
+
+
+def test_security_groups_are_named_by_prefix_and_deletes_wait_for_lambda_interfaces(
+    planned_resources: list[dict[str, Any]],
+) -> None:
+    """Amazon EC2 API, CreateSecurityGroup: a group name is unique per VPC
+    (InvalidGroup.Duplicate), so a create_before_destroy replacement needs name_prefix. AWS Lambda
+    developer guide, "Giving Lambda functions access to resources in an Amazon VPC": Lambda's
+    Hyperplane network interfaces are released up to 20-45 minutes after the functions are deleted
+    and keep their security group and subnet until then, so deletes wait 45 minutes."""
+    for name in ("lambda", "endpoints"):
+        group = _one(planned_resources, f"module.network.aws_security_group.{name}")
+        assert group["name_prefix"] == f"payment-{name}-{SUFFIX}-"
+    lambda_group = _one(planned_resources, "module.network.aws_security_group.lambda")
+    assert lambda_group["timeouts"]["delete"] == "45m"
+    subnets = [
+        r["values"]
+        for r in planned_resources
+        if r["address"].startswith("module.network.aws_subnet.private[")
+    ]
+    assert subnets and all(s["timeouts"]["delete"] == "45m" for s in subnets)
+
+
+def test_interface_endpoints_reach_only_this_accounts_resources(
+    planned_resources: list[dict[str, Any]],
+) -> None:
+    """AWS PrivateLink guide, "Control access to VPC endpoints using endpoint policies": without a
+    policy an endpoint allows full access, to any account's resources. The SQS, SNS, SSM, KMS and
+    Step Functions endpoints carry the own-account policy (aws:ResourceAccount), like the gateway
+    endpoints."""
+    account = _account(planned_resources)
+    checked = 0
+    for r in planned_resources:
+        if not r["address"].startswith("module.network.aws_vpc_endpoint.interface["):
+            continue
+        service = r["values"]["service_name"].rsplit(".", 1)[-1]
+        if service not in {"sqs", "sns", "ssm", "kms", "states"}:
+            continue
+        [statement] = _statements(r["values"]["policy"])
+        assert statement["Condition"]["StringEquals"]["aws:ResourceAccount"] == account, service
+        checked += 1
+    assert checked == 4, "sqs, sns, ssm and states are in the default endpoint list"
+
+
+def test_production_example_reaches_its_api_only_through_a_tls12_domain(
+    production_plan: dict[str, Any],
+) -> None:
+    """API Gateway developer guide, "Disable the default endpoint for REST APIs" and "Choose a
+    security policy for your custom domain": the execute-api endpoint accepts TLS 1.0 and bypasses
+    a custom domain's policy unless disabled."""
+    resources = _resources(production_plan)
+    domain = _one(resources, "module.api.aws_api_gateway_domain_name.this[0]")
+    assert domain["security_policy"] == "TLS_1_2"
+    assert domain["endpoint_configuration"][0]["types"] == ["REGIONAL"]
+    _one(resources, "module.api.aws_api_gateway_base_path_mapping.this[0]")
+    assert _one(resources, "module.api.aws_api_gateway_rest_api.this")["disable_execute_api_endpoint"] is True
+
+
+def test_production_example_gives_the_account_its_api_gateway_logging_role(
+    production_plan: dict[str, Any],
+) -> None:
+    """API Gateway developer guide, "Set up CloudWatch logging for REST APIs": a stage cannot
+    enable execution or access logging until the account has a CloudWatch Logs role; a new account
+    has none, so the production example sets it."""
+    resources = _resources(production_plan)
+    _one(resources, "module.api.aws_api_gateway_account.this[0]")

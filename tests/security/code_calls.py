@@ -80,6 +80,19 @@ ACTION_OVERRIDES: dict[tuple[str, str], tuple[str, ...]] = {
 }
 
 # boto3 helpers that are not operations but issue them.
+# The data-access layer's one TransactWriteItems call and the builders of its operations
+# (payments.store.write): a caller of ``transact`` needs the item actions it builds.
+TRANSACT_HELPER = "payments.store.write:transact"
+TRANSACT_BUILDERS = {
+    "transact_put": "PutItem",
+    "transact_update": "UpdateItem",
+    "transact_delete": "DeleteItem",
+    "transact_condition_check": "ConditionCheckItem",
+    # CleanupLock.fence_check (payments.jobs.lock) returns the lock's transact_condition_check:
+    # the cleanup's delete groups carry it from another module, out of the builders' sight.
+    "fence_check": "ConditionCheckItem",
+}
+
 HELPER_METHODS: dict[str, tuple[str, ...]] = {
     "batch_writer": ("dynamodb:BatchWriteItem",),
     "upload_file": ("s3:PutObject",),
@@ -495,10 +508,16 @@ class CodeModel:
         return True
 
     @staticmethod
-    def _transact_actions(module: _Module, function: _Function) -> tuple[str, ...]:
+    def _transact_actions(
+        module: _Module, function: _Function, builders_only: bool = False
+    ) -> tuple[str, ...]:
         """Item actions of a TransactWriteItems: the Put/Update/Delete/ConditionCheck keys the
-        calling function builds (itself or through the functions of its module it calls, e.g. a
-        method that returns one item), else its module, else all four (items built out of sight)."""
+        calling function builds, or the store's builders it calls (``write.transact_put``...),
+        itself or through the functions of its module it calls (e.g. a method that returns one
+        item), else its module, else all four (items built out of sight). The store's own
+        ``transact`` builds nothing: its callers are charged with what they build."""
+        if TRANSACT_HELPER.endswith(f"{module.name}:{function.node.name}") and not builders_only:
+            return ()
         item_action = {
             "Put": "PutItem",
             "Update": "UpdateItem",
@@ -527,9 +546,8 @@ class CodeModel:
                             todo.append(defined[name])
             return scopes
 
-        found: set[str] = set()
-        for scopes in (builders(function.node), [module.tree]):
-            found = {
+        def built(scopes: list[ast.AST]) -> set[str]:
+            keys = {
                 item_action[str(key.value)]
                 for scope in scopes
                 for node in ast.walk(scope)
@@ -537,6 +555,19 @@ class CodeModel:
                 for key in node.keys
                 if isinstance(key, ast.Constant) and key.value in item_action
             }
+            calls = {
+                TRANSACT_BUILDERS[name]
+                for scope in scopes
+                for node in ast.walk(scope)
+                if isinstance(node, ast.Call)
+                for name in [getattr(node.func, "attr", None) or getattr(node.func, "id", None)]
+                if name in TRANSACT_BUILDERS
+            }
+            return keys | calls
+
+        found: set[str] = set()
+        for scopes in (builders(function.node), [module.tree]):
+            found = built(scopes)
             if found:
                 break
         return tuple(f"dynamodb:{a}" for a in sorted(found or item_action.values()))
@@ -708,7 +739,14 @@ class CodeModel:
             return
         if not isinstance(func, ast.Attribute):
             return
-        if self._reference(module, func) is not None:
+        reference = self._reference(module, func)
+        if reference is not None:
+            if reference == ("object", TRANSACT_HELPER):
+                # The store's one TransactWriteItems runs what its caller built: the caller's
+                # builders say which item actions (the helper's own body names none).
+                where = self._where(module, call)
+                actions = self._transact_actions(module, function, builders_only=True)
+                function.aws.extend(AwsCall(a, where) for a in actions)
             return  # our own module function / class / method: handled as a reference
         receiver = func.value
         if (

@@ -21,25 +21,34 @@ PLAN_SUFFIX = "plantest"
 def _plan_against_emulator(request: pytest.FixtureRequest) -> dict[str, Any]:
     """``terraform show -json`` of a plan of the root module against the session's emulator,
     the same way tests/plan/conftest.py makes it (used when that fixture is not visible here:
-    fixtures of tests/plan/conftest.py only reach tests under tests/plan)."""
+    fixtures of tests/plan/conftest.py only reach tests under tests/plan); made only when
+    tests.support.plans has no plan of this module content and these variables yet."""
+    from devkit.emulator.endpoints import selected_backend
     from devkit.terraform import Terraform, TerraformError, prepare_workdir
+    from tests.support.plans import cached_plan
 
     if not (REPO_ROOT / "main.tf").is_file():
         pytest.skip("the root module (main.tf) does not exist yet")
-    emulator = request.getfixturevalue("emulator")
     package = request.getfixturevalue("lambda_package")
-    workdir = prepare_workdir(
-        request.getfixturevalue("tmp_path_factory").mktemp("security-plan"),
-        emulator.endpoint_url,
-        package_path=package.path,
-    )
-    terraform = Terraform(workdir, timeout=900, log_path=workdir / "terraform.log")
-    try:
+    tf_vars = {"environment_suffix": PLAN_SUFFIX}
+
+    def make() -> dict[str, Any]:
+        emulator = request.getfixturevalue("emulator")
+        workdir = prepare_workdir(
+            request.getfixturevalue("tmp_path_factory").mktemp("security-plan"),
+            emulator.endpoint_url,
+            package_path=package.path,
+        )
+        terraform = Terraform(workdir, timeout=900, log_path=workdir / "terraform.log")
         terraform.init_dir()
-        plan: dict[str, Any] = terraform.plan_json({"environment_suffix": PLAN_SUFFIX})
+        plan: dict[str, Any] = terraform.plan_json(tf_vars)
+        return plan
+
+    try:
+        # One plan per module content and variable set, shared with tests/plan and every worker.
+        return cached_plan(tf_vars, make, package_path=package.path, backend=selected_backend("E2E_BACKEND"))
     except TerraformError as exc:
         pytest.fail(f"terraform plan failed:\n{exc}", pytrace=False)
-    return plan
 
 
 @pytest.fixture(scope="session")

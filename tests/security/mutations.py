@@ -206,8 +206,8 @@ MUTATIONS: tuple[Mutation, ...] = (
         (
             (
                 "main.tf",
-                '  kms_key_arn         = module.kms.key_arns["messaging"]\n  alert_email',
-                '  kms_key_arn         = module.kms.key_arns["data"]\n  alert_email',
+                '  kms_key_arn         = module.kms.key_arns["messaging"]\n  publisher_role_arns',
+                '  kms_key_arn         = module.kms.key_arns["data"]\n  publisher_role_arns',
             ),
         ),
     ),

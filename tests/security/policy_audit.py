@@ -450,6 +450,17 @@ ALLOWED: tuple[Allowance, ...] = (
         "policies' (default endpoint policy; an endpoint policy does not replace identity-based "
         "or resource-based policies)",
     ),
+    Allowance(
+        WILDCARD_ISSUE,
+        "aws_vpc_endpoint",
+        "AwsDefaultEndpointPolicy",
+        r"^\* ",
+        "logs, monitoring and xray act on no per-account resource an endpoint policy could match, so "
+        "their endpoints carry AWS's default endpoint policy, written out to be reviewed at plan "
+        "time; it grants nothing, IAM still decides (the other endpoints: OwnAccountResourcesOnly)",
+        "Amazon VPC / AWS PrivateLink Guide, 'Control access to VPC endpoints using endpoint "
+        "policies' (the default endpoint policy allows full access through the endpoint)",
+    ),
 )
 
 

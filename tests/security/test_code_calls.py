@@ -155,7 +155,7 @@ def test_import_time_code_counts_for_every_importer(tmp_path: Path) -> None:
 
 
 def test_every_deployed_handler_is_analysable() -> None:
-    """Each of the eleven handlers exists and resolves to at least one AWS call."""
+    """Each of the twelve handlers exists and resolves to at least one AWS call."""
     model = lambda_code_model(REPO_ROOT)
     handlers = [
         "intake",
@@ -169,6 +169,7 @@ def test_every_deployed_handler_is_analysable() -> None:
         "report",
         "cleanup",
         "sweeper",
+        "authorizer",
     ]
     empty = [h for h in handlers if not model.actions(f"payments.handlers.{h}:handler")]
     assert not empty, f"handlers whose AWS calls the analysis cannot see: {empty}"

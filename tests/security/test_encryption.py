@@ -56,7 +56,8 @@ ENCRYPTED: dict[str, tuple[tuple[str, ...], str]] = {
 SERVICE_PRINCIPALS_FOR: dict[str, set[str]] = {
     "aws_cloudwatch_log_group": {"logs.{region}.amazonaws.com", "delivery.logs.amazonaws.com"},
     "aws_sns_topic": {"cloudwatch.amazonaws.com", "events.amazonaws.com"},
-    "aws_sqs_queue": {"events.amazonaws.com"},
+    # SNS delivers payment-events/payment-failed to the encrypted events queue as itself.
+    "aws_sqs_queue": {"events.amazonaws.com", "sns.amazonaws.com"},
     "aws_xray_encryption_config": {"xray.amazonaws.com"},
     # A CMK-encrypted state machine's log records are decrypted by the vended-logs delivery
     # service before CloudWatch Logs stores them (Step Functions "Data at rest encryption").
@@ -66,6 +67,7 @@ SERVICE_PRINCIPALS_FOR: dict[str, set[str]] = {
 PRINCIPAL_NEEDS: dict[str, tuple[str, ...]] = {
     "cloudwatch.amazonaws.com": ("aws_cloudwatch_metric_alarm", "aws_cloudwatch_composite_alarm"),
     "events.amazonaws.com": ("aws_cloudwatch_event_target",),
+    "sns.amazonaws.com": ("aws_sns_topic_subscription",),
     "delivery.logs.amazonaws.com": ("aws_wafv2_web_acl_logging_configuration", "aws_sfn_state_machine"),
     "xray.amazonaws.com": ("aws_xray_encryption_config",),
     "states.amazonaws.com": ("aws_sfn_state_machine",),

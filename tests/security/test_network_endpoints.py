@@ -47,7 +47,7 @@ def test_interface_endpoints_are_exactly_the_services_the_code_calls(
 ) -> None:
     called: dict[str, set[str]] = {}
     functions = list(plan.resources("aws_lambda_function"))
-    assert len(functions) == 11
+    assert len(functions) == 12
     for _address, values in functions:
         if not values.get("vpc_config"):
             continue

@@ -89,9 +89,14 @@ IDEMPOTENCY = TableSchema(
     range_key=None,
     attributes=MappingProxyType({"idempotency_key": "S"}),
 )
+CLIENTS = TableSchema(
+    hash_key="key_id",
+    range_key=None,
+    attributes=MappingProxyType({"key_id": "S"}),
+)
 # Keyed as the data module's `aws_dynamodb_table.this` instances.
 TABLES: Mapping[str, TableSchema] = MappingProxyType(
-    {"transactions": TRANSACTIONS, "audit": AUDIT, "idempotency": IDEMPOTENCY}
+    {"transactions": TRANSACTIONS, "audit": AUDIT, "idempotency": IDEMPOTENCY, "clients": CLIENTS}
 )
 
 

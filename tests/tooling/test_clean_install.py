@@ -18,6 +18,9 @@ import pytest
 
 from devkit.cli import EXTRA_HINT
 
+# slow (a clean `pip install .` into a new venv): `make test` runs it, `make check` leaves it out.
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parents[2]
 INSTALL_TIMEOUT_S = 600
 

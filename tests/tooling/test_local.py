@@ -156,6 +156,7 @@ def test_failed_up_prints_the_terraform_error_block_and_where_the_logs_are(local
     assert "Error: Invalid value for variable" in kept[0].read_text()
     assert f"emulator log: {local_dir / 'emulator.log'}" in result.output
     assert (local_dir / "emulator.log").is_file()
+    assert result.output.rstrip().endswith("to clean up, run: make down")
 
 
 def _recorded_progress(name: str) -> list[dict[str, object]]:
@@ -238,3 +239,118 @@ def test_up_passes_the_apply_progress_to_the_display(monkeypatch: pytest.MonkeyP
     assert callable(seen["progress"]) and callable(seen["on_apply_progress"])
     assert "terraform apply: 3 resource changes planned" in result.output
     assert "terraform apply: 3/3 resource changes done" in result.output
+
+
+def test_apply_progress_at_80_columns_keeps_count_and_time_and_shortens_the_resource() -> None:
+    import io
+
+    from rich.console import Console
+
+    from devkit.cli.local_cmd import _Display
+    from devkit.terraform import ApplyProgress
+
+    buffer = io.StringIO()
+    console = Console(file=buffer, force_terminal=True, width=80)
+    progress = ApplyProgress()
+    progress.total, progress.done, progress.phase = 249, 123, "applying"
+    progress.current = 'module.functions.aws_iam_role_policy_attachment.this["sweeper"]'
+    with _Display(console, "terraform apply") as display:
+        display.changes(progress)
+        assert display._progress is not None
+        display._progress.refresh()
+        frame = buffer.getvalue().split("\r")[-1]
+    plain = __import__("re").sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", frame)
+    line = next(row for row in plain.splitlines() if "123/249" in row)
+    assert len(line) <= 80 and "0:00:0" in line
+    assert 'this["sweeper"]' in line and "…" in line
+
+
+def test_next_steps_are_one_line_curls_and_commands_that_need_no_variables() -> None:
+    from devkit.cli.local_cmd import next_steps
+    from devkit.terraform import REPO_ROOT
+
+    url = "http://127.0.0.1:4321/restapis/abc123/prod/_user_request_"
+    outputs = {"api_invoke_url": url, "api_key_values": {"partner": "k3y", "mobile": "m"}}
+    lines = next_steps(outputs, REPO_ROOT / ".local/moto/stack", {"txn_1": "COMPLETED"})
+    create = next(line for line in lines if line.startswith("curl -sS -X POST"))
+    assert f"{url}/transactions" in create and "x-api-key: k3y" in create and "Idempotency-Key" in create
+    assert f"curl -sS {url}/transactions/txn_1 -H 'x-api-key: k3y'" in lines
+    assert ".venv/bin/ops --tf-dir .local/moto/stack status" in lines
+    assert 'eval "$(.venv/bin/devkit env)"' in lines
+
+
+def test_env_prints_export_lines_of_the_local_deployment(local_dir: Path) -> None:
+    from devkit.cli.local_cmd import env as env_cmd
+
+    assert CliRunner().invoke(env_cmd, []).exit_code == 1  # nothing deployed: says `make up`
+    (local_dir / "moto").mkdir()
+    (local_dir / "moto" / "outputs.json").write_text(
+        json.dumps(
+            {
+                "aws_endpoint_url": {"value": "http://127.0.0.1:4321"},
+                "region": {"value": "us-east-1"},
+                "api_invoke_url": {"value": "http://127.0.0.1:4321/restapis/a/prod/_user_request_"},
+                "api_key_values": {"value": {"partner": "k3y"}, "sensitive": True},
+            }
+        )
+    )
+    result = CliRunner().invoke(env_cmd, [])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert all(line.startswith("export ") for line in lines)
+    assert "export AWS_ENDPOINT_URL=http://127.0.0.1:4321" in lines
+    assert "export AWS_ACCESS_KEY_ID=test" in lines and "export API_KEY=k3y" in lines
+    assert f"export OPS_TF_DIR={local_dir / 'moto' / 'stack'}" in lines
+
+
+def test_tf_config_writes_the_mirror_cli_config_without_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from devkit.cli import local_cmd
+
+    mirror = tmp_path / "mirror"
+    (mirror / "registry.terraform.io/hashicorp/aws/5.100.0/linux_amd64").mkdir(parents=True)
+    monkeypatch.setenv("TF_PLUGIN_MIRROR", str(mirror))
+    config = tmp_path / "terraformrc"
+    monkeypatch.setattr(local_cmd, "terraform_env", lambda: {"TF_CLI_CONFIG_FILE": str(config)})
+    result = CliRunner().invoke(local_cmd.tf_config, [])
+    assert result.exit_code == 0, result.output
+    assert f"export TF_CLI_CONFIG_FILE={config}" in result.stdout
+
+
+def test_up_ends_with_the_curls_and_prints_the_links_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What `make up` prints after a successful apply and demo (no emulator, no terraform)."""
+    from devkit.cli import local_cmd
+    from devkit.terraform import REPO_ROOT
+
+    url = "http://127.0.0.1:4321/restapis/abc123/prod/_user_request_"
+    outputs = {
+        "api_invoke_url": url,
+        "api_key_values": {"partner": "k3y"},
+        "oncall_links": {"dashboard": "https://console.example/dashboard"},
+    }
+
+    def fake_up(**kwargs: object) -> local.UpResult:
+        kwargs["progress"]("$ ops links --format plain\ndashboard  https://console.example/dashboard")  # type: ignore[operator]
+        return local.UpResult(
+            backend="moto",
+            endpoint_url="http://127.0.0.1:4321",
+            region="us-east-1",
+            suffix="local",
+            stack_dir=REPO_ROOT / ".local" / "moto" / "stack",
+            outputs=outputs,
+            sensitive={"api_key_values"},
+            package=None,  # type: ignore[arg-type]
+            resource_count=248,
+            demo_transactions={"txn_1": "COMPLETED"},
+        )
+
+    monkeypatch.setattr(local_cmd, "local_up", fake_up)
+    result = CliRunner().invoke(up_cmd, [], env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    assert result.output.count("https://console.example/dashboard") == 1
+    lines = result.stdout.splitlines()
+    assert lines[-1] == 'eval "$(.venv/bin/devkit env)"'
+    assert f"curl -sS {url}/transactions/txn_1 -H 'x-api-key: k3y'" in lines
+    assert any(line.startswith(f"curl -sS -X POST {url}/transactions ") for line in lines)
+    assert "k3y" not in result.stderr  # the key is in the paste-ready lines only, not the summary

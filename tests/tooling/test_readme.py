@@ -39,3 +39,99 @@ def test_first_screen_gives_exactly_two_setup_commands() -> None:
     assert commands == ["make up", "make test"]
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert "make test" in ci, ".ci/run must run the README's test command"
+
+
+# -- numbers and commands that must agree with the code --------------------------------------------------
+
+
+def test_one_minimum_terraform_version_everywhere() -> None:
+    from devkit.terraform.paths import required_terraform_version
+
+    version = required_terraform_version()
+    assert f"## Quick start (a fresh machine: Python 3.11+, Terraform {version}+, make)" in README
+    for example in sorted((ROOT / "examples").glob("*/*.tf")):
+        for found in re.findall(r'required_version\s*=\s*">=\s*([0-9.]+)"', example.read_text()):
+            assert found == version, f"{example.relative_to(ROOT)} requires >= {found}, the root >= {version}"
+
+
+def _make_targets() -> list[str]:
+    text = (ROOT / "Makefile").read_text(encoding="utf-8")
+    return re.findall(r"^([a-z-]+):.*## ", text, re.MULTILINE)
+
+
+def test_readme_lists_every_make_help_target() -> None:
+    listed = re.search(r"`make help` lists the\s+targets: `([^`]+)`", README)
+    assert listed is not None
+    assert listed.group(1).split() == _make_targets()
+
+
+def test_every_make_command_in_the_docs_is_a_target() -> None:
+    from tests.support.docs import DOCS, tool_commands
+
+    targets = set(_make_targets())
+    for doc in DOCS:
+        for command in tool_commands(doc, "make"):
+            named = [word for word in command.split()[1:] if "=" not in word]
+            assert named and set(named) <= targets, f"{doc}: `{command}`"
+
+
+def test_every_inline_ops_command_in_the_docs_names_a_command_and_its_options() -> None:
+    """`ops <command> --option ...` in running text: the command exists and takes every option shown
+    (placeholders like <day> aside), so a renamed flag cannot linger in the docs."""
+    import click
+
+    from ops.cli.main import cli
+    from tests.support.docs import DOCS
+
+    for doc in DOCS:
+        text = (ROOT / doc).read_text(encoding="utf-8")
+        for span in re.findall(r"`((?:\.venv/bin/)?ops [^`]+)`", text):
+            words = span.split()[1:]
+            while words and words[0].startswith("--") and words[0] != "--help":
+                words = words[2:] if words[0] in ("--tf-dir", "--outputs-file", "--suffix") else words[1:]
+            if not words or words[0].startswith("<") or words[0] == "--help":
+                continue
+            command = cli.commands.get(words[0])
+            assert isinstance(command, click.Command), f"{doc}: `{span}` names no ops command"
+            known = {opt for p in [*command.params, *cli.params] for opt in [*p.opts, *p.secondary_opts]}
+            unknown = [w for w in words if w.startswith("-") and w.split("=")[0] not in known]
+            assert not unknown, f"{doc}: `{span}`: {unknown} not options of ops {words[0]}"
+
+
+def test_docker_compose_matches_the_free_edition_and_the_pins() -> None:
+    import yaml
+
+    from devkit.terraform import EMULATOR_ENDPOINT_SERVICES
+
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
+    service = compose["services"]["localstack"]
+    environment = dict(item.split("=", 1) for item in service["environment"])
+    assert "PERSISTENCE" not in environment  # a paid feature
+    services = set(re.fullmatch(r"\$\{SERVICES:-([a-z0-9,]+)\}", environment["SERVICES"]).group(1).split(","))  # type: ignore[union-attr]
+    assert not services & {"wafv2", "xray"}  # not in the free edition
+    # LocalStack's names for the provider's endpoint keys: every other service the module calls is there.
+    renamed = {"cloudwatchlogs": "logs", "eventbridge": "events", "sfn": "stepfunctions"}
+    wanted = {renamed.get(s, s) for s in EMULATOR_ENDPOINT_SERVICES} - {"wafv2", "xray"}
+    assert services == wanted
+    pinned = re.search(
+        r"^localstack-core(?:\[\w+\])?==([0-9.]+)", (ROOT / "requirements-localstack.txt").read_text(), re.M
+    )
+    assert pinned is not None
+    assert service["image"] == f"localstack/localstack:${{LOCALSTACK_VERSION:-{pinned.group(1)}}}"
+    assert "127.0.0.1:4566:4566" in service["ports"]
+    header = (ROOT / "docker-compose.yml").read_text(encoding="utf-8").split("name:", 1)[0]
+    assert "enable_waf = false" in header and "apply fails" not in header
+
+
+def test_lock_files_pin_one_provider_version_inside_the_constraint() -> None:
+    versions = set()
+    for lock in (ROOT / ".terraform.lock.hcl", ROOT / "examples/complete/.terraform.lock.hcl"):
+        text = lock.read_text(encoding="utf-8")
+        block = re.search(r'provider "registry.terraform.io/hashicorp/aws" \{(.*?)\n\}', text, re.S)
+        assert block is not None, lock
+        versions.add(re.search(r'version\s*=\s*"([0-9.]+)"', block.group(1)).group(1))  # type: ignore[union-attr]
+        assert re.search(r'"h1:[A-Za-z0-9+/=]+"', block.group(1)), lock
+    assert len(versions) == 1
+    major, minor, _ = (int(p) for p in versions.pop().split("."))
+    # versions.tf: ">= 5.100, < 6.0"
+    assert major == 5 and minor >= 100

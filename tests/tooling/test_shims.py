@@ -544,3 +544,32 @@ def test_a_schedule_created_twice_with_one_token_exists_once(moto_emulator: Emul
     assert again["ScheduleArn"] == first["ScheduleArn"]
     with pytest.raises(ClientError, match="ConflictException"):
         scheduler.create_schedule(**{**request, "ClientToken": "another-call"})
+
+
+def test_a_restored_table_gets_the_kms_key_and_billing_mode_it_was_asked_for(moto_emulator: Emulator) -> None:
+    """Stock moto drops RestoreTableToPointInTime's SSESpecificationOverride and BillingModeOverride
+    (the copy is unencrypted, with no billing mode); AWS applies both, and `ops restore` relies on it."""
+    dynamodb = moto_emulator.client("dynamodb")
+    key_arn = moto_emulator.client("kms").create_key()["KeyMetadata"]["Arn"]
+    source, target = _name("restore-src"), _name("restore-dst")
+    dynamodb.create_table(
+        TableName=source,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
+    )
+    dynamodb.put_item(TableName=source, Item={"k": {"S": "one"}})
+    restored = dynamodb.restore_table_to_point_in_time(
+        SourceTableName=source,
+        TargetTableName=target,
+        UseLatestRestorableTime=True,
+        BillingModeOverride="PAY_PER_REQUEST",
+        SSESpecificationOverride={"Enabled": True, "SSEType": "KMS", "KMSMasterKeyId": key_arn},
+    )["TableDescription"]
+    assert restored["SSEDescription"]["KMSMasterKeyArn"] == key_arn
+    table = dynamodb.describe_table(TableName=target)["Table"]
+    assert table["SSEDescription"]["KMSMasterKeyArn"] == key_arn
+    assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+    assert dynamodb.get_item(TableName=target, Key={"k": {"S": "one"}})["Item"]["k"]["S"] == "one"
+    for name in (source, target):
+        dynamodb.delete_table(TableName=name)

@@ -34,6 +34,7 @@ from devkit.terraform import (
     terraform_env,
 )
 from devkit.terraform.mirror import search_roots
+from devkit.terraform.workdir import local_stage_outputs
 
 TERRAFORM = shutil.which("terraform")
 
@@ -172,7 +173,12 @@ def test_override_sets_test_credentials_fail_fast_retries_and_every_endpoint() -
 
 @pytest.mark.skipif(TERRAFORM is None, reason="terraform not installed")
 def test_override_is_canonically_formatted_hcl() -> None:
-    text = render_override("http://127.0.0.1:4566", aliases=["replica"], local_backend=True)
+    text = render_override(
+        "http://127.0.0.1:4566",
+        aliases=["replica"],
+        local_backend=True,
+        stage_outputs=("module.api.rest_api_id", "module.api.stage_name"),
+    )
     proc = subprocess.run(  # noqa: S603 - the installed terraform binary
         [TERRAFORM or "terraform", "fmt", "-"], input=text, capture_output=True, text=True, check=False
     )
@@ -200,6 +206,20 @@ def test_workdir_gets_the_override_and_the_repository_does_not(tmp_path: Path) -
     # Re-preparing for another endpoint rewrites the override in place.
     prepare_workdir(dest, "http://127.0.0.1:9999", source=root, package_path=package)
     assert "9999" in (dest / OVERRIDE_FILENAME).read_text()
+
+
+def test_local_copy_of_the_root_answers_api_invoke_url_with_the_emulator_stage_url(tmp_path: Path) -> None:
+    dest = prepare_workdir(tmp_path / "stack", "http://127.0.0.1:4321", source=REPO_ROOT)
+    override = (dest / OVERRIDE_FILENAME).read_text()
+    assert local_stage_outputs(REPO_ROOT) == ("module.api.rest_api_id", "module.api.stage_name")
+    assert 'output "api_invoke_url" {' in override
+    assert (
+        '"http://127.0.0.1:4321/restapis/${module.api.rest_api_id}/${module.api.stage_name}/_user_request_"'
+        in override
+    )
+    # A configuration without those outputs gets no output override (it would not apply).
+    assert 'output "' not in render_override("http://127.0.0.1:1")
+    assert local_stage_outputs(tmp_path) is None
 
 
 def test_repository_root_never_holds_an_override_file() -> None:

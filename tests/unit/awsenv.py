@@ -43,6 +43,7 @@ def names() -> dict[str, str]:
         "TRANSACTIONS_TABLE": f"payment-transactions-{s}",
         "AUDIT_TABLE": f"payment-audit-{s}",
         "IDEMPOTENCY_TABLE": f"payment-idempotency-{s}",
+        "CLIENTS_TABLE": f"payment-clients-{s}",
         "BY_DAY_INDEX": "by-day",
         "BY_CUSTOMER_INDEX": "by-customer",
         "BY_MERCHANT_INDEX": "by-merchant",
@@ -208,6 +209,7 @@ def build(n: Mapping[str, str] | None = None) -> AwsEnv:
     tables.create_table(ddb, tables.TRANSACTIONS, n["TRANSACTIONS_TABLE"])
     tables.create_table(ddb, tables.AUDIT, n["AUDIT_TABLE"])
     tables.create_table(ddb, tables.IDEMPOTENCY, n["IDEMPOTENCY_TABLE"])
+    tables.create_table(ddb, tables.CLIENTS, n["CLIENTS_TABLE"])
 
     dlq = sqs.create_queue(QueueName=f"failed-transactions-dlq-{SUFFIX}")["QueueUrl"]
     dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
@@ -215,7 +217,7 @@ def build(n: Mapping[str, str] | None = None) -> AwsEnv:
         QueueName=f"failed-transactions-{SUFFIX}",
         Attributes={
             "VisibilityTimeout": "360",
-            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "3"}),
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "5"}),
         },
     )
     sqs.create_queue(

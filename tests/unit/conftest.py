@@ -35,7 +35,10 @@ def ctx() -> Any:
 @pytest.fixture
 def processor_sim(monkeypatch: pytest.MonkeyPatch) -> Iterator[ProcessorServer]:
     """The HTTPS processor simulator on 127.0.0.1, trusted through PROCESSOR_CA_BUNDLE."""
-    with serve(stall_s=0.6) as server:
+    # The client's timeout only has to be shorter than the stall (a stalled answer times out); it
+    # must also leave room for a TLS handshake and an answer on a loaded machine: 0.3 s did not on
+    # two xdist workers beside other suites (a lookup timed out), 1.5 s does.
+    with serve(stall_s=3.0) as server:
         monkeypatch.setenv("PROCESSOR_CA_BUNDLE", str(server.ca_bundle))
-        monkeypatch.setenv("PROCESSOR_TIMEOUT_SECONDS", "0.3")
+        monkeypatch.setenv("PROCESSOR_TIMEOUT_SECONDS", "1.5")
         yield server

@@ -18,7 +18,7 @@ The threads never run at the same time: each stops before every AWS or processor
 
 SQS is modelled at the level the code sees it: each delivery is a retry-consumer invocation; a
 message can be delivered again while in flight (visibility expiry), returns after a failure, and
-moves to the DLQ after three receives; ``redrive`` moves the DLQ back. Time is a fake clock the
+moves to the DLQ after five receives (MAX_RECEIVES); ``redrive`` moves the DLQ back. Time is a fake clock the
 scheduler advances (lease expiry, the sweeper's budget, the processor's 24 h key retention).
 """
 
@@ -48,7 +48,7 @@ from tests.unit import awsenv
 ENDPOINT = "https://processor.model.test/v1/charges"
 CREDENTIAL = "model-credential"
 TASK_ATTEMPTS = 3  # Step Functions: the first invocation and two retries
-MAX_RECEIVES = 3  # failed-transactions maxReceiveCount
+MAX_RECEIVES = 5  # failed-transactions maxReceiveCount (modules/messaging: AWS advises >= 5 for Lambda)
 CLIENT_PATIENCE_MS = 3600 * 1000  # well inside the 24 h an Idempotency-Key is kept
 
 

@@ -1,14 +1,24 @@
-"""GET /health: healthy, degraded, unhealthy."""
+"""GET /health: healthy, degraded, unhealthy; cached per container, alerting on a change only."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from typing import Any
 
+import pytest
 from payments.handlers import health
 
 from tests.unit.awsenv import AwsEnv, api_event, body_of
 from tests.unit.flows import CTX
+
+
+@pytest.fixture(autouse=True)
+def fresh_cache() -> Iterator[None]:
+    """Each test starts with a container that has not checked yet."""
+    health.CACHE.clear()
+    yield
+    health.CACHE.clear()
 
 
 def check() -> tuple[int, dict[str, Any]]:
@@ -111,3 +121,35 @@ def test_unreadable_alarms_only_degrade(aws: AwsEnv, monkeypatch: Any) -> None:
     assert code == 200
     assert body["status"] == "degraded"
     assert body["checks"]["alarms"] == {"status": "warn", "error": "AccessDenied"}
+
+
+def test_repeated_requests_reuse_the_checked_result(aws: AwsEnv, monkeypatch: Any) -> None:
+    """/health is public: within the cache period a flood costs one round of AWS calls."""
+    from payments import clients
+
+    calls = {"describe_table": 0}
+    original = clients.dynamodb().describe_table
+
+    def counting(**kwargs: Any) -> Any:
+        calls["describe_table"] += 1
+        return original(**kwargs)
+
+    monkeypatch.setattr(clients.dynamodb(), "describe_table", counting)
+    answers = [check() for _ in range(20)]
+
+    assert calls["describe_table"] == 3, "one check (three tables) for twenty requests"
+    assert [body["cached"] for _, body in answers] == [False] + [True] * 19
+    assert {code for code, _ in answers} == {200}
+
+
+def test_an_unhealthy_platform_alerts_once_per_change_not_per_request(aws: AwsEnv) -> None:
+    aws.ddb.delete_table(TableName=aws.n["AUDIT_TABLE"])
+    ttl = health.CACHE.ttl_ms
+    health.CACHE.ttl_ms = 0  # every request checks again: only the state change may alert
+    try:
+        codes = [check()[0] for _ in range(5)]
+    finally:
+        health.CACHE.ttl_ms = ttl
+
+    assert codes == [503] * 5
+    assert len(aws.notifications("alerts")) == 1

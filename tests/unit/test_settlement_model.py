@@ -31,7 +31,8 @@ from moto import mock_aws
 
 from tests.unit import awsenv, model
 
-pytestmark = pytest.mark.fuzz
+# slow: ~3 minutes of schedules; `make test` runs it, `make check` leaves it out.
+pytestmark = [pytest.mark.fuzz, pytest.mark.slow]
 
 EXAMPLES = int(os.environ.get("MODEL_EXAMPLES", "500"))
 SEED = int(os.environ.get("MODEL_SEED", "20261129"))

@@ -375,7 +375,7 @@ def test_no_failed_notification_for_attempts_that_will_be_retried(platform: mode
     steps.failure_step(platform.services, txn, ts, {"Error": "ProcessorUnavailable"})
     platform.pull_failed_queue()
     [message] = platform.queue
-    for _ in range(3):  # three receives, each attempt fails at the processor
+    for _ in range(model.MAX_RECEIVES):  # every receive the queue allows, each failing at the processor
         platform.clock.now += (platform.services.settings.settlement_lease_seconds + 1) * 1000
         delivery = platform.deliver(message)
         step_until(platform, delivery, "processor.POST", fault="refused")
@@ -390,7 +390,7 @@ def test_no_failed_notification_for_attempts_that_will_be_retried(platform: mode
         if n["MessageAttributes"]["event_type"]["Value"] == "transaction.failed"
     ]
     assert failed == []  # "transaction.failed" is final; these attempts are retried
-    assert current(platform)["attempts"] == 4
+    assert current(platform)["attempts"] == 1 + model.MAX_RECEIVES  # the first attempt and one per receive
 
 
 class ShrinkingContext(awsenv.FakeContext):
@@ -424,3 +424,43 @@ def test_a_retry_batch_stops_before_the_function_time_out_and_hands_the_rest_bac
     statuses = {t["transaction_id"]: t["status"] for t in aws.transactions()}
     assert statuses[ids[0]] == "COMPLETED"
     assert statuses[ids[1]] == statuses[ids[2]] == "PENDING"  # untouched, not cut off mid-way
+
+
+# ---------------------------------------------------------------------------- EXPRESS duplicates
+
+
+def _step_deepest(platform: model.Platform, actor: model.Actor) -> None:
+    target = actor
+    while target.awaiting is not None and not target.awaiting.done:
+        target = target.awaiting
+    platform.scheduler.step(target)
+
+
+def test_a_duplicate_express_execution_cannot_charge_twice_or_contradict(platform: model.Platform) -> None:
+    """StartExecution is idempotent by name only for STANDARD workflows (Step Functions API
+    reference, StartExecution); with EXPRESS (the production example) the intake's replay path
+    starts a second execution beside the first. Two executions of one PENDING transaction,
+    interleaved call by call, still charge at most once and reach one consistent outcome: the
+    settlement protocol's conditional transitions, not name de-duplication, are the guard."""
+    client = platform.client("k1", "tok_visa_4242", "merch_reg")
+    finish(platform, client)
+    [first] = [a for a in platform.scheduler.live() if a.kind == "workflow"]
+    [item] = model.transactions(platform)
+    assert item["status"] == "PENDING"
+    platform.start_execution(item["transaction_id"], int(item["timestamp"]))  # the replay's start
+    executions = [a for a in platform.scheduler.live() if a.kind == "workflow"]
+    assert len(executions) == 2 and first in executions
+
+    for _ in range(2_000):  # alternate the two executions one AWS call at a time
+        live = [a for a in executions if not a.done]
+        if not live:
+            break
+        for execution in live:
+            _step_deepest(platform, execution)
+    assert all(a.done for a in executions)
+
+    model.drive_calm(platform)
+    model.check_invariants(platform)  # <= 1 charge, terminal, one outcome notification, audit = stream
+    [final] = model.transactions(platform)
+    assert final["status"] == "COMPLETED"
+    assert len(platform.ledger.charges_for(final["transaction_id"])) == 1

@@ -57,7 +57,12 @@ def test_every_dynamodb_write_in_payments_and_ops_goes_through_the_store() -> No
         for line, name in _write_calls(path)
     ]
     assert outside == [], "DynamoDB writes outside payments.store.write:\n" + "\n".join(outside)
-    assert {name for _, name in _write_calls(LAYER)} == {"update_item", "delete_item", "transact_write_items"}
+    assert {name for _, name in _write_calls(LAYER)} == {
+        "put_item",
+        "update_item",
+        "delete_item",
+        "transact_write_items",
+    }
 
 
 def test_the_enumeration_sees_client_and_resource_style_writes(tmp_path: Path) -> None:
@@ -228,3 +233,28 @@ def test_every_lock_write_increments_the_lock_items_version(aws: AwsEnv) -> None
     assert version() == 4
     lock.release()
     assert "Item" not in aws.ddb.get_item(TableName=table, Key=lock_key(KEY_NAMES), ConsistentRead=True)
+
+
+def test_a_replacing_put_must_carry_the_next_version_and_is_refused_on_another() -> None:
+    import boto3
+    from moto import mock_aws
+    from payments.store import write
+
+    with mock_aws():
+        ddb = boto3.client("dynamodb", region_name="us-east-1")
+        ddb.create_table(
+            TableName="t",
+            KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        row = {"k": {"S": "a"}, "version": {"N": "1"}}
+        assert write.put(ddb, "t", row, condition="attribute_not_exists(k)", read_version=write.ANY_VERSION)
+        assert not write.put(
+            ddb, "t", row, condition="attribute_not_exists(k)", read_version=write.ANY_VERSION
+        )
+        with pytest.raises(ValueError, match="must be written at 2"):
+            write.put(ddb, "t", row, condition=None, read_version=1)
+        assert write.put(ddb, "t", {**row, "version": {"N": "2"}}, condition=None, read_version=1)
+        assert not write.put(ddb, "t", {**row, "version": {"N": "2"}}, condition=None, read_version=1)
+        assert ddb.get_item(TableName="t", Key={"k": {"S": "a"}})["Item"]["version"] == {"N": "2"}

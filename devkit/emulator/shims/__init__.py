@@ -13,7 +13,8 @@ touch test emulation; nothing here is production code.
   :mod:`.sfn`, :mod:`.sqs`, :mod:`.ec2`, :mod:`.idempotency` (``ClientToken``), :mod:`.lambda_`,
   :mod:`.ssm`.
 * :data:`RUNTIME_SHIMS` (:func:`install_runtime`, :mod:`.runtime`) — what the deployed code meets at
-  run time (Step Functions JSONPath, S3 bucket-policy conditions, DescribeAlarms filters).
+  run time (Step Functions JSONPath, S3 bucket-policy conditions, DescribeAlarms filters, DynamoDB
+  restore overrides).
 
 The X-Ray control plane moto lacks is not a shim but an emulation of a missing service:
 :mod:`devkit.emulator.xray_fake`.
@@ -45,6 +46,7 @@ from devkit.emulator.shims.lambda_ import (
 )
 from devkit.emulator.shims.runtime import (
     shim_cloudwatch_describe_alarms_filters,
+    shim_dynamodb_restore_overrides,
     shim_s3_bucket_policy_conditions,
     shim_sfn_definite_jsonpath,
 )
@@ -94,6 +96,7 @@ RUNTIME_SHIMS: tuple[Callable[[], None], ...] = (
     shim_sfn_definite_jsonpath,
     shim_s3_bucket_policy_conditions,
     shim_cloudwatch_describe_alarms_filters,
+    shim_dynamodb_restore_overrides,
 )
 
 _install_lock = threading.Lock()

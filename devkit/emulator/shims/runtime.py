@@ -11,6 +11,8 @@ was.
   statement (``Bool aws:SecureTransport false``) denies every PutObject/GetObject. This shim evaluates
   the conditions, so a policy that would refuse the platform's own writes on AWS refuses them here too.
 * :func:`shim_cloudwatch_describe_alarms_filters` — DescribeAlarms honours only one filter.
+* :func:`shim_dynamodb_restore_overrides` — RestoreTableToPointInTime drops the KMS key and billing
+  mode it is asked for.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from typing import Any
 from jsonpath_ng.ext import parse
 from moto.cloudwatch.responses import CloudWatchResponse
 from moto.core.responses import ActionResult
+from moto.dynamodb.responses import DynamoHandler, DynamoResult
 from moto.iam.access_control import PermissionResult
 from moto.s3.models import FakeBucket
 from moto.s3.responses import S3Response
@@ -242,3 +245,33 @@ def shim_cloudwatch_describe_alarms_filters() -> None:
 
     describe_alarms._all_filters_shim = True  # type: ignore[attr-defined]
     CloudWatchResponse.describe_alarms = describe_alarms  # type: ignore[method-assign,assignment]
+
+
+# -- DynamoDB -----
+
+
+def shim_dynamodb_restore_overrides() -> None:
+    """moto 5.2.5's ``RestoreTableToPointInTime`` copies the source's keys, indexes and current items
+    but drops ``SSESpecificationOverride`` and ``BillingModeOverride``: the copy comes back without
+    encryption and without a billing mode. AWS applies both (``ops restore`` passes the source's CMK
+    and billing mode), so does the shim. The copy still holds the source's *current* items: moto keeps
+    no history and ignores ``RestoreDateTime`` (the drill's time semantics are unit-tested with
+    recorded items in ``tests/ops/test_ops_restore.py``).
+    """
+    original = _own_attribute(DynamoHandler, "restore_table_to_point_in_time")
+    if getattr(original, "_overrides_shim", False):
+        return
+
+    def restore_table_to_point_in_time(handler: Any) -> Any:
+        result = original(handler)
+        body = handler.body
+        table = handler.dynamodb_backend.get_table(body["TargetTableName"])
+        sse = body.get("SSESpecificationOverride") or {}
+        if sse.get("Enabled"):
+            table.sse_specification = {"Enabled": True, "SSEType": sse.get("SSEType", "KMS"), **sse}
+        if body.get("BillingModeOverride"):
+            table.billing_mode = body["BillingModeOverride"]
+        return DynamoResult(table.describe()) if sse or body.get("BillingModeOverride") else result
+
+    restore_table_to_point_in_time._overrides_shim = True  # type: ignore[attr-defined]
+    DynamoHandler.restore_table_to_point_in_time = restore_table_to_point_in_time  # type: ignore[method-assign,assignment]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from payments import idempotency, money
+from payments import idempotency, money, principals
 from payments.handlers._api import guarded, respond
 from payments.handlers._runtime import count, entrypoint, logger, services
 from payments.intake import create_transaction
@@ -12,12 +12,14 @@ from payments.responses import HttpRequest, parse_event
 from payments.validation import parse_and_validate
 
 
-def _create(request: HttpRequest) -> dict[str, Any]:
+def _create(request: HttpRequest, principal: principals.Principal | None) -> dict[str, Any]:
     request.require_json()
     raw = request.body_bytes()
     key = idempotency.require_key(request.headers)
     payment = parse_and_validate(raw)
-    result = create_transaction(services(), payment, key, request.api_key_id)
+    principals.require_merchant(principal, payment.merchant_id)
+    scope = principals.idempotency_scope(principal, request.api_key_id)
+    result = create_transaction(services(), payment, key, scope)
     transaction_id = result.body.get("transaction_id")
     logger.append_keys(transaction_id=transaction_id)
     if result.replayed:
@@ -36,9 +38,10 @@ def _create(request: HttpRequest) -> dict[str, Any]:
     return respond(request, result.status_code, result.body, {"Location": f"/transactions/{transaction_id}"})
 
 
-def _dry_run(request: HttpRequest) -> dict[str, Any]:
+def _dry_run(request: HttpRequest, principal: principals.Principal | None) -> dict[str, Any]:
     request.require_json()
     payment = parse_and_validate(request.body_bytes())
+    principals.require_merchant(principal, payment.merchant_id)
     count("ValidationDryRun")
     return respond(
         request,
@@ -56,6 +59,7 @@ def _dry_run(request: HttpRequest) -> dict[str, Any]:
 def handler(event: Any, context: Any) -> dict[str, Any]:
     request = parse_event(event, getattr(context, "aws_request_id", None))
     logger.set_correlation_id(request.request_id)
+    principal = principals.from_event(event)
     if request.resource == "/validate" or request.path.endswith("/validate"):
-        return guarded(request, lambda: _dry_run(request))
-    return guarded(request, lambda: _create(request))
+        return guarded(request, lambda: _dry_run(request, principal))
+    return guarded(request, lambda: _create(request, principal))

@@ -36,6 +36,11 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
             "rows in shards beyond DAY_SHARDS: the shard count was lowered; they are counted",
             extra={"shards": report.shards_beyond_writer},
         )
+    if report.malformed_amounts:
+        logger.warning(
+            "rows without an integer amount_minor: counted, in no total",
+            extra={"rows": report.malformed_amounts, "examples": list(report.malformed_examples)},
+        )
     location = (
         upload_report(jobs.client("s3"), config.archive_bucket, report, force=force) if upload else None
     )
@@ -50,6 +55,7 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
         "rejected": report.rejected,
         "rejection_rate": round(report.rejection_rate, 6),
         "currencies": sorted(report.totals_minor),
+        "malformed_amounts": report.malformed_amounts,
         "queries": report.queries,
         "items_read": report.items_read,
         "uploaded_to": location,

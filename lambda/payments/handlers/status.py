@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from payments import ids
+from payments import ids, principals
 from payments.errors import InvalidRequest, NotFound
 from payments.handlers._api import guarded, respond
 from payments.handlers._runtime import count, entrypoint, logger, services
@@ -12,15 +12,20 @@ from payments.notify import summary
 from payments.responses import HttpRequest, parse_event
 
 
-def _lookup(request: HttpRequest) -> dict[str, Any]:
+def _lookup(request: HttpRequest, principal: principals.Principal | None) -> dict[str, Any]:
     transaction_id = request.path_parameters.get("id") or request.path_parameters.get("transaction_id") or ""
     if not ids.is_transaction_id(transaction_id):
         raise InvalidRequest("parameter_invalid", "id must be a transaction id (txn_...).", "id")
     logger.append_keys(transaction_id=transaction_id)
     item = services().repo.get(transaction_id)
     owner = item.get("api_key_id") if item else None
-    # Another API key's transaction is reported as missing: existence is not disclosed.
-    if item is None or (owner and request.api_key_id and owner != request.api_key_id):
+    # Another API key's transaction is reported as missing: existence is not disclosed. With an
+    # authenticated client, the merchant scope decides instead (a partner reads its merchants').
+    if principal is not None:
+        hidden = item is not None and not principals.visible(principal, item.get("merchant_id"))
+    else:
+        hidden = bool(owner and request.api_key_id and owner != request.api_key_id)
+    if item is None or hidden:
         raise NotFound("resource_missing", "No such transaction.", "id")
     count("StatusRead")
     return respond(request, 200, summary(item))
@@ -30,4 +35,5 @@ def _lookup(request: HttpRequest) -> dict[str, Any]:
 def handler(event: Any, context: Any) -> dict[str, Any]:
     request = parse_event(event, getattr(context, "aws_request_id", None))
     logger.set_correlation_id(request.request_id)
-    return guarded(request, lambda: _lookup(request))
+    principal = principals.from_event(event)
+    return guarded(request, lambda: _lookup(request, principal))

@@ -47,7 +47,7 @@ from payments.jobs.archive import (
     item_version,
 )
 from payments.jobs.backoff import Backoff
-from payments.jobs.lock import DEFAULT_LEASE_S, CleanupLock
+from payments.jobs.lock import DEFAULT_LEASE_S, CleanupLock, LockLost
 from payments.jobs.reconcile import reconcile_journal
 from payments.jobs.retention import (
     BACKFILL_ATTRIBUTE,
@@ -364,33 +364,57 @@ class Run:
     def write(
         self, items: list[dict[str, Any]], obj: ArchiveObject | None, mode: str
     ) -> dict[str, dict[str, Any] | None]:
-        if mode == BACKFILL_TTL:
-            return self.set_ttl(items, obj)
         conflicts: dict[str, dict[str, Any] | None] = {}
-        for start in range(0, len(items), TRANSACT_LIMIT):
+        size = self.group_size
+        for start in range(0, len(items), size):
             if self.stopping():
                 break
             self.ensure_lock()
-            group = items[start : start + TRANSACT_LIMIT]
-            deleted, group_conflicts = self.delete_group(group)
+            group = items[start : start + size]
+            done, group_conflicts = self.write_group(group, obj, mode)
             conflicts.update(group_conflicts)
             if obj is not None:
-                obj.done.update(deleted)
+                obj.done.update(done)
         return conflicts
 
-    def delete_group(self, group: list[dict[str, Any]]) -> tuple[set[str], dict[str, dict[str, Any] | None]]:
-        """One TransactWriteItems of up to 100 guarded deletes; returns (deleted, conflicts)."""
+    @property
+    def group_size(self) -> int:
+        """Rows per TransactWriteItems: one place is the lock's fence check when a lock is held."""
+        return TRANSACT_LIMIT - (1 if self.lock is not None else 0)
+
+    def operation(
+        self, item: dict[str, Any], obj: ArchiveObject | None, mode: str
+    ) -> TransactWriteItemTypeDef:
+        if mode == BACKFILL_TTL:
+            return self.ttl_update(item, obj)
+        return guarded_delete(self.result.table, self.key_names, item)
+
+    def write_group(
+        self, group: list[dict[str, Any]], obj: ArchiveObject | None, mode: str
+    ) -> tuple[set[str], dict[str, dict[str, Any] | None]]:
+        """One TransactWriteItems of guarded deletes (or TTL writes) plus, while a lock is held,
+        a ``ConditionCheck`` of its fencing token; returns (done, conflicts). A refused fence
+        check raises ``LockLost``: nothing of the group was written."""
         todo = list(group)
         conflicts: dict[str, dict[str, Any] | None] = {}
         attempt = 0
+        done_counter = "ttl_set" if mode == BACKFILL_TTL else "deleted"
         while todo:
+            operations = [self.operation(i, obj, mode) for i in todo]
+            if self.lock is not None:
+                operations.append(self.lock.fence_check())
             try:
-                write.transact(
-                    self.dynamodb, [guarded_delete(self.result.table, self.key_names, i) for i in todo]
-                )
+                write.transact(self.dynamodb, operations)
             except self.dynamodb.exceptions.TransactionCanceledException as exc:
                 self.count(req_transact_write_items=1)
                 reasons = exc.response.get("CancellationReasons") or []
+                fence = reasons[len(todo)] if self.lock is not None and len(reasons) > len(todo) else {}
+                if self.lock is not None and fence.get("Code") == "ConditionalCheckFailed":
+                    self.lock.lost = True
+                    raise LockLost(
+                        "the cleanup lock was taken over by another run (fencing token); "
+                        "stopped before deleting — the run holding the lock reconciles"
+                    ) from exc
                 failed = [
                     (item, reason)
                     for item, reason in zip(todo, reasons, strict=False)
@@ -406,22 +430,21 @@ class Run:
                 attempt += 1  # conflicts with other writers or throttling: back off and retry
                 if attempt >= self.backoff.max_attempts:
                     raise JobError(
-                        f"{len(todo)} deletes still cancelled after {attempt} attempts "
+                        f"{len(todo)} writes still cancelled after {attempt} attempts "
                         f"({', '.join(sorted({str(r.get('Code')) for r in reasons}))}); rerun the cleanup "
                         "to finish — archives are written and the chunk is in the lock's journal"
                     ) from exc
                 self.count(retries=1)
                 self.backoff.wait(attempt)
                 continue
-            self.count(req_transact_write_items=1, deleted=len(todo))
-            deleted = {self.key_id(i) for i in todo}
-            return deleted, conflicts
+            self.count(req_transact_write_items=1, **{done_counter: len(todo)})
+            return {self.key_id(i) for i in todo}, conflicts
         return set(), conflicts
 
-    def set_ttl(
-        self, items: list[dict[str, Any]], obj: ArchiveObject | None
-    ) -> dict[str, dict[str, Any] | None]:
-        conflicts: dict[str, dict[str, Any] | None] = {}
+    def ttl_update(self, item: dict[str, Any], obj: ArchiveObject | None) -> TransactWriteItemTypeDef:
+        """The TTL write of an archived row: only at the version archived, while it exists and
+        has no TTL. The item's own age decides its expiry, so TTL removes exactly what the
+        retention rule would have deleted (and DynamoDB's TTL deletes cost no write capacity)."""
         audit = {
             "M": {
                 "run_id": {"S": self.result.run_id},
@@ -429,32 +452,19 @@ class Run:
                 "at": {"S": iso_from_ms(now_ms())},
             }
         }
-        for item in items:
-            if self.stopping():
-                break
-            self.ensure_lock()
-            # The item's own age decides its expiry, so TTL removes exactly what the retention
-            # rule would have deleted (and DynamoDB's TTL deletes cost no write capacity).
-            expires_at = retention.expires_at(item, self.result.older_than_days)
-            version = item_version(item)
-            marked = write.update(
-                self.dynamodb,
-                self.result.table,
-                self.key_of(item),
-                sets=["#ttl = :exp", "#audit = :audit"],
-                condition="attribute_exists(#pk) AND attribute_not_exists(#ttl)",
-                read_version=None if version is None else int(version),
-                names={"#ttl": TTL_ATTRIBUTE, "#audit": BACKFILL_ATTRIBUTE, "#pk": self.key_names[0]},
-                values={":exp": {"N": str(expires_at)}, ":audit": audit},
-            )
-            if not marked:
-                self.count(req_update_item=1)
-                conflicts[self.key_id(item)] = marked.item or None
-                continue
-            self.count(req_update_item=1, ttl_set=1)
-            if obj is not None:
-                obj.done.add(self.key_id(item))
-        return conflicts
+        expires_at = retention.expires_at(item, self.result.older_than_days)
+        version = item_version(item)
+        operation = write.transact_update(
+            self.result.table,
+            self.key_of(item),
+            sets=["#ttl = :exp", "#audit = :audit"],
+            condition="attribute_exists(#pk) AND attribute_not_exists(#ttl)",
+            read_version=None if version is None else int(version),
+            names={"#ttl": TTL_ATTRIBUTE, "#audit": BACKFILL_ATTRIBUTE, "#pk": self.key_names[0]},
+            values={":exp": {"N": str(expires_at)}, ":audit": audit},
+        )
+        operation["Update"]["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
+        return operation
 
     def finish(self, obj: ArchiveObject, mode: str) -> None:
         """Close a chunk: its object keeps exactly the rows done, then manifest, then journal."""
@@ -582,6 +592,8 @@ def _apply_locked(run: Run, owner: str | None, lease_s: float, clock: Callable[[
     try:
         journal = lock.acquire()
         run.lock = lock
+        if run.store is not None and lock.token:
+            run.store.fence = (lock.owner, lock.token)
         if journal and run.store is None:
             raise JobError(
                 f"an interrupted run left {len(journal)} chunk(s) half done; run the cleanup with "

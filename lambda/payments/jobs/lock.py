@@ -12,7 +12,18 @@ It carries no index attribute, so no GSI sees it, and the cleanup scan skips its
 * ``expires_at`` (the table's TTL attribute) lets DynamoDB remove an abandoned lock item;
 * the item is also the run's journal: ``pending`` maps every archive object whose rows are being
   deleted to the mode, so the next holder reconciles a chunk a crash left half done;
-* released in ``finally``: deleted when nothing is pending, else only its lease is ended.
+* released in ``finally``: deleted when nothing is pending, else only its lease is ended;
+* a journal outlives its run until finished: while chunks are pending the item has no
+  ``expires_at`` (TTL never removes it); it gets one again once the journal is empty;
+* fenced: ``fence`` is a counter on the item, incremented by every acquisition (take-overs
+  included; it restarts at 1 only after a release deleted the item, and the run's unique
+  ``owner`` is part of every fenced condition, so a token is never taken for another's).
+  Every write to the lock item and every destructive step of the run is conditioned on it:
+  the guarded deletes and TTL writes carry a ``ConditionCheck`` of the lock item in their
+  TransactWriteItems group (``fence_check``), and archive objects and manifests record it
+  (``payments.jobs.archive``), so a run that lost the lock, whatever any host's clock says,
+  deletes nothing, shrinks no object and replaces no manifest. The lease's time only decides
+  *when* a take-over may happen; the fence decides that the old holder can no longer act.
 """
 
 from __future__ import annotations
@@ -23,18 +34,22 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from payments.clock import iso_from_ms
 from payments.jobs import JobError
 from payments.store import write
 from payments.store.keys import lock_key
 
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
+
 _log = logging.getLogger(__name__)
 
 DEFAULT_LEASE_S = 600.0
 SAFETY_MARGIN_S = 60.0  # a holder stops this long before its lease ends (clock skew, pauses)
 TTL_GRACE_S = 86_400  # the lock item outlives its lease by a day before TTL may remove it
+FENCE = "fence"
 
 
 class LockHeld(JobError):
@@ -84,6 +99,7 @@ class CleanupLock:
         self.on_request = on_request or (lambda _name: None)
         self.lease_until = 0.0
         self.pending: dict[str, str] = {}
+        self.token = 0  # the fencing token this run acquired (``fence`` on the lock item)
         self.lost = False
         self._held = False
         self._guard = threading.Lock()
@@ -97,8 +113,13 @@ class CleanupLock:
         return until, {
             ":me": {"S": self.owner},
             ":lease": {"N": str(int(until * 1000))},
-            ":ttl": {"N": str(int(until) + TTL_GRACE_S)},
+            ":ttl": {"N": str(self._ttl(until))},
         }
+
+    def _ttl(self, until: float) -> int:
+        # A journal (pending chunks) must outlive its run until a later run finishes it: the TTL
+        # only applies to a lock item with nothing pending (see ``release``).
+        return int(until) + TTL_GRACE_S
 
     def acquire(self) -> dict[str, str]:
         """Take the lock; returns the journal (pending chunks) a crashed earlier holder left."""
@@ -115,11 +136,12 @@ class CleanupLock:
                 "expires_at = :ttl",
                 "acquired_at = :now",
                 "pending = if_not_exists(pending, :empty)",
+                "#fence = if_not_exists(#fence, :zero) + :one",
             ],
             condition="attribute_not_exists(#pk) OR lease_expires_at < :now",
             read_version=write.ANY_VERSION,
-            names={"#owner": "owner", "#pk": self.hash_name},
-            values=values,
+            names={"#owner": "owner", "#pk": self.hash_name, "#fence": FENCE},
+            values={**values, ":zero": {"N": "0"}, ":one": {"N": "1"}},
         )
         self.on_request("update_item")
         if not taken:
@@ -129,8 +151,11 @@ class CleanupLock:
             )
         self.lease_until = until
         self._held = True
+        self.token = int(taken.item.get(FENCE, {}).get("N", "0"))
         pending = taken.item.get("pending", {}).get("M", {})
         self.pending = {key: value.get("S", "delete") for key, value in pending.items()}
+        if self.pending:  # a crashed run's journal: keep it from TTL until this run finishes it
+            self._conditional_update(clauses="REMOVE expires_at")
         if self.heartbeat:
             self._thread = threading.Thread(target=self._beat, name="cleanup-lock-heartbeat", daemon=True)
             self._thread.start()
@@ -153,7 +178,13 @@ class CleanupLock:
 
     def renew(self) -> None:
         until, values = self._lease_values()
-        self._conditional_update(sets=["lease_expires_at = :lease", "expires_at = :ttl"], values=values)
+        if self.pending:  # a journal is kept until finished: no TTL on it
+            del values[":ttl"]
+            self._conditional_update(
+                sets=["lease_expires_at = :lease"], clauses="REMOVE expires_at", values=values
+            )
+        else:
+            self._conditional_update(sets=["lease_expires_at = :lease", "expires_at = :ttl"], values=values)
         self.lease_until = until
 
     def ensure(self) -> None:
@@ -173,7 +204,8 @@ class CleanupLock:
         values: dict[str, Any] | None = None,
         names: dict[str, str] | None = None,
     ) -> None:
-        """A write to the lock item while this run holds it (``owner``); ``LockLost`` otherwise."""
+        """A write to the lock item while this run holds it (``owner`` and ``fence``); ``LockLost``
+        otherwise."""
         try:
             done = write.update(
                 self.dynamodb,
@@ -181,10 +213,10 @@ class CleanupLock:
                 self.key,
                 sets=sets or [],
                 clauses=clauses,
-                condition="#owner = :me",
+                condition=self.held_condition,
                 read_version=write.ANY_VERSION,
-                names={"#owner": "owner", **(names or {})},
-                values={":me": {"S": self.owner}, **(values or {})},
+                names={**self.held_names, **(names or {})},
+                values={**self.held_values, **(values or {})},
             )
         finally:
             self.on_request("update_item")
@@ -192,18 +224,52 @@ class CleanupLock:
             self.lost = True
             raise LockLost("the cleanup lock was taken over by another run; stopped")
 
+    # -- fencing ---------------------------------------------------------------------------
+    held_condition = "#owner = :me AND #fence = :fence"
+
+    @property
+    def held_names(self) -> dict[str, str]:
+        return {"#owner": "owner", "#fence": FENCE}
+
+    @property
+    def held_values(self) -> dict[str, Any]:
+        return {":me": {"S": self.owner}, ":fence": {"N": str(self.token)}}
+
+    def fence_check(self) -> TransactWriteItemTypeDef:
+        """The TransactWriteItems ``ConditionCheck`` that this run still holds the lock: put in
+        every group of destructive writes, so the group lands only under this run's token."""
+        return write.transact_condition_check(
+            self.table,
+            self.key,
+            condition=self.held_condition,
+            names=self.held_names,
+            values=self.held_values,
+        )
+
     # -- journal ---------------------------------------------------------------------------
     def add_pending(self, object_key: str, mode: str) -> None:
         self.ensure()
         with self._guard:
             self._conditional_update(
-                sets=["pending.#obj = :mode"], values={":mode": {"S": mode}}, names={"#obj": object_key}
+                sets=["pending.#obj = :mode"],
+                clauses="REMOVE expires_at",
+                values={":mode": {"S": mode}},
+                names={"#obj": object_key},
             )
             self.pending[object_key] = mode
 
     def remove_pending(self, object_key: str) -> None:
         with self._guard:
-            self._conditional_update(clauses="REMOVE pending.#obj", names={"#obj": object_key})
+            rest = set(self.pending) - {object_key}
+            if rest:
+                self._conditional_update(clauses="REMOVE pending.#obj", names={"#obj": object_key})
+            else:  # the journal is empty again: the item may expire as a plain lease
+                self._conditional_update(
+                    sets=["expires_at = :ttl"],
+                    clauses="REMOVE pending.#obj",
+                    names={"#obj": object_key},
+                    values={":ttl": {"N": str(self._ttl(self.lease_until))}},
+                )
             self.pending.pop(object_key, None)
 
     # -- release ---------------------------------------------------------------------------
@@ -219,14 +285,16 @@ class CleanupLock:
                 # Keep the journal for the next run; only end the lease.
                 self._conditional_update(sets=["lease_expires_at = :zero"], values={":zero": {"N": "0"}})
                 return
+            # A later run may restart the counter at 1: the owner (unique per run) is part of
+            # every fenced condition, so a token is never mistaken for another run's.
             released = write.delete(
                 self.dynamodb,
                 self.table,
                 self.key,
-                condition="#owner = :me",
+                condition=self.held_condition,
                 read_version=write.ANY_VERSION,
-                names={"#owner": "owner"},
-                values={":me": {"S": self.owner}},
+                names=self.held_names,
+                values=self.held_values,
             )
             self.on_request("delete_item")
         except LockLost:

@@ -36,10 +36,16 @@ def reconcile_chunk(run: Run, key: str, mode: str) -> None:
     """Finish one journalled chunk (see the module docstring)."""
     store = run.archive_store()
     obj = store.read(key) if store.exists(key) else None
-    if obj is None:  # the crash came before the object was written
-        if run.lock is not None:
-            run.lock.remove_pending(key)
-        return
+    if obj is None:
+        # The run came no further than its journal entry — or is paused before its archive PUT.
+        # Take the key with an empty object of ours (If-None-Match): the paused run's PUT is then
+        # refused, so it never writes an object no journal or manifest accounts for.
+        try:
+            obj = store.create_object(key, [])
+        except JobError:  # it woke up and wrote it just now: reconcile what it wrote
+            obj = store.read(key)
+            if obj is None:
+                raise
     _reconcile(run, obj, mode)
 
 
@@ -61,7 +67,9 @@ def _reconcile(run: Run, obj: ArchiveObject, mode: str) -> None:
                 changes[ident] = item_line(now)
             todo.append(now)
     run.ensure_lock()
-    run.archive_store().patch(obj, changes)
+    # Always written (stamped with this run's fence): a paused earlier holder's conditional
+    # write of the object is then refused, and it stops instead of shrinking it.
+    run.archive_store().patch(obj, changes, stamp=True)
     run.apply(todo, obj, mode)
     run.finish(obj, mode)
     run.count(recovered_objects=1, recovered_rows=len(obj.done))

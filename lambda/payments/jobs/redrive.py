@@ -6,6 +6,12 @@ ReceiveMessage (10) → SendMessageBatch to the source → DeleteMessageBatch of
 whose send succeeded. A crash between send and delete leaves the message in the DLQ to be sent
 again (at-least-once), never lost; on FIFO queues a deterministic deduplication id makes that
 second send a no-op within SQS's 5-minute deduplication window.
+
+Each redrive is counted on the message itself: the loop sends it back with the message attribute
+``redrive_count`` one higher (SQS keeps message attributes when it dead-letters a message). A
+message already redriven ``max_redrives`` times is *parked*: left in the DLQ, not sent again, and
+listed in the result, so a poison message cannot go round for ever. A native message-move task
+cannot count, so it runs only with ``max_redrives=0`` (no limit).
 """
 
 from __future__ import annotations
@@ -41,6 +47,9 @@ _UNSUPPORTED_CODES = {
     "UnknownOperation",
     "UnknownOperationException",
 }
+REDRIVE_COUNT_ATTRIBUTE = "redrive_count"
+DEFAULT_MAX_REDRIVES = 3
+MAX_MESSAGE_ATTRIBUTES = 10  # SQS limit per message
 MAX_POLL_FAILURES = 5  # consecutive ListMessageMoveTasks errors before we stop watching
 _COUNT_ATTRIBUTES = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
 
@@ -72,6 +81,9 @@ class RedriveResult:
     moved: int = 0
     failed_sends: int = 0
     failed_deletes: int = 0
+    max_redrives: int = DEFAULT_MAX_REDRIVES
+    max_messages: int | None = None
+    parked: dict[str, dict[str, Any]] = field(default_factory=dict)  # message id -> why, how often
     native_task: dict[str, Any] | None = None
     fallback_reason: str | None = None
     requests: Counter[str] = field(default_factory=Counter)
@@ -79,6 +91,12 @@ class RedriveResult:
     @property
     def ok(self) -> bool:
         return not (self.failed_sends or self.failed_deletes)
+
+    @property
+    def would_move(self) -> int:
+        """What a dry run would move: the DLQ's visible messages, at most ``max_messages``."""
+        visible = self.before["dlq"]["visible"]
+        return visible if self.max_messages is None else min(visible, self.max_messages)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -93,6 +111,10 @@ class RedriveResult:
             "moved": self.moved,
             "failed_sends": self.failed_sends,
             "failed_deletes": self.failed_deletes,
+            "would_move": self.would_move if self.dry_run else None,
+            "max_messages": self.max_messages,
+            "max_redrives": self.max_redrives,
+            "parked": list(self.parked.values()),
             "native_task": self.native_task,
             "fallback_reason": self.fallback_reason,
             "requests": dict(sorted(self.requests.items())),
@@ -199,6 +221,39 @@ def _message_attributes(message: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
+def redrive_count(message: Mapping[str, Any]) -> int:
+    """How many times ``message`` was redriven already (its ``redrive_count`` attribute, else 0)."""
+    value = (message.get("MessageAttributes") or {}).get(REDRIVE_COUNT_ATTRIBUTE, {})
+    try:
+        return max(0, int(value.get("StringValue", "0")))
+    except ValueError:
+        return 0
+
+
+def _transaction_id(body: str) -> str | None:
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return None
+    value = parsed.get("transaction_id") if isinstance(parsed, dict) else None
+    return str(value) if value is not None else None
+
+
+def _park_reason(message: Mapping[str, Any], max_redrives: int) -> str | None:
+    """Why ``message`` must stay in the DLQ, or None to send it back."""
+    count = redrive_count(message)
+    if max_redrives and count >= max_redrives:
+        return f"redriven {count} time(s) already (limit {max_redrives})"
+    attributes = message.get("MessageAttributes") or {}
+    if (
+        max_redrives
+        and REDRIVE_COUNT_ATTRIBUTE not in attributes
+        and len(attributes) >= MAX_MESSAGE_ATTRIBUTES
+    ):
+        return f"no room for the {REDRIVE_COUNT_ATTRIBUTE} attribute ({len(attributes)} attributes already)"
+    return None
+
+
 def _is_unsupported(exc: BaseException) -> str | None:
     """A definite "this endpoint has no message-move tasks", else None (see _UNSUPPORTED_CODES)."""
     if isinstance(exc, NotImplementedError):
@@ -296,6 +351,80 @@ def _loop(
     on_progress: ProgressCallback | None,
 ) -> None:
     result.mode = "loop"
+    parked: dict[str, str] = {}  # message id -> its latest receipt handle
+    try:
+        _loop_batches(
+            sqs,
+            result,
+            parked,
+            max_messages=max_messages,
+            visibility_timeout_s=visibility_timeout_s,
+            wait_s=wait_s,
+            time_limit_s=time_limit_s,
+            on_progress=on_progress,
+        )
+    finally:
+        _unhide(sqs, result.dlq, parked)
+
+
+def _unhide(sqs: Any, dlq: Queue, parked: Mapping[str, str]) -> None:
+    """Make parked messages visible in the DLQ again at once (best effort: else they reappear when
+    their visibility timeout ends), for whoever looks at them next."""
+    handles = list(parked.values())
+    for start in range(0, len(handles), RECEIVE_LIMIT):
+        chunk = handles[start : start + RECEIVE_LIMIT]
+        with contextlib.suppress(ClientError):
+            sqs.change_message_visibility_batch(
+                QueueUrl=dlq.url,
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": h, "VisibilityTimeout": 0} for i, h in enumerate(chunk)
+                ],
+            )
+
+
+def _entries(
+    result: RedriveResult, messages: list[dict[str, Any]], parked: dict[str, str]
+) -> list[dict[str, Any]]:
+    """The SendMessageBatch entries of a received batch (``Id``: the index in ``messages``); the
+    messages to park are recorded in ``result.parked`` and ``parked`` instead."""
+    entries = []
+    for index, message in enumerate(messages):
+        reason = _park_reason(message, result.max_redrives)
+        if reason is not None:
+            parked[message["MessageId"]] = message["ReceiptHandle"]
+            result.parked[message["MessageId"]] = {
+                "message_id": message["MessageId"],
+                "transaction_id": _transaction_id(message["Body"]),
+                "redrives": redrive_count(message),
+                "reason": reason,
+            }
+            continue
+        entry: dict[str, Any] = {"Id": str(index), "MessageBody": message["Body"]}
+        attributes = _message_attributes(message)
+        if result.max_redrives:
+            count = str(redrive_count(message) + 1)
+            attributes[REDRIVE_COUNT_ATTRIBUTE] = {"DataType": "Number", "StringValue": count}
+        if attributes:
+            entry["MessageAttributes"] = attributes
+        if result.source.fifo:
+            system = message.get("Attributes", {})
+            entry["MessageGroupId"] = system.get("MessageGroupId") or message["MessageId"]
+            entry["MessageDeduplicationId"] = dedup_id(message)
+        entries.append(entry)
+    return entries
+
+
+def _loop_batches(
+    sqs: Any,
+    result: RedriveResult,
+    parked: dict[str, str],
+    *,
+    max_messages: int | None,
+    visibility_timeout_s: int,
+    wait_s: int,
+    time_limit_s: float,
+    on_progress: ProgressCallback | None,
+) -> None:
     total = max_messages if max_messages is not None else result.before["dlq"]["visible"]
     deadline = time.monotonic() + time_limit_s
     while time.monotonic() < deadline:
@@ -314,17 +443,11 @@ def _loop(
         if not messages:
             return
         result.received += len(messages)
-        entries = []
-        for index, message in enumerate(messages):
-            entry: dict[str, Any] = {"Id": str(index), "MessageBody": message["Body"]}
-            attributes = _message_attributes(message)
-            if attributes:
-                entry["MessageAttributes"] = attributes
-            if result.source.fifo:
-                system = message.get("Attributes", {})
-                entry["MessageGroupId"] = system.get("MessageGroupId") or message["MessageId"]
-                entry["MessageDeduplicationId"] = dedup_id(message)
-            entries.append(entry)
+        if all(m["MessageId"] in result.parked for m in messages):
+            return  # only parked messages left (their visibility ran out during a long run)
+        entries = _entries(result, messages, parked)
+        if not entries:
+            continue
         sent = sqs.send_message_batch(QueueUrl=result.source.url, Entries=entries)
         succeeded = [int(s["Id"]) for s in sent.get("Successful", [])]
         result.sent += len(succeeded)
@@ -350,6 +473,22 @@ def _loop(
             return
 
 
+def _check_options(mode: str, max_messages: int | None, max_redrives: int) -> None:
+    if mode not in MODES:
+        raise JobError(f"mode must be one of {', '.join(MODES)}")
+    if max_messages is not None and max_messages < 1:
+        raise JobError("--max must be at least 1")
+    if mode == "native" and max_messages is not None:
+        raise JobError("a native message-move task cannot stop after N messages; use --mode loop or auto")
+    if max_redrives < 0:
+        raise JobError("--max-redrives must be 0 (no limit) or more")
+    if mode == "native" and max_redrives:
+        raise JobError(
+            "a native message-move task cannot count redrives per message: use --mode loop, "
+            "or --max-redrives 0 to move without a limit"
+        )
+
+
 def redrive(
     sqs_client: Any,
     dlq: str,
@@ -365,14 +504,13 @@ def redrive(
     time_limit_s: float = MAX_LOOP_SECONDS,
     on_progress: ProgressCallback | None = None,
     sleep: Callable[[float], None] = time.sleep,
+    max_redrives: int = DEFAULT_MAX_REDRIVES,
 ) -> RedriveResult:
-    """Redrive ``dlq`` (name, URL or ARN) into its source queue; see the module docstring."""
-    if mode not in MODES:
-        raise JobError(f"mode must be one of {', '.join(MODES)}")
-    if max_messages is not None and max_messages < 1:
-        raise JobError("--max must be at least 1")
-    if mode == "native" and max_messages is not None:
-        raise JobError("a native message-move task cannot stop after N messages; use --mode loop or auto")
+    """Redrive ``dlq`` (name, URL or ARN) into its source queue; see the module docstring.
+
+    ``max_redrives``: redrives a message may have had before it is parked instead (0: no limit,
+    no counting; only then does ``auto`` try a native message-move task first)."""
+    _check_options(mode, max_messages, max_redrives)
     requests: Counter[str] = Counter()
     sqs = _Counted(sqs_client, requests)
     dlq_queue = describe_queue(sqs, dlq)
@@ -386,19 +524,22 @@ def redrive(
         dry_run=dry_run,
         before={"dlq": _counts(dlq_queue.attributes), "source": _counts(source_queue.attributes)},
         requests=requests,
+        max_redrives=max_redrives,
+        max_messages=max_messages,
     )
     if dry_run:
         # Receiving would bump receive counts and hide messages; counts and attributes only.
         result.after = result.before
         return result
     try:
-        loop_only = mode == "loop" or (mode == "auto" and max_messages is not None)
+        # Only the loop can stop after N messages or count redrives per message.
+        loop_only = mode == "loop" or (mode == "auto" and (max_messages is not None or max_redrives > 0))
         if loop_only and running_task(sqs, dlq_queue) is not None:
             raise JobError(
                 f"a message-move task is RUNNING on {dlq_queue.name}: a loop beside it would move messages "
                 "twice; wait for it (ops redrive --dry-run) or cancel it first"
             )
-        if mode == "native" or (mode == "auto" and max_messages is None):
+        if not loop_only:
             try:
                 _native(
                     sqs,

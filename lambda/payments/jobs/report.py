@@ -27,7 +27,7 @@ from botocore.exceptions import ClientError
 from payments import money
 from payments.jobs import JobError
 from payments.layout import report_key
-from payments.shards import day_shard_keys, parse_day_shard
+from payments.shards import day_shard_key, day_shard_keys, parse_day_shard
 from payments.states import Status
 
 # A failure is technical (the platform could not finish the payment) and is what pages someone;
@@ -38,10 +38,11 @@ SETTLED_STATUS = Status.COMPLETED.value
 DEFAULT_TOP_MERCHANTS = 10
 MAX_PARALLEL_QUERIES = 16
 MAX_PAGES_PER_SHARD = 100_000  # bound on a loop driven by a remote service
+MALFORMED_EXAMPLES = 10  # transaction ids kept per report to find the rows with a malformed amount
 
 # Only what the report needs leaves DynamoDB: items are read in full either way, but the
 # response (and the client's memory) is a fraction of the item.
-_PROJECTION = "#ts, #st, merchant_id, amount_minor, currency"
+_PROJECTION = "#ts, #st, merchant_id, amount_minor, currency, transaction_id"
 _PROJECTION_NAMES = {"#ts": "timestamp", "#st": "status", "#ds": "day_shard"}
 
 
@@ -72,6 +73,9 @@ class _Tally:
     queries: int = 0
     items_read: int = 0
     shards_with_items: set[int] = field(default_factory=set)
+    # Rows whose amount_minor is missing or not a number: counted in the day, in no total.
+    malformed_amounts: int = 0
+    malformed_examples: list[str] = field(default_factory=list)
 
     def add(self, item: Mapping[str, Any]) -> None:
         self.count += 1
@@ -83,7 +87,11 @@ class _Tally:
         self.statuses[status] += 1
         self.merchant_counts[merchant] += 1
         self.currency_counts[currency] += 1
-        if amount is not None:
+        if amount is None:
+            self.malformed_amounts += 1
+            if len(self.malformed_examples) < MALFORMED_EXAMPLES:
+                self.malformed_examples.append(_string(item, "transaction_id") or "?")
+        else:
             self.totals[currency] += amount
             self.merchant_totals.setdefault(merchant, Counter())[currency] += amount
             if status == SETTLED_STATUS:
@@ -104,6 +112,9 @@ class _Tally:
         self.queries += other.queries
         self.items_read += other.items_read
         self.shards_with_items |= other.shards_with_items
+        self.malformed_amounts += other.malformed_amounts
+        room = MALFORMED_EXAMPLES - len(self.malformed_examples)
+        self.malformed_examples.extend(other.malformed_examples[: max(0, room)])
 
 
 def _string(item: Mapping[str, Any], name: str) -> str | None:
@@ -150,6 +161,8 @@ class Report:
     as_of: str = ""  # when the queries started: rows written later are not in the report
     shards_with_items: tuple[int, ...] = ()
     writer_shards: int | None = None  # the deployment's current day_shard_count, when known
+    malformed_amounts: int = 0  # rows without an integer amount_minor: in count, in no total
+    malformed_examples: tuple[str, ...] = ()
 
     @property
     def shards_beyond_writer(self) -> list[int]:
@@ -208,6 +221,10 @@ class Report:
                 "items_read": self.items_read,
             },
             "count": self.count,
+            "malformed_amounts": {
+                "count": self.malformed_amounts,
+                "transaction_ids": sorted(self.malformed_examples),
+            },
             "totals": [
                 {**amount(c, self.totals_minor[c]), "count": self.currency_counts.get(c, 0)}
                 for c in sorted(self.totals_minor)
@@ -314,7 +331,42 @@ def build_report(
         as_of=as_of,
         shards_with_items=tuple(sorted(total.shards_with_items)),
         writer_shards=writer_shards,
+        malformed_amounts=total.malformed_amounts,
+        malformed_examples=tuple(total.malformed_examples),
     )
+
+
+def shards_with_rows(
+    dynamodb_client: Any,
+    table: str,
+    index: str,
+    day: dt.date,
+    shards: range,
+    *,
+    max_workers: int = MAX_PARALLEL_QUERIES,
+) -> list[int]:
+    """The shards among ``shards`` that hold at least one row of ``day``: one Query of one key each.
+
+    What a report limited to fewer shards would miss: a day written under a larger shard count
+    keeps rows in the higher shards, whatever the count is today."""
+    keys = [day_shard_key(day, n) for n in shards]
+
+    def probe(key: str) -> int | None:
+        page = dynamodb_client.query(
+            TableName=table,
+            IndexName=index,
+            KeyConditionExpression="#ds = :shard",
+            ExpressionAttributeNames={"#ds": "day_shard"},
+            ExpressionAttributeValues={":shard": {"S": key}},
+            Select="COUNT",
+            Limit=1,
+        )
+        return parse_day_shard(key)[1] if page.get("Count") else None
+
+    if not keys:
+        return []
+    with ThreadPoolExecutor(max_workers=max(1, min(max_workers, len(keys)))) as pool:
+        return sorted(n for n in pool.map(probe, keys) if n is not None)
 
 
 def stored_report(s3_client: Any, bucket: str, day: dt.date) -> tuple[dict[str, Any], str] | None:

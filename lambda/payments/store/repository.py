@@ -246,10 +246,10 @@ class Repository:
                         self.settings.transactions_table,
                         key_of(item),
                         sets=sets,
-                        clauses=clauses,
+                        clauses=_clear_backfilled_ttl(clauses),
                         condition=" AND ".join(conditions),
                         read_version=version,
-                        names=names,
+                        names={**names, **BACKFILL_TTL_NAMES},
                         values=values,
                     ),
                     self._audit_put(entry),
@@ -276,7 +276,13 @@ class Repository:
         condition held, and the row as stored now (decoded; empty when the row is gone)."""
         # A row written before transitions were counted apart from versions: pin its count first.
         parts["sets"] = [*parts.get("sets", ()), "#trn = if_not_exists(#trn, #vcur)"]
-        parts["names"] = {**parts.get("names", {}), "#trn": TRANSITIONS, "#vcur": "version"}
+        parts["names"] = {
+            **parts.get("names", {}),
+            "#trn": TRANSITIONS,
+            "#vcur": "version",
+            **BACKFILL_TTL_NAMES,
+        }
+        parts["clauses"] = _clear_backfilled_ttl(parts.get("clauses", ""))
         written = write.update(self.ddb, self.settings.transactions_table, key_of(item), **parts)
         return write.Written(written.ok, from_attributes(written.item))
 
@@ -473,6 +479,18 @@ class Repository:
                 **status_values,
             },
         )
+
+
+BACKFILL_TTL_NAMES = {"#bttl": "expires_at", "#bttlrun": "ttl_backfill"}
+
+
+def _clear_backfilled_ttl(clauses: str) -> str:
+    """``clauses`` plus the removal of a TTL the cleanup's ``--backfill-ttl`` set (and its audit
+    note): the TTL was set on the version archived, so a row written since must not expire with
+    only its older version archived. A later cleanup archives and deletes (or marks) it again."""
+    if "REMOVE " in clauses:
+        return clauses.replace("REMOVE ", "REMOVE #bttl, #bttlrun, ", 1)
+    return f"{clauses} REMOVE #bttl, #bttlrun".strip()
 
 
 def _assignments(fields: Mapping[str, Any]) -> tuple[dict[str, str], dict[str, Any], list[str]]:

@@ -165,6 +165,25 @@ def transact_delete(table: str, key: Mapping[str, Any], **parts: Any) -> Transac
     return {"Delete": request}  # type: ignore[typeddict-item]
 
 
+def transact_condition_check(
+    table: str,
+    key: Mapping[str, Any],
+    *,
+    condition: str,
+    names: Mapping[str, str] | None = None,
+    values: Mapping[str, Any] | None = None,
+) -> TransactWriteItemTypeDef:
+    """A TransactWriteItems ``ConditionCheck``: the group lands only while ``condition`` holds on
+    ``key`` (writes nothing; costs one write unit per group)."""
+    _check_placeholders(names, values)
+    check: dict[str, Any] = {"TableName": table, "Key": dict(key), "ConditionExpression": condition}
+    if names:
+        check["ExpressionAttributeNames"] = dict(names)
+    if values:
+        check["ExpressionAttributeValues"] = dict(values)
+    return {"ConditionCheck": check}  # type: ignore[typeddict-item]
+
+
 def transact(ddb: Any, operations: Sequence[TransactWriteItemTypeDef]) -> None:
     """TransactWriteItems: every operation lands or none does (errors are the caller's to read)."""
     ddb.transact_write_items(TransactItems=list(operations))
@@ -174,6 +193,46 @@ def delete(ddb: Any, table: str, key: Mapping[str, Any], **parts: Any) -> bool:
     """One DeleteItem (``delete_request``); False when refused."""
     try:
         ddb.delete_item(**delete_request(table, key, **parts))
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+            return False
+        raise
+    return True
+
+
+def put(
+    ddb: Any,
+    table: str,
+    item: Mapping[str, Any],
+    *,
+    condition: str | None,
+    read_version: ReadVersion,
+    names: Mapping[str, str] | None = None,
+    values: Mapping[str, Any] | None = None,
+) -> bool:
+    """One PutItem that creates a row, or replaces the whole row read at ``read_version``; False
+    when refused. A replacement carries the next version itself (``read_version + 1``): a put
+    that would keep or lower it is a programming error, not a write."""
+    _check_placeholders(names, values)
+    all_values = dict(values or {})
+    version_check = _version_condition(read_version, all_values)
+    if isinstance(read_version, int) and read_version:
+        written = item.get(VERSION, {}).get("N")
+        if written != str(read_version + 1):
+            raise ValueError(
+                f"a row read at version {read_version} must be written at {read_version + 1}, not {written}"
+            )
+    request: dict[str, Any] = {"TableName": table, "Item": dict(item)}
+    full = _conditions(condition, version_check)
+    if full:
+        request["ConditionExpression"] = full
+    all_names = {**(names or {}), **(_NAMES if version_check else {})}
+    if all_names:
+        request["ExpressionAttributeNames"] = all_names
+    if all_values:
+        request["ExpressionAttributeValues"] = all_values
+    try:
+        ddb.put_item(**request)
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
             return False

@@ -1,5 +1,6 @@
 """The planted-bug corpus stays usable: at least 12 settlement and 15 ops-jobs patches, each naming
-its rule and its guarding tests, each still applying to the code it mutates (``make mutants`` proves each is caught)."""
+its rule and its guarding tests, each still applying to the code it mutates (``make mutants``
+proves each is caught)."""
 
 from __future__ import annotations
 

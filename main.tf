@@ -93,6 +93,8 @@ locals {
     AUDIT_TTL_DAYS               = tostring(var.audit_ttl_days)
     IDEMPOTENCY_TTL_HOURS        = tostring(var.idempotency_ttl_hours)
     CLEANUP_RETENTION_DAYS       = tostring(var.cleanup_retention_days)
+    SETTLEMENT_LEASE_SECONDS     = tostring(var.settlement_lease_seconds)
+    STUCK_AFTER_SECONDS          = tostring(var.stuck_after_seconds)
     ALARM_NAME_PREFIX            = "payment-"
     CORS_ALLOWED_ORIGINS         = join(",", var.cors_allowed_origins)
     POWERTOOLS_METRICS_NAMESPACE = "PaymentPlatform"

@@ -177,6 +177,17 @@ output "archive_bucket_arn" {
 output "state_machine_arn" {
   description = "ARN of the payment workflow."
   value       = module.workflow.state_machine_arn
+
+  # Timing as checked configuration (docs/interfaces.md, "Settlement protocol"): no edit may make a
+  # lease shorter than the work it guards, or the sweeper younger than the workflow's budget.
+  precondition {
+    condition     = var.settlement_lease_seconds > max(module.functions.timeouts["settlement"], module.functions.timeouts["retry"])
+    error_message = "settlement_lease_seconds must exceed the settlement and retry functions' timeouts: a lease that expires while its holder runs lets a second actor settle."
+  }
+  precondition {
+    condition     = var.stuck_after_seconds > module.workflow.timeout_seconds + var.settlement_lease_seconds
+    error_message = "stuck_after_seconds must exceed the workflow's execution budget plus the settlement lease: the sweeper would fail transactions still in progress."
+  }
 }
 
 output "state_machine_name" {

@@ -631,6 +631,28 @@ variable "cleanup_retention_days" {
   }
 }
 
+variable "settlement_lease_seconds" {
+  description = "Lease of a settlement attempt (SETTLEMENT_LEASE_SECONDS). Must exceed the settlement and retry functions' timeouts (checked at plan): an expired lease has to mean its holder is gone."
+  type        = number
+  default     = 90
+
+  validation {
+    condition     = var.settlement_lease_seconds >= 1 && floor(var.settlement_lease_seconds) == var.settlement_lease_seconds
+    error_message = "settlement_lease_seconds must be a whole number of seconds, at least 1."
+  }
+}
+
+variable "stuck_after_seconds" {
+  description = "Age past which the sweeper fails an unfinished transaction (STUCK_AFTER_SECONDS). Must exceed the workflow's execution budget plus the lease (checked at plan)."
+  type        = number
+  default     = 900
+
+  validation {
+    condition     = var.stuck_after_seconds >= 60 && floor(var.stuck_after_seconds) == var.stuck_after_seconds
+    error_message = "stuck_after_seconds must be a whole number of seconds, at least 60."
+  }
+}
+
 ################################################################################
 # Observability
 ################################################################################

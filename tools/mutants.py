@@ -1,13 +1,17 @@
-"""Planted bugs: each ``tests/mutants/NNN-what-breaks.patch`` is one realistic single change to the
-ops jobs; the tests it names must fail with it applied (``make mutants``).
+"""Planted bugs (``make mutants``): each ``tests/mutants/NNN-what-breaks.patch`` is one realistic
+single change that breaks one rule (001-099: settlement; 100-199: the ops jobs); the tests it names
+must fail with it applied.
 
 A patch file starts with comment lines (``git apply`` skips text before the diff)::
 
     # rule: <the rule the change breaks>
-    # tests: <pytest node ids or files, space-separated>
+    # tests: <pytest arguments: node ids or files, ``-k`` expressions>
 
-Each patch is applied to the working tree, its tests run, and the patch is reverted (also on
-Ctrl-C). A patch that no longer applies, or whose tests pass, fails the run.
+Each patch is applied to a scratch copy of ``lambda/`` and ``ops/`` (the working tree is never
+touched, so the run is safe beside other test lanes), and its tests run with that copy first on the
+import path. A bug counts as caught only when its tests *fail* (pytest exit 1): an import error or a
+crash of the run is reported as an error, not as a catch. A patch that no longer applies, is
+malformed, errs or survives fails the run.
 
 Usage: ``python tools/mutants.py [--only PREFIX] [--list]`` (``--only 1`` runs patches 100-199).
 """
@@ -15,13 +19,17 @@ Usage: ``python tools/mutants.py [--only PREFIX] [--list]`` (``--only 1`` runs p
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PATCHES = ROOT / "tests" / "mutants"
+COPIED = ("lambda", "ops")  # what the patches may change (checked: each patch's paths)
 PYTEST = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "-n", "0"]
 
 
@@ -37,33 +45,46 @@ def header(patch: Path) -> tuple[str, list[str]]:
     return rule, tests
 
 
-def git_apply(patch: Path, *extra: str) -> bool:
-    done = subprocess.run(  # noqa: S603 - fixed argv, the repository's own patches
-        ["git", "apply", *extra, str(patch)],  # noqa: S607 - git from PATH, as the Makefile uses it
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        sys.stderr.write(done.stderr)
-    return done.returncode == 0
+def touched(patch: Path) -> set[str]:
+    """The top-level directories a patch changes."""
+    return {
+        line.split()[2].removeprefix("a/").split("/", 1)[0]
+        for line in patch.read_text().splitlines()
+        if line.startswith("diff --git ")
+    }
 
 
 def run_one(patch: Path) -> str:
     rule, tests = header(patch)
     if not rule or not tests:
         return "malformed (needs '# rule:' and '# tests:' lines)"
-    if not git_apply(patch, "--check"):
-        return "does not apply"
-    git_apply(patch)
-    try:
-        result = subprocess.run(  # noqa: S603 - this interpreter's pytest on the patch's own tests
-            [*PYTEST, *tests], cwd=ROOT, capture_output=True, text=True, timeout=900, check=False
+    outside = touched(patch) - set(COPIED)
+    if outside:
+        return f"malformed (changes {sorted(outside)}; the scratch copy holds {list(COPIED)})"
+    with tempfile.TemporaryDirectory(prefix="mutant-") as scratch:
+        for tree in COPIED:
+            shutil.copytree(ROOT / tree, Path(scratch) / tree, ignore=shutil.ignore_patterns("__pycache__"))
+        applied = subprocess.run(  # noqa: S603 - fixed argv, the repository's own patches
+            ["git", "apply", str(patch)],  # noqa: S607 - git from PATH, as the Makefile uses it
+            cwd=scratch,
+            capture_output=True,
+            text=True,
+            check=False,
         )
-    finally:
-        if not git_apply(patch, "-R"):
-            raise SystemExit(f"could not revert {patch.name}: fix the working tree by hand")
+        if applied.returncode != 0:
+            return f"does not apply: {applied.stderr.strip()[:300]}"
+        env = {**os.environ, "MODEL_EXAMPLES": os.environ.get("MUTANT_MODEL_EXAMPLES", "40")}
+        # pyproject's ``pythonpath`` (lambda, .) would import the working tree: the copy replaces it.
+        pythonpath = ["-o", f"pythonpath={scratch}/lambda {scratch} ."]
+        result = subprocess.run(  # noqa: S603 - this interpreter's pytest on the patch's own tests
+            [*PYTEST, *pythonpath, *tests],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=900,
+            check=False,
+        )
     if result.returncode == 1:
         return "killed"
     if result.returncode == 0:

@@ -25,8 +25,19 @@ if TYPE_CHECKING:
 INITIAL = "NONE"
 
 
-def event_id(at_ms: int, to_status: str) -> str:
+def event_id(at_ms: int, to_status: str, version: int | None = None) -> str:
+    """The audit entry's sort key: the transition number when known (``v<number>#<status>``, so a
+    query returns entries in transition order and two transitions in one millisecond never share a
+    key), else the writer's clock (entries written before transitions were numbered). The clock is
+    shown (``at``), never trusted for order: actors' clocks disagree."""
+    if version is not None:
+        return f"v{version:010d}#{to_status}"
     return f"{at_ms:013d}#{to_status}"
+
+
+def ordered(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Audit entries in transition order (``version``); unnumbered old entries first, by key."""
+    return sorted(entries, key=lambda e: (int(e.get("version") or 0), str(e.get("event_id", ""))))
 
 
 def audit_item(
@@ -42,7 +53,7 @@ def audit_item(
 ) -> dict[str, Any]:
     item: dict[str, Any] = {
         "transaction_id": transaction_id,
-        "event_id": event_id(at_ms, to_status),
+        "event_id": event_id(at_ms, to_status, version),
         "from_status": from_status or INITIAL,
         "to_status": to_status,
         "at": iso_from_ms(at_ms),

@@ -74,13 +74,20 @@ def accepted_body(transaction_id: str) -> dict[str, Any]:
 
 
 def workflow_input(transaction_id: str, timestamp: int) -> str:
-    # Deterministic: StartExecution with the same name and input is idempotent while running.
+    # Deterministic, but not a de-duplication: EXPRESS state machines start a second execution with
+    # the same name. ``start_workflow`` claims the start on the item first.
     return json.dumps(
         {"timestamp": int(timestamp), "transaction_id": transaction_id}, sort_keys=True, separators=(",", ":")
     )
 
 
 def start_workflow(services: Services, transaction_id: str, timestamp: int) -> None:
+    """Start the transaction's workflow once: a conditional claim on the PENDING item
+    (``workflow_claimed_at``) comes first, so a replay or a concurrent request never starts a
+    second one. A claim whose StartExecution was refused is released; one whose caller crashed
+    in between is the sweeper's (a PENDING transaction past the budget is failed and retried)."""
+    if not services.repo.claim_workflow_start(transaction_id, timestamp, services.clock.now_ms()):
+        return  # started (or being started) by another request, or no longer PENDING
     try:
         services.sfn.start_execution(
             stateMachineArn=services.settings.state_machine_arn,
@@ -88,8 +95,10 @@ def start_workflow(services: Services, transaction_id: str, timestamp: int) -> N
             input=workflow_input(transaction_id, timestamp),
         )
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") != "ExecutionAlreadyExists":
-            raise
+        if exc.response.get("Error", {}).get("Code") == "ExecutionAlreadyExists":
+            return
+        services.repo.release_workflow_claim(transaction_id, timestamp)
+        raise
 
 
 def create_transaction(
@@ -162,6 +171,6 @@ def replay(services: Services, scoped: str, request_hash: str) -> CreateResult:
     timestamp = int(record.get("timestamp") or ids.timestamp_of(transaction_id))
     current = services.repo.get(transaction_id, timestamp)
     if current is not None and current.get("status") == Status.PENDING:
-        # Heals a crash between the write and StartExecution.
+        # Heals a crash between the write and the start claim (the claim makes it start once).
         start_workflow(services, transaction_id, timestamp)
     return CreateResult(status_code, body, replayed=True)

@@ -15,7 +15,7 @@ from typing import Any
 
 from payments import audit, notify
 from payments.service import Services
-from payments.states import Status, is_terminal
+from payments.states import is_final
 from payments.store.write import Written
 
 OUTBOX_ENQUEUE = "enqueue"
@@ -47,7 +47,7 @@ def _stored(item: Mapping[str, Any], written: Written) -> dict[str, Any]:
     return written.item or dict(item)
 
 
-def _retry_message(item: Mapping[str, Any]) -> str:
+def retry_message(item: Mapping[str, Any]) -> str:
     stored = item.get("failure")
     failure: Mapping[str, Any] = stored if isinstance(stored, Mapping) else {}
     return json.dumps(
@@ -66,23 +66,27 @@ def publish_retry(services: Services, item: Mapping[str, Any]) -> dict[str, Any]
     """The retry enqueue a FAILED transition owes (duplicates are harmless: the consumer is idempotent)."""
     if OUTBOX_ENQUEUE not in (item.get("outbox") or ()):
         return dict(item)
-    if not is_terminal(str(item.get("status"))):  # finished meanwhile: nothing left to retry
+    if not is_final(item):  # finished meanwhile: nothing left to retry
         services.sqs.send_message(
-            QueueUrl=services.settings.failed_queue_url, MessageBody=_retry_message(item)
+            QueueUrl=services.settings.failed_queue_url, MessageBody=retry_message(item)
         )
     return _stored(item, services.repo.clear_outbox(dict(item), OUTBOX_ENQUEUE))
 
 
 def publish_notifications(services: Services, item: Mapping[str, Any]) -> dict[str, Any]:
-    """The SNS notifications a transition owes: one "transaction.failed" per payment, one outcome."""
+    """The outcome notification a transition owes (docs/interfaces.md, "Outcome events").
+
+    Only the transition that commits a final status writes ``outcome`` into the outbox, in the same
+    write: the event is decided by that committed transition, never by a status a caller holds in
+    memory. A final status never changes, so the item that carries ``outcome`` carries it too.
+    """
     pending = set(item.get("outbox") or ())
     current = dict(item)
     if OUTBOX_FAILED_NOTICE in pending:
-        # Only while it is still FAILED: once the retry finished it, the outcome says more.
-        if item.get("status") == Status.FAILED:
-            notify.publish_outcome(services.sns, services.settings, item)
+        # Written by releases that announced a retried failure: dropped unsent (it would contradict
+        # the outcome that follows).
         current = _stored(current, services.repo.clear_outbox(current, OUTBOX_FAILED_NOTICE))
-    if OUTBOX_OUTCOME in pending and is_terminal(str(item.get("status"))):
+    if OUTBOX_OUTCOME in pending and is_final(item):
         notify.publish_outcome(services.sns, services.settings, item)
         current = _stored(current, services.repo.clear_outbox(current, OUTBOX_OUTCOME))
     return current

@@ -13,9 +13,10 @@ The endpoint comes from SSM (PROCESSOR_ENDPOINT_PARAM, cached 60 s):
 The charge request is a pure function of the transaction: the same body and the same
 ``Idempotency-Key`` (the transaction id) on every attempt, so a repeated request within the
 processor's key retention returns the first answer instead of charging again. An answer that
-leaves the outcome unknown (time-out, dropped connection, 409/4xx idempotency error, 5xx, a
-redirect) raises :class:`OutcomeUnknown`; the caller then reconciles with :meth:`Processor.lookup`
-instead of charging anew.
+leaves the outcome unknown (time-out, dropped connection, 409 or a 4xx about the idempotency key,
+5xx, a redirect) raises :class:`OutcomeUnknown`; the caller then reconciles with
+:meth:`Processor.lookup` instead of charging anew. A refused request (400/422, nothing charged) is
+a decline with the processor's reason; 429 raises :class:`ProcessorUnavailable` (retry later).
 """
 
 from __future__ import annotations
@@ -35,6 +36,11 @@ PARAM_MAX_AGE = 60
 SIM_APPROVE = "sim://approve"
 DECLINE_PREFIX = "tok_decline"
 _MAX_ANSWER_BYTES = 65536
+# Answers to a charge (docs/interfaces.md, "Processor answers"): 2xx/402 state the outcome; 400 and
+# 422 refuse the request (nothing charged: REJECTED); 429 is "not now" (nothing charged: retry);
+# 409, other 4xx, 5xx and no answer leave the outcome unknown (reconcile by lookup).
+REFUSED_REQUEST = frozenset({400, 422})
+NOT_NOW = frozenset({429})
 
 # (method, url, headers, body, timeout) -> (status, payload). Raises OSError (and subclasses,
 # TimeoutError included) when no answer arrived; ``sent`` on the error says whether the request
@@ -106,6 +112,10 @@ def parse_answer(status: int, payload: bytes) -> ProcessorResult | None:
     decline = str(data.get("decline_code") or "card_declined")[:64]
     if status == 402:
         return ProcessorResult(False, reference, decline)
+    if status in REFUSED_REQUEST and not _names_idempotency(data):
+        # The request itself was refused (bad token, closed account, invalid field): nothing was
+        # charged, and the same request will be refused again. Final, with the processor's reason.
+        return ProcessorResult(False, reference, _refusal_code(data))
     if not 200 <= status < 300:
         return None
     outcome = str(data.get("outcome", "")).lower()
@@ -114,6 +124,32 @@ def parse_answer(status: int, payload: bytes) -> ProcessorResult | None:
     if outcome == "declined":
         return ProcessorResult(False, reference, decline)
     return None
+
+
+def _error_detail(data: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The nested ``{"error": {...}}`` object of a Stripe-shaped answer, else the answer itself."""
+    nested = data.get("error")
+    return nested if isinstance(nested, Mapping) else data
+
+
+def _names_idempotency(data: Mapping[str, Any]) -> bool:
+    """A 4xx about the idempotency key (reused with another body, still in flight) says nothing
+    about the charge: the outcome stays unknown."""
+    detail = _error_detail(data)
+    fields = [data.get(k) for k in ("code", "error", "type")] + [detail.get(k) for k in ("code", "type")]
+    return any("idempoten" in str(v).lower() for v in fields if isinstance(v, str))
+
+
+def _refusal_code(data: Mapping[str, Any]) -> str:
+    """The processor's reason for refusing a request (its decline code, else its error code)."""
+    detail = _error_detail(data)
+    for value in (data.get("decline_code"), detail.get("decline_code"), data.get("code"), detail.get("code")):
+        if isinstance(value, str) and value:
+            return value[:64]
+    error = data.get("error")
+    if isinstance(error, str) and error:
+        return error[:64]
+    return str(detail.get("type") or "invalid_request")[:64]
 
 
 def check_endpoint(endpoint: str) -> None:
@@ -224,6 +260,8 @@ class Processor:
             if _refused_before_sending(exc):
                 raise ProcessorUnavailable(f"processor unreachable: {type(exc).__name__}") from None
             raise OutcomeUnknown(f"no answer from the processor: {type(exc).__name__}") from None
+        if status in NOT_NOW:
+            raise ProcessorUnavailable("processor answered HTTP 429: try later")
         result = parse_answer(status, payload)
         if result is None:
             raise OutcomeUnknown(f"processor answered HTTP {status} without an outcome")
@@ -246,6 +284,9 @@ class Processor:
             raise ProcessorUnavailable(f"processor lookup failed: {type(exc).__name__}") from None
         if status == 404:
             return None
+        if status in REFUSED_REQUEST or status in NOT_NOW:
+            # A refused lookup is no statement about the charge.
+            raise ProcessorUnavailable(f"processor lookup answered HTTP {status}")
         result = parse_answer(status, payload)
         if result is None:
             raise ProcessorUnavailable(f"processor lookup answered HTTP {status}")

@@ -10,8 +10,8 @@ from typing import Any
 
 from payments import ids, validation
 from payments.clock import day_from_ms, iso_from_ms, ms_from_iso
-from payments.errors import TransactionNotFound
-from payments.outbox import drain, publish_stream
+from payments.errors import TransactionNotFound, TransitionConflict
+from payments.outbox import OUTBOX_OUTCOME, drain, publish_stream, retry_message
 from payments.service import Services
 from payments.settle import (
     SettlementInProgress,
@@ -23,7 +23,7 @@ from payments.settle import (
     start_attempt,
 )
 from payments.shards import day_shard_keys
-from payments.states import FAILABLE, Status
+from payments.states import FAILABLE, Status, is_final, is_parked
 from payments.steps import checks_passed, failure_step, fraud_step, reject_step, validate_step
 
 _SWEEP_MARGIN_S = 5
@@ -63,16 +63,10 @@ def resume(
     owner = ids.new_owner_token()
     owned_attempt: int | None = None
     if abandoned and item["status"] in FAILABLE:
-        failure_step(
-            services,
-            transaction_id,
-            timestamp,
-            {"Error": f"States.{abandoned}", "Cause": f"workflow execution {abandoned}"},
-            actor="retry",
-            enqueue=False,
-            attempt=int(item.get("attempts") or 1),
-        )
-        item = services.repo.require(transaction_id, timestamp)
+        item = _fail_abandoned(services, item, abandoned)
+    ended = _ended(services, item)
+    if ended is not None:
+        return ended
     try:
         if item["status"] == Status.PENDING:
             validate_step(services, transaction_id, timestamp)
@@ -113,6 +107,72 @@ def resume(
             except Exception:
                 _log.warning("%s: attempt %s not failed", transaction_id, owned_attempt, exc_info=True)
         raise
+
+
+def _fail_abandoned(services: Services, item: Mapping[str, Any], abandoned: str) -> dict[str, Any]:
+    """The safety net: fail what the abandoned execution owned — attempt 1, and, when SETTLING,
+    only once its lease ran out (failure_step conditions the write on both). A later attempt, or
+    a live lease held by anyone, is left alone."""
+    transaction_id, timestamp = str(item["transaction_id"]), int(item["timestamp"])
+    failure_step(
+        services,
+        transaction_id,
+        timestamp,
+        {"Error": f"States.{abandoned}", "Cause": f"workflow execution {abandoned}"},
+        actor="retry",
+        enqueue=False,
+        attempt=1,
+    )
+    return services.repo.require(transaction_id, timestamp)
+
+
+def _ended(services: Services, item: dict[str, Any]) -> dict[str, Any] | None:
+    """The answer for a payment that has ended (final, parked) or ends now (retry budget spent)."""
+    if is_final(item) or is_parked(item):
+        item = drain(services, item)
+        return {"status": "PARKED" if is_parked(item) else item["status"]}
+    if item["status"] == Status.FAILED and _budget_spent(services, item):
+        return give_up(services, item)
+    return None
+
+
+def _budget_spent(services: Services, item: Mapping[str, Any]) -> bool:
+    """No attempt left, and no recorded processor answer that a next attempt would only conclude."""
+    if item.get("processor_outcome") in ("approved", "declined"):
+        return False
+    return int(item.get("attempts") or 1) >= services.settings.max_settlement_attempts
+
+
+def give_up(services: Services, item: dict[str, Any]) -> dict[str, Any]:
+    """End of the retry budget (FAILED → FAILED, at the version read): final FAILED with its reason
+    and a ``transaction.failed`` event when nothing was ever sent to the processor; otherwise a
+    charge may exist, so it is parked for a human (``PaymentParked`` metric and alarm), no event."""
+    transaction_id, timestamp = str(item["transaction_id"]), int(item["timestamp"])
+    attempts = int(item.get("attempts") or 1)
+    at = iso_from_ms(services.clock.now_ms())
+    if item.get("charge_sent_at") is None:
+        fields: dict[str, Any] = {"final": {"reason": "retry_budget_spent", "attempts": attempts, "at": at}}
+        effects = frozenset({OUTBOX_OUTCOME})
+    else:
+        fields = {"parked": {"reason": "outcome_unresolved", "attempts": attempts, "at": at}}
+        effects = frozenset()
+    try:
+        item = services.repo.transition(
+            item,
+            Status.FAILED,
+            "retry",
+            set_fields=fields,
+            detail={"gave_up": next(iter(fields))},
+            outbox=effects,
+            expected_attempt=attempts,
+        )
+    except TransitionConflict:
+        item = services.repo.require(transaction_id, timestamp)
+    item = drain(services, item, retry=False)
+    if is_parked(item):
+        _log.error("%s: parked after %s attempts, outcome unresolved", transaction_id, attempts)
+        return {"status": "PARKED"}
+    return {"status": item["status"]}
 
 
 def _finish(services: Services, transaction_id: str, timestamp: int) -> dict[str, Any]:
@@ -196,6 +256,20 @@ def _sweep_one(
         )
         if outcome["recorded"]:
             result.failed.append(transaction_id)
+        return
+    if (
+        item["status"] == Status.FAILED
+        and not (is_final(item) or is_parked(item))
+        and not item.get("outbox")
+        and ms_from_iso(str(item.get("updated_at") or "")) < cutoff
+        and not lease_live(item, at)
+    ):
+        # FAILED, nothing owed, unchanged past the budget: its retry message was lost or
+        # dead-lettered. Queue it again; the retry budget bounds how often this can happen.
+        services.sqs.send_message(
+            QueueUrl=services.settings.failed_queue_url, MessageBody=retry_message(item)
+        )
+        result.redriven.append(transaction_id)
         return
     item = drain(services, item)
     result.redriven.append(transaction_id)

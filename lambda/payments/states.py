@@ -8,7 +8,9 @@ transaction backwards or through the same transition twice.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
+from typing import Any
 
 
 class Status(StrEnum):
@@ -26,7 +28,8 @@ ALLOWED_TRANSITIONS: dict[Status, frozenset[Status]] = {
     Status.SETTLING: frozenset({Status.COMPLETED, Status.REJECTED, Status.FAILED}),
     # Only the retry consumer leaves FAILED: a new attempt, or a rejection when the
     # re-run checks refuse the payment.
-    Status.FAILED: frozenset({Status.SETTLING, Status.REJECTED}),
+    # FAILED → FAILED is the retry budget's end: the same status, made final (``final`` set).
+    Status.FAILED: frozenset({Status.SETTLING, Status.REJECTED, Status.FAILED}),
     Status.COMPLETED: frozenset(),
     Status.REJECTED: frozenset(),
 }
@@ -34,7 +37,7 @@ ALLOWED_TRANSITIONS: dict[Status, frozenset[Status]] = {
 TERMINAL: frozenset[Status] = frozenset({Status.COMPLETED, Status.REJECTED})
 # States a failure can be recorded from (anything not finished and not already failed).
 FAILABLE: frozenset[Status] = frozenset(
-    s for s, targets in ALLOWED_TRANSITIONS.items() if Status.FAILED in targets
+    s for s, targets in ALLOWED_TRANSITIONS.items() if Status.FAILED in targets and s != Status.FAILED
 )
 
 
@@ -61,6 +64,17 @@ def can_transition(current: str, target: str) -> bool:
 
 def is_terminal(status: str) -> bool:
     return status in TERMINAL
+
+
+def is_final(item: Mapping[str, Any]) -> bool:
+    """Whether ``item`` ended: COMPLETED, REJECTED, or FAILED at the end of its retry budget."""
+    status = str(item.get("status"))
+    return status in TERMINAL or (status == Status.FAILED and bool(item.get("final")))
+
+
+def is_parked(item: Mapping[str, Any]) -> bool:
+    """FAILED past its retry budget with a charge that may have been made: a human decides."""
+    return str(item.get("status")) == Status.FAILED and bool(item.get("parked"))
 
 
 class InvalidTransition(ValueError):

@@ -15,7 +15,7 @@ from typing import Any
 from payments import fraud, notify, pan, validation
 from payments.clock import iso_from_ms
 from payments.errors import DomainError, TransitionConflict
-from payments.outbox import OUTBOX_ENQUEUE, OUTBOX_FAILED_NOTICE, OUTBOX_OUTCOME, drain, publish_stream
+from payments.outbox import OUTBOX_ENQUEUE, OUTBOX_OUTCOME, drain, publish_stream
 from payments.service import Services
 from payments.states import FAILABLE, Status
 
@@ -198,13 +198,17 @@ def failure_step(
         if owner is not None and status == Status.SETTLING and item.get("lease_owner") != owner:
             break
         at = services.clock.now_ms()
+        # Not the lease's owner: a SETTLING attempt is abandoned only once its lease ran out (a live
+        # lease is someone's charge or lookup in flight), and the write is conditioned on it.
+        unowned_settling = owner is None and status == Status.SETTLING
+        if unowned_settling and int(item.get("lease_until") or 0) >= at:
+            break
         failure = {"error": name, "cause": cause, "at": iso_from_ms(at), "from_status": status}
         fields: dict[str, Any] = {"failure": failure}
-        effects = {OUTBOX_ENQUEUE} if enqueue else set()
         if not item.get("first_failed_at"):
-            # One "transaction.failed" per payment, not one per failed attempt.
             fields["first_failed_at"] = failure["at"]
-            effects.add(OUTBOX_FAILED_NOTICE)
+        # A failed attempt is retried: it is not announced ("transaction.failed" is terminal only).
+        effects = {OUTBOX_ENQUEUE} if enqueue else set()
         item, recorded = transition_or_reload(
             services,
             item,
@@ -215,6 +219,7 @@ def failure_step(
             outbox=frozenset(effects),
             expected_attempt=attempt,
             lease_owner=owner if status == Status.SETTLING else None,
+            lease_free_at=at if unowned_settling else None,
         )
         if recorded:
             break

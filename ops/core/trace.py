@@ -227,7 +227,8 @@ def read_audit(ddb: Any, table: str, transaction_id: str) -> list[dict[str, Any]
         request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
     for item in items:
         item.pop("expires_at", None)
-    return sorted(items, key=lambda i: str(i.get("event_id", "")))
+    # Transition order (``version``), not the writers' clocks: they disagree (timestamps are shown).
+    return sorted(items, key=lambda i: (int(i.get("version") or 0), str(i.get("event_id", ""))))
 
 
 def _execution_arn(state_machine_arn: str, name: str) -> str:

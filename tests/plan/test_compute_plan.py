@@ -725,3 +725,13 @@ def test_one_scheduler_role_per_schedule_trusting_scheduler_in_this_account(
         statement = trust["Statement"][0]
         assert statement["Principal"] == {"Service": "scheduler.amazonaws.com"}, key
         assert "aws:SourceAccount" in statement["Condition"]["StringEquals"], key
+
+
+def test_the_lease_outlasts_the_work_it_guards_and_the_sweeper_waits_out_the_workflow(
+    plan_json: dict[str, Any], functions: dict[str, dict[str, Any]], definition: dict[str, Any]
+) -> None:
+    # The values the plan was made with; outputs.tf's preconditions refuse a plan that breaks these.
+    variables = {name: v.get("value") for name, v in plan_json["variables"].items()}
+    lease, stuck = variables["settlement_lease_seconds"], variables["stuck_after_seconds"]
+    assert lease > max(functions["settlement"]["timeout"], functions["retry"]["timeout"])
+    assert stuck > definition["TimeoutSeconds"] + lease

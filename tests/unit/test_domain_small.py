@@ -87,7 +87,10 @@ def test_settings_read_from_environment() -> None:
 
 def test_audit_item_and_fifo_message_shapes() -> None:
     item = audit.audit_item("txn_1", None, "PENDING", 1_732_364_885_123, "intake", 90, {"k": "v"})
-    assert item["event_id"] == "1732364885123#PENDING"
+    assert item["event_id"] == "1732364885123#PENDING"  # unnumbered: the clock (old entries)
+    numbered = audit.audit_item("txn_1", "PENDING", "FAILED", 1_732_364_885_123, "intake", 90, version=3)
+    assert numbered["event_id"] == "v0000000003#FAILED"
+
     assert item["from_status"] == "NONE"
     assert item["at"] == "2024-11-23T12:28:05.123Z"
     assert item["expires_at"] == 1_732_364_885 + 90 * 86400
@@ -209,3 +212,18 @@ def test_dynamo_encoding_is_exact_and_round_trips() -> None:
         dynamo.serialize(object())
     with pytest.raises(TypeError):
         dynamo.deserialize({"XX": 1})
+
+
+def test_audit_entries_are_ordered_by_version_not_by_the_writers_clock() -> None:
+    # The sweeper's clock runs 5 minutes ahead of the retry consumer's: the later transition has
+    # the earlier timestamp.
+    fast = audit.audit_item("t", "SETTLING", "FAILED", 1_000_300_000, "sweeper", 90, version=4)
+    slow = audit.audit_item("t", "FAILED", "SETTLING", 1_000_100_000, "retry", 90, version=5)
+    same_ms = audit.audit_item("t", "SETTLING", "FAILED", 1_000_100_000, "retry", 90, version=6)
+    assert [e["version"] for e in audit.ordered([same_ms, slow, fast])] == [4, 5, 6]
+    assert len({fast["event_id"], slow["event_id"], same_ms["event_id"]}) == 3
+    assert sorted([same_ms["event_id"], slow["event_id"], fast["event_id"]]) == [
+        fast["event_id"],
+        slow["event_id"],
+        same_ms["event_id"],
+    ]

@@ -84,6 +84,8 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
             "retry finished",
             extra={"message_id": message_id, "status": result.get("status"), "abandoned": abandoned},
         )
+        if result.get("status") == "PARKED":
+            count("PaymentParked")
         count("RetrySucceeded")
     logger.remove_keys(["transaction_id"])
     return {"batchItemFailures": failures}

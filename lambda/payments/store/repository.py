@@ -148,7 +148,7 @@ class Repository:
             "ExpressionAttributeValues": {":t": {"S": transaction_id}},
             "ConsistentRead": True,
         }
-        return self._query_all(kwargs, max_pages=100)
+        return audit.ordered(self._query_all(kwargs, max_pages=100))
 
     def count_recent_for_customer(self, customer_id: str, since_ms: int, exclude_id: str, limit: int) -> int:
         """Transactions of ``customer_id`` since ``since_ms`` (excluding one), counting up to ``limit``."""
@@ -292,16 +292,42 @@ class Repository:
         Answers whether it did, with the item as stored now."""
         return self._update(
             item,
-            sets=["#lo = :owner", "#lu = :until"],
+            sets=["#lo = :owner", "#lu = :until", "#upd = :updated"],
             condition="#status = :settling AND (attribute_not_exists(#lu) OR #lu < :now)",
             read_version=int(item.get("version") or 0),
-            names={"#lo": "lease_owner", "#lu": "lease_until", "#status": "status"},
+            names={"#lo": "lease_owner", "#lu": "lease_until", "#status": "status", "#upd": "updated_at"},
             values={
+                ":updated": {"S": iso_from_ms(now)},
                 ":owner": {"S": owner},
                 ":until": {"N": str(until_ms)},
                 ":settling": {"S": Status.SETTLING.value},
                 ":now": {"N": str(now)},
             },
+        )
+
+    def claim_workflow_start(self, transaction_id: str, timestamp: int, at_ms: int) -> write.Written:
+        """Claim the one StartExecution of a PENDING transaction (``workflow_claimed_at``, set once).
+
+        EXPRESS state machines do not de-duplicate StartExecution by name: this claim is what keeps
+        intake's replays from starting a second workflow."""
+        return self._update(
+            {"transaction_id": transaction_id, "timestamp": timestamp},
+            sets=["#wc = :at"],
+            condition="#status = :pending AND attribute_not_exists(#wc)",
+            read_version=write.ANY_VERSION,
+            names={"#wc": "workflow_claimed_at", "#status": "status"},
+            values={":at": {"S": iso_from_ms(at_ms)}, ":pending": {"S": Status.PENDING.value}},
+        )
+
+    def release_workflow_claim(self, transaction_id: str, timestamp: int) -> write.Written:
+        """StartExecution was refused (nothing started): let the next replay claim it again."""
+        return self._update(
+            {"transaction_id": transaction_id, "timestamp": timestamp},
+            clauses="REMOVE #wc",
+            condition="#status = :pending",
+            read_version=write.ANY_VERSION,
+            names={"#wc": "workflow_claimed_at", "#status": "status"},
+            values={":pending": {"S": Status.PENDING.value}},
         )
 
     def release_lease(self, item: dict[str, Any], owner: str) -> write.Written:
@@ -391,6 +417,7 @@ class Repository:
             "KeyConditionExpression": "day_shard = :d AND #ts <= :cut",
             "FilterExpression": (
                 f"#u < :u AND (#status IN ({', '.join(unfinished)}) "
+                "OR (#status = :failed AND attribute_not_exists(#fin) AND attribute_not_exists(#pk)) "
                 "OR attribute_exists(#ob) OR size(#so) > :zero)"
             ),
             "ExpressionAttributeNames": {
@@ -399,9 +426,12 @@ class Repository:
                 "#status": "status",
                 "#ob": "outbox",
                 "#so": "stream_outbox",
+                "#fin": "final",
+                "#pk": "parked",
             },
             "ExpressionAttributeValues": {
                 ":d": {"S": day_shard_key},
+                ":failed": {"S": Status.FAILED.value},
                 ":cut": {"N": str(created_before_ms)},
                 ":u": {"S": updated_before},
                 **unfinished,

@@ -132,9 +132,12 @@ locals {
   policy_statements = merge(local.step_statements, {
     intake = {
       # One TransactWriteItems puts the PENDING transaction, the idempotency
-      # record and the first audit entry; replays read the record back.
+      # record and the first audit entry; replays read the record back. The
+      # workflow start is claimed on the item first (a conditional UpdateItem,
+      # released if StartExecution is refused): EXPRESS does not deduplicate
+      # executions by name.
       TransactionsCreate = {
-        actions   = ["dynamodb:GetItem", "dynamodb:PutItem"]
+        actions   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"]
         resources = [local.tx_table]
       }
       IdempotencyRecords = {

@@ -31,6 +31,7 @@ ROLES = (
     "report",
     "cleanup",
     "sweeper",
+    "authorizer",
 )
 # docs/interfaces.md "Lambda package": handler module, memory, timeout. Reserved concurrency: none by
 # default (a new account's quota is small; production values in examples/production.tfvars).
@@ -46,12 +47,14 @@ FUNCTION_TABLE = {
     "report": ("payments.handlers.report.handler", 1024, 300),
     "cleanup": ("payments.handlers.cleanup.handler", 1024, 900),
     "sweeper": ("payments.handlers.sweeper.handler", 512, 120),
+    "authorizer": ("payments.handlers.authorizer.handler", 512, 5),
 }
 ENV_KEYS = {
     "ENVIRONMENT_SUFFIX",
     "TRANSACTIONS_TABLE",
     "AUDIT_TABLE",
     "IDEMPOTENCY_TABLE",
+    "CLIENTS_TABLE",
     "BY_DAY_INDEX",
     "BY_CUSTOMER_INDEX",
     "BY_MERCHANT_INDEX",
@@ -70,6 +73,8 @@ ENV_KEYS = {
     "AUDIT_TTL_DAYS",
     "IDEMPOTENCY_TTL_HOURS",
     "CLEANUP_RETENTION_DAYS",
+    "SETTLEMENT_LEASE_SECONDS",
+    "STUCK_AFTER_SECONDS",
     "ALARM_NAME_PREFIX",
     "CORS_ALLOWED_ORIGINS",
     "POWERTOOLS_SERVICE_NAME",

@@ -57,7 +57,7 @@ def test_failures_reach_the_dlq_and_complete_after_redrive(
             assert any(m["message"]["status"] == "FAILED" for m in failed_messages), failed_messages
 
         # The retry consumer keeps failing while the processor is down: 5 receives, then the DLQ.
-        for item in platform.wait_dead_lettered(failing, timeout=300)  # five receives (maxReceiveCount 5):
+        for item in platform.wait_dead_lettered(failing, timeout=300):  # five receives (maxReceiveCount 5)
             assert item.get("failure"), item
 
         # Pause the consumer, redrive with the CLI (loop mode: moto has no message-move tasks).

@@ -275,7 +275,7 @@ def test_hanging_settlement_leaves_no_transaction_stranded(platform: Platform, o
         # The first transaction has two messages there (RecordFailure's and the event's). Overlapping
         # deliveries (visible again every 2 s, an attempt hangs about 10 s) can leave an attempt
         # holding SETTLING after the last message left: wait_dead_lettered waits it out.
-        for item in platform.wait_dead_lettered((failed_id, stranded_id), timeout=500)  # five receives:
+        for item in platform.wait_dead_lettered((failed_id, stranded_id), timeout=500):  # five receives
             assert item.get("failure"), item
         assert silent.accepted >= 6, f"the processor was called {silent.accepted} times"
 

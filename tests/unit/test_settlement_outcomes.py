@@ -267,13 +267,6 @@ def test_the_sweeper_requeues_a_failed_payment_whose_retry_message_was_lost(plat
 # ---------------------------------------------------------------------------- issue 23 item 5: EXPRESS
 
 
-def _step_deepest(platform: model.Platform, actor: model.Actor) -> None:
-    target = actor
-    while target.awaiting is not None and not target.awaiting.done:
-        target = target.awaiting
-    platform.scheduler.step(target)
-
-
 def test_a_replay_while_pending_does_not_start_a_second_express_execution(platform: model.Platform) -> None:
     """EXPRESS state machines do not de-duplicate StartExecution by name (the model's Step Functions
     starts every call): the conditional claim on the item is what keeps a replay from starting a
@@ -290,31 +283,3 @@ def test_a_replay_while_pending_does_not_start_a_second_express_execution(platfo
     assert len([a for a in platform.scheduler.live() if a.kind == "workflow"]) == 1
     model.drive_calm(platform)
     model.check_invariants(platform)
-
-
-def test_a_duplicate_express_execution_cannot_charge_twice_or_contradict(platform: model.Platform) -> None:
-    """Should a second execution start anyway (a duplicate delivery of StartExecution), two
-    executions of one PENDING transaction, interleaved call by call, still charge at most once and
-    reach one consistent outcome: the settlement protocol's conditional transitions are the guard."""
-    client = platform.client("k1", "tok_visa_4242", "merch_reg")
-    finish(platform, client)
-    [first] = [a for a in platform.scheduler.live() if a.kind == "workflow"]
-    [item] = model.transactions(platform)
-    assert item["status"] == "PENDING"
-    platform.start_execution(item["transaction_id"], int(item["timestamp"]))
-    executions = [a for a in platform.scheduler.live() if a.kind == "workflow"]
-    assert len(executions) == 2 and first in executions
-
-    for _ in range(2_000):  # alternate the two executions one AWS call at a time
-        live = [a for a in executions if not a.done]
-        if not live:
-            break
-        for execution in live:
-            _step_deepest(platform, execution)
-    assert all(a.done for a in executions)
-
-    model.drive_calm(platform)
-    model.check_invariants(platform)  # <= 1 charge, terminal, one outcome notification, audit = stream
-    [final] = model.transactions(platform)
-    assert final["status"] == "COMPLETED"
-    assert len(platform.ledger.charges_for(final["transaction_id"])) == 1

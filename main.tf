@@ -95,6 +95,7 @@ locals {
     CLEANUP_RETENTION_DAYS       = tostring(var.cleanup_retention_days)
     SETTLEMENT_LEASE_SECONDS     = tostring(var.settlement_lease_seconds)
     STUCK_AFTER_SECONDS          = tostring(var.stuck_after_seconds)
+    MAX_SETTLEMENT_ATTEMPTS      = tostring(var.max_settlement_attempts)
     ALARM_NAME_PREFIX            = "payment-"
     CORS_ALLOWED_ORIGINS         = join(",", var.cors_allowed_origins)
     POWERTOOLS_METRICS_NAMESPACE = "PaymentPlatform"

@@ -30,14 +30,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from payments.authorizer import ACTIVE
+
 from devkit.build import BuildResult, build_package
-from devkit.demo import run_demo
+from devkit.demo import DEMO_MERCHANTS, run_demo
 from devkit.emulator import localstack as host_localstack
 from devkit.emulator.endpoints import (
     BACKENDS,
     DEFAULT_REGION,
     LOCALSTACK_ENDPOINT,
     EmulatorError,
+    emulator_clients,
     emulator_env,
     localstack_health,
     pid_alive,
@@ -54,6 +57,7 @@ from devkit.terraform import (
 )
 from devkit.terraform.workdir import ENDPOINT_OUTPUT
 from ops.core import OpsError
+from ops.core.clients import ClientStore
 from ops.core.names import terraform_outputs
 
 EMULATOR_STATE = LOCAL_DIR / "emulator.json"
@@ -575,20 +579,60 @@ def api_key(outputs: Mapping[str, Any], tier: str = DEMO_TIER) -> str | None:
     return str(value) if value else None
 
 
-def curl_create(api_url: str, key: str) -> str:
+# The local curl client's token (``<key id>.<secret>``), kept owner-only in the stack's working copy so
+# that the printed requests and `devkit env` work as pasted. A local emulator's test client only: on
+# AWS a secret is printed once by `ops clients add` and stored by its owner, never by the platform.
+CURL_CLIENT_FILE = ".curl-client.json"
+
+
+def _headers(key: str, token: str | None) -> str:
+    auth = f" -H {shlex.quote('Authorization: Bearer ' + token)}" if token else ""
+    return f"-H {shlex.quote('x-api-key: ' + key)}{auth}"
+
+
+def curl_create(api_url: str, key: str, token: str | None = None) -> str:
     """One shell line that creates a payment (a fresh Idempotency-Key each time it is pasted)."""
     return (
         f"curl -sS -X POST {shlex.quote(api_url.rstrip('/') + '/transactions')} "
-        f"-H {shlex.quote('x-api-key: ' + key)} -H 'Content-Type: application/json' "
+        f"{_headers(key, token)} -H 'Content-Type: application/json' "
         '-H "Idempotency-Key: curl-$(date +%s%N)" '
         f"-d {shlex.quote(CURL_BODY)}"
     )
 
 
-def curl_status(api_url: str, key: str, transaction_id: str) -> str:
+def curl_status(api_url: str, key: str, transaction_id: str, token: str | None = None) -> str:
     """One shell line that reads a payment's status."""
     url = f"{api_url.rstrip('/')}/transactions/{transaction_id}"
-    return f"curl -sS {shlex.quote(url)} -H {shlex.quote('x-api-key: ' + key)}"
+    return f"curl -sS {shlex.quote(url)} {_headers(key, token)}"
+
+
+def curl_token(outputs: Mapping[str, Any], stack: Path) -> str | None:
+    """The local stack's curl client (a partner for the demo merchants): the one recorded in the stack's
+    working copy while its row still exists in this deployment's clients table, else a new one, issued
+    as `ops clients add` does (the table keeps only the secret's hash) and recorded owner-only.
+    None when the outputs name no emulator or clients table."""
+    names = (ENDPOINT_OUTPUT, "clients_table_name", "audit_table_name")
+    endpoint, table, audit = (outputs.get(name) for name in names)
+    if not (endpoint and table and audit):
+        return None
+    region = str(outputs.get("region") or DEFAULT_REGION)
+    (dynamodb,) = emulator_clients(str(endpoint), "dynamodb", region=region)
+    store = ClientStore(dynamodb, str(table), str(audit))
+    path = Path(stack) / CURL_CLIENT_FILE
+    with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+        recorded = json.loads(path.read_text(encoding="utf-8"))
+        token = str(recorded["token"])
+        if recorded.get("table") == table:
+            with contextlib.suppress(OpsError):
+                if store.fetch(token.split(".", 1)[0]).get("status") == ACTIVE:
+                    return token
+    issued = store.add("local-curl", DEMO_MERCHANTS, "partner", "devkit (local curl client)")
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        json.dump({"table": table, "key_id": issued.client["key_id"], "token": issued.token}, handle)
+    return issued.token
 
 
 def deployed_backends() -> list[str]:
@@ -598,8 +642,9 @@ def deployed_backends() -> list[str]:
 
 def local_env(backend: str | None = None, tf_dir: Path | None = None) -> dict[str, str]:
     """What a shell needs to use a local deployment: the AWS variables of its emulator, ``OPS_TF_DIR``,
-    and ``API_URL``/``API_KEY`` for ``curl``. From ``tf_dir`` (a local stack's working copy, read with
-    ``terraform output -json``), else from ``.local/<backend>/`` (default: the only deployment)."""
+    and ``API_URL``/``API_KEY``/``API_TOKEN`` (the local curl client's bearer token) for ``curl``.
+    From ``tf_dir`` (a local stack's working copy, read with ``terraform output -json``), else from
+    ``.local/<backend>/`` (default: the only deployment)."""
     if tf_dir is not None:
         try:
             outputs = dict(terraform_outputs(tf_dir))
@@ -631,6 +676,9 @@ def local_env(backend: str | None = None, tf_dir: Path | None = None) -> dict[st
     key = api_key(outputs)
     if key:
         env["API_KEY"] = key
+    token = curl_token(outputs, stack)
+    if token:
+        env["API_TOKEN"] = token
     return env
 
 

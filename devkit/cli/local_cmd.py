@@ -32,6 +32,7 @@ from devkit.local import (
     api_key,
     curl_create,
     curl_status,
+    curl_token,
     export_lines,
     local_env,
     oncall_rows,
@@ -263,10 +264,17 @@ def next_steps(
     lines = []
     url, key = outputs.get("api_invoke_url"), api_key(outputs)
     if url and key:
-        lines += ["", "# create a payment (202 with its transaction_id):", curl_create(str(url), key)]
+        # Every route but /health wants a client's bearer token beside the usage-plan key.
+        try:
+            token = curl_token(outputs, stack_dir)
+        except Exception as exc:
+            token = None
+            why = f"{type(exc).__name__}: {exc}"
+            lines += ["", f"# (no local curl client: {why}; the requests below answer 401)"]
+        lines += ["", "# create a payment (202 with its transaction_id):", curl_create(str(url), key, token)]
         shown = next(iter(demo_transactions or {}), None)
         lines += ["# read a payment's status (here: the demo's first):"]
-        lines += [curl_status(str(url), key, shown or "TRANSACTION_ID")]
+        lines += [curl_status(str(url), key, shown or "TRANSACTION_ID", token)]
     tf_dir = stack_dir.relative_to(REPO_ROOT) if stack_dir.is_relative_to(REPO_ROOT) else stack_dir
     lines += ["", "# operate it, and the variables for your shell:"]
     lines += [f".venv/bin/ops --tf-dir {tf_dir} status", 'eval "$(.venv/bin/devkit env)"']

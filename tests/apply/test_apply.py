@@ -75,6 +75,7 @@ ENV_KEYS = {
     "CLEANUP_RETENTION_DAYS",
     "SETTLEMENT_LEASE_SECONDS",
     "STUCK_AFTER_SECONDS",
+    "MAX_SETTLEMENT_ATTEMPTS",
     "ALARM_NAME_PREFIX",
     "CORS_ALLOWED_ORIGINS",
     "POWERTOOLS_SERVICE_NAME",
@@ -439,7 +440,9 @@ def test_waf_acl_is_associated_and_logged_with_redaction(deployment: Deployment)
     acl = waf.get_web_acl(Name=summary["Name"], Scope="REGIONAL", Id=summary["Id"])["WebACL"]
     rules = {r["Name"]: r for r in acl["Rules"]}
     rate = [r for r in acl["Rules"] if "RateBasedStatement" in r["Statement"]]
-    assert rate and rate[0]["Statement"]["RateBasedStatement"]["Limit"] == 2000
+    limits = {r["Name"]: r["Statement"]["RateBasedStatement"]["Limit"] for r in rate}
+    # The API's per-IP limit and the tighter one on the unauthenticated /health (the module's defaults).
+    assert limits == {"rate-limit-per-ip": 2000, "rate-limit-health": 100}, limits
     managed = {
         r["Statement"]["ManagedRuleGroupStatement"]["Name"]
         for r in rules.values()

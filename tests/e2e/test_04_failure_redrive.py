@@ -34,6 +34,9 @@ def test_failures_reach_the_dlq_and_complete_after_redrive(
     assert mapping["BatchSize"] == 10 and "ReportBatchItemFailures" in mapping.get(
         "FunctionResponseTypes", []
     )
+    budget = platform.client("lambda").get_function_configuration(
+        FunctionName=platform.outputs["function_names"]["retry"]
+    )["Environment"]["Variables"]["MAX_SETTLEMENT_ATTEMPTS"]
     original = platform.processor_endpoint()
     platform.set_processor_endpoint(UNREACHABLE_PROCESSOR)
     cleanup = contextlib.ExitStack()
@@ -53,12 +56,17 @@ def test_failures_reach_the_dlq_and_complete_after_redrive(
             )["events"]
             # Settle was retried (3 retries) before the Catch recorded the failure.
             assert sum(e["type"] == "TaskFailed" for e in history) >= 4
-            failed_messages = taps["failed"].messages(transaction_id)
-            assert any(m["message"]["status"] == "FAILED" for m in failed_messages), failed_messages
 
         # The retry consumer keeps failing while the processor is down: 5 receives, then the DLQ.
         for item in platform.wait_dead_lettered(failing, timeout=300):  # five receives (maxReceiveCount 5)
             assert item.get("failure"), item
+            # The retry budget outlasts one round of receives: a redrive can still settle it.
+            assert int(item["attempts"]) < int(budget), (item["attempts"], budget)
+            assert not item.get("parked") and not item.get("final"), item
+        # A failed attempt that will be retried is not announced: no transaction.failed for them
+        # (a merchant re-billing on it would charge the customer twice).
+        for transaction_id in failing:
+            assert taps["failed"].messages(transaction_id) == [], transaction_id
 
         # Pause the consumer, redrive with the CLI (loop mode: moto has no message-move tasks).
         lam = platform.client("lambda")
@@ -90,6 +98,8 @@ def test_failures_reach_the_dlq_and_complete_after_redrive(
         audit = [entry["to_status"] for entry in platform.audit(transaction_id)]
         # FAILED → SETTLING is the retry consumer's new attempt, audited like any transition.
         assert audit[-3:] == ["FAILED", "SETTLING", "COMPLETED"], audit
+        # One terminal event, and it is the completion: nothing on the failed topic before or after.
+        assert taps["failed"].messages(transaction_id) == [], transaction_id
     wait_for(
         lambda: platform.queue_counts(platform.outputs["failed_queue_url"]) == (0, 0), timeout=30, what="ack"
     )

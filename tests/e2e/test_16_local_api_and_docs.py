@@ -19,6 +19,7 @@ from devkit.cli.local_cmd import next_steps
 from devkit.emulator.endpoints import selected_backend
 from devkit.terraform import REPO_ROOT
 from tests.e2e.flows import Deployment
+from tests.emulator_gaps import supports
 from tests.support.docs import shell_blocks, tool_commands
 
 LOCAL_STACK = re.compile(r"\.local/(?:moto|localstack|<backend>)/stack")
@@ -106,7 +107,10 @@ def test_every_ops_command_in_the_docs_runs_as_printed(
     elif verb in ("report", "links"):
         assert done.returncode == 0, said
     if verb == "status":
-        assert done.returncode in (0, 1, 2), said  # healthy, degraded, unhealthy
+        allowed = {0, 1, 2}  # healthy, degraded, unhealthy
+        if not supports("cloudwatch:percentile-statistics") and "'p99'" in said:
+            allowed.add(3)  # the API check's p99 query fails on this emulator: UNKNOWN, and says so
+        assert done.returncode in allowed, said
     if verb == "trace":
         assert done.returncode in (0, 1) and "txn_" in said, said  # the sample id is not in this deployment
 

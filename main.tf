@@ -13,6 +13,8 @@ locals {
   account_id = data.aws_caller_identity.current.account_id
   partition  = data.aws_partition.current.partition
   suffix     = var.environment_suffix
+  # The functions' own metrics (Powertools); the PaymentParked alarm watches one of them.
+  metrics_namespace = "PaymentPlatform"
 
   # Functions need the state machine ARN (environment, IAM) and the state machine
   # needs the function ARNs: building the ARN from its name breaks the cycle.
@@ -98,7 +100,7 @@ locals {
     MAX_SETTLEMENT_ATTEMPTS      = tostring(var.max_settlement_attempts)
     ALARM_NAME_PREFIX            = "payment-"
     CORS_ALLOWED_ORIGINS         = join(",", var.cors_allowed_origins)
-    POWERTOOLS_METRICS_NAMESPACE = "PaymentPlatform"
+    POWERTOOLS_METRICS_NAMESPACE = local.metrics_namespace
     LOG_LEVEL                    = "INFO"
   }
 
@@ -311,6 +313,8 @@ module "observability" {
   region                 = local.region
   alerts_topic_arn       = module.messaging.topic_arns["alerts"]
   function_names         = module.functions.function_names
+  metrics_namespace      = local.metrics_namespace
+  service_names          = module.functions.service_names
   api_name               = module.api.rest_api_name
   api_stage_name         = module.api.stage_name
   table_names            = local.table_names

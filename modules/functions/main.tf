@@ -3,6 +3,10 @@
 # shape differs (docs/interfaces.md "Lambda package").
 # -----------------------------------------------------------------------------
 locals {
+  # Powertools' service name: the `service` key of every log line and the `service` dimension of the
+  # PaymentPlatform metrics (the PaymentParked alarm watches the retry consumer's).
+  service_names = { for role in keys(local.functions) : role => "payment-${role}" }
+
   functions = {
     intake       = { handler = "payments.handlers.intake.handler", memory = 512, timeout = 10, description = "POST /transactions and /validate: validate, store PENDING, start the workflow" }
     status       = { handler = "payments.handlers.status.handler", memory = 512, timeout = 10, description = "GET /transactions/{id} and /status/{id}" }
@@ -66,7 +70,7 @@ resource "aws_lambda_function" "this" {
 
   environment {
     variables = merge(var.environment, {
-      POWERTOOLS_SERVICE_NAME = "payment-${each.key}"
+      POWERTOOLS_SERVICE_NAME = local.service_names[each.key]
     })
   }
 

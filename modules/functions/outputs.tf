@@ -38,6 +38,11 @@ output "policy_actions" {
   value       = { for role, statements in local.policy_statements : role => sort(distinct(flatten([for s in values(statements) : s.actions]))) }
 }
 
+output "service_names" {
+  description = "Powertools service name (POWERTOOLS_SERVICE_NAME, the `service` metric dimension) keyed by role."
+  value       = local.service_names
+}
+
 output "timeouts" {
   description = "Function timeouts (seconds) keyed by role; the workflow derives its task ceilings and execution budget from them."
   value       = { for role, f in local.functions : role => f.timeout }

@@ -76,6 +76,15 @@ locals {
         comparison  = "GreaterThanOrEqualToThreshold"
         threshold   = 1
       }
+      payment-parked = {
+        description = "A payment's retry budget ran out while a charge may exist: it is parked, with no event, until a human reconciles it with the processor (docs/runbooks.md, parked payments)"
+        namespace   = var.metrics_namespace
+        metric      = "PaymentParked"
+        dimensions  = { service = var.service_names["retry"] }
+        statistic   = "Sum"
+        comparison  = "GreaterThanOrEqualToThreshold"
+        threshold   = 1
+      }
       workflow-timed-out = {
         description = "A payment workflow execution timed out"
         namespace   = "AWS/States"

@@ -28,6 +28,16 @@ variable "function_names" {
   type        = map(string)
 }
 
+variable "metrics_namespace" {
+  description = "CloudWatch namespace of the functions' own metrics (POWERTOOLS_METRICS_NAMESPACE)."
+  type        = string
+}
+
+variable "service_names" {
+  description = "Powertools service name (the `service` dimension of the functions' own metrics) keyed by role."
+  type        = map(string)
+}
+
 variable "api_name" {
   description = "REST API name (ApiName dimension)."
   type        = string

@@ -29,6 +29,8 @@ DIMENSIONS = {
     "AWS/DynamoDB": {"TableName"},
     "AWS/States": {"StateMachineArn"},
     "AWS/ApiGateway": {"ApiName", "Stage"},
+    # The functions' own metrics (Powertools): one dimension, the emitting function's service name.
+    "PaymentPlatform": {"service"},
 }
 
 
@@ -87,7 +89,16 @@ def test_every_alarm_dimension_names_a_deployed_resource(
         api_id = apis.get(api_name)
         return api_id is not None and _exists(lambda: apigateway.get_stage(restApiId=api_id, stageName=stage))
 
+    def emitted_by_a_function(service: str) -> bool:
+        """A deployed function of this stack writes PaymentPlatform metrics under that service name."""
+        for name in platform.outputs["function_names"].values():
+            env = lambda_.get_function_configuration(FunctionName=name)["Environment"]["Variables"]
+            if env.get("POWERTOOLS_SERVICE_NAME") == service:
+                return env.get("POWERTOOLS_METRICS_NAMESPACE") == "PaymentPlatform"
+        return False
+
     probes: dict[str, Callable[[str], bool]] = {
+        "service": emitted_by_a_function,
         "FunctionName": lambda v: _exists(lambda: lambda_.get_function(FunctionName=v)),
         "QueueName": lambda v: _exists(lambda: sqs.get_queue_url(QueueName=v)),
         "TableName": lambda v: _exists(lambda: dynamodb.describe_table(TableName=v)),

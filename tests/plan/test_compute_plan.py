@@ -620,6 +620,7 @@ def test_api_dynamodb_queue_and_workflow_alarm_thresholds(alarms: dict[str, dict
         "scheduler-dlq-messages": ("ApproximateNumberOfMessagesVisible", "GreaterThanOrEqualToThreshold", 1),
         "workflow-failed": ("ExecutionsFailed", "GreaterThanOrEqualToThreshold", 1),
         "workflow-timed-out": ("ExecutionsTimedOut", "GreaterThanOrEqualToThreshold", 1),
+        "payment-parked": ("PaymentParked", "GreaterThanOrEqualToThreshold", 1),
     }
     for key, (metric, comparison, threshold) in expect.items():
         alarm = alarms[key]
@@ -630,6 +631,11 @@ def test_api_dynamodb_queue_and_workflow_alarm_thresholds(alarms: dict[str, dict
         ), key
         assert alarm["period"] == 300, key
     assert alarms["api-latency"]["statistic"] == "Average"
+    # The retry consumer's own metric (payments/handlers/retry.py counts PaymentParked): Powertools
+    # writes it in the functions' namespace with the function's service name as its one dimension.
+    parked = alarms["payment-parked"]
+    assert (parked["namespace"], parked["statistic"]) == ("PaymentPlatform", "Sum")
+    assert parked["dimensions"] == {"service": "payment-retry"}
     assert alarms["dlq-messages"]["dimensions"] == {"QueueName": f"failed-transactions-dlq-{SUFFIX}"}
     assert alarms["scheduler-dlq-messages"]["dimensions"] == {"QueueName": f"payment-scheduler-dlq-{SUFFIX}"}
     for table in ("transactions", "audit", "idempotency"):

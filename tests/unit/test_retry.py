@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from typing import Any
 
+import pytest
 from payments.handlers import notification, retry, validator
 
 from devkit.emulator.processor import ProcessorServer
+from devkit.terraform import REPO_ROOT
 from tests.unit.awsenv import FRAUD_RULES, AwsEnv, payment
 from tests.unit.flows import CTX, create, run_workflow
 
@@ -76,6 +81,66 @@ def test_retry_that_fails_again_reports_the_message_and_leaves_it_failed(aws: Aw
     assert item["attempts"] == 2
     # The consumer does not re-queue: SQS retries this message, then moves it to the DLQ.
     assert aws.queue_depth(aws.n["FAILED_QUEUE_URL"]) == 0
+
+
+def test_a_parked_payment_emits_the_metric_its_alarm_watches(
+    aws: AwsEnv, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The budget's last attempt failed after a charge request left: the retry consumer parks the
+    payment and writes PaymentParked in the functions' namespace with the service dimension, which
+    the payment-parked alarm watches (namespace, metric, {service = the retry function's})."""
+    aws.set_processor(UNREACHABLE)
+    txn = create()["transaction_id"]
+    run_workflow(txn)
+    message = failed_message(aws)
+    [item] = aws.transactions()
+    assert item.get("charge_sent_at") is not None  # the refused POST was marked sent first
+    aws.ddb.update_item(
+        TableName=aws.n["TRANSACTIONS_TABLE"],
+        Key={"transaction_id": {"S": txn}, "timestamp": {"N": str(item["timestamp"])}},
+        UpdateExpression="SET attempts = :n",
+        ExpressionAttributeValues={":n": {"N": "11"}},  # the default budget, spent
+    )
+    capsys.readouterr()
+
+    assert retry.handler(sqs_event(message), CTX) == {"batchItemFailures": []}
+
+    [item] = aws.transactions()
+    assert item["status"] == "FAILED" and item["parked"]["reason"] == "outcome_unresolved"
+    blobs = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    parked = [b for b in blobs if "PaymentParked" in b]
+    assert len(parked) == 1, blobs
+    [directive] = parked[0]["_aws"]["CloudWatchMetrics"]
+    assert directive["Namespace"] == os.environ["POWERTOOLS_METRICS_NAMESPACE"] == "PaymentPlatform"
+    assert "PaymentParked" in [m["Name"] for m in directive["Metrics"]]
+    assert aws.notifications("failed") == []  # parked is not an outcome
+
+
+def test_the_functions_metrics_carry_the_service_dimension_from_the_environment() -> None:
+    """In a Lambda process the environment exists before the handler module is imported: Powertools
+    then adds ``service`` = POWERTOOLS_SERVICE_NAME as the metrics' one dimension (what the
+    payment-parked alarm names). Run as Lambda would: a fresh interpreter with the function's env."""
+    code = (
+        "from payments.handlers._runtime import count, metrics\n"
+        "@metrics.log_metrics\n"
+        "def handler(event, context):\n"
+        "    count('PaymentParked')\n"
+        "handler({}, None)\n"
+    )
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO_ROOT / "lambda"),
+        "POWERTOOLS_SERVICE_NAME": "payment-retry",
+        "POWERTOOLS_METRICS_NAMESPACE": "PaymentPlatform",
+    }
+    done = subprocess.run(  # noqa: S603 - this interpreter, a constant script
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60, check=True
+    )
+    [blob] = [json.loads(line) for line in done.stdout.splitlines() if '"_aws"' in line]
+    [directive] = blob["_aws"]["CloudWatchMetrics"]
+    assert directive["Namespace"] == "PaymentPlatform"
+    assert directive["Dimensions"] == [["service"]] and blob["service"] == "payment-retry"
+    assert blob["PaymentParked"] in (1, 1.0, [1.0])
 
 
 def test_retry_of_a_transaction_failed_before_validation_runs_the_checks(aws: AwsEnv) -> None:

@@ -98,6 +98,7 @@ locals {
     SETTLEMENT_LEASE_SECONDS     = tostring(var.settlement_lease_seconds)
     STUCK_AFTER_SECONDS          = tostring(var.stuck_after_seconds)
     MAX_SETTLEMENT_ATTEMPTS      = tostring(var.max_settlement_attempts)
+    REQUIRE_PRINCIPAL            = tostring(var.require_authorizer_principal)
     ALARM_NAME_PREFIX            = "payment-"
     CORS_ALLOWED_ORIGINS         = join(",", var.cors_allowed_origins)
     POWERTOOLS_METRICS_NAMESPACE = local.metrics_namespace

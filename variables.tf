@@ -653,6 +653,12 @@ variable "stuck_after_seconds" {
   }
 }
 
+variable "require_authorizer_principal" {
+  description = "The API functions refuse (401) a request that reaches them without the Lambda authorizer's principal (REQUIRE_PRINCIPAL): a route outside the authorizer never serves a merchant without a scope. Keep it on; only an emulator whose gateway cannot run Lambda authorizers (LocalStack's free edition) turns it off."
+  type        = bool
+  default     = true
+}
+
 variable "max_settlement_attempts" {
   description = "The retry budget (MAX_SETTLEMENT_ATTEMPTS): attempts a payment gets before it is final FAILED (no charge request ever left) or parked for a human with the PaymentParked alarm (a charge may exist). At least 11 = the workflow's attempt + the failed queue's 5 receives before the DLQ + one more round, so a redrive after an outage (an operator's, or the sweeper's re-enqueue) can still settle; a larger budget only makes an unresolvable payment take longer to end."
   type        = number

@@ -80,7 +80,13 @@ LOCAL_TF_VARS: dict[str, Any] = {
 # Per backend: LocalStack's free edition has neither WAFv2 nor the X-Ray control plane, so those
 # switches go off there (and only there; production keeps the defaults).
 BACKEND_TF_VARS: dict[str, dict[str, Any]] = {
-    "localstack": {"enable_waf": False, "enable_xray_resources": False},
+    # LocalStack stores Lambda authorizers but never runs them (docs/emulators.md), so no request
+    # there carries a principal.
+    "localstack": {
+        "enable_waf": False,
+        "enable_xray_resources": False,
+        "require_authorizer_principal": False,
+    },
 }
 
 Progress = Callable[[str], None]

@@ -57,6 +57,8 @@ class Settings:
     cleanup_retention_days: int = DEFAULT_RETENTION_DAYS
     # API clients and their hashed secrets (docs/interfaces.md "Authorization").
     clients_table: str = ""
+    # Refuse API requests that arrive without the authorizer's principal (REQUIRE_PRINCIPAL).
+    require_principal: bool = True
 
 
 def _int(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:
@@ -117,6 +119,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         sweep_lookback_days=_int(e, "SWEEP_LOOKBACK_DAYS", 2, 1),
         cleanup_retention_days=_int(e, "CLEANUP_RETENTION_DAYS", DEFAULT_RETENTION_DAYS, 1),
         clients_table=e.get("CLIENTS_TABLE", f"payment-clients-{suffix}"),
+        require_principal=e.get("REQUIRE_PRINCIPAL", "true").strip().lower() != "false",
     )
 
 

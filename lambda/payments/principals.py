@@ -50,6 +50,28 @@ class MerchantNotAllowed(ApiError):
         )
 
 
+class PrincipalMissing(ApiError):
+    """The request reached the function without the authorizer's principal although one is required:
+    the route is not behind the authorizer (a misconfigured or bypassed gateway). Refused, as the
+    gateway refuses a request without credentials, instead of serving it without a merchant scope."""
+
+    status = 401
+    type = "authentication_error"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "unauthenticated",
+            "Missing or malformed credentials: send Authorization: Bearer <key id>.<secret>",
+        )
+
+
+def require_principal(principal: Principal | None, required: bool) -> None:
+    """401 when no authorizer principal came with the request and the deployment requires one
+    (REQUIRE_PRINCIPAL, on by default; off only where the gateway cannot run authorizers)."""
+    if principal is None and required:
+        raise PrincipalMissing
+
+
 def require_merchant(principal: Principal | None, merchant_id: str | None) -> None:
     """403 unless the principal may act for ``merchant_id`` (no principal: no authorizer ran, and
     API Gateway's own access control is the only one; see SECURITY.md)."""

@@ -76,6 +76,7 @@ ENV_KEYS = {
     "SETTLEMENT_LEASE_SECONDS",
     "STUCK_AFTER_SECONDS",
     "MAX_SETTLEMENT_ATTEMPTS",
+    "REQUIRE_PRINCIPAL",
     "ALARM_NAME_PREFIX",
     "CORS_ALLOWED_ORIGINS",
     "POWERTOOLS_SERVICE_NAME",
@@ -151,6 +152,8 @@ def test_functions_have_the_spec_settings(deployment: Deployment) -> None:
         assert env["STATE_MACHINE_ARN"] == out["state_machine_arn"]
         assert env["DLQ_URL"].endswith(f"/failed-transactions-dlq-{deployment.suffix}")
         assert env["POWERTOOLS_SERVICE_NAME"] == f"payment-{role}"
+        # Fail closed without the authorizer's principal, except where the gateway cannot run it.
+        assert env["REQUIRE_PRINCIPAL"] == str(supports("apigateway:lambda-authorizers")).lower(), name
         assert not any(re.search(r"SECRET|PASSWORD|CREDENTIALS$", k) for k in env), (
             f"{name} has a secret in env"
         )

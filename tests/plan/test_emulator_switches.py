@@ -79,6 +79,13 @@ def test_outputs_without_waf(plan_off: dict[str, Any]) -> None:
 
 
 def test_only_the_localstack_backend_turns_them_off() -> None:
-    assert BACKEND_TF_VARS["localstack"] == OFF
+    # And the principal requirement: LocalStack never runs the Lambda authorizer (tests/emulator_gaps.py).
+    assert BACKEND_TF_VARS["localstack"] == {**OFF, "require_authorizer_principal": False}
     assert {k: v for k, v in local_tf_vars("x1", backend="localstack").items() if k in OFF} == OFF
     assert not set(OFF) & set(local_tf_vars("x1", backend="moto"))
+
+
+def test_the_api_functions_require_the_authorizers_principal_by_default(plan_json: dict[str, Any]) -> None:
+    # The environment map is known only after apply (tests/apply checks REQUIRE_PRINCIPAL is in every
+    # function's environment); the plan shows the value it is made from.
+    assert plan_json["variables"]["require_authorizer_principal"]["value"] is True

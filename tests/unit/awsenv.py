@@ -63,6 +63,9 @@ def names() -> dict[str, str]:
         "IDEMPOTENCY_TTL_HOURS": "24",
         "ALARM_NAME_PREFIX": "payment-",
         "CORS_ALLOWED_ORIGINS": "https://app.example.com,https://admin.example.com",
+        # The handler tests call the API functions without the gateway, so without the authorizer's
+        # principal; tests/unit/test_authorizer.py turns it on to prove the deployed default.
+        "REQUIRE_PRINCIPAL": "false",
         "POWERTOOLS_SERVICE_NAME": "payment-test",
         "POWERTOOLS_METRICS_NAMESPACE": "PaymentPlatform",
         "LOG_LEVEL": "INFO",

@@ -6,11 +6,12 @@ import hmac
 import io
 import json
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from payments import authorizer as auth
-from payments import principals
+from payments import config, principals
 from payments.handlers import _runtime, intake, status
 from payments.handlers import authorizer as handler_module
 
@@ -298,3 +299,56 @@ def test_principal_context_round_trips_from_the_authorizer() -> None:
     principal = principals.from_event({"requestContext": {"authorizer": context}})
     assert principal == principals.Principal(CLIENT_A, "partner", frozenset({"m1", "m2"}))
     assert principals.from_event({"requestContext": {}}) is None
+
+
+@pytest.fixture
+def principal_required(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """REQUIRE_PRINCIPAL as deployed (Terraform's require_authorizer_principal defaults to true)."""
+    monkeypatch.setenv("REQUIRE_PRINCIPAL", "true")
+    _runtime.reset(keep_clients=True)
+    yield
+    monkeypatch.delenv("REQUIRE_PRINCIPAL")
+    _runtime.reset(keep_clients=True)
+
+
+@pytest.mark.parametrize(
+    ("method", "resource", "body"),
+    [
+        ("POST", "/transactions", "create"),
+        ("POST", "/validate", "validate"),
+        ("GET", "/transactions/{id}", None),
+    ],
+)
+def test_a_request_without_the_authorizers_principal_is_refused_when_required(
+    aws: AwsEnv, ctx: Any, principal_required: None, method: str, resource: str, body: str | None
+) -> None:
+    """A route that skipped the authorizer (a bypassed or misconfigured gateway) serves nobody:
+    401 unauthenticated, nothing stored, nothing started — not a request without a merchant scope."""
+    assert _runtime.services().settings.require_principal is True
+    if body is None:
+        event = api_event(method, resource, path_parameters={"id": "txn_01M95C0NR17E9PQ6VANGZM4E1T"})
+        response = status.handler(event, ctx)
+    else:
+        event = api_event(method, resource, payment(), idempotency_key=f"k-{body}")
+        response = intake.handler(event, ctx)
+
+    assert response["statusCode"] == 401
+    assert body_of(response)["error"]["type"] == "authentication_error"
+    assert body_of(response)["error"]["code"] == "unauthenticated"
+    assert aws.count("TRANSACTIONS_TABLE") == 0 and aws.count("IDEMPOTENCY_TABLE") == 0
+    assert aws.executions() == []
+    # The same request with the authorizer's principal for its merchant is served.
+    served = with_principal(event, CLIENT_A, "merch_123")
+    handler = status.handler if body is None else intake.handler
+    assert handler(served, ctx)["statusCode"] in (200, 202, 404)
+
+
+def test_require_principal_is_on_unless_the_deployment_says_false(monkeypatch: pytest.MonkeyPatch) -> None:
+    for value, expected in ((None, True), ("true", True), ("TRUE", True), ("false", False), ("False", False)):
+        if value is None:
+            monkeypatch.delenv("REQUIRE_PRINCIPAL", raising=False)
+        else:
+            monkeypatch.setenv("REQUIRE_PRINCIPAL", value)
+        config.reset_settings()
+        assert config.get_settings().require_principal is expected, value
+    config.reset_settings()

@@ -13,6 +13,7 @@ from payments.validation import parse_and_validate
 
 
 def _create(request: HttpRequest, principal: principals.Principal | None) -> dict[str, Any]:
+    principals.require_principal(principal, services().settings.require_principal)
     request.require_json()
     raw = request.body_bytes()
     key = idempotency.require_key(request.headers)
@@ -39,6 +40,7 @@ def _create(request: HttpRequest, principal: principals.Principal | None) -> dic
 
 
 def _dry_run(request: HttpRequest, principal: principals.Principal | None) -> dict[str, Any]:
+    principals.require_principal(principal, services().settings.require_principal)
     request.require_json()
     payment = parse_and_validate(request.body_bytes())
     principals.require_merchant(principal, payment.merchant_id)

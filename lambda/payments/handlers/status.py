@@ -13,6 +13,7 @@ from payments.responses import HttpRequest, parse_event
 
 
 def _lookup(request: HttpRequest, principal: principals.Principal | None) -> dict[str, Any]:
+    principals.require_principal(principal, services().settings.require_principal)
     transaction_id = request.path_parameters.get("id") or request.path_parameters.get("transaction_id") or ""
     if not ids.is_transaction_id(transaction_id):
         raise InvalidRequest("parameter_invalid", "id must be a transaction id (txn_...).", "id")

@@ -25,7 +25,8 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 from payments.jobs.archive import SUMMARY_NAME
-from payments.layout import ARCHIVE_PREFIX
+from payments.layout import ARCHIVE_PREFIX, REPORTS_PREFIX
+from payments.queues import queue_url
 from payments.states import UNSUCCESSFUL_EXECUTIONS
 
 from ops.core.restore import restored_tables
@@ -174,12 +175,6 @@ def alarms_in_alarm(cloudwatch: Any, names: StatusNames, now: dt.datetime) -> li
     return sorted(found, key=lambda a: a["name"])
 
 
-def _queue_url(sqs: Any, ref: str) -> str:
-    if ref.startswith(("https://", "http://")):
-        return ref
-    return str(sqs.get_queue_url(QueueName=ref)["QueueUrl"])
-
-
 def metric_values(
     cloudwatch: Any, queries: list[dict[str, Any]], start: dt.datetime, end: dt.datetime
 ) -> dict[str, list[float]]:
@@ -265,7 +260,7 @@ def api_health(cloudwatch: Any, api_name: str, stage: str, now: dt.datetime) -> 
 
 def last_report(s3: Any, bucket: str) -> dict[str, Any] | None:
     newest: dict[str, Any] | None = None
-    request: dict[str, Any] = {"Bucket": bucket, "Prefix": "reports/"}
+    request: dict[str, Any] = {"Bucket": bucket, "Prefix": f"{REPORTS_PREFIX}/"}
     for _ in range(MAX_PAGES):
         page = s3.list_objects_v2(**request)
         for obj in page.get("Contents", []):
@@ -318,7 +313,7 @@ def last_cleanup(s3: Any, bucket: str) -> dict[str, Any] | None:
 
 
 def queue_depth(sqs: Any, cloudwatch: Any, role: str, ref: str, now: dt.datetime) -> dict[str, Any]:
-    url = _queue_url(sqs, ref)
+    url = queue_url(sqs, ref)
     attrs = sqs.get_queue_attributes(
         QueueUrl=url,
         AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],

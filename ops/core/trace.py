@@ -16,7 +16,6 @@ import json
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
 
@@ -27,6 +26,8 @@ from payments.ids import is_transaction_id, timestamp_of
 from payments.jobs.archive import MANIFEST_SUFFIX
 from payments.layout import ARCHIVE_PREFIX, settled_key
 from payments.pan import mask_pans
+from payments.queues import QueueNotFound, queue_url
+from payments.redaction import RECORD_GENERATED_FIELDS, mask_document
 from payments.states import UNSUCCESSFUL_EXECUTIONS
 from payments.store.keys import row_id
 
@@ -47,57 +48,15 @@ FAILURE_EVENTS = (
 )
 
 
-# Fields the platform writes itself (ids, epoch-ms timestamps, sort keys, counters): never card
-# data, and a 13-19 digit epoch-ms value passes the Luhn check one time in ten.
-GENERATED_FIELDS = frozenset(
-    {
-        "transaction_id",
-        "timestamp",
-        "day_shard",
-        "event_id",
-        "at",
-        "expires_at",
-        "version",
-        "attempt",
-        "status",
-        "from_status",
-        "to_status",
-        "lease_until",
-        "failed_at",
-    }
-)
-
-
-def _number(value: Decimal) -> int | float:
-    return int(value) if value == value.to_integral_value() else float(value)
-
-
 def redact_record(record: Mapping[str, Any]) -> dict[str, Any]:
     """A record (item, message body) masked like the logs, its generated top-level fields kept."""
-    out: dict[str, Any] = {}
-    for key, value in record.items():
-        if key in GENERATED_FIELDS and not isinstance(value, Mapping | list):
-            out[key] = _number(value) if isinstance(value, Decimal) else value
-        else:
-            out[mask_pans(str(key))] = redact(value)
-    return out
+    masked: dict[str, Any] = mask_document(record, exempt=RECORD_GENERATED_FIELDS, in_place=True)
+    return masked
 
 
 def redact(value: Any) -> Any:
-    """``value`` with every PAN-looking digit run in its strings (and keys) masked."""
-    if isinstance(value, str):
-        return mask_pans(value)
-    if isinstance(value, Mapping):
-        return {mask_pans(str(k)): redact(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set):
-        return [redact(v) for v in value]
-    if isinstance(value, Decimal):
-        plain = _number(value)
-        return redact(plain) if isinstance(plain, int) and len(str(plain)) >= 13 else plain
-    if isinstance(value, int) and not isinstance(value, bool) and len(str(abs(value))) >= 13:
-        masked = mask_pans(str(value))
-        return value if masked == str(value) else masked
-    return value
+    """``value`` with every PAN-looking digit run in its strings, keys and numbers masked."""
+    return mask_document(value, in_place=True)
 
 
 def iso(value: Any) -> str | None:
@@ -365,15 +324,6 @@ def _names(body: str, transaction_id: str) -> bool:
     return transaction_id in body
 
 
-def queue_url(sqs: Any, ref: str) -> str | None:
-    if ref.startswith(("https://", "http://")):
-        return ref
-    try:
-        return str(sqs.get_queue_url(QueueName=ref)["QueueUrl"])
-    except ClientError:
-        return None
-
-
 def find_settlement_archive(
     s3: Any, bucket: str, transaction_id: str, timestamp_ms: int
 ) -> dict[str, Any] | None:
@@ -481,8 +431,9 @@ def trace(
         result.skipped["executions"] = "state machine unknown (no state_machine_arn output)"
     if peek_rounds > 0:
         for role, ref in names.queues.items():
-            url = queue_url(sqs, ref)
-            if url is None:
+            try:
+                url = queue_url(sqs, ref)
+            except QueueNotFound:
                 result.skipped[f"queue:{role}"] = f"queue {ref} not found"
                 continue
             messages = peek_queue(sqs, url, transaction_id, peek_rounds)

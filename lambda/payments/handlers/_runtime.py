@@ -39,33 +39,10 @@ NAMESPACE = os.getenv("POWERTOOLS_METRICS_NAMESPACE") or "PaymentPlatform"
 XRAY_SDK_ENV = "XRAY_SDK_SUBSEGMENTS"
 
 
-# Keys the formatter writes itself from the runtime (never from input): left unmasked, because a
-# timestamp such as "2026-11-29 16:25:01,123+0000" is a run of short digit groups that can pass
-# the Luhn check, and a masked timestamp makes the line useless. Everything else is masked field
-# by field, so the line stays valid JSON.
-_GENERATED_KEYS = frozenset(
-    {
-        "timestamp",
-        "level",
-        "location",
-        "service",
-        "sampling_rate",
-        "cold_start",
-        "function_name",
-        "function_memory_size",
-        "function_arn",
-        "function_request_id",
-        "xray_trace_id",
-    }
-)
-
-
 class MaskingFormatter(LambdaPowertoolsFormatter):
     def serialize(self, log: LogRecord) -> str:
-        masked = {
-            key: value if key in _GENERATED_KEYS else redaction.mask_document(value)
-            for key, value in log.items()
-        }
+        # Field by field, the formatter's own keys kept: the line stays valid, readable JSON.
+        masked = redaction.mask_document(dict(log), exempt=redaction.LOG_GENERATED_KEYS)
         return super().serialize(masked)
 
 

@@ -28,6 +28,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from payments.jobs import JobError
+from payments.queues import QueueNotFound, queue_url
 
 MODES = ("auto", "native", "loop")
 RECEIVE_LIMIT = 10  # SQS ReceiveMessage / SendMessageBatch / DeleteMessageBatch maximum
@@ -142,17 +143,10 @@ class _Counted:
 
 
 def _queue_url(sqs: Any, ref: str) -> str:
-    if ref.startswith(("https://", "http://")):
-        return ref
-    if ref.startswith("arn:"):
-        parts = ref.split(":")
-        if len(parts) != 6:
-            raise JobError(f"not an SQS queue ARN: {ref}")
-        return str(sqs.get_queue_url(QueueName=parts[5], QueueOwnerAWSAccountId=parts[4])["QueueUrl"])
     try:
-        return str(sqs.get_queue_url(QueueName=ref)["QueueUrl"])
-    except ClientError as exc:
-        raise JobError(f"queue {ref} not found: {exc.response['Error'].get('Message', exc)}") from exc
+        return queue_url(sqs, ref)
+    except QueueNotFound as exc:
+        raise JobError(str(exc)) from exc
 
 
 def describe_queue(sqs: Any, ref: str) -> Queue:

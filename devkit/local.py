@@ -56,7 +56,7 @@ from devkit.terraform import (
     terraform_env,
 )
 from devkit.terraform.workdir import ENDPOINT_OUTPUT
-from ops.core import OpsError
+from ops.core import JobError, OpsError
 from ops.core.clients import ClientStore
 from ops.core.names import terraform_outputs
 
@@ -654,7 +654,7 @@ def local_env(backend: str | None = None, tf_dir: Path | None = None) -> dict[st
     if tf_dir is not None:
         try:
             outputs = dict(terraform_outputs(tf_dir))
-        except OpsError as exc:
+        except JobError as exc:
             raise LocalError(str(exc)) from exc
         stack = Path(tf_dir)
         run_info: dict[str, Any] = {}

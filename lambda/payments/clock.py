@@ -32,6 +32,13 @@ def iso_from_ms(epoch_ms: int) -> str:
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{epoch_ms % 1000:03d}Z"
 
 
+def iso_from_datetime(value: datetime) -> str:
+    """The one format for a ``datetime`` (an SDK's answer, a parsed option); naive means UTC."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return iso_from_ms(round(value.timestamp() * 1000))
+
+
 def ms_from_iso(text: str) -> int:
     """The epoch-millisecond instant of an ISO-8601 time (``Z`` or an offset); 0 for an empty text,
     so a missing time sorts first."""

@@ -23,7 +23,7 @@ from payments.jobs.retention import TERMINAL_STATUSES, RetentionTooShort, check_
 from rich.table import Table
 
 from ops.cli.context import OpsContext, command_options, destructive_option, option
-from ops.core import OpsError
+from ops.core import JobError
 
 EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C
 
@@ -31,7 +31,7 @@ EXIT_INTERRUPTED = 130  # 128 + SIGINT, as shells report a Ctrl-C
 def _parse_days(_ctx: click.Context, _param: click.Parameter, value: str) -> int:
     try:
         return parse_duration_days(value)
-    except OpsError as exc:
+    except JobError as exc:
         raise click.BadParameter(str(exc)) from exc
 
 

@@ -11,7 +11,7 @@ from payments.pan import mask_pans
 from ops import __version__
 from ops.cli import cleanup, clients, links, redrive, report, restore, status, trace
 from ops.cli.context import CONTEXT_SETTINGS, OpsContext, aws_options, output_options
-from ops.core import OpsError
+from ops.core import JobError
 
 
 class OpsGroup(click.Group):
@@ -25,7 +25,7 @@ class OpsGroup(click.Group):
             # number pasted by mistake must not be echoed back, on any stream.
             exc.message = mask_pans(exc.message)
             raise
-        except OpsError as exc:
+        except JobError as exc:
             raise click.ClickException(mask_pans(str(exc))) from exc
         except ClientError as exc:
             error = exc.response.get("Error", {})

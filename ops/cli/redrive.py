@@ -21,7 +21,7 @@ from payments.jobs.redrive import (
 from rich.table import Table
 
 from ops.cli.context import OpsContext, command_options, option
-from ops.core import OpsError
+from ops.core import JobError, OpsError
 
 REASON_MAX_CHARS = 120
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
@@ -188,7 +188,7 @@ def redrive(
                 on_progress=on_progress,
                 max_redrives=max_redrives,
             )
-        except OpsError as exc:
+        except JobError as exc:
             # An endpoint's answer may be a whole HTML error page: report one line.
             raise OpsError(one_line(str(exc), limit=300)) from exc
     ops.debug(f"requests: {dict(result.requests)}")

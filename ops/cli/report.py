@@ -21,13 +21,13 @@ from rich.markup import escape
 from rich.table import Table
 
 from ops.cli.context import OpsContext, command_options, destructive_option, option
-from ops.core import OpsError
+from ops.core import JobError
 
 
 def _parse_date(_ctx: click.Context, _param: click.Parameter, value: str) -> dt.date:
     try:
         return resolve_day(value)
-    except OpsError as exc:
+    except JobError as exc:
         raise click.BadParameter(str(exc)) from exc
 
 

@@ -16,7 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ops.cli.context import OpsContext, command_options, option
-from ops.core import OpsError
+from ops.core import JobError
 from ops.core.status import (
     CRITICAL,
     DEFAULT_TIMEOUT_S,
@@ -60,7 +60,7 @@ def _names(ops: OpsContext) -> StatusNames:
     def resolve(key: str, find: Callable[[], str | None]) -> str | None:
         try:
             value = find()
-        except OpsError as exc:
+        except JobError as exc:
             why = f"{exc}" if suffix else f"no output names it and no suffix: {WHERE}"
         except (ClientError, BotoCoreError) as exc:  # STS, asked for the account id
             why = f"the account id is unknown: {exc}"
@@ -244,7 +244,7 @@ def status(ops: OpsContext, watch: int | None, count: int, timeout: float) -> No
             "s3": ops.client("s3"),
             "dynamodb": ops.client("dynamodb"),
         }
-    except (OpsError, ClientError, BotoCoreError) as exc:
+    except (JobError, ClientError, BotoCoreError) as exc:
         raise StatusUnknown(f"UNKNOWN: cannot tell where the platform is: {exc}") from exc
 
     def check(budget: float) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from payments.money import format_display
 from rich.table import Table
 
 from ops.cli.context import OpsContext, command_options, option
-from ops.core import OpsError
+from ops.core import JobError, OpsError
 
 DEFAULT_PEEK_ROUNDS = 5
 
@@ -102,7 +102,7 @@ def trace(ops: OpsContext, transaction_id: str, peek_max: int) -> None:
         queues["dlq"] = names.dlq()
     try:
         bucket: str | None = names.archive_bucket()
-    except OpsError:
+    except JobError:
         bucket = None
     settings = core.TraceNames(
         region=ops.region,

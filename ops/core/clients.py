@@ -12,7 +12,6 @@ import os
 import secrets as _secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from payments import dynamo
@@ -26,6 +25,7 @@ from payments.authorizer import (
     secret_record,
     token,
 )
+from payments.clock import iso_from_ms, now_ms
 from payments.store import write
 
 from ops.core import OpsError
@@ -41,7 +41,7 @@ class Issued:
 
 
 def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return iso_from_ms(now_ms())
 
 
 def actor() -> str:

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import ClientError
-from payments.clock import iso_from_ms
+from payments.clock import iso_from_datetime, iso_from_ms
 from payments.shards import MAX_DAY_SHARDS, day_shard_keys
 
 from ops.core import OpsError
@@ -84,10 +84,8 @@ TABLES: dict[str, TableKind] = {
 
 
 def iso(value: dt.datetime) -> str:
-    """UTC ISO-8601 with a Z; milliseconds only when there are some (restorable times have them)."""
-    value = value.astimezone(dt.UTC)
-    spec = "milliseconds" if value.microsecond else "seconds"
-    return value.isoformat(timespec=spec).replace("+00:00", "Z")
+    """The platform's one UTC format (payments.clock)."""
+    return iso_from_datetime(value)
 
 
 def parse_time(text: str) -> dt.datetime:

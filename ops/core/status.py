@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
+from payments.clock import iso_from_datetime
 from payments.jobs.archive import SUMMARY_NAME
 from payments.layout import ARCHIVE_PREFIX, REPORTS_PREFIX
 from payments.queues import queue_url
@@ -104,7 +105,9 @@ class Check:
 
 
 @dataclass
-class Status:
+class HealthReport:
+    """What `ops status` found: each check's section, its verdict, and the overall exit code."""
+
     checked_at: str
     alarms: list[dict[str, Any]] | None = None  # None: the check did not run (never "none in ALARM")
     queues: list[dict[str, Any]] = field(default_factory=list)
@@ -140,7 +143,7 @@ class Status:
 
 
 def _iso(value: dt.datetime) -> str:
-    return value.astimezone(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return iso_from_datetime(value)
 
 
 def alarms_in_alarm(cloudwatch: Any, names: StatusNames, now: dt.datetime) -> list[dict[str, Any]]:
@@ -467,9 +470,9 @@ def collect(
     now: dt.datetime | None = None,
     checks: Sequence[Check] | None = None,
     timeout_s: float = DEFAULT_TIMEOUT_S,
-) -> Status:
+) -> HealthReport:
     now = now or dt.datetime.now(dt.UTC)
-    status = Status(checked_at=_iso(now))
+    status = HealthReport(checked_at=_iso(now))
     clients = Clients(cloudwatch=cloudwatch, sqs=sqs, sfn=sfn, s3=s3, dynamodb=dynamodb)
     probe = Probe(names=names, clients=clients, now=now)
     checks = CHECKS if checks is None else checks
@@ -504,7 +507,7 @@ def _short(ref: str | None) -> str | None:
     return ref.rsplit("/", 1)[-1] if ref else None
 
 
-def verdict(status: Status, problems: Problems) -> None:
+def verdict(status: HealthReport, problems: Problems) -> None:
     """``code``: the worst state found (CRITICAL > UNKNOWN > WARNING > OK); ``reasons``: worst first."""
     ordered = sorted(problems, key=lambda p: -_RANK[p[0]])
     status.reasons = [f"{STATES[state]}: {reason}" for state, reason in ordered]

@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import quote
 
 from botocore.exceptions import ClientError
-from payments.clock import iso_from_ms
+from payments.clock import iso_from_datetime, iso_from_ms
 from payments.dynamo import from_attributes
 from payments.ids import is_transaction_id, timestamp_of
 from payments.jobs.archive import MANIFEST_SUFFIX
@@ -64,7 +64,7 @@ def iso(value: Any) -> str | None:
         return None
     if isinstance(value, dt.datetime):
         # Milliseconds, like payments.clock.iso_from_ms: one timeline format (string order is time order).
-        return value.astimezone(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        return iso_from_datetime(value)
     return str(value)
 
 

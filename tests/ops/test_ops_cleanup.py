@@ -11,12 +11,11 @@ import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.compat import HTTPHeaders
 from ops_testkit import BUCKET, TABLE, Interrupt, Platform, fail_after, shuffled, txn_item
+from payments.jobs import JobError
 from payments.jobs.archive import archived_items
 from payments.jobs.backoff import Backoff
 from payments.jobs.cleanup import choose_segments, run_cleanup
 from payments.jobs.retention import cutoff_for, parse_duration_days
-
-from ops.core import OpsError
 
 TODAY = dt.datetime.now(dt.UTC).date()
 CUTOFF = cutoff_for(90)
@@ -45,7 +44,7 @@ def test_cutoff_is_midnight_utc_and_durations_parse() -> None:
     assert parse_duration_days("12w") == 84
     assert parse_duration_days("7") == 7
     for bad in ("", "d", "-3d", "0d", "3h", "ninety"):
-        with pytest.raises(OpsError):
+        with pytest.raises(JobError):
             parse_duration_days(bad)
 
 
@@ -220,7 +219,7 @@ def test_persistent_throttling_fails_loudly_after_bounded_attempts(platform: Pla
     _seed(platform, old=30, new=0)
     _Throttle(platform.dynamodb, times=1000)
     backoff = Backoff(max_attempts=4, sleep=lambda _s: None)
-    with pytest.raises(OpsError, match="cancelled after 4 attempts"):
+    with pytest.raises(JobError, match="cancelled after 4 attempts"):
         run_cleanup(
             platform.dynamodb,
             TABLE,
@@ -288,5 +287,5 @@ def test_segments_default_to_one_per_gib_of_table() -> None:
 
 
 def test_archive_requires_a_bucket(platform: Platform) -> None:
-    with pytest.raises(OpsError, match="archive bucket"):
+    with pytest.raises(JobError, match="archive bucket"):
         run_cleanup(platform.dynamodb, TABLE, older_than_days=90, dry_run=False)

@@ -20,6 +20,7 @@ from typing import Any
 import boto3
 import pytest
 from ops_testkit import BUCKET, REGION, TABLE, Interrupt, Platform, fail_after, txn_item
+from payments.jobs import JobError
 from payments.jobs import cleanup as cleanup_job
 from payments.jobs.archive import ArchiveStore, item_line, verify_archive
 from payments.jobs.cleanup import run_cleanup
@@ -30,7 +31,6 @@ from payments.store import write
 from payments.store.keys import LOCK_ID, key_id
 
 from ops.cli import cleanup as cleanup_cli
-from ops.core import OpsError
 
 # slow (the concurrency and interruption schedules): `make test` runs it, `make check` leaves it out.
 pytestmark = pytest.mark.slow
@@ -486,7 +486,7 @@ def test_conditional_archive_writes_merge_with_a_concurrent_writer(platform: Pla
     store = ArchiveStore(platform.s3, BUCKET, kid)
     a, b, c = old_rows(3)
     obj = store.create_object("cleanup/x/obj.jsonl", [a, b])
-    with pytest.raises(OpsError, match="already exists"):
+    with pytest.raises(JobError, match="already exists"):
         store.create_object("cleanup/x/obj.jsonl", [c])
 
     def concurrent(params: dict[str, Any], **_: Any) -> None:

@@ -161,8 +161,7 @@ def test_cleanup_handler_rejects_malformed_payloads(job_env: Platform, payload: 
 
 def test_report_handler_refuses_to_replace_a_stored_report_with_a_lower_count(job_env: Platform) -> None:
     from payments.handlers import report
-
-    from ops.core import OpsError
+    from payments.jobs import JobError
 
     yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
     rows = [txn_item(i, epoch_ms(yesterday, 3)) for i in range(4)]
@@ -171,7 +170,7 @@ def test_report_handler_refuses_to_replace_a_stored_report_with_a_lower_count(jo
     job_env.dynamodb.delete_item(
         TableName=TABLE, Key={k: rows[0][k] for k in ("transaction_id", "timestamp")}
     )
-    with pytest.raises(OpsError, match="lower count"):  # fails the invocation: the destination alerts
+    with pytest.raises(JobError, match="lower count"):  # fails the invocation: the destination alerts
         report.handler(REPORT_PAYLOAD, Context())
     assert job_env.s3_json(f"reports/{yesterday.isoformat()}.json")["count"] == 4
     assert report.handler({**REPORT_PAYLOAD, "force": True}, Context())["count"] == 3

@@ -25,6 +25,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from payments import money
+from payments.clock import iso_from_datetime
 from payments.jobs import JobError
 from payments.layout import report_key
 from payments.shards import day_shard_key, day_shard_keys, parse_day_shard
@@ -295,7 +296,7 @@ def build_report(
     if shards < 1:
         raise JobError("the by-day index needs at least one shard")
     keys = day_shard_keys(day, shards)
-    as_of = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    as_of = iso_from_datetime(dt.datetime.now(dt.UTC))
     total = _Tally()
     lock = threading.Lock()
 
@@ -327,7 +328,7 @@ def build_report(
         hourly=[total.hourly.get(hour, 0) for hour in range(24)],
         queries=total.queries,
         items_read=total.items_read,
-        generated_at=(now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC).isoformat(timespec="seconds"),
+        generated_at=iso_from_datetime(now or dt.datetime.now(dt.UTC)),
         as_of=as_of,
         shards_with_items=tuple(sorted(total.shards_with_items)),
         writer_shards=writer_shards,

@@ -660,14 +660,14 @@ variable "require_authorizer_principal" {
 }
 
 variable "max_settlement_attempts" {
-  description = "The retry budget (MAX_SETTLEMENT_ATTEMPTS): attempts a payment gets before it is final FAILED (no charge request ever left) or parked for a human with the PaymentParked alarm (a charge may exist). At least 11 = the workflow's attempt + the failed queue's 5 receives before the DLQ + one more round, so a redrive after an outage (an operator's, or the sweeper's re-enqueue) can still settle; a larger budget only makes an unresolvable payment take longer to end."
+  description = "The retry budget (MAX_SETTLEMENT_ATTEMPTS): attempts a payment gets before it is final FAILED (no charge request ever left) or parked for a human with the PaymentParked alarm (a charge may exist). At least 16 = the workflow's attempt + the failed queue's 5 receives before the DLQ for each of the two messages a failed execution sends (RecordFailure's and the Step Functions safety net's) + one more round, so a redrive after an outage (an operator's, or the sweeper's re-enqueue) can still settle; a larger budget only makes an unresolvable payment take longer to end."
   type        = number
-  default     = 11
+  default     = 16
 
   validation {
-    # 1 + 2 x maxReceiveCount of failed-transactions (5, modules/messaging).
-    condition     = var.max_settlement_attempts >= 11 && var.max_settlement_attempts <= 100 && floor(var.max_settlement_attempts) == var.max_settlement_attempts
-    error_message = "max_settlement_attempts must be a whole number between 11 (the workflow's attempt and two rounds of the failed queue's 5 receives) and 100."
+    # 1 + 3 x maxReceiveCount of failed-transactions (5, modules/messaging).
+    condition     = var.max_settlement_attempts >= 16 && var.max_settlement_attempts <= 100 && floor(var.max_settlement_attempts) == var.max_settlement_attempts
+    error_message = "max_settlement_attempts must be a whole number between 16 (the workflow's attempt and three rounds of the failed queue's 5 receives) and 100."
   }
 }
 

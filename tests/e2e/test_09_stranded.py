@@ -33,7 +33,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from devkit.demo import Platform, wait_for
+from devkit.demo import FlowError, Platform, wait_for
 from tests.e2e.flows import OpsCli
 from tests.emulator_gaps import supports
 
@@ -283,7 +283,10 @@ def test_hanging_settlement_leaves_no_transaction_stranded(platform: Platform, o
     result = ops_cli("redrive", "--mode", "loop", "--wait-seconds", "0", "--json")
     assert result.exit_code == 0, result.output
     for transaction_id in (failed_id, stranded_id):
-        final = platform.wait_for_status(transaction_id, {"COMPLETED"}, timeout=180)
+        try:
+            final = platform.wait_for_status(transaction_id, {"COMPLETED"}, timeout=180)
+        except FlowError as exc:
+            raise AssertionError(f"{exc}; stored: {platform.item(transaction_id)}") from exc
         assert final["status"] == "COMPLETED"
         audit = [entry["to_status"] for entry in platform.audit(transaction_id)]
         assert "FAILED" in audit and audit[-1] == "COMPLETED", audit

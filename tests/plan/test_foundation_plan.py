@@ -890,7 +890,7 @@ BAD_VALUES: list[tuple[str, Any, str]] = [
     ("cleanup_retention_days", 0, "cleanup_retention_days must be a whole number of days, at least 1"),
     ("xray_sampling_rate", 1.5, "xray_sampling_rate must be between 0 and 1"),
     # A budget the DLQ spends in one round leaves a redrive nothing to settle with.
-    ("max_settlement_attempts", 6, "max_settlement_attempts must be a whole number between 11"),
+    ("max_settlement_attempts", 6, "max_settlement_attempts must be a whole number between 16"),
     ("settlement_lease_seconds", 0, "settlement_lease_seconds must be a whole number of seconds, at least 1"),
     ("stuck_after_seconds", 30, "stuck_after_seconds must be a whole number of seconds, at least 60"),
 ]

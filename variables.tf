@@ -660,9 +660,9 @@ variable "require_authorizer_principal" {
 }
 
 variable "max_settlement_attempts" {
-  description = "The retry budget (MAX_SETTLEMENT_ATTEMPTS): attempts a payment gets before it is final FAILED (no charge request ever left) or parked for a human with the PaymentParked alarm (a charge may exist). At least 16 = the workflow's attempt + the failed queue's 5 receives before the DLQ for each of the two messages a failed execution sends (RecordFailure's and the Step Functions safety net's) + one more round, so a redrive after an outage (an operator's, or the sweeper's re-enqueue) can still settle; a larger budget only makes an unresolvable payment take longer to end."
+  description = "The retry budget (MAX_SETTLEMENT_ATTEMPTS): attempts a payment gets before it is final FAILED (no charge request ever left) or parked for a human with the PaymentParked alarm (a charge may exist). Every delivery of a retry message that finds the payment FAILED spends one, and one failure can queue several messages (RecordFailure's, the Step Functions safety net's, the sweeper's re-enqueue), each received 5 times before the DLQ. At least 16 = the workflow's attempt + 5 receives of three messages, so a redrive after an outage still settles. The default 50 leaves room for three such rounds and still ends an unresolvable payment within hours (5 receives 6 minutes apart, the sweeper's re-enqueue after 15 minutes), well inside the processor's 24 h idempotency-key retention."
   type        = number
-  default     = 16
+  default     = 50
 
   validation {
     # 1 + 3 x maxReceiveCount of failed-transactions (5, modules/messaging).

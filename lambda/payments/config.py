@@ -49,11 +49,8 @@ class Settings:
     stuck_after_seconds: int = 900
     # Attempts a payment gets (the workflow's and the retry consumer's) before it is final FAILED
     # (nothing was ever sent to the processor) or parked for a human (a charge may have been made):
-    # the workflow's one, a round of the failed queue's 5 receives for each of the two messages a
-    # failed execution sends (RecordFailure's and the safety net's), and one redrive round (an
-    # operator's after an outage, or the sweeper's), so a redrive after the processor is back can
-    # still settle (Terraform: max_settlement_attempts).
-    max_settlement_attempts: int = 16
+    # Terraform's max_settlement_attempts (50, at least 16; see its description for the arithmetic).
+    max_settlement_attempts: int = 50
     sweep_lookback_days: int = 2
     cleanup_retention_days: int = DEFAULT_RETENTION_DAYS
     # API clients and their hashed secrets (docs/interfaces.md "Authorization").
@@ -116,7 +113,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         # Longer than the workflow's whole budget: younger unfinished transactions may still
         # be progressing.
         stuck_after_seconds=_int(e, "STUCK_AFTER_SECONDS", 900, 60),
-        max_settlement_attempts=_int(e, "MAX_SETTLEMENT_ATTEMPTS", 16, 2),
+        max_settlement_attempts=_int(e, "MAX_SETTLEMENT_ATTEMPTS", 50, 2),
         sweep_lookback_days=_int(e, "SWEEP_LOOKBACK_DAYS", 2, 1),
         cleanup_retention_days=_int(e, "CLEANUP_RETENTION_DAYS", DEFAULT_RETENTION_DAYS, 1),
         clients_table=e.get("CLIENTS_TABLE", f"payment-clients-{suffix}"),

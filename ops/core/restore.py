@@ -234,7 +234,13 @@ def plan_restore(
     window = pitr.get("PointInTimeRecoveryDescription") or {}
     if window.get("PointInTimeRecoveryStatus") != "ENABLED":
         raise RestoreInputError(f"point-in-time recovery is off on {source}: there is no history to restore")
-    earliest, latest = window["EarliestRestorableDateTime"], window["LatestRestorableDateTime"]
+    earliest, latest = window.get("EarliestRestorableDateTime"), window.get("LatestRestorableDateTime")
+    if earliest is None or latest is None:
+        # AWS always reports both for an enabled PITR; an emulator that only stores the flag does not.
+        raise RestoreInputError(
+            f"DynamoDB reports no restorable time window for {source} (PITR enabled but no "
+            "EarliestRestorableDateTime/LatestRestorableDateTime): nothing can be restored"
+        )
     if to_time > now:
         raise RestoreInputError(f"--to-time {iso(to_time)} is in the future (now {iso(now)})")
     if to_time < earliest:

@@ -260,7 +260,10 @@ def test_hanging_settlement_leaves_no_transaction_stranded(platform: Platform, o
         assert finished["status"] == "FAILED", finished
         history = sfn.get_execution_history(executionArn=finished["executionArn"], maxResults=1000)["events"]
         assert sum(e["type"] == "TaskFailed" for e in history) >= 4, "Settle and its 3 retries"
-        assert (platform.item(failed_id) or {}).get("status") == "FAILED"
+        # RecordFailure failed attempt 1, unless a Settle invocation that outlived its task time-out
+        # still held the lease: a live lease is never failed (the safety net and the sweeper take
+        # it over once it expires).
+        assert (platform.item(failed_id) or {}).get("status") in {"FAILED", "SETTLING"}
 
         # EventBridge's part: the executions ended FAILED / TIMED_OUT; the first message repeats the
         # one RecordFailure already sent (harmless: the consumer resumes a FAILED transaction).

@@ -412,3 +412,27 @@ def test_status_lists_the_environments_restores(run: Callable[..., Result], sour
     assert listed["table"] == target and listed["source"] == AUDIT and listed["in_progress"] is False
     shown = run("status")
     assert f"restore: {target} from {AUDIT}" in shown.stdout
+
+
+def test_an_enabled_pitr_without_a_reported_window_is_refused_in_one_line(source: dict[str, Any]) -> None:
+    """LocalStack stores the PITR flag only: no Earliest/LatestRestorableDateTime. AWS always reports
+    both; without them there is no window to check the time against, so nothing is started."""
+
+    class WithoutWindow:
+        def __init__(self, real: Any) -> None:
+            self._real = real
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._real, name)
+
+        def describe_continuous_backups(self, **kwargs: Any) -> dict[str, Any]:
+            answer = self._real.describe_continuous_backups(**kwargs)
+            window = answer["ContinuousBackupsDescription"]["PointInTimeRecoveryDescription"]
+            window.pop("EarliestRestorableDateTime", None)
+            window.pop("LatestRestorableDateTime", None)
+            return answer
+
+    to_time = source["latest"]["transactions"] - dt.timedelta(seconds=1)
+    with pytest.raises(Exception, match="no restorable time window") as raised:
+        plan_restore(WithoutWindow(source["dynamodb"]), TABLES["transactions"], TABLE, to_time)
+    assert "\n" not in str(raised.value)

@@ -99,7 +99,7 @@ def test_a_parked_payment_emits_the_metric_its_alarm_watches(
         TableName=aws.n["TRANSACTIONS_TABLE"],
         Key={"transaction_id": {"S": txn}, "timestamp": {"N": str(item["timestamp"])}},
         UpdateExpression="SET attempts = :n",
-        ExpressionAttributeValues={":n": {"N": "16"}},  # the default budget, spent
+        ExpressionAttributeValues={":n": {"N": "50"}},  # the default budget, spent
     )
     capsys.readouterr()
 

@@ -72,15 +72,15 @@ mutants: $(STAMP) ## planted bugs (tests/mutants/*.patch): each must fail the te
 # CI_PHASE1_MARKER (set by .ci/run): a file touched once the first pytest phase has passed, the
 # signal for the LocalStack lane to start beside the apply + e2e phase.
 test: lint security build ## THE test command: lint, security scan, unit, plan, apply and end-to-end tests
-	$(VENV)/bin/pytest -q $(XDIST) -m "not e2e and not apply"
+	$(VENV)/bin/pytest -q --durations=10 $(XDIST) -m "not e2e and not apply"
 	$(if $(CI_PHASE1_MARKER),touch $(CI_PHASE1_MARKER))
-	$(VENV)/bin/pytest -q -m "apply or e2e"
+	$(VENV)/bin/pytest -q --durations=12 -m "apply or e2e"
 
 localstack-install: $(STAMP) ## install LocalStack without Docker (its venv, DynamoDB Local); no-op when current
 	$(PY) -m devkit.emulator.localstack install
 
 test-localstack: $(STAMP) build ## apply, re-plan, e2e and destroy on LocalStack (Docker on :4566, else installed and run on the host)
-	E2E_BACKEND=localstack $(VENV)/bin/pytest -q -m "apply or e2e"
+	E2E_BACKEND=localstack $(VENV)/bin/pytest -q --durations=12 -m "apply or e2e"
 
 bench: build ## benchmarks; figures land in bench/results/*.md
 	$(PY) -m bench.deploy

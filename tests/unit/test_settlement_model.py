@@ -44,24 +44,49 @@ PROCESSOR_FAULT_RATE = 0.6
 TIMEOUT_RATE = 0.03  # per step: a task time-out or an execution time-out
 DAY_MS = 86_400_000
 
+# Every call site of the protocol and the faults meaningful there (the cells of the coverage table:
+# each must be met at least once per run). A read's "lost" is a time-out (ReadTimeoutError, not a
+# ClientError); s3 "lost" is an archive written whose answer never came.
 FAULTS: dict[str, list[str]] = {
     "dynamodb.transact_write_items": ["throttle", "lost", "crash"],
     "dynamodb.update_item": ["throttle", "lost", "crash"],
-    "dynamodb.get_item": ["throttle", "crash"],
-    "dynamodb.query": ["throttle"],
+    "dynamodb.get_item": ["throttle", "lost", "crash"],
+    "dynamodb.query": ["throttle", "lost", "crash"],
     "sqs.send_message": ["throttle", "lost", "crash"],
     "sqs.send_message_batch": ["throttle", "lost", "crash"],
     "sns.publish": ["throttle", "lost", "crash"],
-    "s3.put_object": ["throttle", "crash"],
+    "s3.put_object": ["throttle", "lost", "crash"],
     "processor.POST": ["refused", "lost", "error_after", "crash"],
-    "processor.GET": ["refused", "crash"],
+    "processor.GET": ["refused", "lost", "error_after", "crash"],
     "sfn.start_execution": ["throttle", "lost", "duplicate", "crash"],
     "await": ["timeout", "abort"],
 }
+# Directed pass: faults placed first so that a site the happy path never calls is reached (a lost
+# charge answer is looked up at once; three refused charges fail the workflow's attempt, whose
+# RecordFailure enqueues the retry).
+PRELUDES: dict[str, list[tuple[str, str, int]]] = {
+    "processor.GET": [("processor.POST", "lost", 1)],
+    "sqs.send_message": [("processor.POST", "refused", n) for n in (1, 2, 3)],
+}
+TOKENS = ["tok_visa_4242", "tok_mastercard_5454", "tok_decline_funds", "tok_decline_expired_card"]
+AMOUNTS = ["42.00", "7.50", "1999.99", "310.25", "12500.00"]  # 12,500: over the fraud threshold
 ACTIONS = ["run"] * 16 + ["deliver", "redeliver", "sweep", "lease", "stuck", "day", "redrive", "pull"]
 
-STATS: dict[str, int] = {"schedules": 0, "faults": 0, "faulted_schedules": 0, "steps": 0, "charges": 0}
-FAULT_KINDS: Counter[str] = Counter()
+DIRECTED = os.environ.get("MODEL_DIRECTED", "1") != "0"
+
+STATS: dict[str, int] = {
+    "schedules": 0,
+    "directed": 0,
+    "payments": 0,
+    "faults": 0,
+    "faulted_schedules": 0,
+    "steps": 0,
+    "charges": 0,
+    "parked": 0,
+    "calm_rounds_max": 0,
+}
+HITS: Counter[tuple[str, str]] = Counter()  # faults met per (site, kind), random and directed
+SITES: set[str] = set()  # every call site the run met
 
 
 def _fault_options(op: str | None) -> list[str]:
@@ -88,8 +113,6 @@ def _run_one(rng: random.Random, platform: model.Platform, budget: tuple[int, in
         fault = rng.choice(options) if options and rng.random() < rate else None
     if fault is not None:
         budget = (budget[0], budget[1] - 1) if at_processor else (budget[0] - 1, budget[1])
-        STATS["faults"] += 1
-        FAULT_KINDS[f"{(actor.pending or '').split(' ')[0]} {fault}"] += 1
     platform.scheduler.step(actor, fault)
     return budget
 
@@ -115,13 +138,15 @@ def _operate(rng: random.Random, platform: model.Platform, action: str) -> None:
         platform.day_passed = True
         platform.clock.now += DAY_MS + 1000
     elif action == "redrive":
+        platform.operator = True  # an operator is at work: quiescence may redrive too
         platform.redrive()
     elif action == "pull":
         platform.pull_failed_queue()
 
 
-def _schedule(rng: random.Random, platform: model.Platform) -> None:
-    budget = (rng.randint(1, 5), rng.randint(1, 3))  # (AWS and Step Functions, processor)
+def _schedule(rng: random.Random, platform: model.Platform, faults: bool) -> None:
+    # (AWS and Step Functions, processor); a directed schedule meets only its directed faults.
+    budget = (rng.randint(1, 5), rng.randint(1, 3)) if faults else (0, 0)
     steps = rng.randint(CHAOS_STEPS // 4, CHAOS_STEPS)
     for _ in range(steps):
         platform.reap()
@@ -133,26 +158,70 @@ def _schedule(rng: random.Random, platform: model.Platform) -> None:
             _operate(rng, platform, action)
 
 
-def _explore(aws: awsenv.AwsEnv, monkeypatch: pytest.MonkeyPatch, seed: int) -> None:
+def _explore(
+    aws: awsenv.AwsEnv,
+    monkeypatch: pytest.MonkeyPatch,
+    seed: int,
+    directed: list[tuple[str, str, int]] | None = None,
+) -> bool:
+    """One schedule; ``directed``: its faults (the last one the cell under test), no random ones.
+    Returns whether every directed fault was met."""
     rng = random.Random(seed)
-    faults_before = STATS["faults"]
     start = int(time.time() * 1000) + (seed - SEED) * 3 * DAY_MS
     with model.platform(aws, monkeypatch, start) as platform:
-        for index in range(rng.randint(1, 2)):
-            token = rng.choice(["tok_visa_4242", "tok_decline_funds"])
-            platform.client(f"s{seed}p{index}", token, f"merch_s{seed}")
+        platform.scheduler.forced = list(directed or [])
+        # A prelude aims at one payment's path; otherwise 1-4 payments, each its own card and amount.
+        count = 1 if directed and len(directed) > 1 else rng.randint(1, 4)
+        for index in range(count):
+            platform.client(f"s{seed}p{index}", rng.choice(TOKENS), f"merch_s{seed}", rng.choice(AMOUNTS))
         try:
-            _schedule(rng, platform)
-            model.drive_calm(platform)
+            _schedule(rng, platform, faults=directed is None)
+            rounds = model.drive_calm(platform)
             figures = model.check_invariants(platform)
         except BaseException as exc:
             log = "\n".join(platform.scheduler.log)
             raise AssertionError(
-                f"schedule seed {seed} broke the protocol (rerun: MODEL_ONLY={seed}): {exc}\nschedule:\n{log}"
+                f"schedule seed {seed}{f' directed {directed}' if directed else ''} broke the protocol "
+                f"(rerun: MODEL_ONLY={seed}): {exc}\nschedule:\n{log}"
             ) from exc
+        hits = platform.scheduler.hits
+        HITS.update(hits)
+        SITES.update(platform.scheduler.calls)
         STATS["schedules"] += 1
-        STATS["faulted_schedules"] += int(STATS["faults"] > faults_before)
+        STATS["directed"] += int(directed is not None)
+        STATS["payments"] += figures["transactions"]
+        STATS["faults"] += sum(hits.values())
+        STATS["faulted_schedules"] += int(bool(hits))
         STATS["charges"] += figures["charges"]
+        STATS["parked"] += figures["parked"]
+        STATS["calm_rounds_max"] = max(STATS["calm_rounds_max"], rounds)
+        return not platform.scheduler.forced
+
+
+def _cells() -> list[tuple[str, str]]:
+    return [(site, kind) for site, kinds in FAULTS.items() for kind in kinds]
+
+
+def _directed(aws: awsenv.AwsEnv, monkeypatch: pytest.MonkeyPatch, index: int, cell: tuple[str, str]) -> bool:
+    """The cell's fault at a chosen call of its site (the first, or a random one of the first
+    three), in a schedule of its own; if the site was called fewer times, again at the first."""
+    site, kind = cell
+    for attempt in range(3):
+        seed = SEED + EXAMPLES + index * 3 + attempt
+        nth = 1 if attempt or site in PRELUDES else random.Random(seed).randint(1, 3)
+        if _explore(aws, monkeypatch, seed, [*PRELUDES.get(site, []), (site, kind, nth)]):
+            return True
+    return False
+
+
+def _table() -> str:
+    kinds = list(dict.fromkeys(kind for kinds in FAULTS.values() for kind in kinds))
+    width = max(len(site) for site in FAULTS)
+    lines = [" " * width + "".join(f"{kind:>12}" for kind in kinds)]
+    for site, allowed in FAULTS.items():
+        cells = "".join(f"{HITS[(site, kind)] if kind in allowed else '-':>12}" for kind in kinds)
+        lines.append(f"{site:<{width}}{cells}")
+    return "\n".join(lines)
 
 
 def test_settlement_protocol_holds_its_invariants_under_adversarial_schedules(
@@ -169,20 +238,25 @@ def test_settlement_protocol_holds_its_invariants_under_adversarial_schedules(
             aws = awsenv.build()
             for seed in seeds[first : first + CHUNK]:
                 _explore(aws, monkeypatch, seed)
-    print(f"model: {STATS} seeds {SEED}..{SEED + EXAMPLES - 1} in {time.monotonic() - started:.0f} s")
-    print(f"faults injected: {dict(sorted(FAULT_KINDS.items()))}")
-    assert STATS["schedules"] == len(seeds)
+    missed: list[tuple[str, str]] = []
+    if DIRECTED and ONLY is None:
+        # Directed pass: every (site, kind) cell forced in a schedule of its own.
+        cells = _cells()
+        for first in range(0, len(cells), CHUNK):
+            with mock_aws():
+                aws = awsenv.build()
+                for index in range(first, min(first + CHUNK, len(cells))):
+                    if not _directed(aws, monkeypatch, index, cells[index]):
+                        missed.append(cells[index])
+    print(f"\nmodel: {STATS} seeds {SEED}..{SEED + EXAMPLES - 1} in {time.monotonic() - started:.0f} s")
+    print(f"faults met per call site and kind (random walks + directed pass):\n{_table()}")
+    assert STATS["schedules"] >= len(seeds)
+    # A call site the table does not know is a site no fault is ever injected at.
+    assert SITES <= set(FAULTS), f"call sites missing from FAULTS: {sorted(SITES - set(FAULTS))}"
+    if ONLY is None and DIRECTED:
+        assert not missed, f"directed pass never reached {missed}"
+        empty = [cell for cell in _cells() if HITS[cell] == 0]
+        assert not empty, f"fault cells never met: {empty}\n{_table()}"
     if ONLY is None and EXAMPLES >= 100:
-        # The exploration is adversarial: most schedules meet faults, and every kind occurs.
+        # The exploration is adversarial: most random schedules meet faults.
         assert STATS["faulted_schedules"] >= STATS["schedules"] // 2, STATS
-        kinds = {kind.split(" ")[1] for kind in FAULT_KINDS}
-        assert kinds >= {
-            "throttle",
-            "lost",
-            "crash",
-            "refused",
-            "error_after",
-            "duplicate",
-            "timeout",
-            "abort",
-        }, kinds

@@ -278,8 +278,11 @@ class Platform:
     client_attempts: dict[str, int] = field(default_factory=dict)
     safety_net_messages: int = 0
     day_passed: bool = False
+    unattended: bool = False  # no operator in this schedule (no DLQ redrive at all)
+    calm_requeues: int = 0  # FAILED payments the sweeper re-enqueued during quiescence
     operator: bool = False  # the schedule drew a DLQ redrive: the operator is around in quiescence
     published: list[dict[str, Any]] = field(default_factory=list)  # SNS publishes, in order
+    rows: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # key -> index rows seen
     _merchants: dict[str, str] = field(default_factory=dict)
     _amounts: dict[str, str] = field(default_factory=dict)
     _first_attempt: dict[str, int] = field(default_factory=dict)
@@ -419,6 +422,26 @@ class Platform:
                 self.queue.remove(message)
                 self.dlq.append(message)
 
+    def outage(self, rounds: int) -> None:
+        """The processor is down (every call refused): what is in motion meets it (a workflow's
+        Settle fails, RecordFailure queues the retry), then the retry consumer works through the
+        failed queue for ``rounds`` visibility time-outs: each delivery fails its attempt, and a
+        message received ``MAX_RECEIVES`` times is dead-lettered."""
+        lease_ms = (self.services.settings.settlement_lease_seconds + 1) * 1000
+
+        def refused(op: str) -> str | None:
+            return "refused" if op.startswith("processor.") else None
+
+        for actor in list(self.scheduler.live()):
+            run_to_completion(self, actor, refused)
+        for _ in range(rounds):
+            self.reap()
+            self.clock.now += lease_ms
+            self.pull_failed_queue()
+            for message in list(self.available()):
+                run_to_completion(self, self.deliver(message), refused)
+        self.reap()
+
     def available(self) -> list[Message]:
         return [m for m in self.queue if m.in_flight == 0]
 
@@ -531,15 +554,19 @@ def platform(aws: awsenv.AwsEnv, monkeypatch: pytest.MonkeyPatch, start_ms: int)
         scheduler.close()
 
 
-def run_to_completion(model: Platform, actor: Actor) -> None:
-    """Let ``actor`` (and whatever it awaits) run without faults until it finishes."""
+def run_to_completion(
+    model: Platform, actor: Actor, fault: Callable[[str], str | None] | None = None
+) -> None:
+    """Let ``actor`` (and whatever it awaits) run until it finishes: without faults, or meeting
+    ``fault(op)`` at each call it makes."""
     for _ in range(10_000):
         if actor.done:
             return
         target = actor
         while target.awaiting is not None and not target.awaiting.done:
             target = target.awaiting
-        model.scheduler.step(target)
+        pending = target.pending
+        model.scheduler.step(target, fault(pending) if fault and pending else None)
     raise RuntimeError(f"{actor.name} did not finish")
 
 
@@ -581,7 +608,9 @@ def drive_calm(model: Platform, rounds: int | None = None) -> int:
             model.redrive()
         if not model.scheduler.live() and not model.queue and settled(model):
             return round_
-        run_to_completion(model, model.sweeper())
+        sweeper = model.sweeper()
+        run_to_completion(model, sweeper)
+        model.calm_requeues += len(sweeper.result.redriven) if sweeper.result is not None else 0
     state = [
         (t["transaction_id"], t["status"], t.get("attempts"), t.get("outbox"), t.get("stream_outbox"))
         for t in transactions(model)
@@ -592,19 +621,23 @@ def drive_calm(model: Platform, rounds: int | None = None) -> int:
     )
 
 
-def transactions(model: Platform) -> list[dict[str, Any]]:
-    """This run's transactions (one customer per payment: a Query on the by-customer index)."""
+def transactions(model: Platform, fresh: bool = True) -> list[dict[str, Any]]:
+    """This run's transactions (one customer per payment: a Query on the by-customer index).
+    ``fresh=False`` (quiescence's polling) queries the index only for keys not yet seen."""
     from payments.store.repository import from_attributes
 
     found = []
     for key in model.payments:
-        page = model.aws.ddb.query(
-            TableName=model.aws.n["TRANSACTIONS_TABLE"],
-            IndexName=model.aws.n["BY_CUSTOMER_INDEX"],
-            KeyConditionExpression="customer_id = :c",
-            ExpressionAttributeValues={":c": {"S": f"cust_{key}"}},
-        )
-        for index_item in page.get("Items", []):
+        keys = None if fresh else model.rows.get(key)
+        if not keys:
+            page = model.aws.ddb.query(
+                TableName=model.aws.n["TRANSACTIONS_TABLE"],
+                IndexName=model.aws.n["BY_CUSTOMER_INDEX"],
+                KeyConditionExpression="customer_id = :c",
+                ExpressionAttributeValues={":c": {"S": f"cust_{key}"}},
+            )
+            keys = model.rows[key] = page.get("Items", [])
+        for index_item in keys:
             item = model.aws.ddb.get_item(
                 TableName=model.aws.n["TRANSACTIONS_TABLE"],
                 Key={"transaction_id": index_item["transaction_id"], "timestamp": index_item["timestamp"]},
@@ -636,7 +669,10 @@ def ended(item: Mapping[str, Any]) -> bool:
 
 def settled(model: Platform) -> bool:
     """Every payment ended and owes nothing (a DLQ nobody redrives may still hold old messages)."""
-    return all(ended(t) and not t.get("outbox") and not t.get("stream_outbox") for t in transactions(model))
+    return all(
+        ended(t) and not t.get("outbox") and not t.get("stream_outbox")
+        for t in transactions(model, fresh=False)
+    )
 
 
 EVENT_FOR = {"COMPLETED": "transaction.completed", "REJECTED": "transaction.rejected"}

@@ -70,7 +70,18 @@ PRELUDES: dict[str, list[tuple[str, str, int]]] = {
 }
 TOKENS = ["tok_visa_4242", "tok_mastercard_5454", "tok_decline_funds", "tok_decline_expired_card"]
 AMOUNTS = ["42.00", "7.50", "1999.99", "310.25", "12500.00"]  # 12,500: over the fraud threshold
-ACTIONS = ["run"] * 16 + ["deliver", "redeliver", "sweep", "lease", "stuck", "day", "redrive", "pull"]
+ACTIONS = ["run"] * 16 + [
+    "deliver",
+    "redeliver",
+    "sweep",
+    "lease",
+    "stuck",
+    "day",
+    "redrive",
+    "pull",
+]
+OUTAGE_RATE = 0.1  # schedules whose processor goes down once (at a random step)
+OUTAGE_SCHEDULES = 3  # directed: an outage as long as the failed queue's receive budget, no operator
 
 DIRECTED = os.environ.get("MODEL_DIRECTED", "1") != "0"
 
@@ -83,6 +94,8 @@ STATS: dict[str, int] = {
     "steps": 0,
     "charges": 0,
     "parked": 0,
+    "unattended_dlq": 0,
+    "calm_requeues": 0,
     "calm_rounds_max": 0,
 }
 HITS: Counter[tuple[str, str]] = Counter()  # faults met per (site, kind), random and directed
@@ -137,19 +150,26 @@ def _operate(rng: random.Random, platform: model.Platform, action: str) -> None:
         # 5 minutes and looks two days back, so longer silences are not a schedule AWS would run.
         platform.day_passed = True
         platform.clock.now += DAY_MS + 1000
-    elif action == "redrive":
+    elif action == "redrive" and not platform.unattended:
         platform.operator = True  # an operator is at work: quiescence may redrive too
         platform.redrive()
     elif action == "pull":
         platform.pull_failed_queue()
 
 
-def _schedule(rng: random.Random, platform: model.Platform, faults: bool) -> None:
+def _schedule(rng: random.Random, platform: model.Platform, faults: bool, outage: int = 0) -> None:
+    """Chaos steps. ``outage``: the processor goes down for that many of the failed queue's
+    visibility time-outs (at a random step; 0: none), which dead-letters retry messages that
+    without an operator only the sweeper's re-enqueue brings back."""
     # (AWS and Step Functions, processor); a directed schedule meets only its directed faults.
     budget = (rng.randint(1, 5), rng.randint(1, 3)) if faults else (0, 0)
     steps = rng.randint(CHAOS_STEPS // 4, CHAOS_STEPS)
-    for _ in range(steps):
+    # A liveness schedule (unattended) has it last: quiescence starts with the dead letters.
+    outage_at = (steps - 1 if platform.unattended else rng.randrange(steps)) if outage else -1
+    for step in range(steps):
         platform.reap()
+        if step == outage_at:
+            platform.outage(outage)
         action = rng.choice(ACTIONS)
         STATS["steps"] += 1
         if action == "run":
@@ -163,6 +183,7 @@ def _explore(
     monkeypatch: pytest.MonkeyPatch,
     seed: int,
     directed: list[tuple[str, str, int]] | None = None,
+    outage: int | None = None,
 ) -> bool:
     """One schedule; ``directed``: its faults (the last one the cell under test), no random ones.
     Returns whether every directed fault was met."""
@@ -170,13 +191,19 @@ def _explore(
     start = int(time.time() * 1000) + (seed - SEED) * 3 * DAY_MS
     with model.platform(aws, monkeypatch, start) as platform:
         platform.scheduler.forced = list(directed or [])
+        platform.unattended = outage is not None  # the liveness schedules: nobody redrives the DLQ
         # A prelude aims at one payment's path; otherwise 1-4 payments, each its own card and amount.
         count = 1 if directed and len(directed) > 1 else rng.randint(1, 4)
         for index in range(count):
             platform.client(f"s{seed}p{index}", rng.choice(TOKENS), f"merch_s{seed}", rng.choice(AMOUNTS))
         try:
-            _schedule(rng, platform, faults=directed is None)
+            if outage is None:  # a random schedule: now and then the processor goes down
+                outage = rng.randint(2, model.MAX_RECEIVES + 1) if rng.random() < OUTAGE_RATE else 0
+            _schedule(rng, platform, faults=directed is None, outage=outage)
+            # Dead letters no operator will redrive: only the sweeper's re-enqueue can end these.
+            STATS["unattended_dlq"] += int(bool(platform.dlq) and not platform.operator)
             rounds = model.drive_calm(platform)
+            STATS["calm_requeues"] += platform.calm_requeues
             figures = model.check_invariants(platform)
         except BaseException as exc:
             log = "\n".join(platform.scheduler.log)
@@ -248,15 +275,22 @@ def test_settlement_protocol_holds_its_invariants_under_adversarial_schedules(
                 for index in range(first, min(first + CHUNK, len(cells))):
                     if not _directed(aws, monkeypatch, index, cells[index]):
                         missed.append(cells[index])
+        # Liveness: outages that dead-letter retry messages, no operator to redrive them.
+        with mock_aws():
+            aws = awsenv.build()
+            for index in range(OUTAGE_SCHEDULES):
+                _explore(aws, monkeypatch, SEED + EXAMPLES + 3 * len(cells) + index, [], model.MAX_RECEIVES)
     print(f"\nmodel: {STATS} seeds {SEED}..{SEED + EXAMPLES - 1} in {time.monotonic() - started:.0f} s")
     print(f"faults met per call site and kind (random walks + directed pass):\n{_table()}")
     assert STATS["schedules"] >= len(seeds)
     # A call site the table does not know is a site no fault is ever injected at.
-    assert SITES <= set(FAULTS), f"call sites missing from FAULTS: {sorted(SITES - set(FAULTS))}"
+    assert set(FAULTS) >= SITES, f"call sites missing from FAULTS: {sorted(SITES - set(FAULTS))}"
     if ONLY is None and DIRECTED:
         assert not missed, f"directed pass never reached {missed}"
         empty = [cell for cell in _cells() if HITS[cell] == 0]
         assert not empty, f"fault cells never met: {empty}\n{_table()}"
+        assert STATS["unattended_dlq"] > 0, f"no schedule left dead letters to the sweeper: {STATS}"
+        assert STATS["calm_requeues"] > 0, f"the sweeper never re-enqueued in quiescence: {STATS}"
     if ONLY is None and EXAMPLES >= 100:
         # The exploration is adversarial: most random schedules meet faults.
         assert STATS["faulted_schedules"] >= STATS["schedules"] // 2, STATS

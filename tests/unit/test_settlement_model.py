@@ -209,6 +209,7 @@ def _explore(
             log = "\n".join(platform.scheduler.log)
             raise AssertionError(
                 f"schedule seed {seed}{f' directed {directed}' if directed else ''} broke the protocol "
+                f"after {STATS['schedules']} schedules passed "
                 f"(rerun: MODEL_ONLY={seed}): {exc}\nschedule:\n{log}"
             ) from exc
         hits = platform.scheduler.hits

@@ -87,6 +87,7 @@ class Actor:
     result: Any = None
     error: BaseException | None = None
     awaiting: Actor | None = None
+    skew_ms: int = 0  # this invocation's clock offset (its host's clock is off)
     go: threading.Event = field(default_factory=threading.Event)
 
 
@@ -105,10 +106,13 @@ class Scheduler:
         self.forced: list[tuple[str, str, int]] = []
         self.calls: Counter[str] = Counter()  # calls made per site
         self.hits: Counter[tuple[str, str]] = Counter()  # faults met per (site, kind)
+        self.skews: Callable[[], int] | None = None  # draws each new actor's clock offset (ms)
 
     # -- main thread ----------------------------------------------------------------------------
     def spawn(self, name: str, body: Callable[[], Any], kind: str) -> Actor:
         actor = Actor(f"{name}#{len(self.actors)}", body, kind)
+        if self.skews is not None:
+            actor.skew_ms = self.skews()
         self.actors.append(actor)
         return actor
 
@@ -155,6 +159,11 @@ class Scheduler:
             actor.done = True
             actor.pending = None
             self.back.set()
+
+    def skew(self) -> int:
+        """The calling actor's clock offset (0 on the main thread)."""
+        actor: Actor | None = getattr(self.local, "actor", None)
+        return actor.skew_ms if actor is not None else 0
 
     def checkpoint(self, op: str) -> str | None:
         actor: Actor | None = getattr(self.local, "actor", None)
@@ -526,6 +535,8 @@ def platform(aws: awsenv.AwsEnv, monkeypatch: pytest.MonkeyPatch, start_ms: int)
     # Two index shards: the sweeper's 3 days x 16 shards of queries per run would dominate.
     settings = replace(config.load_settings(awsenv.process_env()), day_shards=2, sweep_lookback_days=2)
     holder: list[Platform] = []
+    # Each actor reads the shared clock through its own offset (Scheduler.skews; 0 unless drawn).
+    actor_clock = ActorClock(lambda: clock.ms() + scheduler.skew())
     published: list[dict[str, Any]] = []
 
     def get_parameter(name: str, **_: Any) -> Any:
@@ -537,14 +548,14 @@ def platform(aws: awsenv.AwsEnv, monkeypatch: pytest.MonkeyPatch, start_ms: int)
 
     services = Services(
         settings=settings,
-        repo=Repository(settings, Faulty(scheduler, aws.ddb, "dynamodb"), ActorClock(clock.ms)),  # type: ignore[arg-type]
+        repo=Repository(settings, Faulty(scheduler, aws.ddb, "dynamodb"), actor_clock),  # type: ignore[arg-type]
         sqs=Faulty(scheduler, aws.sqs, "sqs"),  # type: ignore[arg-type]
         sns=Faulty(scheduler, Recorded(aws.sns, published), "sns"),  # type: ignore[arg-type]
         s3=Faulty(scheduler, aws.s3, "s3"),  # type: ignore[arg-type]
         sfn=ModelSfn(lambda: holder[0], scheduler),  # type: ignore[arg-type]
         get_parameter=get_parameter,
         processor_transport=model_transport(scheduler, ledger),
-        clock=ActorClock(clock.ms),
+        clock=actor_clock,
     )
     model = Platform(aws, scheduler, clock, ledger, services, published=published)
     holder.append(model)

@@ -81,6 +81,8 @@ ACTIONS = ["run"] * 16 + [
     "pull",
 ]
 OUTAGE_RATE = 0.1  # schedules whose processor goes down once (at a random step)
+SKEW_RATE = 0.25  # schedules whose actors' clocks are off, each by its own offset
+MAX_SKEW_MS = 5 * 60_000  # several minutes, either way: well past the 90 s settlement lease
 OUTAGE_SCHEDULES = 3  # directed: an outage as long as the failed queue's receive budget, no operator
 
 DIRECTED = os.environ.get("MODEL_DIRECTED", "1") != "0"
@@ -95,6 +97,7 @@ STATS: dict[str, int] = {
     "charges": 0,
     "parked": 0,
     "unattended_dlq": 0,
+    "skewed": 0,
     "calm_requeues": 0,
     "calm_rounds_max": 0,
 }
@@ -192,6 +195,12 @@ def _explore(
     with model.platform(aws, monkeypatch, start) as platform:
         platform.scheduler.forced = list(directed or [])
         platform.unattended = outage is not None  # the liveness schedules: nobody redrives the DLQ
+        if directed is None and rng.random() < SKEW_RATE:
+            # Clock skew: every invocation (client, task, delivery, sweeper) reads the time off by
+            # its own offset; the processor and moto keep the true time.
+            skew = random.Random(seed ^ 0x5EED)
+            platform.scheduler.skews = lambda: skew.randint(-MAX_SKEW_MS, MAX_SKEW_MS)
+            STATS["skewed"] += 1
         # A prelude aims at one payment's path; otherwise 1-4 payments, each its own card and amount.
         count = 1 if directed and len(directed) > 1 else rng.randint(1, 4)
         for index in range(count):

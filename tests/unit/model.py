@@ -441,8 +441,11 @@ class Platform:
         def refused(op: str) -> str | None:
             return "refused" if op.startswith("processor.") else None
 
-        for actor in list(self.scheduler.live()):
-            run_to_completion(self, actor, refused)
+        for _ in range(100):  # what is in motion, and what it starts (a client's workflow)
+            if not self.scheduler.live():
+                break
+            for actor in list(self.scheduler.live()):
+                run_to_completion(self, actor, refused)
         for _ in range(rounds):
             self.reap()
             self.clock.now += lease_ms

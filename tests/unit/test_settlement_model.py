@@ -214,6 +214,9 @@ def _explore(
             rounds = model.drive_calm(platform)
             STATS["calm_requeues"] += platform.calm_requeues
             figures = model.check_invariants(platform)
+            # The retry budget is sized to ride out an outage as long as the failed queue's receive
+            # budget: after it, nothing is parked (parking is for an outcome still unknown).
+            assert not (platform.unattended and figures["parked"]), f"parked after an outage: {figures}"
         except BaseException as exc:
             log = "\n".join(platform.scheduler.log)
             raise AssertionError(

@@ -2,21 +2,35 @@
 
 The explorer generates schedules over the actors of tests/unit/model.py (client retries, Step Functions
 executions, duplicated and timed-out task invocations, duplicate SQS deliveries, the retry
-consumer, the sweeper, the safety net, DLQ redrive) and the faults (throttled calls, lost answers,
-time-outs after the charge, crashes, processor 5xx, key retention passing). After quiescence, for
-every payment: at most one charge at the processor; the terminal status agrees with the processor's
-ledger; nothing is left unfinished or owed; the audit table and the FIFO stream hold the same
-transitions in the same order; exactly one outcome notification (one id; a re-send after a lost
-acknowledgement carries the same id).
+consumer, the sweeper, the safety net, DLQ redrive), 1-4 payments each (approved and declined cards,
+amounts over and under the fraud threshold), and the faults (throttled calls, lost answers,
+time-outs after the charge, crashes, processor refusals and 5xx, key retention passing, processor
+outages that dead-letter retry messages, clocks skewed per invocation by up to 5 minutes either
+way; pauses longer than the lease are the "lease" action: the clock passes the lease while every
+actor is held at a checkpoint).
+
+Quiescence runs only what runs by itself (time, deliveries, visibility expiry, the sweeper every 5
+minutes; a DLQ redrive only if the schedule drew one): within a number of rounds derived from the
+retry budget every payment must end, COMPLETED, REJECTED, final FAILED, or parked. Then, for every
+payment: at most one charge; the terminal status agrees with the processor's ledger; nothing is
+left owed; the audit table and the FIFO stream hold the same transitions in the same order; the
+outcome events, in publish order, are prefix-consistent (one event type, re-sent under one
+notification id, the last one naming the final status; none for a parked payment).
+
+Coverage by place: ``FAULTS`` lists every call site and the faults meaningful there. Random walks
+miss cells, so a directed pass forces each (site, kind) cell at a chosen call of its site in a
+schedule of its own (``PRELUDES`` reach the sites a happy path never calls), and three liveness
+schedules end in an outage as long as the failed queue's receive budget with no operator. The test
+prints the site x kind table of faults met and fails on an empty cell or an unknown call site.
 
 An explorer of our own rather than Hypothesis: each schedule draws from ``random.Random(seed)``,
-seeds ``MODEL_SEED`` (default fixed, so CI explores the same 500 schedules every run) to
-``MODEL_SEED + MODEL_EXAMPLES - 1``. Schedules share a moto account (rebuilt every ``CHUNK``), so a
-schedule's shape can depend on what earlier ones left (random ids, index rows): Hypothesis' replay
-flags that as flaky data generation, while a seed per schedule stays reproducible
-(``MODEL_ONLY=<seed>`` reruns one; a failure prints its seed and the schedule's log). Faults: a
-budget per schedule for AWS/Step Functions calls and one for processor calls (the protocol's
-subject, with a higher rate); the printed tally shows every kind occurred.
+seeds ``MODEL_SEED`` (default fixed, so CI explores the same schedules every run) to
+``MODEL_SEED + MODEL_EXAMPLES - 1``, then the directed ones. Schedules share a moto account (rebuilt
+every ``CHUNK``), so a schedule's shape can depend on what earlier ones left (random ids, index
+rows): Hypothesis' replay flags that as flaky data generation, while a seed per schedule stays
+reproducible (``MODEL_ONLY=<seed>`` with the same ``MODEL_EXAMPLES`` reruns one, directed ones too;
+a failure prints its seed and the schedule's log). ``MODEL_DIRECTED=0`` skips the directed pass
+(and the table's checks) while developing.
 """
 
 from __future__ import annotations
@@ -222,7 +236,7 @@ def _explore(
             raise AssertionError(
                 f"schedule seed {seed}{f' directed {directed}' if directed else ''} broke the protocol "
                 f"after {STATS['schedules']} schedules passed "
-                f"(rerun: MODEL_ONLY={seed}): {exc}\nschedule:\n{log}"
+                f"(rerun: MODEL_EXAMPLES={EXAMPLES} MODEL_ONLY={seed}): {exc}\nschedule:\n{log}"
             ) from exc
         hits = platform.scheduler.hits
         HITS.update(hits)
@@ -242,14 +256,27 @@ def _cells() -> list[tuple[str, str]]:
     return [(site, kind) for site, kinds in FAULTS.items() for kind in kinds]
 
 
-def _directed(aws: awsenv.AwsEnv, monkeypatch: pytest.MonkeyPatch, index: int, cell: tuple[str, str]) -> bool:
+def _plan(seed: int) -> tuple[list[tuple[str, str, int]] | None, int | None]:
+    """What schedule ``seed`` is: (directed faults, outage) of a directed or liveness schedule
+    (seeds after the random ones: three per cell, then the outages), or (None, None): a random one."""
+    index = seed - SEED - EXAMPLES
+    cells = _cells()
+    if index < 0:
+        return None, None
+    if index >= 3 * len(cells):
+        return [], model.MAX_RECEIVES
+    site, kind = cells[index // 3]
+    attempt = index % 3
+    nth = 1 if attempt or site in PRELUDES else random.Random(seed).randint(1, 3)
+    return [*PRELUDES.get(site, []), (site, kind, nth)], None
+
+
+def _directed(aws: awsenv.AwsEnv, monkeypatch: pytest.MonkeyPatch, index: int) -> bool:
     """The cell's fault at a chosen call of its site (the first, or a random one of the first
     three), in a schedule of its own; if the site was called fewer times, again at the first."""
-    site, kind = cell
     for attempt in range(3):
         seed = SEED + EXAMPLES + index * 3 + attempt
-        nth = 1 if attempt or site in PRELUDES else random.Random(seed).randint(1, 3)
-        if _explore(aws, monkeypatch, seed, [*PRELUDES.get(site, []), (site, kind, nth)]):
+        if _explore(aws, monkeypatch, seed, *_plan(seed)):
             return True
     return False
 
@@ -277,7 +304,7 @@ def test_settlement_protocol_holds_its_invariants_under_adversarial_schedules(
         with mock_aws():
             aws = awsenv.build()
             for seed in seeds[first : first + CHUNK]:
-                _explore(aws, monkeypatch, seed)
+                _explore(aws, monkeypatch, seed, *_plan(seed))  # MODEL_ONLY may name a directed one
     missed: list[tuple[str, str]] = []
     if DIRECTED and ONLY is None:
         # Directed pass: every (site, kind) cell forced in a schedule of its own.
@@ -286,13 +313,14 @@ def test_settlement_protocol_holds_its_invariants_under_adversarial_schedules(
             with mock_aws():
                 aws = awsenv.build()
                 for index in range(first, min(first + CHUNK, len(cells))):
-                    if not _directed(aws, monkeypatch, index, cells[index]):
+                    if not _directed(aws, monkeypatch, index):
                         missed.append(cells[index])
         # Liveness: outages that dead-letter retry messages, no operator to redrive them.
         with mock_aws():
             aws = awsenv.build()
             for index in range(OUTAGE_SCHEDULES):
-                _explore(aws, monkeypatch, SEED + EXAMPLES + 3 * len(cells) + index, [], model.MAX_RECEIVES)
+                seed = SEED + EXAMPLES + 3 * len(cells) + index
+                _explore(aws, monkeypatch, seed, *_plan(seed))
     print(f"\nmodel: {STATS} seeds {SEED}..{SEED + EXAMPLES - 1} in {time.monotonic() - started:.0f} s")
     print(f"faults met per call site and kind (random walks + directed pass):\n{_table()}")
     assert STATS["schedules"] >= len(seeds)

@@ -62,9 +62,10 @@ def resume(
     timestamp = int(item["timestamp"])
     owner = ids.new_owner_token()
     owned_attempt: int | None = None
-    if abandoned and item["status"] in FAILABLE:
-        item = _fail_abandoned(services, item, abandoned)
-    ended = _ended(services, item)
+    answer: dict[str, Any] | None = None
+    if abandoned:
+        item, answer = _safety_net(services, item, abandoned)
+    ended = answer or _ended(services, item)
     if ended is not None:
         return ended
     try:
@@ -107,6 +108,36 @@ def resume(
             except Exception:
                 _log.warning("%s: attempt %s not failed", transaction_id, owned_attempt, exc_info=True)
         raise
+
+
+def _safety_net(
+    services: Services, item: dict[str, Any], abandoned: str
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """A safety-net message: fail what the abandoned execution owned; or, when RecordFailure (or
+    the sweeper) already failed attempt 1 and queued its retry, this message is a second carrier of
+    the same failure: settling from both would spend two attempts of the budget per failure
+    (parking, after an outage the budget is sized for, a payment nothing was charged for). Then it
+    drains the outbox (the owed retry is sent) and answers, without an attempt of its own; a lost
+    retry message is the sweeper's to re-enqueue."""
+    if item["status"] in FAILABLE:
+        return _fail_abandoned(services, item, abandoned), None
+    if _failed_and_queued(item, abandoned):
+        item = drain(services, item)
+        return item, {"status": item["status"]}
+    return item, None
+
+
+def _failed_and_queued(item: Mapping[str, Any], abandoned: str) -> bool:
+    """Attempt 1 failed by someone that queued its retry (RecordFailure, the sweeper), not by an
+    earlier delivery of this safety-net message (error ``States.<status>``, nothing queued)."""
+    failure = item.get("failure")
+    error = failure.get("error") if isinstance(failure, Mapping) else None
+    return (
+        item["status"] == Status.FAILED
+        and not (is_final(item) or is_parked(item))
+        and int(item.get("attempts") or 1) == 1
+        and error != f"States.{abandoned}"
+    )
 
 
 def _fail_abandoned(services: Services, item: Mapping[str, Any], abandoned: str) -> dict[str, Any]:

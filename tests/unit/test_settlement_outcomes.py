@@ -283,3 +283,39 @@ def test_a_replay_while_pending_does_not_start_a_second_express_execution(platfo
     assert len([a for a in platform.scheduler.live() if a.kind == "workflow"]) == 1
     model.drive_calm(platform)
     model.check_invariants(platform)
+
+
+# ---------------------------------------------------------------------------- the safety net's copy
+
+
+def test_the_safety_net_repeating_record_failure_spends_no_attempt(platform: model.Platform) -> None:
+    item = created(platform)
+    txn, ts = item["transaction_id"], item["timestamp"]
+    steps.failure_step(platform.services, txn, ts, {"Error": "States.TaskFailed"})  # RecordFailure
+    assert current(platform)["status"] == "FAILED"  # and its retry message is queued
+
+    # The execution ended FAILED: EventBridge repeats the failure on the same queue.
+    answer = recovery.resume(platform.services, txn, ts, abandoned="FAILED")
+
+    assert answer == {"status": "FAILED"}
+    assert current(platform)["attempts"] == 1  # acknowledged without an attempt of its own
+    model.drive_calm(platform)  # RecordFailure's message settles it
+    assert (current(platform)["status"], current(platform)["attempts"]) == ("COMPLETED", 2)
+    model.check_invariants(platform)
+
+
+def test_an_outage_as_long_as_the_receive_budget_still_settles_without_an_operator(
+    platform: model.Platform,
+) -> None:
+    platform.client("outage", "tok_visa_4242", "merch_outage")
+    # The processor refuses every call: Settle fails thrice, RecordFailure queues the retry, the
+    # safety net repeats it, and every delivery fails until the messages are dead-lettered.
+    platform.outage(model.MAX_RECEIVES)
+    assert platform.dlq and current(platform)["status"] == "FAILED"
+
+    model.drive_calm(platform)  # no operator: only the sweeper's re-enqueue brings it back
+
+    item = current(platform)
+    assert item["status"] == "COMPLETED", item  # not parked: one failure, one attempt
+    assert int(item["attempts"]) <= 1 + model.MAX_RECEIVES + 1
+    model.check_invariants(platform)

@@ -50,6 +50,7 @@ ENDPOINT = "https://processor.model.test/v1/charges"
 CREDENTIAL = "model-credential"
 TASK_ATTEMPTS = 3  # Step Functions: the first invocation and two retries
 MAX_RECEIVES = 5  # failed-transactions maxReceiveCount (modules/messaging: AWS advises >= 5 for Lambda)
+MIN_SETTLEMENT_ATTEMPTS = 16
 CLIENT_PATIENCE_MS = 3600 * 1000  # well inside the 24 h an Idempotency-Key is kept
 
 
@@ -536,7 +537,14 @@ def platform(aws: awsenv.AwsEnv, monkeypatch: pytest.MonkeyPatch, start_ms: int)
     scheduler = Scheduler()
     ledger = Ledger(credential=CREDENTIAL, clock=clock.seconds)
     # Two index shards: the sweeper's 3 days x 16 shards of queries per run would dominate.
-    settings = replace(config.load_settings(awsenv.process_env()), day_shards=2, sweep_lookback_days=2)
+    # The smallest retry budget the module accepts (variables.tf: max_settlement_attempts >= 16): the
+    # harshest for liveness, and the quickest to spend where a schedule must end parked.
+    settings = replace(
+        config.load_settings(awsenv.process_env()),
+        day_shards=2,
+        sweep_lookback_days=2,
+        max_settlement_attempts=MIN_SETTLEMENT_ATTEMPTS,
+    )
     holder: list[Platform] = []
     # Each actor reads the shared clock through its own offset (Scheduler.skews; 0 unless drawn).
     actor_clock = ActorClock(lambda: clock.ms() + scheduler.skew())

@@ -1,4 +1,4 @@
-"""The write rule: the only code that writes DynamoDB (``tests/unit/test_store_writes.py`` enforces it).
+"""The write rule: the only code that writes DynamoDB (``tests/unit/test_store.py`` enforces it).
 
 Every write states its condition (``condition=``, ``None`` saying in the open that it has none)
 and whether it is conditioned on the ``version`` its caller read (``read_version=``: a number,

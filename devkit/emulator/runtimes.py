@@ -16,7 +16,6 @@ version and the pins) behind a file lock, so concurrent sessions make one.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import functools
 import hashlib
 import re
@@ -24,11 +23,11 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from devkit.build import DEFAULT_CACHE, REPO_ROOT, RUNTIME_PROVIDED
+from devkit.filelock import exclusive
 from devkit.pythons import PythonNotFoundError, find_python
 
 CACHE_DIR = DEFAULT_CACHE / "lambda-runtimes"
@@ -65,17 +64,6 @@ def provided_pins() -> list[str]:
     return pins
 
 
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a+") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def _run(cmd: list[str], what: str) -> None:
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=600, check=False)  # noqa: S603
     if done.returncode != 0:
@@ -103,7 +91,7 @@ def runtime_python(runtime: str, cache_dir: Path = CACHE_DIR) -> str:
     key = hashlib.sha256("\n".join([full, *pins]).encode()).hexdigest()[:16]
     target = cache_dir / f"{runtime}-{key}"
     python = target / "bin" / "python"
-    with _locked(cache_dir / f"{runtime}-{key}.lock"):
+    with exclusive(cache_dir / f"{runtime}-{key}.lock"):
         if (target / ".complete").is_file():
             return str(python)
         staging = Path(tempfile.mkdtemp(prefix=f".{runtime}-", dir=cache_dir))

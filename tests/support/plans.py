@@ -13,18 +13,17 @@ key, never a stale plan. A file lock per key makes concurrent sessions (``pytest
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import json
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+from devkit.filelock import exclusive
 from devkit.terraform import REPO_ROOT, module_digest
 
 CACHE_DIR = REPO_ROOT / "build" / "cache" / "plans"
@@ -70,17 +69,6 @@ def enabled() -> bool:
     return os.environ.get("PLAN_CACHE", "on").strip().lower() not in ("off", "0", "no", "false")
 
 
-@contextlib.contextmanager
-def _locked(path: Path) -> Iterator[None]:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("a+") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def _prune(cache_dir: Path) -> None:
     plans = sorted(cache_dir.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
     for old in plans[KEEP:]:
@@ -101,7 +89,7 @@ def cached_plan(
         return make()
     key = plan_key(tf_vars, package_path=package_path, backend=backend)
     stored = cache_dir / f"{key}.json"
-    with _locked(cache_dir / f"{key}.lock"):
+    with exclusive(cache_dir / f"{key}.lock"):
         if stored.is_file():
             loaded: dict[str, Any] = json.loads(stored.read_text(encoding="utf-8"))
             return loaded

@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from types import FrameType
 
 import click
+from payments.clock import iso_from_datetime
 from payments.jobs.archive import VerifyResult, verify_archive
 from payments.jobs.cleanup import (
     DEFAULT_CHUNK_ITEMS,
@@ -55,7 +56,8 @@ def _render(ops: OpsContext, result: CleanupResult, show_unfinished: bool) -> No
     finished = ", ".join(TERMINAL_STATUSES)
     ops.out.print(
         f"[bold]{state}Cleanup of {result.table}[/bold]: finished ({finished}) rows created "
-        f"before {result.cutoff.isoformat()} ({result.mode}, {result.segments} segments, {result.run_id})"
+        f"before {iso_from_datetime(result.cutoff)} "
+        f"({result.mode}, {result.segments} segments, {result.run_id})"
     )
     table = Table()
     table.add_column("step")

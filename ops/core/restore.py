@@ -37,6 +37,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 from payments.clock import iso_from_datetime, iso_from_ms
+from payments.jobs.calls import RequestCounter
 from payments.shards import MAX_DAY_SHARDS, day_shard_keys
 
 from ops.core import OpsError
@@ -460,12 +461,9 @@ class Verification:
         }
 
 
-def _paged(
-    call: Callable[..., Any], request: dict[str, Any], counter: Counter[str], name: str
-) -> Iterable[Any]:
+def _paged(call: Callable[..., Any], request: dict[str, Any]) -> Iterable[Any]:
     for _ in range(MAX_PAGES):
         page = call(**request)
-        counter[name] += 1
         yield from page.get("Items", [])
         last = page.get("LastEvaluatedKey")
         if not last:
@@ -482,7 +480,6 @@ def _window_items(
     *,
     index: str,
     shards: int,
-    counter: Counter[str],
 ) -> dict[str, list[dict[str, Any]]]:
     """``{group: items}``: items created in [start, end], grouped per day shard (by-day) or per day."""
     names = {"#t": kind.time_attribute}
@@ -502,7 +499,7 @@ def _window_items(
                         ":to": {"N": str(_ms(end))},
                     },
                 }
-                items = list(_paged(dynamodb.query, request, counter, "Query"))
+                items = list(_paged(dynamodb.query, request))
                 if items:
                     groups[key] = items
             day += dt.timedelta(days=1)
@@ -516,7 +513,7 @@ def _window_items(
             ":to": {"S": iso_from_ms(_ms(end))},
         },
     }
-    for item in _paged(dynamodb.scan, scan, counter, "Scan"):
+    for item in _paged(dynamodb.scan, scan):
         groups.setdefault(str(_scalar(item.get(kind.time_attribute)))[:10], []).append(item)
     return groups
 
@@ -536,12 +533,11 @@ def verify_restore(
     start = dt.datetime.combine(end.date() - dt.timedelta(days=window_days - 1), dt.time(), dt.UTC)
     result = Verification(window={"from": iso(start), "to": iso(end), "settle_s": str(settle_s)})
     shard_count = shards or MAX_DAY_SHARDS
-    read = {
-        side: _window_items(
-            dynamodb, table, kind, start, end, index=index, shards=shard_count, counter=result.requests
-        )
-        for side, table in (("source", plan.source), ("restored", plan.target))
-    }
+    with RequestCounter(result.requests).watching(dynamodb):
+        read = {
+            side: _window_items(dynamodb, table, kind, start, end, index=index, shards=shard_count)
+            for side, table in (("source", plan.source), ("restored", plan.target))
+        }
     key_names = [k["AttributeName"] for k in plan.key_schema]
 
     def keyed(groups: Mapping[str, list[dict[str, Any]]]) -> dict[str, dict[str, Any]]:

@@ -86,7 +86,7 @@ def test_restore_drill_restores_verifies_and_prints_the_cutover(
             assert check["source_hash"] == check["restored_hash"]
             if key == "transactions":
                 assert outputs["by_day_index_name"] in settings["indexes"]["restored"]
-                assert check["requests"]["Query"] >= 2 * int(outputs["day_shard_count"])
+                assert check["requests"]["query"] >= 2 * int(outputs["day_shard_count"])
             assert drill["cutover"]["apply"] == f"terraform apply -var '{key}_table_override={target}'"
 
             again = ops_cli(*argv, "--yes")

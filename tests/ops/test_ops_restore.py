@@ -300,7 +300,7 @@ def test_drill_restores_as_the_source_verifies_and_prints_the_cutover(
     assert sum(c["restored"] for c in check["counts"].values()) == 12
     assert sum(c["source"] for c in check["counts"].values()) == 11
     assert all("#" in group for group in check["counts"])
-    assert check["requests"]["Query"] >= 2 * SHARDS  # per day shard, both tables
+    assert check["requests"]["query"] >= 2 * SHARDS  # per day shard, both tables
     assert data["cutover"]["apply"] == f"terraform apply -var 'transactions_table_override={target}'"
     assert TABLE in data["cutover"]["cut_back"]
 
@@ -358,7 +358,7 @@ def test_audit_drill_verifies_by_day_with_a_scan(run: Callable[..., Result], sou
     data = json.loads(result.stdout)
     assert data["ok"] is True
     assert data["verification"]["compared"] == 3
-    assert data["verification"]["requests"]["Scan"] == 2
+    assert data["verification"]["requests"]["scan"] == 2
     assert data["plan"]["target"].startswith(f"{AUDIT}-r")
     assert data["cutover"]["apply"] == f"terraform apply -var 'audit_table_override={data['plan']['target']}'"
 

@@ -115,12 +115,10 @@ class ArchiveStore:
         s3: Any,
         bucket: str,
         key_id: Callable[[Mapping[str, Any]], str],
-        count: Callable[[str], None] | None = None,
     ) -> None:
         self.s3 = s3
         self.bucket = bucket
         self.key_id = key_id
-        self.count = count or (lambda _op: None)
         self.merges = 0
         self.fence: Fence | None = None  # set by a run holding the lock: stamped on every write
 
@@ -147,18 +145,15 @@ class ArchiveStore:
         """Whether ``key`` exists. A listing, not a GET: without s3:ListBucket S3 answers a GET of
         a missing object with 403, which must not pass for "missing"."""
         page = self.s3.list_objects_v2(Bucket=self.bucket, Prefix=key, MaxKeys=1)
-        self.count("s3_list_objects")
         return any(obj["Key"] == key for obj in page.get("Contents", []))
 
     def read(self, key: str) -> ArchiveObject | None:
         try:
             response = self.s3.get_object(Bucket=self.bucket, Key=key)
         except ClientError as exc:
-            self.count("s3_get_object")
             if _missing(exc):
                 return None
             raise
-        self.count("s3_get_object")
         return ArchiveObject(
             key,
             self.parse(response["Body"].read()),
@@ -178,11 +173,9 @@ class ArchiveStore:
                 IfNoneMatch="*",
             )
         except ClientError as exc:
-            self.count("s3_put_object")
             if _precondition_failed(exc):
                 raise JobError(f"archive object {key} already exists: refusing to overwrite it") from exc
             raise
-        self.count("s3_put_object")
         return ArchiveObject(key, lines, response.get("ETag"), fence=self.fence)
 
     def patch(self, obj: ArchiveObject, changes: Mapping[str, str | None], *, stamp: bool = False) -> None:
@@ -213,7 +206,6 @@ class ArchiveStore:
             try:
                 response = self.s3.put_object(**request)
             except ClientError as exc:
-                self.count("s3_put_object")
                 if not _precondition_failed(exc) and not (obj.etag and _missing(exc)):
                     raise
                 # Someone else changed (or removed) the object since we read it: start from
@@ -225,7 +217,6 @@ class ArchiveStore:
                 obj.etag = current.etag if current else None
                 obj.fence = current.fence if current else None
                 continue
-            self.count("s3_put_object")
             obj.lines = lines
             obj.etag = response.get("ETag")
             obj.fence = self.fence
@@ -262,25 +253,20 @@ class ArchiveStore:
         }
         try:
             self.s3.put_object(**put, IfNoneMatch="*")
-            self.count("s3_put_object")
             return
         except ClientError as exc:
-            self.count("s3_put_object")
             if not _precondition_failed(exc):
                 raise
         head = self.s3.head_object(Bucket=self.bucket, Key=key)
-        self.count("s3_head_object")
         self._refuse_if_fenced(key, fence_of(head.get("Metadata")))
         # If-Match the version judged: one written since (by a later holder) refuses this write.
         self.s3.put_object(**put, IfMatch=head["ETag"])
-        self.count("s3_put_object")
 
     def list_keys(self, prefix: str) -> list[str]:
         keys: list[str] = []
         request: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix}
         for _ in range(MAX_LIST_PAGES):
             page = self.s3.list_objects_v2(**request)
-            self.count("s3_list_objects")
             keys.extend(obj["Key"] for obj in page.get("Contents", []))
             if not page.get("IsTruncated"):
                 return keys
@@ -335,8 +321,6 @@ def _read_json(store: ArchiveStore, key: str, result: VerifyResult) -> Any:
             _note_cold(store, key, result)
             raise _Cold(key) from exc
         raise
-    finally:
-        store.count("s3_get_object")
     return json.loads(body)
 
 
@@ -459,7 +443,6 @@ def _object_versions(store: ArchiveStore) -> list[tuple[str, str | None, bool, s
     try:
         for _ in range(MAX_LIST_PAGES):
             page = store.s3.list_object_versions(**request)
-            store.count("s3_list_objects")
             for v in page.get("Versions", []):
                 if v["Key"].endswith(OBJECT_SUFFIX):
                     version = v.get("VersionId")
@@ -499,14 +482,12 @@ def _compare_with_table(
         try:
             body = store.s3.get_object(**request)["Body"].read()
         except ClientError as exc:
-            store.count("s3_get_object")
             if _archived_cold(exc):
                 _note_cold(store, key, result)
                 continue
             if _missing(exc):
                 continue
             raise
-        store.count("s3_get_object")
         if latest:
             seen_current.add(key)
         for ident, line in store.parse(body).items():

@@ -36,7 +36,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from payments.clock import iso_from_ms, now_ms
+from payments.clock import iso_from_datetime, iso_from_ms, now_ms
 from payments.jobs import JobError, retention
 from payments.jobs.archive import (
     OBJECT_SUFFIX,
@@ -47,6 +47,7 @@ from payments.jobs.archive import (
     item_version,
 )
 from payments.jobs.backoff import Backoff
+from payments.jobs.calls import RequestCounter
 from payments.jobs.lock import DEFAULT_LEASE_S, CleanupLock, LockLost
 from payments.jobs.reconcile import reconcile_journal
 from payments.jobs.retention import (
@@ -127,7 +128,7 @@ class CleanupResult:
         return {
             "table": self.table,
             "run_id": self.run_id,
-            "cutoff": self.cutoff.isoformat(),
+            "cutoff": iso_from_datetime(self.cutoff),
             "cutoff_ms": self.cutoff_ms,
             "older_than_days": self.older_than_days,
             "mode": self.mode,
@@ -191,19 +192,14 @@ class Run:
 
     # -- bookkeeping ---------------------------------------------------------------------
     def count(self, **deltas: int) -> None:
+        """Row counters of the result (AWS requests are counted by ``payments.jobs.calls``)."""
         with self.guard:
             for name, delta in deltas.items():
-                if name.startswith("req_"):
-                    self.result.requests[name[4:]] += delta
-                else:
-                    setattr(self.result, name, getattr(self.result, name) + delta)
+                setattr(self.result, name, getattr(self.result, name) + delta)
         if self.on_progress:
             for name, delta in deltas.items():
-                if not name.startswith("req_") and delta:
+                if delta:
                     self.on_progress(name, delta)
-
-    def count_request(self, name: str) -> None:
-        self.count(**{f"req_{name}": 1})
 
     def stopping(self) -> bool:
         """True when the run must end at the next safe point (Ctrl-C, time budget, failure)."""
@@ -286,7 +282,7 @@ class Run:
                     eligible.append(item)
                 elif kind == "unfinished":
                     self.note_unfinished(item)
-            self.count(req_scan=1, scanned=int(page.get("ScannedCount", 0)), matched=len(eligible))
+            self.count(scanned=int(page.get("ScannedCount", 0)), matched=len(eligible))
             buffer.extend(eligible)
             while len(buffer) >= self.chunk_items:
                 self.chunk(segment, buffer[: self.chunk_items])
@@ -406,7 +402,6 @@ class Run:
             try:
                 write.transact(self.dynamodb, operations)
             except self.dynamodb.exceptions.TransactionCanceledException as exc:
-                self.count(req_transact_write_items=1)
                 reasons = exc.response.get("CancellationReasons") or []
                 fence = reasons[len(todo)] if self.lock is not None and len(reasons) > len(todo) else {}
                 if self.lock is not None and fence.get("Code") == "ConditionalCheckFailed":
@@ -437,7 +432,7 @@ class Run:
                 self.count(retries=1)
                 self.backoff.wait(attempt)
                 continue
-            self.count(req_transact_write_items=1, **{done_counter: len(todo)})
+            self.count(**{done_counter: len(todo)})
             return {self.key_id(i) for i in todo}, conflicts
         return set(), conflicts
 
@@ -540,41 +535,42 @@ def run_cleanup(
     if archive and (s3_client is None or not bucket):
         raise JobError("archiving needs the archive bucket (--bucket) — or pass --no-archive")
     cutoff = cutoff_for(older_than_days, now)
-    description = dynamodb_client.describe_table(TableName=table)["Table"]
-    requests: Counter[str] = Counter(describe_table=1)
-    result = CleanupResult(
-        table=table,
-        cutoff=cutoff,
-        older_than_days=older_than_days,
-        mode=BACKFILL_TTL if backfill_ttl else DELETE,
-        dry_run=dry_run,
-        archive=archive,
-        segments=segments or choose_segments(description),
-        run_id=new_run_id(now),
-        bucket=bucket if archive else None,
-        requests=requests,
-    )
-    key_names = key_names_of(description)
-    if "timestamp" not in key_names and backfill_ttl:
-        raise JobError("backfill needs the item timestamp (range key `timestamp`)")
-    run = Run(
-        dynamodb_client,
-        result,
-        key_names,
-        chunk_items,
-        backoff or Backoff(),
-        on_progress,
-        None if time_budget_s is None else time.monotonic() + time_budget_s,
-        stop,
-        None,
-        None,
-    )
-    if archive and bucket:
-        run.store = ArchiveStore(s3_client, bucket, run.key_id, run.count_request)
-    if dry_run:
-        _scan_all(run)
-    else:
-        _apply_locked(run, lock_owner, lock_lease_s, clock)
+    counter = RequestCounter()
+    with counter.watching(dynamodb_client, (s3_client, "s3_")):
+        description = dynamodb_client.describe_table(TableName=table)["Table"]
+        result = CleanupResult(
+            table=table,
+            cutoff=cutoff,
+            older_than_days=older_than_days,
+            mode=BACKFILL_TTL if backfill_ttl else DELETE,
+            dry_run=dry_run,
+            archive=archive,
+            segments=segments or choose_segments(description),
+            run_id=new_run_id(now),
+            bucket=bucket if archive else None,
+            requests=counter.counts,
+        )
+        key_names = key_names_of(description)
+        if "timestamp" not in key_names and backfill_ttl:
+            raise JobError("backfill needs the item timestamp (range key `timestamp`)")
+        run = Run(
+            dynamodb_client,
+            result,
+            key_names,
+            chunk_items,
+            backoff or Backoff(),
+            on_progress,
+            None if time_budget_s is None else time.monotonic() + time_budget_s,
+            stop,
+            None,
+            None,
+        )
+        if archive and bucket:
+            run.store = ArchiveStore(s3_client, bucket, run.key_id)
+        if dry_run:
+            _scan_all(run)
+        else:
+            _apply_locked(run, lock_owner, lock_lease_s, clock)
     return result
 
 
@@ -587,7 +583,6 @@ def _apply_locked(run: Run, owner: str | None, lease_s: float, clock: Callable[[
         owner=owner,
         lease_s=lease_s,
         clock=clock,
-        on_request=run.count_request,
     )
     try:
         journal = lock.acquire()

@@ -85,7 +85,6 @@ class CleanupLock:
         margin_s: float | None = None,
         clock: Callable[[], float] = time.time,
         heartbeat: bool = True,
-        on_request: Callable[[str], None] | None = None,
     ) -> None:
         self.dynamodb = dynamodb
         self.table = table
@@ -96,7 +95,6 @@ class CleanupLock:
         self.margin_s = min(SAFETY_MARGIN_S, lease_s / 4) if margin_s is None else margin_s
         self.clock = clock
         self.heartbeat = heartbeat
-        self.on_request = on_request or (lambda _name: None)
         self.lease_until = 0.0
         self.pending: dict[str, str] = {}
         self.token = 0  # the fencing token this run acquired (``fence`` on the lock item)
@@ -143,7 +141,6 @@ class CleanupLock:
             names={"#owner": "owner", "#pk": self.hash_name, "#fence": FENCE},
             values={**values, ":zero": {"N": "0"}, ":one": {"N": "1"}},
         )
-        self.on_request("update_item")
         if not taken:
             held = taken.item or self._read() or {}
             raise LockHeld(
@@ -163,7 +160,6 @@ class CleanupLock:
 
     def _read(self) -> dict[str, Any] | None:
         item = self.dynamodb.get_item(TableName=self.table, Key=self.key, ConsistentRead=True).get("Item")
-        self.on_request("get_item")
         return dict(item) if item else None
 
     def _beat(self) -> None:
@@ -206,20 +202,17 @@ class CleanupLock:
     ) -> None:
         """A write to the lock item while this run holds it (``owner`` and ``fence``); ``LockLost``
         otherwise."""
-        try:
-            done = write.update(
-                self.dynamodb,
-                self.table,
-                self.key,
-                sets=sets or [],
-                clauses=clauses,
-                condition=self.held_condition,
-                read_version=write.ANY_VERSION,
-                names={**self.held_names, **(names or {})},
-                values={**self.held_values, **(values or {})},
-            )
-        finally:
-            self.on_request("update_item")
+        done = write.update(
+            self.dynamodb,
+            self.table,
+            self.key,
+            sets=sets or [],
+            clauses=clauses,
+            condition=self.held_condition,
+            read_version=write.ANY_VERSION,
+            names={**self.held_names, **(names or {})},
+            values={**self.held_values, **(values or {})},
+        )
         if not done:
             self.lost = True
             raise LockLost("the cleanup lock was taken over by another run; stopped")
@@ -296,7 +289,6 @@ class CleanupLock:
                 names=self.held_names,
                 values=self.held_values,
             )
-            self.on_request("delete_item")
         except LockLost:
             released = False
         if not released:

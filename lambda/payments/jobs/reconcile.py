@@ -85,7 +85,6 @@ def current_items(run: Run, keys: list[dict[str, Any]]) -> dict[str, dict[str, A
         }
         for attempt in range(1, run.backoff.max_attempts + 1):
             response = run.dynamodb.batch_get_item(RequestItems=request)
-            run.count(req_batch_get_item=1)
             for item in response.get("Responses", {}).get(table, []):
                 found[run.key_id(item)] = item
             request = response.get("UnprocessedKeys") or {}

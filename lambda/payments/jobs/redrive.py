@@ -28,6 +28,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from payments.jobs import JobError
+from payments.jobs.calls import RequestCounter
 from payments.queues import QueueNotFound, queue_url
 
 MODES = ("auto", "native", "loop")
@@ -121,25 +122,6 @@ class RedriveResult:
             "requests": dict(sorted(self.requests.items())),
             "ok": self.ok,
         }
-
-
-class _Counted:
-    """Counts the SQS calls one redrive makes (shown with --verbose, used by the benchmark)."""
-
-    def __init__(self, client: Any, counter: Counter[str]) -> None:
-        self._client = client
-        self._counter = counter
-
-    def __getattr__(self, name: str) -> Any:
-        attr = getattr(self._client, name)
-        if not callable(attr) or name.startswith("_") or name in {"exceptions", "meta"}:
-            return attr
-
-        def call(*args: Any, **kwargs: Any) -> Any:
-            self._counter[name] += 1
-            return attr(*args, **kwargs)
-
-        return call
 
 
 def _queue_url(sqs: Any, ref: str) -> str:
@@ -484,7 +466,7 @@ def _check_options(mode: str, max_messages: int | None, max_redrives: int) -> No
 
 
 def redrive(
-    sqs_client: Any,
+    sqs: Any,
     dlq: str,
     *,
     source: str | None = None,
@@ -505,67 +487,70 @@ def redrive(
     ``max_redrives``: redrives a message may have had before it is parked instead (0: no limit,
     no counting; only then does ``auto`` try a native message-move task first)."""
     _check_options(mode, max_messages, max_redrives)
-    requests: Counter[str] = Counter()
-    sqs = _Counted(sqs_client, requests)
-    dlq_queue = describe_queue(sqs, dlq)
-    source_queue = describe_queue(sqs, source or find_source(sqs, dlq_queue))
-    if source_queue.fifo != dlq_queue.fifo:
-        raise JobError("a FIFO queue's dead-letter queue must also be FIFO (and vice versa)")
-    result = RedriveResult(
-        dlq=dlq_queue,
-        source=source_queue,
-        mode="dry-run" if dry_run else mode,
-        dry_run=dry_run,
-        before={"dlq": _counts(dlq_queue.attributes), "source": _counts(source_queue.attributes)},
-        requests=requests,
-        max_redrives=max_redrives,
-        max_messages=max_messages,
-    )
-    if dry_run:
-        # Receiving would bump receive counts and hide messages; counts and attributes only.
-        result.after = result.before
-        return result
-    try:
-        # Only the loop can stop after N messages or count redrives per message.
-        loop_only = mode == "loop" or (mode == "auto" and (max_messages is not None or max_redrives > 0))
-        if loop_only and running_task(sqs, dlq_queue) is not None:
-            raise JobError(
-                f"a message-move task is RUNNING on {dlq_queue.name}: a loop beside it would move messages "
-                "twice; wait for it (ops redrive --dry-run) or cancel it first"
-            )
-        if not loop_only:
-            try:
-                _native(
-                    sqs,
-                    result,
-                    poll_interval_s=poll_interval_s,
-                    timeout_s=native_timeout_s,
-                    on_progress=on_progress,
-                    sleep=sleep,
-                )
-                return result
-            except (ClientError, NotImplementedError) as exc:
-                reason = _is_unsupported(exc)
-                if reason is None:
-                    raise JobError(
-                        f"StartMessageMoveTask failed ({_describe(exc)}), which does not say the endpoint "
-                        "lacks message-move tasks: a task may have started. Check with "
-                        "`ops redrive --dry-run`; on an emulator without message-move tasks use --mode loop"
-                    ) from exc
-                if mode == "native":
-                    raise JobError(f"native redrive unavailable here ({reason}); use --mode loop") from exc
-                result.fallback_reason = reason
-        _loop(
-            sqs,
-            result,
+    counter = RequestCounter()
+    with counter.watching(sqs):
+        dlq_queue = describe_queue(sqs, dlq)
+        source_queue = describe_queue(sqs, source or find_source(sqs, dlq_queue))
+        if source_queue.fifo != dlq_queue.fifo:
+            raise JobError("a FIFO queue's dead-letter queue must also be FIFO (and vice versa)")
+        result = RedriveResult(
+            dlq=dlq_queue,
+            source=source_queue,
+            mode="dry-run" if dry_run else mode,
+            dry_run=dry_run,
+            before={"dlq": _counts(dlq_queue.attributes), "source": _counts(source_queue.attributes)},
+            requests=counter.counts,
+            max_redrives=max_redrives,
             max_messages=max_messages,
-            visibility_timeout_s=visibility_timeout_s,
-            wait_s=wait_s,
-            time_limit_s=time_limit_s,
-            on_progress=on_progress,
         )
-        return result
-    finally:
-        # Best effort: the counts must not mask the error that ended the run.
-        with contextlib.suppress(ClientError, JobError):
-            result.after = {"dlq": counts(sqs, dlq_queue), "source": counts(sqs, source_queue)}
+        if dry_run:
+            # Receiving would bump receive counts and hide messages; counts and attributes only.
+            result.after = result.before
+            return result
+        try:
+            # Only the loop can stop after N messages or count redrives per message.
+            loop_only = mode == "loop" or (mode == "auto" and (max_messages is not None or max_redrives > 0))
+            if loop_only and running_task(sqs, dlq_queue) is not None:
+                raise JobError(
+                    f"a message-move task is RUNNING on {dlq_queue.name}: a loop beside it would move "
+                    "messages twice; wait for it (ops redrive --dry-run) or cancel it first"
+                )
+            if not loop_only:
+                try:
+                    _native(
+                        sqs,
+                        result,
+                        poll_interval_s=poll_interval_s,
+                        timeout_s=native_timeout_s,
+                        on_progress=on_progress,
+                        sleep=sleep,
+                    )
+                    return result
+                except (ClientError, NotImplementedError) as exc:
+                    reason = _is_unsupported(exc)
+                    if reason is None:
+                        raise JobError(
+                            f"StartMessageMoveTask failed ({_describe(exc)}), which does not say the "
+                            "endpoint lacks message-move tasks: a task may have started. Check with "
+                            "`ops redrive --dry-run`; on an emulator without message-move tasks use "
+                            "--mode loop"
+                        ) from exc
+                    if mode == "native":
+                        raise JobError(
+                            f"native redrive unavailable here ({reason}); use --mode loop"
+                        ) from exc
+                    result.fallback_reason = reason
+            _loop(
+                sqs,
+                result,
+                max_messages=max_messages,
+                visibility_timeout_s=visibility_timeout_s,
+                wait_s=wait_s,
+                time_limit_s=time_limit_s,
+                on_progress=on_progress,
+            )
+            return result
+        finally:
+            # Best effort: the counts must not mask the error that ended the run.
+            with contextlib.suppress(ClientError, JobError):
+                result.after = {"dlq": counts(sqs, dlq_queue), "source": counts(sqs, source_queue)}

@@ -69,6 +69,9 @@ check: lint build ## the edit-test loop (<= 5 min): lint, types, build, tests wi
 mutants: $(STAMP) ## planted bugs (tests/mutants/*.patch): each must fail the tests it names; ONLY=<prefix> to pick
 	$(PY) tools/mutants.py $(if $(ONLY),--only $(ONLY))
 
+mutation: $(STAMP) ## mutmut score of TARGET=settlement|jobs against its tests (bench/results/mutation.md)
+	$(PY) tools/mutation.py $(or $(TARGET),settlement)
+
 # CI_PHASE1_MARKER (set by .ci/run): a file touched once the first pytest phase has passed, the
 # signal for the LocalStack lane to start beside the apply + e2e phase.
 test: lint security build ## THE test command: lint, security scan, unit, plan, apply and end-to-end tests
@@ -94,4 +97,4 @@ soak: build ## reliability soak: SOAK_CYCLES devkit up/down cycles on fresh stat
 clean: ## remove build outputs and local state (run `make down` first)
 	rm -rf build .local .pytest_cache .mypy_cache .ruff_cache
 
-.PHONY: help venv build up down fmt lint security checkov policy-audit unit check mutants test localstack-install test-localstack bench soak clean
+.PHONY: help venv build up down fmt lint security checkov policy-audit unit check mutants mutation test localstack-install test-localstack bench soak clean

@@ -1,0 +1,176 @@
+"""Mutation testing with mutmut (``make mutation TARGET=settlement|jobs``): the score of a module set
+against the tests that claim it, recorded in ``bench/results/mutation.md``.
+
+mutmut names a mutant by the module path it reads from the file path, and strips only a ``src/``
+prefix; our Lambda package lives in ``lambda/payments``, which the tests import as ``payments``. So
+the run happens in a scratch copy (``build/mutation/<target>``) with ``lambda/payments`` moved to
+``src/payments`` and pytest's path pointed there; the working tree is never touched. ``ops`` stays
+at the top level (its module names already match).
+
+Each target names the files mutated and the tests run against them (mutmut runs, per mutant, only
+the tests that executed the mutated function). ``tests/mutation/equivalent.txt`` lists mutants
+argued equivalent (one per line: ``<mutant name>  # why``); the score is killed / (all - equivalent).
+
+Usage: ``python tools/mutation.py TARGET [--max-children N] [--reuse]``; prints the figures and
+writes ``build/mutation/<target>.json`` (the survivors by name, for ``mutmut show`` in the copy).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+EQUIVALENT = ROOT / "tests" / "mutation" / "equivalent.txt"
+
+TARGETS: dict[str, dict[str, list[str]]] = {
+    # The settlement protocol: steps, leases and processor calls, the outbox, recovery.
+    "settlement": {
+        "mutate": [
+            "src/payments/settle.py",
+            "src/payments/recovery.py",
+            "src/payments/steps.py",
+            "src/payments/outbox.py",
+        ],
+        "tests": [
+            "tests/unit/test_settlement_protocol.py",
+            "tests/unit/test_settlement_outcomes.py",
+            "tests/unit/test_workflow.py",
+            "tests/unit/test_retry.py",
+        ],
+    },
+    # The ops jobs and the CLI's decisions: lock and fencing, cleanup, archive and verify,
+    # reconcile, retention, report, redrive, and the CLI commands that choose what to run.
+    "jobs": {
+        "mutate": [
+            "src/payments/jobs/*",
+            "ops/cli/cleanup.py",
+            "ops/cli/redrive.py",
+            "ops/cli/report.py",
+            "ops/cli/status.py",
+            "ops/core/status.py",
+        ],
+        "tests": ["tests/ops"],
+    },
+}
+# Mutmut's exit-code classification of a mutant run (its ``mutmut/__main__.py``).
+KILLED = {1, 3, -24, 24, 152, 255}  # failed tests, or killed by mutmut's time-out
+SURVIVED = {0, 5, 33}  # 5, 33: no test ran the mutant — counted as survived, never as killed
+
+
+def _copy_tree(dest: Path) -> None:
+    if dest.exists():
+        shutil.rmtree(dest)
+    listed = ["lambda", "ops", "tests", "devkit", "pyproject.toml"]
+    files = subprocess.run(  # noqa: S603 - fixed argv, no shell
+        ["git", "ls-files", "-co", "--exclude-standard", *listed],  # noqa: S607 - git from PATH, as make's
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.split()
+    for name in files:
+        source = ROOT / name
+        if not source.is_file():
+            continue
+        target = dest / name.replace("lambda/payments/", "src/payments/", 1)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source, target)
+
+
+def _configure(dest: Path, target: dict[str, list[str]]) -> None:
+    pyproject = dest / "pyproject.toml"
+    text = pyproject.read_text()
+    text = text.replace('pythonpath = ["lambda", "."]', 'pythonpath = ["src", "."]')
+    text += "\n[tool.mutmut]\n" + "\n".join(
+        [
+            'source_paths = ["src/payments/", "ops/"]',
+            f"only_mutate = {json.dumps(target['mutate'])}",
+            'also_copy = ["lambda/", "devkit/"]',
+            'pytest_add_cli_args = ["-p", "no:cacheprovider", "-q", "-n", "0", "-m", "not slow"]',
+            f"pytest_add_cli_args_test_selection = {json.dumps(target['tests'])}",
+        ]
+    )
+    pyproject.write_text(text + "\n")
+
+
+def _equivalent() -> dict[str, str]:
+    found: dict[str, str] = {}
+    if EQUIVALENT.exists():
+        for line in EQUIVALENT.read_text().splitlines():
+            name, _, why = line.partition("#")
+            if name.strip():
+                found[name.strip()] = why.strip()
+    return found
+
+
+def _results(dest: Path) -> dict[str, int | None]:
+    """Mutant name -> exit code (None: not run) from mutmut's ``.meta`` files."""
+    out: dict[str, int | None] = {}
+    for meta in (dest / "mutants").rglob("*.meta"):
+        data = json.loads(meta.read_text())
+        out.update(data.get("exit_code_by_key", {}))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("target", choices=sorted(TARGETS))
+    parser.add_argument("--max-children", type=int, default=os.cpu_count() or 2)
+    parser.add_argument("--reuse", action="store_true", help="keep an existing copy (resume a run)")
+    args = parser.parse_args(argv)
+    target = TARGETS[args.target]
+    dest = ROOT / "build" / "mutation" / args.target
+    if not (args.reuse and dest.exists()):
+        _copy_tree(dest)
+        _configure(dest, target)
+    started = time.monotonic()
+    env = {**os.environ, "MUTMUT_TARGET": args.target}
+    mutmut = [sys.executable, "-m", "mutmut", "run", "--max-children", str(args.max_children)]
+    log = dest.parent / f"{args.target}.log"
+    with log.open("w") as out:  # mutmut's own progress display: kept in a log, not on the terminal
+        run = subprocess.run(mutmut, cwd=dest, env=env, stdout=out, stderr=subprocess.STDOUT, check=False)  # noqa: S603 - mutmut of this interpreter
+    elapsed = time.monotonic() - started
+    if run.returncode != 0:
+        sys.stderr.write(f"mutmut exited {run.returncode}; see {log}\n")
+        return run.returncode
+    codes = _results(dest)
+    equivalent = _equivalent()
+    killed = sorted(k for k, c in codes.items() if c in KILLED)
+    survived = sorted(k for k, c in codes.items() if c in SURVIVED and k not in equivalent)
+    eq = sorted(k for k in codes if k in equivalent)
+    other = sorted(k for k, c in codes.items() if c not in KILLED | SURVIVED and k not in equivalent)
+    scored = len(codes) - len(eq)
+    score = len(killed) / scored if scored else 0.0
+    summary = {
+        "target": args.target,
+        "mutants": len(codes),
+        "killed": len(killed),
+        "survived": len(survived),
+        "equivalent": len(eq),
+        "other": {k: codes[k] for k in other},
+        "score": round(score, 4),
+        "seconds": round(elapsed),
+        "survivors": survived,
+    }
+    (dest.parent / f"{args.target}.json").write_text(json.dumps(summary, indent=1) + "\n")
+    print(
+        f"{args.target}: {len(codes)} mutants, {len(killed)} killed, {len(survived)} survived, "
+        f"{len(eq)} equivalent, {len(other)} other; score {score:.1%} in {elapsed:.0f} s"
+    )
+    for name in survived:
+        print(f"  survived: {name}")
+    stale = sorted(set(equivalent) - set(codes))
+    if stale:
+        print(f"equivalent.txt names mutants that no longer exist: {stale}")
+    return 0 if score >= 0.85 and not other else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

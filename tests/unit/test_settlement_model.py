@@ -25,7 +25,9 @@ prints the site x kind table of faults met and fails on an empty cell or an unkn
 
 An explorer of our own rather than Hypothesis: each schedule draws from ``random.Random(seed)``,
 seeds ``MODEL_SEED`` (default fixed, so CI explores the same schedules every run) to
-``MODEL_SEED + MODEL_EXAMPLES - 1``, then the directed ones. Schedules share a moto account (rebuilt
+``MODEL_SEED + MODEL_EXAMPLES - 1`` (500 by default, in two halves: this file runs the first with
+the directed ones, test_settlement_model_second_half.py the rest, so xdist spreads them), then the
+directed ones. Schedules share a moto account (rebuilt
 every ``CHUNK``), so a schedule's shape can depend on what earlier ones left (random ids, index
 rows): Hypothesis' replay flags that as flaky data generation, while a seed per schedule stays
 reproducible (``MODEL_ONLY=<seed>`` with the same ``MODEL_EXAMPLES`` reruns one, directed ones too;
@@ -48,7 +50,10 @@ from tests.unit import awsenv, model
 # slow: ~4 minutes of schedules; `make test` runs it, `make check` leaves it out.
 pytestmark = [pytest.mark.fuzz, pytest.mark.slow]
 
-EXAMPLES = int(os.environ.get("MODEL_EXAMPLES", "350"))
+EXAMPLES = int(os.environ.get("MODEL_EXAMPLES", "500"))
+# The random schedules in two halves, one per test file (test_settlement_model_second_half.py), so
+# that `pytest -n 2 --dist loadfile` explores them on both workers.
+HALF = (EXAMPLES + 1) // 2
 SEED = int(os.environ.get("MODEL_SEED", "20261129"))
 ONLY = os.environ.get("MODEL_ONLY")
 CHAOS_STEPS = 90
@@ -299,13 +304,10 @@ def _table() -> str:
     return "\n".join(lines)
 
 
-def test_settlement_protocol_holds_its_invariants_under_adversarial_schedules(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def explore_random(monkeypatch: pytest.MonkeyPatch, seeds: list[int]) -> None:
+    """Run the random schedules of ``seeds``; the first to break an invariant fails the test."""
     for key, value in awsenv.process_env().items():
         monkeypatch.setenv(key, value)
-    seeds = [int(ONLY)] if ONLY else list(range(SEED, SEED + EXAMPLES))
-    started = time.monotonic()
     # A fresh emulated account every CHUNK schedules: moto's state (queues' message history, index
     # rows) grows with every schedule and would make each later one slower than the last.
     for first in range(0, len(seeds), CHUNK):
@@ -313,6 +315,22 @@ def test_settlement_protocol_holds_its_invariants_under_adversarial_schedules(
             aws = awsenv.build()
             for seed in seeds[first : first + CHUNK]:
                 _explore(aws, monkeypatch, seed, *_plan(seed))  # MODEL_ONLY may name a directed one
+
+
+def check_adversarial(seeds: list[int]) -> None:
+    assert STATS["schedules"] >= len(seeds)
+    if ONLY is None and len(seeds) >= 100:
+        # The exploration is adversarial: most random schedules meet faults.
+        assert STATS["faulted_schedules"] >= STATS["schedules"] // 2, STATS
+
+
+def test_settlement_protocol_holds_its_invariants_under_adversarial_schedules(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The first half of the random schedules, the directed pass and the liveness schedules."""
+    seeds = [int(ONLY)] if ONLY else list(range(SEED, SEED + HALF))
+    started = time.monotonic()
+    explore_random(monkeypatch, seeds)
     missed: list[tuple[str, str]] = []
     if DIRECTED and ONLY is None:
         # Directed pass: every (site, kind) cell forced in a schedule of its own.
@@ -329,9 +347,9 @@ def test_settlement_protocol_holds_its_invariants_under_adversarial_schedules(
             for index in range(OUTAGE_SCHEDULES):
                 seed = SEED + EXAMPLES + 3 * len(cells) + index
                 _explore(aws, monkeypatch, seed, *_plan(seed))
-    print(f"\nmodel: {STATS} seeds {SEED}..{SEED + EXAMPLES - 1} in {time.monotonic() - started:.0f} s")
+    print(f"\nmodel: {STATS} seeds {SEED}..{SEED + HALF - 1} in {time.monotonic() - started:.0f} s")
     print(f"faults met per call site and kind (random walks + directed pass):\n{_table()}")
-    assert STATS["schedules"] >= len(seeds)
+    check_adversarial(seeds)
     # A call site the table does not know is a site no fault is ever injected at.
     assert set(FAULTS) >= SITES, f"call sites missing from FAULTS: {sorted(SITES - set(FAULTS))}"
     if ONLY is None and DIRECTED:
@@ -340,6 +358,3 @@ def test_settlement_protocol_holds_its_invariants_under_adversarial_schedules(
         assert not empty, f"fault cells never met: {empty}\n{_table()}"
         assert STATS["unattended_dlq"] > 0, f"no schedule left dead letters to the sweeper: {STATS}"
         assert STATS["calm_requeues"] > 0, f"the sweeper never re-enqueued in quiescence: {STATS}"
-    if ONLY is None and EXAMPLES >= 100:
-        # The exploration is adversarial: most random schedules meet faults.
-        assert STATS["faulted_schedules"] >= STATS["schedules"] // 2, STATS

@@ -102,3 +102,17 @@ def function_python() -> str:
         return runtime_python(declared_runtime())
     except RuntimeNotAvailableError as exc:
         pytest.fail(f"cannot run the deployed functions as Lambda would: {exc}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def deployment(
+    tmp_path_factory: pytest.TempPathFactory,
+    emulator: Any,
+    lambda_package: BuildResult,
+    function_python: str,
+) -> Iterator[Any]:
+    """The session's one deployment of the root module (tests/support/stack.py), shared by the apply
+    suite and the end-to-end flows; destroyed and swept for leftovers when the session ends."""
+    from tests.support.stack import deploy
+
+    yield from deploy(tmp_path_factory, emulator, lambda_package)

@@ -1,7 +1,8 @@
-"""The root module applied to the emulator: deployed settings match the spec, a second plan is clean,
-and destroy leaves nothing of ours behind.
+"""The root module applied to the emulator: deployed settings match the spec and a second plan is clean.
 
-Tests run in file order: describe checks first, then the re-plan, then destroy (module-scoped apply).
+The deployment is the session's one stack (tests/support/stack.py), shared with the end-to-end flows:
+these describe checks and the re-plan run before the flows (tests/apply is collected first); the
+destroy and the sweep for anything of ours left behind run once, when the session ends.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from devkit.emulator.endpoints import selected_backend
 from tests.emulator_gaps import PLAN_DRIFT, supports, unexpected_changes
 
 if TYPE_CHECKING:
-    from tests.apply.conftest import Deployment
+    from tests.support.stack import Deployment
 
 ROLES = (
     "intake",
@@ -83,14 +84,6 @@ ENV_KEYS = {
     "POWERTOOLS_METRICS_NAMESPACE",
     "LOG_LEVEL",
 }
-
-
-def _all(client: Any, operation: str, key: str) -> list[Any]:
-    """Every item of a listing, across pages when the operation paginates."""
-    if client.can_paginate(operation):
-        return [item for page in client.get_paginator(operation).paginate() for item in page.get(key, [])]
-    items: list[Any] = getattr(client, operation)().get(key, [])
-    return items
 
 
 # --------------------------------------------------------------------------- outputs
@@ -569,76 +562,3 @@ def test_second_plan_reports_no_changes(deployment: Deployment) -> None:
             if re.search(r"^\s*# .* (will be|must be)|^\s*[~+-] |^Plan:", line)
         ]
         pytest.fail("second plan is not clean:\n" + "\n".join(changes[:80]), pytrace=False)
-
-
-def test_destroy_leaves_nothing_of_ours(deployment: Deployment) -> None:
-    s = deployment.suffix
-    deployment.destroy()
-    c = deployment.client
-    # LocalStack's free edition has neither WAFv2 nor the X-Ray control plane: nothing to list there.
-    paid = selected_backend() != "localstack"
-    leftovers = {
-        "tables": [t for t in _all(c("dynamodb"), "list_tables", "TableNames") if s in t],
-        "queues": [q for q in _all(c("sqs"), "list_queues", "QueueUrls") if s in q],
-        "topics": [t["TopicArn"] for t in _all(c("sns"), "list_topics", "Topics") if s in t["TopicArn"]],
-        "buckets": [b["Name"] for b in c("s3").list_buckets()["Buckets"] if s in b["Name"]],
-        "functions": [
-            f["FunctionName"]
-            for f in _all(c("lambda"), "list_functions", "Functions")
-            if s in f["FunctionName"]
-        ],
-        "roles": [r["RoleName"] for r in _all(c("iam"), "list_roles", "Roles") if s in r["RoleName"]],
-        "state machines": [
-            m["name"]
-            for m in _all(c("stepfunctions"), "list_state_machines", "stateMachines")
-            if s in m["name"]
-        ],
-        "rest apis": [a["name"] for a in _all(c("apigateway"), "get_rest_apis", "items") if s in a["name"]],
-        "usage plans": [
-            p["name"] for p in _all(c("apigateway"), "get_usage_plans", "items") if s in p["name"]
-        ],
-        "log groups": [
-            g["logGroupName"]
-            for g in _all(c("logs"), "describe_log_groups", "logGroups")
-            if s in g["logGroupName"]
-        ],
-        "kms aliases": [
-            a["AliasName"] for a in _all(c("kms"), "list_aliases", "Aliases") if s in a["AliasName"]
-        ],
-        "alarms": [
-            a["AlarmName"]
-            for a in _all(c("cloudwatch"), "describe_alarms", "MetricAlarms")
-            if s in a["AlarmName"]
-        ],
-        "dashboards": [
-            d["DashboardName"]
-            for d in _all(c("cloudwatch"), "list_dashboards", "DashboardEntries")
-            if s in d["DashboardName"]
-        ],
-        "web acls": [
-            w["Name"]
-            for w in (c("wafv2").list_web_acls(Scope="REGIONAL")["WebACLs"] if paid else [])
-            if s in w["Name"]
-        ],
-        "schedules": [
-            x["Name"] for x in _all(c("scheduler"), "list_schedules", "Schedules") if s in x["Name"]
-        ],
-        "parameters": [
-            p["Name"] for p in _all(c("ssm"), "describe_parameters", "Parameters") if s in p["Name"]
-        ],
-        "xray groups": [
-            g["GroupName"] for g in (c("xray").get_groups()["Groups"] if paid else []) if s in g["GroupName"]
-        ],
-        "xray rules": [
-            r["SamplingRule"]["RuleName"]
-            for r in (c("xray").get_sampling_rules()["SamplingRuleRecords"] if paid else [])
-            if s in r["SamplingRule"]["RuleName"]
-        ],
-        "vpcs": [
-            v["VpcId"]
-            for v in _all(c("ec2"), "describe_vpcs", "Vpcs")
-            if any(s in t["Value"] for t in v.get("Tags", []))
-        ],
-    }
-    assert {kind: names for kind, names in leftovers.items() if names} == {}
-    assert deployment.tf.state_resource_count() == 0

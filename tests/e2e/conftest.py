@@ -1,4 +1,5 @@
-"""End-to-end fixtures: ONE terraform apply per session, the platform client, taps and the ops CLI.
+"""End-to-end fixtures: the platform client, taps and the ops CLI over the session's ONE deployment
+(``deployment``, from the root conftest.py: tests/support/stack.py, shared with the apply suite).
 
 ``E2E_BACKEND=moto`` (default) applies to the embedded emulator, whose Lambda runtime hook runs the
 deployed zip; ``E2E_BACKEND=localstack`` applies the same root module to LocalStack and talks HTTP to
@@ -6,31 +7,21 @@ its API Gateway. Nothing below depends on which one runs, except the checks that
 runtime's captured output (they also read CloudWatch Logs, which both have).
 
 The session ends with ``terraform destroy`` and a sweep asserting that no resource carrying the
-session's suffix is left in the emulator.
+session's suffix is left in the emulator (tests/support/stack.py).
 """
 
 from __future__ import annotations
 
-import json
-import os
-import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from devkit.build import BuildResult
 from devkit.demo import Platform
 from devkit.emulator import lambda_runtime
-from devkit.emulator.endpoints import selected_backend
-from devkit.local import local_tf_vars
-from devkit.terraform import Terraform, TerraformError, prepare_workdir, terraform_env
-from tests.e2e.flows import AuditStream, Deployment, Ledger, OpsCli, TopicTap, leftovers
-
-APPLY_TIMEOUT_S = 1200.0
-
+from tests.e2e.flows import AuditStream, Ledger, OpsCli, TopicTap
+from tests.support.stack import Deployment
 
 _HISTORY_MARK = pytest.StashKey[int]()
 
@@ -63,47 +54,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if here in Path(str(item.fspath)).parents:
             item.add_marker(pytest.mark.e2e)
-
-
-@pytest.fixture(scope="session")
-def deployment(
-    emulator: Any,
-    lambda_package: BuildResult,
-    tmp_path_factory: pytest.TempPathFactory,
-    function_python: str,
-) -> Iterator[Deployment]:
-    """Apply the root module once for the session; destroy it and sweep for leftovers at the end."""
-    suffix = os.environ.get("E2E_SUFFIX") or f"e2e{uuid.uuid4().hex[:5]}"
-    workdir = prepare_workdir(
-        tmp_path_factory.mktemp("stack"), emulator.endpoint_url, package_path=lambda_package.path
-    )
-    tf = Terraform(
-        workdir, env=terraform_env(), timeout=APPLY_TIMEOUT_S, log_path=workdir.parent / "terraform.log"
-    )
-    tf_vars = local_tf_vars(suffix, backend=selected_backend())
-    started = time.monotonic()
-    try:
-        tf.init_dir()
-        # Re-runs itself (bounded) after a dropped emulator connection: see Terraform.run_retrying.
-        tf.apply_vars(tf_vars)
-    except TerraformError as exc:
-        try:
-            tf.destroy_vars(tf_vars)
-        finally:
-            pytest.fail(
-                f"terraform apply failed (log: {workdir.parent / 'terraform.log'}):\n{exc}", pytrace=False
-            )
-    deployment = Deployment(
-        suffix=suffix,
-        workdir=workdir,
-        outputs=tf.outputs(),
-        env=dict(emulator.env()),
-        apply_seconds=time.monotonic() - started,
-    )
-    yield deployment
-    tf.destroy_vars(tf_vars)
-    left = leftovers(emulator.client, suffix)
-    assert not left, f"resources of suffix {suffix} left after destroy: {json.dumps(left, indent=1)}"
 
 
 @pytest.fixture(scope="session")

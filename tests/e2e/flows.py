@@ -1,26 +1,17 @@
-"""Shared pieces of the end-to-end flows: the deployment record, the ledger of created transactions,
-taps on the platform's topics and audit stream, and the ``ops`` CLI bound to the deployment."""
+"""Shared pieces of the end-to-end flows: the ledger of created transactions, taps on the platform's
+topics and audit stream, and the ``ops`` CLI bound to the deployment (``Deployment`` itself is the
+session's one stack, tests/support/stack.py)."""
 
 from __future__ import annotations
 
 import json
 from collections import defaultdict
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from click.testing import CliRunner, Result
 
 from devkit.demo import Platform
-
-
-@dataclass
-class Deployment:
-    suffix: str
-    workdir: Path
-    outputs: dict[str, Any]
-    env: dict[str, str]
-    apply_seconds: float
 
 
 @dataclass
@@ -34,39 +25,6 @@ class Ledger:
         self.expected[transaction_id] = expectation
         self.tiers[transaction_id] = tier
         return transaction_id
-
-
-def leftovers(client: Any, suffix: str) -> dict[str, list[str]]:
-    """Names containing the suffix, per service, that are still in the emulator after destroy."""
-
-    def named(values: list[str]) -> list[str]:
-        return sorted(v for v in values if suffix in v)
-
-    found: dict[str, list[str]] = {}
-    probes = {
-        "lambda": lambda: [f["FunctionName"] for f in client("lambda").list_functions()["Functions"]],
-        "dynamodb": lambda: client("dynamodb").list_tables()["TableNames"],
-        "sqs": lambda: client("sqs").list_queues().get("QueueUrls", []),
-        "sns": lambda: [t["TopicArn"] for t in client("sns").list_topics()["Topics"]],
-        "s3": lambda: [b["Name"] for b in client("s3").list_buckets()["Buckets"]],
-        "stepfunctions": lambda: [
-            m["name"] for m in client("stepfunctions").list_state_machines()["stateMachines"]
-        ],
-        "apigateway": lambda: [a["name"] for a in client("apigateway").get_rest_apis()["items"]],
-        "iam": lambda: [r["RoleName"] for r in client("iam").list_roles()["Roles"]],
-        "ssm": lambda: [p["Name"] for p in client("ssm").describe_parameters()["Parameters"]],
-        "cloudwatch": lambda: [
-            a["AlarmName"] for a in client("cloudwatch").describe_alarms()["MetricAlarms"]
-        ],
-        "scheduler": lambda: [s["Name"] for s in client("scheduler").list_schedules()["Schedules"]],
-        "kms-aliases": lambda: [a["AliasName"] for a in client("kms").list_aliases()["Aliases"]],
-        "logs": lambda: [g["logGroupName"] for g in client("logs").describe_log_groups()["logGroups"]],
-    }
-    for service, probe in probes.items():
-        names = named(probe())
-        if names:
-            found[service] = names
-    return found
 
 
 class TopicTap:

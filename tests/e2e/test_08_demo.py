@@ -6,7 +6,7 @@ import datetime as dt
 
 from devkit.demo import Platform, run_demo
 from ops.core.links import flatten
-from tests.e2e.flows import Deployment
+from tests.support.stack import Deployment
 
 
 def test_demo_runs_and_prints_report_and_links(deployment: Deployment, platform: Platform) -> None:

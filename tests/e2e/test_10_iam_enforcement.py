@@ -17,7 +17,7 @@ from payments.ids import new_transaction_id
 
 from devkit.demo import Platform
 from devkit.emulator import lambda_runtime
-from tests.e2e.flows import Deployment
+from tests.support.stack import Deployment
 
 
 @pytest.mark.not_emulated(

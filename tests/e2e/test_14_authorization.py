@@ -17,7 +17,7 @@ import pytest
 
 from devkit.demo import Platform
 from devkit.emulator.lambda_runtime import LambdaRuntime
-from tests.e2e.flows import Deployment
+from tests.support.stack import Deployment
 
 AUTHORIZER_NOT_RUN = pytest.mark.not_emulated(
     reason="LocalStack 4.14's free edition does not execute Lambda authorizers on REST APIs "

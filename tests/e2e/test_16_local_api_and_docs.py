@@ -18,9 +18,9 @@ import pytest
 from devkit.cli.local_cmd import next_steps
 from devkit.emulator.endpoints import selected_backend
 from devkit.terraform import REPO_ROOT
-from tests.e2e.flows import Deployment
 from tests.emulator_gaps import supports
 from tests.support.docs import shell_blocks, tool_commands
+from tests.support.stack import Deployment
 
 LOCAL_STACK = re.compile(r"\.local/(?:moto|localstack|<backend>)/stack")
 # What a command that runs as printed never says.

@@ -1,0 +1,187 @@
+"""ONE deployment per test session, shared by the apply suite (tests/apply) and the end-to-end flows
+(tests/e2e): applying the root module to an emulator takes ~3 minutes and destroying it ~1, so each
+lane pays for it once, not once per suite.
+
+Order inside a session: the apply suite's describe checks and its re-plan run first (pytest collects
+tests/apply before tests/e2e), then the flows; at the end of the session the stack is destroyed and
+swept: nothing carrying the session's suffix may be left in the emulator, and the state must be
+empty (a failure there is reported as an error of the last test that used the stack).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from devkit.build import BuildResult
+from devkit.emulator.endpoints import selected_backend
+from devkit.local import local_tf_vars
+from devkit.terraform import REPO_ROOT, Terraform, TerraformError, prepare_workdir
+
+APPLY_TIMEOUT_S = 1800.0
+
+
+@dataclass
+class Deployment:
+    """The applied root module: its runner, variables, outputs and timings, and the emulator."""
+
+    tf: Terraform
+    emulator: Any
+    suffix: str
+    tf_vars: dict[str, Any]
+    package: BuildResult
+    workdir: Path
+    outputs: dict[str, Any] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    resource_count: int = 0
+    destroyed: bool = False
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The emulator's endpoint and test credentials, as a client of the stack needs them."""
+        return dict(self.emulator.env())
+
+    @property
+    def apply_seconds(self) -> float:
+        return self.timings.get("apply", 0.0)
+
+    def client(self, service: str, **kwargs: Any) -> Any:
+        return self.emulator.client(service, **kwargs)
+
+    def destroy(self) -> None:
+        if self.destroyed:
+            return
+        started = time.monotonic()
+        self.tf.destroy_vars(self.tf_vars)
+        self.timings["destroy"] = time.monotonic() - started
+        self.destroyed = True
+
+
+def deploy(
+    tmp_path_factory: pytest.TempPathFactory, emulator: Any, package: BuildResult
+) -> Iterator[Deployment]:
+    """Apply the root module, yield it, then destroy it and assert nothing of it is left."""
+    if not (REPO_ROOT / "main.tf").is_file():
+        pytest.skip("the root module (main.tf) does not exist yet")
+    suffix = os.environ.get("E2E_SUFFIX") or f"e2e{uuid.uuid4().hex[:5]}"
+    workdir = prepare_workdir(
+        tmp_path_factory.mktemp("stack"), emulator.endpoint_url, package_path=package.path
+    )
+    log = workdir.parent / "terraform.log"
+    tf = Terraform(workdir, timeout=APPLY_TIMEOUT_S, log_path=log)
+    tf_vars = local_tf_vars(
+        suffix, extra={"lambda_architecture": package.architecture}, backend=selected_backend()
+    )
+    dep = Deployment(
+        tf=tf, emulator=emulator, suffix=suffix, tf_vars=tf_vars, package=package, workdir=workdir
+    )
+    try:
+        started = time.monotonic()
+        tf.init_dir()
+        dep.timings["init"] = time.monotonic() - started
+        started = time.monotonic()
+        # Re-runs itself (bounded) after a dropped emulator connection: see Terraform.run_retrying.
+        tf.apply_vars(tf_vars)
+        dep.timings["apply"] = time.monotonic() - started
+        dep.outputs = tf.outputs()
+        dep.resource_count = tf.state_resource_count()
+    except TerraformError as exc:
+        note = f"terraform apply failed (log: {log}):\n{exc}"
+        try:
+            tf.destroy_vars(tf_vars)
+        except TerraformError:
+            note += "\n(destroy after the failed apply failed too)"
+        pytest.fail(note, pytrace=False)
+    yield dep
+    dep.destroy()
+    left = {kind: names for kind, names in leftovers(dep).items() if names}
+    assert left == {}, f"resources of suffix {suffix} left after destroy: {left}"
+    assert tf.state_resource_count() == 0
+
+
+def leftovers(deployment: Deployment) -> dict[str, list[str]]:
+    """Names carrying the deployment's suffix, per kind, still in the emulator (after destroy)."""
+    s = deployment.suffix
+    c = deployment.client
+    # LocalStack's free edition has neither WAFv2 nor the X-Ray control plane: nothing to list there.
+    paid = selected_backend() != "localstack"
+    return {
+        "tables": [t for t in list_all(c("dynamodb"), "list_tables", "TableNames") if s in t],
+        "queues": [q for q in list_all(c("sqs"), "list_queues", "QueueUrls") if s in q],
+        "topics": [t["TopicArn"] for t in list_all(c("sns"), "list_topics", "Topics") if s in t["TopicArn"]],
+        "buckets": [b["Name"] for b in c("s3").list_buckets()["Buckets"] if s in b["Name"]],
+        "functions": [
+            f["FunctionName"]
+            for f in list_all(c("lambda"), "list_functions", "Functions")
+            if s in f["FunctionName"]
+        ],
+        "roles": [r["RoleName"] for r in list_all(c("iam"), "list_roles", "Roles") if s in r["RoleName"]],
+        "state machines": [
+            m["name"]
+            for m in list_all(c("stepfunctions"), "list_state_machines", "stateMachines")
+            if s in m["name"]
+        ],
+        "rest apis": [
+            a["name"] for a in list_all(c("apigateway"), "get_rest_apis", "items") if s in a["name"]
+        ],
+        "usage plans": [
+            p["name"] for p in list_all(c("apigateway"), "get_usage_plans", "items") if s in p["name"]
+        ],
+        "log groups": [
+            g["logGroupName"]
+            for g in list_all(c("logs"), "describe_log_groups", "logGroups")
+            if s in g["logGroupName"]
+        ],
+        "kms aliases": [
+            a["AliasName"] for a in list_all(c("kms"), "list_aliases", "Aliases") if s in a["AliasName"]
+        ],
+        "alarms": [
+            a["AlarmName"]
+            for a in list_all(c("cloudwatch"), "describe_alarms", "MetricAlarms")
+            if s in a["AlarmName"]
+        ],
+        "dashboards": [
+            d["DashboardName"]
+            for d in list_all(c("cloudwatch"), "list_dashboards", "DashboardEntries")
+            if s in d["DashboardName"]
+        ],
+        "web acls": [
+            w["Name"]
+            for w in (c("wafv2").list_web_acls(Scope="REGIONAL")["WebACLs"] if paid else [])
+            if s in w["Name"]
+        ],
+        "schedules": [
+            x["Name"] for x in list_all(c("scheduler"), "list_schedules", "Schedules") if s in x["Name"]
+        ],
+        "parameters": [
+            p["Name"] for p in list_all(c("ssm"), "describe_parameters", "Parameters") if s in p["Name"]
+        ],
+        "xray groups": [
+            g["GroupName"] for g in (c("xray").get_groups()["Groups"] if paid else []) if s in g["GroupName"]
+        ],
+        "xray rules": [
+            r["SamplingRule"]["RuleName"]
+            for r in (c("xray").get_sampling_rules()["SamplingRuleRecords"] if paid else [])
+            if s in r["SamplingRule"]["RuleName"]
+        ],
+        "vpcs": [
+            v["VpcId"]
+            for v in list_all(c("ec2"), "describe_vpcs", "Vpcs")
+            if any(s in t["Value"] for t in v.get("Tags", []))
+        ],
+    }
+
+
+def list_all(client: Any, operation: str, key: str) -> list[Any]:
+    """Every item of a listing, across pages when the operation paginates."""
+    if client.can_paginate(operation):
+        return [item for page in client.get_paginator(operation).paginate() for item in page.get(key, [])]
+    items: list[Any] = getattr(client, operation)().get(key, [])
+    return items

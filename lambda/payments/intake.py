@@ -1,7 +1,9 @@
 """Intake: create a payment (``POST /transactions``) and answer a repeated Idempotency-Key.
 
-One write creates the PENDING transaction, its idempotency record and its audit entry; then the
-workflow is started under the transaction's id. A replay heals a crash between the two.
+One write creates the PENDING transaction (with the claim on its one workflow start), its
+idempotency record and its audit entry; then the workflow is started under the transaction's id.
+A crash between the two is the sweeper's (a PENDING transaction past its budget is failed and
+retried); a replay restarts only a start that was refused and released.
 """
 
 from __future__ import annotations
@@ -62,6 +64,9 @@ def new_transaction_item(
         # The creation's audit-stream message, sent by the first step that runs (keeps the create
         # at two AWS calls); see payments.outbox.publish_stream.
         "stream_outbox": [audit.stream_entry(None, Status.PENDING.value, at, "intake", 1, 1)],
+        # The creating request claims the one StartExecution in the same write (see start_workflow):
+        # a replay or a concurrent request with the same key never starts a second workflow.
+        "workflow_claimed_at": at,
     }
 
 
@@ -82,12 +87,18 @@ def workflow_input(transaction_id: str, timestamp: int) -> str:
 
 
 def start_workflow(services: Services, transaction_id: str, timestamp: int) -> None:
-    """Start the transaction's workflow once: a conditional claim on the PENDING item
-    (``workflow_claimed_at``) comes first, so a replay or a concurrent request never starts a
-    second one. A claim whose StartExecution was refused is released; one whose caller crashed
-    in between is the sweeper's (a PENDING transaction past the budget is failed and retried)."""
+    """Start the workflow of a PENDING transaction whose start is unclaimed (a replay after a
+    refused start): a conditional claim on the item (``workflow_claimed_at``) comes first, so a
+    replay or a concurrent request never starts a second one."""
     if not services.repo.claim_workflow_start(transaction_id, timestamp, services.clock.now_ms()):
         return  # started (or being started) by another request, or no longer PENDING
+    start_claimed_workflow(services, transaction_id, timestamp)
+
+
+def start_claimed_workflow(services: Services, transaction_id: str, timestamp: int) -> None:
+    """StartExecution under a claim this request holds. A refused start releases the claim (the
+    next replay claims it again); a caller that crashed before the start leaves the claim to the
+    sweeper (a PENDING transaction past the budget is failed and retried)."""
     try:
         services.sfn.start_execution(
             stateMachineArn=services.settings.state_machine_arn,
@@ -109,8 +120,9 @@ def create_transaction(
 ) -> CreateResult:
     """PENDING transaction + idempotency record + audit entry in one write, then the workflow.
 
-    Two AWS calls on the happy path. The PENDING audit-stream (FIFO) message is sent by the
-    Validate step together with VALIDATING, which keeps the create at two calls.
+    Two AWS calls on the happy path: the write (which also claims the workflow start) and
+    StartExecution. The PENDING audit-stream (FIFO) message is sent by the Validate step together
+    with VALIDATING, which keeps the create at two calls.
     """
     at = services.clock.now_ms()
     item = new_transaction_item(request, services.settings, at, scope)
@@ -142,7 +154,7 @@ def create_transaction(
         services.repo.create(item, record, entry)
     except IdempotencyCollision:
         return replay(services, scoped, request.request_hash)
-    start_workflow(services, transaction_id, at)
+    start_claimed_workflow(services, transaction_id, at)
     return CreateResult(202, body)
 
 
@@ -171,6 +183,6 @@ def replay(services: Services, scoped: str, request_hash: str) -> CreateResult:
     timestamp = int(record.get("timestamp") or ids.timestamp_of(transaction_id))
     current = services.repo.get(transaction_id, timestamp)
     if current is not None and current.get("status") == Status.PENDING:
-        # Heals a crash between the write and the start claim (the claim makes it start once).
+        # Restarts a start that was refused and released (the claim makes it start once).
         start_workflow(services, transaction_id, timestamp)
     return CreateResult(status_code, body, replayed=True)

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -22,11 +24,17 @@ from payments.clock import iso_from_ms, ms_from_iso
 from payments.errors import DomainError, TransitionConflict
 from payments.processor import ProcessorResult
 from payments.settle import (
+    ArchiveNotEncrypted,
     SettlementInProgress,
+    _settle_answer,
     acquire,
+    archive,
+    charge_request,
+    completed_fields,
     declined_fields,
     lease_live,
     outcome_fields,
+    recorded_result,
     release,
     settle_step,
     start_attempt,
@@ -652,3 +660,180 @@ def test_a_failure_is_recorded_with_a_bounded_error_and_cause_free_of_card_numbe
     error: dict[str, Any] | None, expected: tuple[str, str]
 ) -> None:
     assert steps.sanitize_error(error) == expected
+
+
+# ------------------------------------------------------------------ the processor's answer and the archive
+
+AT_MS = 1_796_000_000_000  # 2026-11-30T00:53:20.000Z
+ARCHIVE_KEY = "transactions/2026/11/30/txn_01.json"
+
+
+def test_an_answer_is_stored_with_its_outcome_reference_time_and_decline_code() -> None:
+    approved = ProcessorResult(approved=True, reference="ch_1")
+    declined = ProcessorResult(approved=False, reference="ch_2", decline_code="insufficient_funds")
+    assert outcome_fields(approved, AT_MS) == {
+        "processor_outcome": "approved",
+        "processor_reference": "ch_1",
+        "outcome_recorded_at": "2026-11-30T00:53:20.000Z",
+    }
+    assert outcome_fields(declined, AT_MS + 1) == {
+        "processor_outcome": "declined",
+        "processor_reference": "ch_2",
+        "outcome_recorded_at": "2026-11-30T00:53:20.001Z",
+        "decline_code": "insufficient_funds",
+    }
+    assert completed_fields(approved, AT_MS) == {
+        "processor_reference": "ch_1",
+        "settled_at": "2026-11-30T00:53:20.000Z",
+    }
+
+
+@pytest.mark.parametrize(
+    ("stored", "expected"),
+    [
+        (
+            {"processor_outcome": "approved", "processor_reference": "ch_1", "decline_code": "x"},
+            ProcessorResult(True, "ch_1", None),
+        ),
+        ({"processor_outcome": "approved"}, ProcessorResult(True, "", None)),
+        (
+            {"processor_outcome": "declined", "processor_reference": "ch_2", "decline_code": "expired_card"},
+            ProcessorResult(False, "ch_2", "expired_card"),
+        ),
+        (
+            {"processor_outcome": "declined", "processor_reference": "ch_3"},
+            ProcessorResult(False, "ch_3", "card_declined"),
+        ),
+        ({"processor_outcome": "unknown"}, None),
+        ({}, None),
+    ],
+)
+def test_a_recorded_answer_reads_back_as_the_processors_result(
+    stored: dict[str, Any], expected: ProcessorResult | None
+) -> None:
+    assert recorded_result(stored) == expected
+
+
+def test_the_charge_is_a_function_of_the_stored_transaction_only() -> None:
+    item = {
+        "transaction_id": "txn_1",
+        "amount_minor": Decimal("4200"),
+        "currency": "EUR",
+        "payment_method_token": "tok_visa_4242",
+        "merchant_id": "merch_1",
+        "status": "SETTLING",
+    }
+    request = charge_request(item)
+    assert (
+        request.transaction_id,
+        request.amount_minor,
+        request.currency,
+        request.token,
+        request.merchant_id,
+    ) == (
+        "txn_1",
+        4200,
+        "EUR",
+        "tok_visa_4242",
+        "merch_1",
+    )
+    assert type(request.amount_minor) is int
+
+
+@pytest.mark.parametrize(
+    ("item", "answer"),
+    [
+        (
+            {"status": "COMPLETED", "processor_reference": "ch_1"},
+            {"status": "COMPLETED", "processor_reference": "ch_1"},
+        ),
+        ({"status": "COMPLETED", "processor_reference": ""}, {"status": "COMPLETED"}),
+        (
+            {
+                "status": "REJECTED",
+                "processor_reference": "ch_2",
+                "rejection": {"source": "processor", "reasons": ["expired_card", "x"]},
+            },
+            {"status": "REJECTED", "processor_reference": "ch_2", "decline_code": "expired_card"},
+        ),
+        (
+            {"status": "REJECTED", "rejection": {"source": "processor", "reasons": []}},
+            {"status": "REJECTED", "decline_code": "card_declined"},
+        ),
+        (
+            {"status": "REJECTED", "rejection": {"source": "fraud", "reasons": ["blocked_merchant"]}},
+            {"status": "REJECTED"},
+        ),
+        ({"status": "REJECTED", "rejection": "processor"}, {"status": "REJECTED"}),
+    ],
+)
+def test_the_settle_answer_names_the_reference_and_a_processors_decline(
+    item: dict[str, Any], answer: dict[str, Any]
+) -> None:
+    assert _settle_answer(item) == answer
+
+
+class RecordingS3:
+    """The one S3 call archive makes, with the encryption S3 answers."""
+
+    def __init__(self, encryption: str | None) -> None:
+        self.encryption = encryption
+        self.calls: list[dict[str, Any]] = []
+
+    def put_object(self, **kwargs: Any) -> dict[str, Any]:
+        self.calls.append(kwargs)
+        return {"ServerSideEncryption": self.encryption} if self.encryption else {}
+
+
+SETTLED = {
+    "transaction_id": "txn_01",
+    "timestamp": AT_MS,
+    "status": "COMPLETED",
+    "amount_minor": 4200,
+    "currency": "USD",
+    "merchant_id": "merch_1",
+    "fraud": {"score": Decimal("12.5"), "decision": "APPROVE", "reasons": []},
+    "processor_reference": "ch_1",
+}
+
+
+@pytest.mark.parametrize("encryption", ["aws:kms", "aws:kms:dsse"])
+def test_the_archive_is_one_compact_sorted_json_object_under_the_creation_day(encryption: str) -> None:
+    s3 = RecordingS3(encryption)
+
+    key = archive(s3, "archive-bucket", SETTLED)  # type: ignore[arg-type]
+
+    assert key == ARCHIVE_KEY
+    [call] = s3.calls
+    assert (call["Bucket"], call["Key"], call["ContentType"]) == ("archive-bucket", key, "application/json")
+    body = call["Body"].decode()
+    document = json.loads(body)
+    assert document["transaction_id"] == "txn_01" and document["processor_reference"] == "ch_1"
+    assert document["fraud"]["score"] == "12.5"  # a DynamoDB number is written as its text
+    assert body == json.dumps(document, separators=(",", ":"), sort_keys=True)
+
+
+@pytest.mark.parametrize("encryption", [None, "AES256", "aws:kms:other"])
+def test_an_archive_not_encrypted_with_kms_fails_loudly(encryption: str | None) -> None:
+    with pytest.raises(
+        ArchiveNotEncrypted,
+        match=re.escape("s3://archive-bucket/transactions/2026/11/30/txn_01.json is not SSE-KMS encrypted")
+        + "$",
+    ):
+        archive(RecordingS3(encryption), "archive-bucket", SETTLED)  # type: ignore[arg-type]
+
+
+def test_a_lease_is_taken_for_the_configured_seconds(platform: model.Platform) -> None:
+    item = checked(platform)
+    settle = spawn(
+        platform, "Settle", lambda: settle_step(platform.services, item["transaction_id"], item["timestamp"])
+    )
+    step_until(platform, settle, "processor.POST")
+    held = row(platform, item)
+    entered = ms_from_iso(held["updated_at"])
+
+    assert held["lease_owner"] and isinstance(held["lease_owner"], str)
+    # Entering SETTLING reads the clock once for the lease, once for the write: 1 ms apart at most.
+    lease_ms = platform.services.settings.settlement_lease_seconds * 1000
+    assert entered + lease_ms - 5 <= held["lease_until"] <= entered + lease_ms
+    finish(platform, settle)

@@ -21,7 +21,7 @@ import pytest
 from botocore.exceptions import ClientError
 from payments import recovery, steps
 from payments.clock import iso_from_ms, ms_from_iso
-from payments.errors import DomainError, TransitionConflict
+from payments.errors import DomainError, ProcessorUnavailable, TransitionConflict
 from payments.processor import ProcessorResult
 from payments.settle import (
     ArchiveNotEncrypted,
@@ -621,6 +621,7 @@ def test_the_retry_message_carries_the_failure_compactly(platform: model.Platfor
         "failed_at": failure["at"],
     }
     assert raw["Body"] == json.dumps(expected, separators=(",", ":"))
+    assert audit_of(platform, txn)[-1]["actor"] == "notification"  # RecordFailure's function
     assert failure["at"] == iso_from_ms(ms_from_iso(failure["at"]))
 
     other = pending(platform, "no-cause")
@@ -649,6 +650,10 @@ def test_the_retry_message_carries_the_failure_compactly(platform: model.Platfor
         ({"Error": "Lambda", "Cause": '{"errorMessage": "only a message"}'}, ("Lambda", "only a message")),
         ({"Error": "Lambda", "Cause": '{"errorType": "OnlyAType"}'}, ("Lambda", "OnlyAType")),
         ({"Error": "Lambda", "Cause": "[1, 2]"}, ("Lambda", "[1, 2]")),
+        (
+            {"Error": "Lambda", "Cause": '{"errorType": "XmlError", "errorMessage": "bad XML: X"}'},
+            ("Lambda", "XmlError: bad XML: X"),
+        ),
         ({"Error": "Long", "Cause": "c" * 600}, ("Long", "c" * 500)),
         (
             {"Error": "card 4111111111111111", "Cause": "card 4111 1111 1111 1111 refused"},
@@ -837,3 +842,88 @@ def test_a_lease_is_taken_for_the_configured_seconds(platform: model.Platform) -
     lease_ms = platform.services.settings.settlement_lease_seconds * 1000
     assert entered + lease_ms - 5 <= held["lease_until"] <= entered + lease_ms
     finish(platform, settle)
+
+
+# ------------------------------------------------------------------ the retry consumer's own attempt
+
+
+def refused(platform: model.Platform, name: str, body: Any) -> model.Actor:
+    """Run ``body`` as an actor whose every processor call is refused (nothing sent)."""
+    actor = spawn(platform, name, body)
+    model.run_to_completion(platform, actor, lambda op: "refused" if op.startswith("processor.") else None)
+    return actor
+
+
+def test_the_retry_consumer_fails_the_new_attempt_it_owns_and_frees_its_lease(
+    platform: model.Platform,
+) -> None:
+    item = checked(platform)
+    txn, ts = item["transaction_id"], item["timestamp"]
+    steps.failure_step(platform.services, txn, ts, {"Error": "States.TaskFailed"})
+    failed_queue(platform)
+
+    consumer = refused(platform, "Retry", lambda: recovery.resume(platform.services, txn, ts))
+
+    assert isinstance(consumer.error, ProcessorUnavailable)
+    stored = row(platform, item)
+    assert (stored["status"], stored["attempts"], stored["lease_until"]) == ("FAILED", 2, 0)
+    assert stored["failure"]["error"] == "ProcessorUnavailable"
+    assert stored["failure"]["cause"] == str(consumer.error)
+    assert stored["failure"]["from_status"] == "SETTLING"
+    last = audit_of(platform, txn)[-1]
+    assert (last["from_status"], last["to_status"], last["actor"], last["attempt"]) == (
+        "SETTLING",
+        "FAILED",
+        "retry",
+        2,
+    )
+    assert failed_queue(platform) == []  # its own message is retried by SQS
+
+
+def test_the_retry_consumer_fails_a_taken_over_attempt_it_owns(platform: model.Platform) -> None:
+    item = checked(platform)
+    txn, ts = item["transaction_id"], item["timestamp"]
+    settle = refused(platform, "Settle", lambda: settle_step(platform.services, txn, ts))
+    assert isinstance(settle.error, ProcessorUnavailable)  # the workflow's Settle gave up: SETTLING left
+    assert row(platform, item)["status"] == "SETTLING"
+
+    consumer = refused(platform, "Retry", lambda: recovery.resume(platform.services, txn, ts))
+
+    assert isinstance(consumer.error, ProcessorUnavailable)
+    stored = row(platform, item)
+    assert (stored["status"], stored["attempts"], stored["lease_until"]) == ("FAILED", 1, 0)
+    last = audit_of(platform, txn)[-1]
+    assert (last["to_status"], last["actor"], last["attempt"]) == ("FAILED", "retry", 1)
+
+
+def test_an_attempt_that_could_not_be_failed_is_logged_and_the_original_error_raised(
+    platform: model.Platform, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    item = checked(platform)
+    txn, ts = item["transaction_id"], item["timestamp"]
+    steps.failure_step(platform.services, txn, ts, {"Error": "States.TaskFailed"})
+    failed_queue(platform)
+
+    def unavailable(*_: Any, **__: Any) -> Any:
+        raise RuntimeError("dynamodb unavailable")
+
+    monkeypatch.setattr(recovery, "failure_step", unavailable)
+    caplog.set_level(logging.WARNING, logger="payments.recovery")
+
+    consumer = refused(platform, "Retry", lambda: recovery.resume(platform.services, txn, ts))
+
+    assert isinstance(consumer.error, ProcessorUnavailable)
+    [logged] = [r for r in caplog.records if r.name == "payments.recovery"]
+    assert logged.getMessage() == f"{txn}: attempt 2 not failed"
+    assert logged.exc_info and isinstance(logged.exc_info[1], RuntimeError)
+    assert row(platform, item)["status"] == "SETTLING"  # left to its lease and the sweeper
+
+
+def test_the_retry_consumer_rejects_what_the_rerun_checks_refuse(platform: model.Platform) -> None:
+    item = rejected_by_fraud(platform)
+    txn, ts = item["transaction_id"], item["timestamp"]
+
+    assert recovery.resume(platform.services, txn, ts) == {"status": "REJECTED"}
+
+    last = audit_of(platform, txn)[-1]
+    assert (last["to_status"], last["actor"]) == ("REJECTED", "retry")

@@ -251,7 +251,7 @@ def test_the_sweeper_fails_exactly_the_version_it_found(platform: model.Platform
     finish(platform, sweeper)
 
     assert sweeper.error is None, sweeper.error
-    assert sweeper.result.failed == []
+    assert sweeper.result.failed == [] and sweeper.result.errors == 0
     assert row(platform, item)["status"] == "VALIDATING"
 
 
@@ -272,6 +272,38 @@ def test_the_sweepers_reread_at_the_cutoff_is_not_stuck(platform: model.Platform
     assert result.failed == []
     assert row(platform, waiting)["status"] == "PENDING"
     assert failed_queue(platform) == []  # the FAILED row was not re-queued
+
+
+def test_the_sweeper_sends_what_a_failed_row_owes_instead_of_queueing_it_again(
+    platform: model.Platform,
+) -> None:
+    item = checked(platform)
+    steps.failure_step(platform.services, item["transaction_id"], item["timestamp"], {"Error": "X"})
+    failed_queue(platform)
+    owe_retry(platform, item)  # RecordFailure's enqueue is still owed
+    past_budget(platform)
+
+    swept = recovery.sweep(platform.services)
+
+    assert swept.redriven == [item["transaction_id"]]
+    assert len(failed_queue(platform)) == 1
+    assert not row(platform, item).get("outbox")  # sent by the drain, so no longer owed
+
+
+def test_the_sweeper_never_queues_a_parked_row_it_drains(platform: model.Platform) -> None:
+    item = spend_budget(platform, checked(platform), charge_sent=True)
+    platform.aws.audit_stream()
+    giving_up = spawn(platform, "Retry", lambda: recovery.give_up(platform.services, row(platform, item)))
+    step_until(platform, giving_up, "sqs.send_message_batch", fault="throttle")  # its stream message
+    finish(platform, giving_up)
+    assert row(platform, item)["parked"] and row(platform, item)["stream_outbox"]
+    past_budget(platform)
+
+    swept = recovery.sweep(platform.services)
+
+    assert swept.redriven == [item["transaction_id"]]
+    assert [json.loads(m["Body"])["to_status"] for m in platform.aws.audit_stream()] == ["FAILED"]
+    assert failed_queue(platform) == []  # parked: a human decides, nothing is retried
 
 
 # ---------------------------------------------------------------------------- the retry budget's end

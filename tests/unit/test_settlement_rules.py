@@ -959,3 +959,39 @@ def test_the_retry_consumer_rejects_what_the_rerun_checks_refuse(platform: model
 
     last = audit_of(platform, txn)[-1]
     assert (last["to_status"], last["actor"]) == ("REJECTED", "retry")
+
+
+def test_the_retry_consumer_fails_its_attempt_even_when_its_lease_could_not_be_released(
+    platform: model.Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    item = checked(platform)
+    txn, ts = item["transaction_id"], item["timestamp"]
+    steps.failure_step(platform.services, txn, ts, {"Error": "States.TaskFailed"})
+    failed_queue(platform)
+
+    def throttled(*_: Any) -> Any:
+        raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "slow down"}}, "UpdateItem")
+
+    monkeypatch.setattr(platform.services.repo, "release_lease", throttled)
+
+    consumer = refused(platform, "Retry", lambda: recovery.resume(platform.services, txn, ts))
+
+    assert isinstance(consumer.error, ProcessorUnavailable)
+    stored = row(platform, item)
+    assert lease_live(stored, platform.clock.now)  # its own lease still runs: the owner may fail it
+    assert (stored["status"], stored["attempts"]) == ("FAILED", 2)
+
+
+def test_record_failure_as_an_owner_leaves_an_attempt_someone_else_holds(platform: model.Platform) -> None:
+    item = checked(platform)
+    txn, ts = item["transaction_id"], item["timestamp"]
+    settle = spawn(platform, "Settle", lambda: settle_step(platform.services, txn, ts))
+    step_until(platform, settle, "processor.POST")
+
+    answer = steps.failure_step(
+        platform.services, txn, ts, {"Error": "X"}, actor="retry", owner="not-the-owner"
+    )
+
+    assert answer == {"status": "SETTLING", "recorded": False}
+    finish(platform, settle)
+    assert row(platform, item)["status"] == "COMPLETED"

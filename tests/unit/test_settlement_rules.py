@@ -893,12 +893,15 @@ def test_the_retry_consumer_fails_the_new_attempt_it_owns_and_frees_its_lease(
     txn, ts = item["transaction_id"], item["timestamp"]
     steps.failure_step(platform.services, txn, ts, {"Error": "States.TaskFailed"})
     failed_queue(platform)
+    first = row(platform, item)
+    assert first["first_failed_at"] == first["failure"]["at"]
 
     consumer = refused(platform, "Retry", lambda: recovery.resume(platform.services, txn, ts))
 
     assert isinstance(consumer.error, ProcessorUnavailable)
     stored = row(platform, item)
     assert (stored["status"], stored["attempts"], stored["lease_until"]) == ("FAILED", 2, 0)
+    assert stored["first_failed_at"] == first["failure"]["at"] < stored["failure"]["at"]  # kept
     assert stored["failure"]["error"] == "ProcessorUnavailable"
     assert stored["failure"]["cause"] == str(consumer.error)
     assert stored["failure"]["from_status"] == "SETTLING"

@@ -895,6 +895,9 @@ def test_the_retry_consumer_fails_the_new_attempt_it_owns_and_frees_its_lease(
     failed_queue(platform)
     first = row(platform, item)
     assert first["first_failed_at"] == first["failure"]["at"]
+    recorded = audit_of(platform, txn)[-1]
+    assert (recorded["to_status"], recorded["actor"]) == ("FAILED", "notification")
+    assert recorded["detail"] == {"error": "States.TaskFailed"}
 
     consumer = refused(platform, "Retry", lambda: recovery.resume(platform.services, txn, ts))
 

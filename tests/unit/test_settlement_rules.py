@@ -921,17 +921,65 @@ def test_the_retry_consumer_fails_the_new_attempt_it_owns_and_frees_its_lease(
 def test_the_retry_consumer_fails_a_taken_over_attempt_it_owns(platform: model.Platform) -> None:
     item = checked(platform)
     txn, ts = item["transaction_id"], item["timestamp"]
-    settle = refused(platform, "Settle", lambda: settle_step(platform.services, txn, ts))
-    assert isinstance(settle.error, ProcessorUnavailable)  # the workflow's Settle gave up: SETTLING left
-    assert row(platform, item)["status"] == "SETTLING"
+    steps.failure_step(platform.services, txn, ts, {"Error": "States.TaskFailed"})
+    failed_queue(platform)
+    start_attempt(
+        platform.services, row(platform, item), "crashed-consumer", "retry"
+    )  # attempt 2, then it died
+    platform.clock.now += (platform.services.settings.settlement_lease_seconds + 1) * 1000
 
     consumer = refused(platform, "Retry", lambda: recovery.resume(platform.services, txn, ts))
 
     assert isinstance(consumer.error, ProcessorUnavailable)
     stored = row(platform, item)
-    assert (stored["status"], stored["attempts"], stored["lease_until"]) == ("FAILED", 1, 0)
+    assert (stored["status"], stored["attempts"], stored["lease_until"]) == ("FAILED", 2, 0)
     last = audit_of(platform, txn)[-1]
-    assert (last["to_status"], last["actor"], last["attempt"]) == ("FAILED", "retry", 1)
+    assert (last["to_status"], last["actor"], last["attempt"]) == ("FAILED", "retry", 2)
+
+
+@pytest.mark.parametrize("start", ["VALIDATING", "FAILED", "SETTLING"])
+def test_every_transition_the_retry_consumer_makes_is_its_own(platform: model.Platform, start: str) -> None:
+    item = checked(platform)
+    txn, ts = item["transaction_id"], item["timestamp"]
+    if start != "VALIDATING":
+        steps.failure_step(platform.services, txn, ts, {"Error": "States.TaskFailed"})
+        failed_queue(platform)
+    if start == "SETTLING":
+        start_attempt(platform.services, row(platform, item), "crashed-consumer", "retry")
+        platform.clock.now += (platform.services.settings.settlement_lease_seconds + 1) * 1000
+    before = len(audit_of(platform, txn))
+
+    assert recovery.resume(platform.services, txn, ts) == {"status": "COMPLETED"}
+
+    made = audit_of(platform, txn)[before:]
+    assert [e["to_status"] for e in made] == (
+        ["COMPLETED"] if start == "SETTLING" else ["SETTLING", "COMPLETED"]
+    )
+    assert {e["actor"] for e in made} == {"retry"}
+
+
+def test_the_last_attempt_abandoned_while_settling_is_still_settled(platform: model.Platform) -> None:
+    item = spend_budget(platform, checked(platform), charge_sent=False)
+    set_fields(platform, item, "SET attempts = :n", {":n": {"N": str(item["attempts"] - 1)}})
+    start_attempt(platform.services, row(platform, item), "crashed-consumer", "retry")  # the last one
+    assert row(platform, item)["attempts"] == platform.services.settings.max_settlement_attempts
+    platform.clock.now += (platform.services.settings.settlement_lease_seconds + 1) * 1000
+
+    assert recovery.resume(platform.services, item["transaction_id"], item["timestamp"]) == {
+        "status": "COMPLETED"
+    }
+    assert not row(platform, item).get("parked")
+
+
+def test_a_parked_payment_is_answered_without_a_write(platform: model.Platform) -> None:
+    item = spend_budget(platform, checked(platform), charge_sent=True)
+    assert recovery.give_up(platform.services, row(platform, item)) == {"status": "PARKED"}
+    parked = row(platform, item)
+
+    assert recovery.resume(platform.services, item["transaction_id"], item["timestamp"]) == {
+        "status": "PARKED"
+    }
+    assert row(platform, item)["version"] == parked["version"]
 
 
 def test_an_attempt_that_could_not_be_failed_is_logged_and_the_original_error_raised(

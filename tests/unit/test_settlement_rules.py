@@ -19,13 +19,14 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from payments import recovery, steps
+from payments import ids, recovery, steps
 from payments.clock import iso_from_ms, ms_from_iso
 from payments.errors import DomainError, ProcessorUnavailable, TransitionConflict
 from payments.processor import ProcessorResult
 from payments.settle import (
     ArchiveNotEncrypted,
     SettlementInProgress,
+    SettlementNotOwned,
     _settle_answer,
     acquire,
     archive,
@@ -1049,3 +1050,25 @@ def test_record_failure_as_an_owner_leaves_an_attempt_someone_else_holds(platfor
     assert answer == {"status": "SETTLING", "recorded": False}
     finish(platform, settle)
     assert row(platform, item)["status"] == "COMPLETED"
+
+
+def test_the_workflows_settle_never_takes_over_a_later_attempt(platform: model.Platform) -> None:
+    item = checked(platform)
+    txn, ts = item["transaction_id"], item["timestamp"]
+    steps.failure_step(platform.services, txn, ts, {"Error": "States.TaskFailed"})
+    start_attempt(platform.services, row(platform, item), "crashed-consumer", "retry")
+    platform.clock.now += (
+        platform.services.settings.settlement_lease_seconds + 1
+    ) * 1000  # its lease ran out
+
+    with pytest.raises(SettlementNotOwned, match=f"^{txn}: SETTLING attempt 2 is the retry path's$"):
+        settle_step(platform.services, txn, ts)
+
+    assert row(platform, item)["lease_owner"] == "crashed-consumer"
+    assert platform.ledger.requests == []
+
+
+def test_a_retry_for_a_transaction_that_does_not_exist_is_answered_missing(platform: model.Platform) -> None:
+    unknown = ids.new_transaction_id(platform.clock.now)
+
+    assert recovery.resume(platform.services, unknown, None) == {"status": "MISSING"}

@@ -19,9 +19,11 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from payments import ids, recovery, steps
+from payments import audit, ids, recovery, steps
 from payments.clock import iso_from_ms, ms_from_iso
+from payments.dynamo import serialize
 from payments.errors import DomainError, ProcessorUnavailable, TransitionConflict
+from payments.outbox import publish_stream
 from payments.processor import ProcessorResult
 from payments.settle import (
     ArchiveNotEncrypted,
@@ -1072,3 +1074,20 @@ def test_a_retry_for_a_transaction_that_does_not_exist_is_answered_missing(platf
     unknown = ids.new_transaction_id(platform.clock.now)
 
     assert recovery.resume(platform.services, unknown, None) == {"status": "MISSING"}
+
+
+def test_a_long_owed_audit_stream_is_sent_whole_in_order_in_batches(platform: model.Platform) -> None:
+    """The audit queue was unavailable for twelve transitions: all twelve go out, in version
+    order, though one SendMessageBatch carries at most ten."""
+    item = checked(platform)
+    platform.aws.audit_stream()
+    owed = [
+        audit.stream_entry("VALIDATING", "VALIDATING", iso_from_ms(platform.clock.now), "test", v, 1)
+        for v in range(3, 15)
+    ]
+    set_fields(platform, item, "SET stream_outbox = :so", {":so": serialize(owed)})
+
+    published = publish_stream(platform.services, row(platform, item))
+
+    assert [json.loads(m["Body"])["version"] for m in platform.aws.audit_stream()] == list(range(3, 15))
+    assert published["stream_outbox"] == [] and row(platform, item)["stream_outbox"] == []

@@ -23,7 +23,7 @@ from payments import audit, ids, recovery, steps
 from payments.clock import iso_from_ms, ms_from_iso
 from payments.dynamo import serialize
 from payments.errors import DomainError, ProcessorUnavailable, TransitionConflict
-from payments.outbox import publish_stream
+from payments.outbox import drain, publish_stream
 from payments.processor import ProcessorResult
 from payments.settle import (
     ArchiveNotEncrypted,
@@ -1091,3 +1091,17 @@ def test_a_long_owed_audit_stream_is_sent_whole_in_order_in_batches(platform: mo
 
     assert [json.loads(m["Body"])["version"] for m in platform.aws.audit_stream()] == list(range(3, 15))
     assert published["stream_outbox"] == [] and row(platform, item)["stream_outbox"] == []
+
+
+def test_a_failed_notice_left_by_an_earlier_release_is_dropped_unsent(platform: model.Platform) -> None:
+    item = rejected_by_fraud(platform)
+    steps.reject_step(platform.services, item["transaction_id"], item["timestamp"])
+    platform.aws.notifications("failed")
+    # An earlier release queued "failed_notice"; and this row's outcome is owed again (lost ack).
+    set_fields(platform, item, "ADD outbox :o", {":o": {"SS": ["failed_notice", "outcome"]}})
+
+    drained = drain(platform.services, row(platform, item))
+
+    [event] = platform.aws.notifications("failed")
+    assert json.loads(event["Message"])["status"] == "REJECTED"  # the outcome, once; no failed notice
+    assert not drained.get("outbox") and not row(platform, item).get("outbox")

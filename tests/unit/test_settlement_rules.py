@@ -1105,3 +1105,43 @@ def test_a_failed_notice_left_by_an_earlier_release_is_dropped_unsent(platform: 
     [event] = platform.aws.notifications("failed")
     assert json.loads(event["Message"])["status"] == "REJECTED"  # the outcome, once; no failed notice
     assert not drained.get("outbox") and not row(platform, item).get("outbox")
+
+
+STORED = {
+    "currency": "USD",
+    "amount_minor": 4200,
+    "payment_method_token": "tok_visa_4242",
+    "merchant_id": "merch_1",
+    "customer_id": "cust_1",
+}
+APPROVED = {"decision": "APPROVE", "reasons": [], "score": 0}
+
+
+@pytest.mark.parametrize(
+    ("item", "expected"),
+    [
+        (
+            {"validation": {"valid": False, "reasons": ["invalid_amount"]}},
+            (False, ["invalid_amount"], "validation"),
+        ),
+        ({"validation": {"valid": False}, "fraud": APPROVED}, (False, [], "validation")),
+        ({"validation": {"valid": True, "reasons": []}}, (False, ["fraud_check_missing"], "fraud")),
+        ({"validation": {"valid": True}, "fraud": "APPROVE"}, (False, ["fraud_check_missing"], "fraud")),
+        (
+            {"validation": {"valid": True}, "fraud": {"decision": "REJECT", "reasons": ["blocked_merchant"]}},
+            (False, ["blocked_merchant"], "fraud"),
+        ),
+        ({"validation": {"valid": True}, "fraud": {"decision": "REVIEW"}}, (False, [], "fraud")),
+        ({"validation": {"valid": True}, "fraud": APPROVED}, (True, [], "")),
+        # No stored validation (a failure before Validate ran): the stored record is checked again.
+        ({**STORED, "fraud": APPROVED}, (True, [], "")),
+        (
+            {**STORED, "currency": "XXX", "amount_minor": 0, "fraud": APPROVED},
+            (False, ["unsupported_currency", "invalid_amount"], "validation"),
+        ),
+    ],
+)
+def test_checks_pass_only_with_a_valid_record_and_an_approving_fraud_result(
+    item: dict[str, Any], expected: tuple[bool, list[str], str]
+) -> None:
+    assert steps.checks_passed(item) == expected

@@ -1145,3 +1145,55 @@ def test_checks_pass_only_with_a_valid_record_and_an_approving_fraud_result(
     item: dict[str, Any], expected: tuple[bool, list[str], str]
 ) -> None:
     assert steps.checks_passed(item) == expected
+
+
+# ------------------------------------------------------------------ validate and settle: who, and refusals
+
+
+def test_validate_and_settle_are_audited_as_their_functions(platform: model.Platform) -> None:
+    item = pending(platform, "k1")
+    txn, ts = item["transaction_id"], item["timestamp"]
+
+    assert steps.validate_step(platform.services, txn, ts) == {"valid": True, "reasons": []}
+    assert steps.validate_step(platform.services, txn, ts) == {"valid": True, "reasons": []}  # a re-run
+    steps.fraud_step(platform.services, txn, ts)
+    settle_step(platform.services, txn, ts)
+
+    made = [(e["to_status"], e["actor"], e["detail"]) for e in audit_of(platform, txn)[1:]]
+    assert made == [
+        ("VALIDATING", "validator", {"valid": "True"}),
+        ("SETTLING", "settlement", {}),
+        ("COMPLETED", "settlement", {"processor_reference": row(platform, item)["processor_reference"]}),
+    ]
+
+
+def test_settle_refusals_name_the_transaction_and_the_reason(
+    platform: model.Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    waiting = pending(platform, "waiting")
+    with pytest.raises(DomainError, match=f"^{waiting['transaction_id']}: cannot settle from PENDING$"):
+        settle_step(platform.services, waiting["transaction_id"], waiting["timestamp"])
+    blocked = rejected_by_fraud(platform)
+    with pytest.raises(
+        DomainError, match=f"^{blocked['transaction_id']}: checks did not pass; not settling$"
+    ):
+        settle_step(platform.services, blocked["transaction_id"], blocked["timestamp"])
+
+    item = checked(platform, "moving")
+    calls: list[str] = []
+
+    def always_moved(current: dict[str, Any], *_: Any, **__: Any) -> Any:
+        calls.append(str(current["status"]))
+        raise TransitionConflict("moved")
+
+    monkeypatch.setattr(platform.services.repo, "transition", always_moved)
+    with pytest.raises(TransitionConflict, match=f"^{item['transaction_id']}: could not enter SETTLING$"):
+        settle_step(platform.services, item["transaction_id"], item["timestamp"])
+    with pytest.raises(
+        TransitionConflict, match=f"^{waiting['transaction_id']}: could not enter VALIDATING$"
+    ):
+        steps.validate_step(platform.services, waiting["transaction_id"], waiting["timestamp"])
+    assert (
+        calls == ["VALIDATING"] * steps.MAX_TRANSITION_ATTEMPTS + ["PENDING"] * steps.MAX_TRANSITION_ATTEMPTS
+    )
+    assert platform.ledger.requests == []

@@ -1076,20 +1076,29 @@ def test_a_retry_for_a_transaction_that_does_not_exist_is_answered_missing(platf
     assert recovery.resume(platform.services, unknown, None) == {"status": "MISSING"}
 
 
-def test_a_long_owed_audit_stream_is_sent_whole_in_order_in_batches(platform: model.Platform) -> None:
-    """The audit queue was unavailable for twelve transitions: all twelve go out, in version
-    order, though one SendMessageBatch carries at most ten."""
+def test_a_long_owed_audit_stream_is_sent_whole_in_order_in_batches(
+    platform: model.Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The audit queue was unavailable for 25 transitions: all 25 go out, in version order, each
+    once, in batches of at most ten (SendMessageBatch's limit)."""
     item = checked(platform)
     platform.aws.audit_stream()
-    owed = [
-        audit.stream_entry("VALIDATING", "VALIDATING", iso_from_ms(platform.clock.now), "test", v, 1)
-        for v in range(3, 15)
-    ]
+    at = iso_from_ms(platform.clock.now)
+    owed = [audit.stream_entry("VALIDATING", "VALIDATING", at, "test", v, 1) for v in range(3, 28)]
     set_fields(platform, item, "SET stream_outbox = :so", {":so": serialize(owed)})
+    batches: list[list[int]] = []
+    real = audit.publish
+
+    def publish(sqs: Any, queue_url: str, entries: list[Any]) -> None:
+        batches.append([json.loads(e["MessageBody"])["version"] for e in entries])
+        real(sqs, queue_url, entries)
+
+    monkeypatch.setattr(audit, "publish", publish)
 
     published = publish_stream(platform.services, row(platform, item))
 
-    assert [json.loads(m["Body"])["version"] for m in platform.aws.audit_stream()] == list(range(3, 15))
+    assert batches == [list(range(3, 13)), list(range(13, 23)), list(range(23, 28))]
+    assert [json.loads(m["Body"])["version"] for m in platform.aws.audit_stream()] == list(range(3, 28))
     assert published["stream_outbox"] == [] and row(platform, item)["stream_outbox"] == []
 
 

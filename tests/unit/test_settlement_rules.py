@@ -1206,3 +1206,17 @@ def test_settle_refusals_name_the_transaction_and_the_reason(
         calls == ["VALIDATING"] * steps.MAX_TRANSITION_ATTEMPTS + ["PENDING"] * steps.MAX_TRANSITION_ATTEMPTS
     )
     assert platform.ledger.requests == []
+
+
+def test_a_retry_of_a_finished_payment_sends_what_it_still_owes(platform: model.Platform) -> None:
+    item = checked(platform)
+    txn, ts = item["transaction_id"], item["timestamp"]
+    settle_step(platform.services, txn, ts)  # COMPLETED; Notify has not run
+    platform.aws.notifications("events")
+    set_fields(platform, item, "ADD outbox :o", {":o": {"SS": ["outcome"]}})
+
+    assert recovery.resume(platform.services, txn, ts) == {"status": "COMPLETED"}
+
+    [event] = platform.aws.notifications("events")
+    assert json.loads(event["Message"])["status"] == "COMPLETED"
+    assert not row(platform, item).get("outbox")

@@ -43,6 +43,7 @@ TARGETS: dict[str, dict[str, list[str]]] = {
             "tests/unit/test_settlement_outcomes.py",
             "tests/unit/test_workflow.py",
             "tests/unit/test_retry.py",
+            "tests/unit/test_settlement_rules.py",
         ],
     },
     # The ops jobs and the CLI's decisions: lock and fencing, cleanup, archive and verify,

@@ -3,8 +3,10 @@
 The routes, their API-key requirement and validation come from ``modules/api/main.tf`` (``routes`` and
 ``resource_paths``); the request body schema is ``lambda/payments/schemas/create_transaction.json``, the
 file the API Gateway model and the intake function use (OpenAPI 3.1 takes its JSON Schema as is, type
-arrays included); responses follow docs/interfaces.md ("API"). An outside client (e.g. an
-OpenAPI-driven tester) can read the contract from ``docs/openapi.json``.
+arrays included); responses, credentials (API key and client token) and the transaction id follow
+docs/interfaces.md ("API", "Authorization") and ``payments`` (ids, states, health). The 202 of a create
+links to both reads of the payment. An outside client (e.g. an OpenAPI-driven tester such as
+schemathesis, tests/e2e/test_17_api_contract.py) reads the contract from ``docs/openapi.json``.
 
     python tools/openapi.py          # rewrite docs/openapi.json
     python tools/openapi.py --check  # exit 1 when docs/openapi.json is stale
@@ -18,7 +20,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from payments.health import DEGRADED, HEALTHY, UNHEALTHY
 from payments.idempotency import MAX_LENGTH as MAX_KEY_LENGTH
+from payments.ids import ID_PATTERN
+from payments.states import Status
 
 ROOT = Path(__file__).resolve().parents[1]
 API_MODULE = ROOT / "modules" / "api" / "main.tf"
@@ -50,12 +55,14 @@ _ERROR = {
         }
     },
 }
+# A transaction id as the status handler accepts it (payments.ids): anything else is 400 parameter_invalid.
+_TRANSACTION_ID = {"type": "string", "pattern": ID_PATTERN.pattern}
 _TRANSACTION = {
     "type": "object",
     "required": ["transaction_id", "status"],
     "properties": {
-        "transaction_id": {"type": "string", "pattern": "^txn_[0-9A-Z]{26}$"},
-        "status": {"type": "string"},
+        "transaction_id": _TRANSACTION_ID,
+        "status": {"type": "string", "enum": [status.value for status in Status]},
     },
 }
 _VALID = {
@@ -68,18 +75,56 @@ _VALID = {
         "currency": {"type": "string"},
     },
 }
-# What each route answers besides its success (docs/interfaces.md, "API"; 403/429 are the gateway's).
+
+
+def _health(*statuses: str) -> dict[str, Any]:
+    """payments.health's report (the cached copy says so), with the given overall statuses."""
+    return {
+        "type": "object",
+        "required": ["status", "environment", "checked_at", "checks", "cached"],
+        "properties": {
+            "status": {"type": "string", "enum": list(statuses)},
+            "environment": {"type": "string"},
+            "checked_at": {"type": "string"},
+            "checks": {"type": "object"},
+            "cached": {"type": "boolean"},
+        },
+    }
+
+
+# What each route answers besides its success (docs/interfaces.md, "API"; 403/429 are the gateway's,
+# 401 the authorizer's or, where no authorizer context arrives, the function's).
 _ERRORS = {
-    "body": ("400", "403", "409", "413", "415", "429", "500", "503"),
-    "params": ("400", "403", "404", "429", "500", "503"),
-    "none": ("500", "503"),
+    "body": ("400", "401", "403", "409", "413", "415", "429", "500", "503"),
+    "params": ("400", "401", "403", "404", "429", "500", "503"),
+    "none": ("500",),
 }
 _SUCCESS: dict[str, tuple[str, str, dict[str, Any]]] = {
     "create-transaction": ("202", "Accepted: the payment is PENDING and its workflow started.", _TRANSACTION),
     "validate": ("200", "The request is valid (dry run: nothing stored).", _VALID),
     "get-transaction": ("200", "The transaction's status.", _TRANSACTION),
     "get-status": ("200", "The transaction's status.", _TRANSACTION),
-    "health": ("200", "The service is healthy.", {"type": "object"}),
+    "health": ("200", "The service is healthy or degraded.", _health(HEALTHY, DEGRADED)),
+}
+# Answers that are not the error body: /health's 503 is its report, saying unhealthy.
+_OTHER: dict[str, dict[str, tuple[str, dict[str, Any]]]] = {
+    "health": {"503": ("The service is unhealthy.", _health(UNHEALTHY))},
+}
+# Where a 202's transaction_id leads: the two reads of the created payment (OpenAPI links, which
+# link-following clients and stateful testers use).
+_LINKS = {
+    "create-transaction": {
+        "GetTransaction": {
+            "operationId": "get-transaction",
+            "parameters": {"id": "$response.body#/transaction_id"},
+            "description": "The created payment's status.",
+        },
+        "GetStatus": {
+            "operationId": "get-status",
+            "parameters": {"id": "$response.body#/transaction_id"},
+            "description": "The same, under /status.",
+        },
+    }
 }
 
 
@@ -104,20 +149,35 @@ def document() -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
     for route in routes(API_MODULE.read_text(encoding="utf-8")):
         status, description, schema = _SUCCESS[route["name"]]
+        success: dict[str, Any] = {
+            "description": description,
+            "content": {"application/json": {"schema": schema}},
+        }
+        if route["name"] in _LINKS:
+            success["headers"] = {
+                "Location": {
+                    "description": "The created payment.",
+                    "required": True,
+                    "schema": {"type": "string"},
+                }
+            }
+            success["links"] = _LINKS[route["name"]]
         operation: dict[str, Any] = {
             "operationId": route["name"],
             "responses": {
-                status: {"description": description, "content": {"application/json": {"schema": schema}}},
+                status: success,
                 **{
                     code: {"description": "Error.", "content": {"application/json": {"schema": _ERROR}}}
                     for code in _ERRORS[route["validation"]]
                 },
+                **{
+                    code: {"description": text, "content": {"application/json": {"schema": other}}}
+                    for code, (text, other) in _OTHER.get(route["name"], {}).items()
+                },
             },
         }
-        if route["key"] == "true":
-            operation["security"] = [{"apiKey": []}]
-        else:
-            operation["security"] = []
+        # The API key (usage plan) and the client's credentials (the authorizer) together.
+        operation["security"] = [{"apiKey": [], "clientToken": []}] if route["key"] == "true" else []
         if route["validation"] == "body":
             operation["requestBody"] = {
                 "required": True,
@@ -142,7 +202,7 @@ def document() -> dict[str, Any]:
             ]
         if "{id}" in route["path"]:
             operation.setdefault("parameters", []).append(
-                {"name": "id", "in": "path", "required": True, "schema": {"type": "string"}}
+                {"name": "id", "in": "path", "required": True, "schema": _TRANSACTION_ID}
             )
         paths.setdefault(route["path"], {})[route["method"].lower()] = operation
     return {
@@ -158,7 +218,14 @@ def document() -> dict[str, Any]:
         "paths": paths,
         "components": {
             "schemas": {"CreateTransaction": request_schema()},
-            "securitySchemes": {"apiKey": {"type": "apiKey", "in": "header", "name": "x-api-key"}},
+            "securitySchemes": {
+                "apiKey": {"type": "apiKey", "in": "header", "name": "x-api-key"},
+                "clientToken": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "bearerFormat": "<key id>.<secret> (ops clients add)",
+                },
+            },
         },
     }
 

@@ -6,6 +6,7 @@ import importlib.util
 import json
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import jsonschema
 
@@ -63,3 +64,53 @@ def test_request_schema_is_the_models_schema_file() -> None:
     for body, valid in [(good, True), ({**good, "amount": 42}, True), ({**good, "extra": 1}, False)]:
         assert jsonschema.Draft202012Validator(documented).is_valid(body) is valid
         assert jsonschema.Draft4Validator(schema).is_valid(body) is valid
+
+
+def _document() -> dict[str, Any]:
+    return dict(json.loads((ROOT / "docs" / "openapi.json").read_text(encoding="utf-8")))
+
+
+def _operations(document: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {op["operationId"]: op for methods in document["paths"].values() for op in methods.values()}
+
+
+def test_the_created_payment_links_to_both_reads() -> None:
+    # What link-following clients (and schemathesis' state machine in tests/e2e) walk: create -> read.
+    operations = _operations(_document())
+    accepted = operations["create-transaction"]["responses"]["202"]
+    schema = accepted["content"]["application/json"]["schema"]
+    assert {link["operationId"] for link in accepted["links"].values()} == {"get-transaction", "get-status"}
+    for link in accepted["links"].values():
+        target = operations[link["operationId"]]
+        path_parameters = {p["name"] for p in target["parameters"] if p["in"] == "path"}
+        assert set(link["parameters"]) == path_parameters == {"id"}
+        pointer = link["parameters"]["id"].removeprefix("$response.body#/")
+        assert pointer in schema["required"], link
+    assert accepted["headers"]["Location"]["required"] is True
+
+
+def test_a_transaction_id_is_documented_as_the_status_handler_accepts_it() -> None:
+    from payments import ids
+
+    operations = _operations(_document())
+    for name in ("get-transaction", "get-status"):
+        [parameter] = operations[name]["parameters"]
+        assert parameter["schema"]["pattern"] == ids.ID_PATTERN.pattern
+        assert "400" in operations[name]["responses"]  # anything else is parameter_invalid
+    validator = jsonschema.Draft202012Validator(parameter["schema"])
+    assert validator.is_valid(ids.new_transaction_id())
+    assert not validator.is_valid("txn_abc") and not validator.is_valid("4111111111111111")
+
+
+def test_credentials_are_documented_as_the_stage_checks_them() -> None:
+    # Every route but /health needs the API key AND a client's bearer token (the authorizer), and
+    # answers 401 without the token (docs/interfaces.md, "Authorization").
+    document = _document()
+    schemes = document["components"]["securitySchemes"]
+    assert schemes["clientToken"] == {**schemes["clientToken"], "type": "http", "scheme": "bearer"}
+    for name, operation in _operations(document).items():
+        if name == "health":
+            assert operation["security"] == [] and "401" not in operation["responses"]
+            continue
+        assert operation["security"] == [{"apiKey": [], "clientToken": []}], name
+        assert {"401", "403"} <= set(operation["responses"]), name

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 from payments.handlers import health
 
@@ -96,6 +98,27 @@ def test_missing_table_is_unhealthy_503_and_alerts(aws: AwsEnv) -> None:
     [alert] = aws.notifications("alerts")
     assert alert["MessageAttributes"]["event_type"]["Value"] == "health.unhealthy"
     assert json.loads(alert["Message"])["status"] == "unhealthy"
+
+
+def _documented(code: int) -> dict[str, Any]:
+    """docs/openapi.json's body schema for GET /health answering ``code``."""
+    document = json.loads((Path(__file__).resolve().parents[2] / "docs" / "openapi.json").read_text())
+    responses = document["paths"]["/health"]["get"]["responses"]
+    return dict(responses[str(code)]["content"]["application/json"]["schema"])
+
+
+def test_the_contract_documents_both_answers_as_the_report(aws: AwsEnv) -> None:
+    # The 503 is the report saying unhealthy, not the error body (an outside client reads it).
+    code, body = check()
+    assert code == 200
+    jsonschema.validate(body, _documented(200))
+    aws.ddb.delete_table(TableName=aws.n["AUDIT_TABLE"])
+    health.CACHE.clear()
+    code, body = check()
+    assert code == 503
+    jsonschema.validate(body, _documented(503))
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(body, _documented(200))
 
 
 def test_missing_queue_is_unhealthy(aws: AwsEnv) -> None:

@@ -88,6 +88,8 @@ def test_duplicate_idempotency_key_returns_original_response(aws: AwsEnv, ctx: A
     assert again["statusCode"] == 202
     assert body_of(again) == body_of(first)
     assert again["headers"]["Idempotent-Replayed"] == "true"
+    # The original answer, headers included: a replayed 202 names the payment like the first one.
+    assert again["headers"]["Location"] == first["headers"]["Location"]
     assert len(aws.transactions()) == 1
     assert len(aws.executions()) == 1
 

@@ -23,10 +23,12 @@ def _create(request: HttpRequest, principal: principals.Principal | None) -> dic
     result = create_transaction(services(), payment, key, scope)
     transaction_id = result.body.get("transaction_id")
     logger.append_keys(transaction_id=transaction_id)
+    # A replay is the original answer: the same 202, Location included (docs/openapi.json requires it).
+    location = {"Location": f"/transactions/{transaction_id}"}
     if result.replayed:
         logger.info("idempotent replay", extra={"status": result.status_code})
         count("IdempotentReplay")
-        return respond(request, result.status_code, result.body, {"Idempotent-Replayed": "true"})
+        return respond(request, result.status_code, result.body, {**location, "Idempotent-Replayed": "true"})
     logger.info(
         "transaction accepted",
         extra={
@@ -36,7 +38,7 @@ def _create(request: HttpRequest, principal: principals.Principal | None) -> dic
         },
     )
     count("TransactionCreated")
-    return respond(request, result.status_code, result.body, {"Location": f"/transactions/{transaction_id}"})
+    return respond(request, result.status_code, result.body, location)
 
 
 def _dry_run(request: HttpRequest, principal: principals.Principal | None) -> dict[str, Any]:

@@ -58,7 +58,7 @@ policy-audit: $(STAMP) ## parliament over every IAM, key, bucket, topic and queu
 # (loadfile: module-scoped fixtures such as the variable-validation plans or the clean-install venv
 # are made once). Plans are shared across workers and sessions (tests/support/plans.py).
 PYTEST_WORKERS ?= 2
-XDIST := -n $(PYTEST_WORKERS) --dist loadfile
+XDIST := -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 unit: $(STAMP) ## unit, property and CLI tests (moto in-process)
 	$(VENV)/bin/pytest -q $(XDIST) -m "not plan and not apply and not e2e"

@@ -47,6 +47,19 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
+# The longest test files, started first. `--dist loadfile` hands files to the workers in the order of
+# its queue; by default xdist sorts that queue by the number of tests per file, which put these two
+# one-test files (the settlement model's halves, ~3-4 minutes each) last, running alone at the end
+# while the other worker idled. The Makefile passes `--no-loadscope-reorder`, so the queue is the
+# collection order below: longest first keeps both workers busy to the end.
+LONGEST_FIRST = ("test_settlement_model.py", "test_settlement_model_second_half.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: index for index, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the rest keep their order
+
+
 def pytest_runtest_setup(item: pytest.Item) -> None:
     """``not_emulated(reason=..., backends=(...))``: on the listed backends the test cannot run at all
     (the emulator lacks the service or the behaviour), so it is skipped there with the reason; without

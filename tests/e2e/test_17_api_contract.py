@@ -271,10 +271,36 @@ def _gateway_body(response: Any) -> bool:
     return isinstance(body, dict) and set(body) == {"message"}
 
 
+def _not_utf8(body: Any) -> bool:
+    try:
+        if isinstance(body, (bytes, bytearray)):
+            bytes(body).decode("utf-8")
+        elif isinstance(body, str):
+            body.encode("utf-8")  # lone surrogates cannot be sent as UTF-8
+    except UnicodeError:
+        return True
+    return False
+
+
+def _emulator_gap(case: Any, response: Any) -> bool:
+    """LocalStack's own 500 for a body that is not UTF-8 (tests/emulator_gaps.py, docs/emulators.md)."""
+    return (
+        response.status_code == 500
+        and not supports("apigateway:non-utf8-request-body")
+        and _not_utf8(case.body)
+        and "codec can't decode" in response.text
+    )
+
+
 def check(tally: Tally, mode: str, case: Any, response: Any, headers: dict[str, str]) -> None:
     """schemathesis' checks on one answer; failures are kept in ``tally`` (they never raise)."""
     label = f"{case.method.upper()} {case.path}"
     checks = list(BASE_CHECKS)
+    if _emulator_gap(case, response):
+        with tally.lock:  # the emulator's own failure (tests/emulator_gaps.py), not the API's answer
+            tally.requests[label]["500-emulator-gap"] += 1
+            tally.modes[label][mode] += 1
+        return
     with tally.lock:
         tally.requests[label][str(response.status_code)] += 1
         tally.modes[label][mode] += 1
@@ -503,9 +529,10 @@ def test_the_deployed_api_keeps_its_contract_and_stores_no_card_number(
         inputs = label != "GET /health"  # the one operation without parameters, body or credentials
         assert generated >= (PER_OPERATION if inputs else 1), (label, generated)
     # not_a_server_error above says the same per answer; this is the whole run's figure.
-    assert not [code for codes in tally.requests.values() for code in codes if code.startswith("5")], (
-        tally.summary()
-    )
+    server_errors = [
+        code for codes in tally.requests.values() for code in codes if code.isdigit() and code.startswith("5")
+    ]
+    assert not server_errors, tally.summary()
     # The steering reached the success answers, the card numbers reached the API, the links were walked.
     assert tally.requests["POST /transactions"]["202"] > 0 and tally.requests["POST /validate"]["200"] > 0
     assert tally.card_bodies >= 10 and not tally.accepted_cards, tally.accepted_cards[:5]

@@ -106,77 +106,52 @@ def deploy(
     assert tf.state_resource_count() == 0
 
 
+# Listings swept after destroy: kind -> (service, operation, result key, the item's name field; None
+# when the items are the names themselves).
+SWEPT: dict[str, tuple[str, str, str, str | None]] = {
+    "tables": ("dynamodb", "list_tables", "TableNames", None),
+    "queues": ("sqs", "list_queues", "QueueUrls", None),
+    "topics": ("sns", "list_topics", "Topics", "TopicArn"),
+    "functions": ("lambda", "list_functions", "Functions", "FunctionName"),
+    "roles": ("iam", "list_roles", "Roles", "RoleName"),
+    "state machines": ("stepfunctions", "list_state_machines", "stateMachines", "name"),
+    "rest apis": ("apigateway", "get_rest_apis", "items", "name"),
+    "usage plans": ("apigateway", "get_usage_plans", "items", "name"),
+    "log groups": ("logs", "describe_log_groups", "logGroups", "logGroupName"),
+    "kms aliases": ("kms", "list_aliases", "Aliases", "AliasName"),
+    "alarms": ("cloudwatch", "describe_alarms", "MetricAlarms", "AlarmName"),
+    "dashboards": ("cloudwatch", "list_dashboards", "DashboardEntries", "DashboardName"),
+    "schedules": ("scheduler", "list_schedules", "Schedules", "Name"),
+    "parameters": ("ssm", "describe_parameters", "Parameters", "Name"),
+}
+
+
 def leftovers(deployment: Deployment) -> dict[str, list[str]]:
     """Names carrying the deployment's suffix, per kind, still in the emulator (after destroy)."""
     s = deployment.suffix
     c = deployment.client
+    found: dict[str, list[str]] = {}
+    for kind, (service, operation, key, name) in SWEPT.items():
+        names = [item if name is None else item[name] for item in list_all(c(service), operation, key)]
+        found[kind] = [n for n in names if s in n]
+    found["buckets"] = [b["Name"] for b in c("s3").list_buckets()["Buckets"] if s in b["Name"]]
     # LocalStack's free edition has neither WAFv2 nor the X-Ray control plane: nothing to list there.
-    paid = selected_backend() != "localstack"
-    return {
-        "tables": [t for t in list_all(c("dynamodb"), "list_tables", "TableNames") if s in t],
-        "queues": [q for q in list_all(c("sqs"), "list_queues", "QueueUrls") if s in q],
-        "topics": [t["TopicArn"] for t in list_all(c("sns"), "list_topics", "Topics") if s in t["TopicArn"]],
-        "buckets": [b["Name"] for b in c("s3").list_buckets()["Buckets"] if s in b["Name"]],
-        "functions": [
-            f["FunctionName"]
-            for f in list_all(c("lambda"), "list_functions", "Functions")
-            if s in f["FunctionName"]
-        ],
-        "roles": [r["RoleName"] for r in list_all(c("iam"), "list_roles", "Roles") if s in r["RoleName"]],
-        "state machines": [
-            m["name"]
-            for m in list_all(c("stepfunctions"), "list_state_machines", "stateMachines")
-            if s in m["name"]
-        ],
-        "rest apis": [
-            a["name"] for a in list_all(c("apigateway"), "get_rest_apis", "items") if s in a["name"]
-        ],
-        "usage plans": [
-            p["name"] for p in list_all(c("apigateway"), "get_usage_plans", "items") if s in p["name"]
-        ],
-        "log groups": [
-            g["logGroupName"]
-            for g in list_all(c("logs"), "describe_log_groups", "logGroups")
-            if s in g["logGroupName"]
-        ],
-        "kms aliases": [
-            a["AliasName"] for a in list_all(c("kms"), "list_aliases", "Aliases") if s in a["AliasName"]
-        ],
-        "alarms": [
-            a["AlarmName"]
-            for a in list_all(c("cloudwatch"), "describe_alarms", "MetricAlarms")
-            if s in a["AlarmName"]
-        ],
-        "dashboards": [
-            d["DashboardName"]
-            for d in list_all(c("cloudwatch"), "list_dashboards", "DashboardEntries")
-            if s in d["DashboardName"]
-        ],
-        "web acls": [
-            w["Name"]
-            for w in (c("wafv2").list_web_acls(Scope="REGIONAL")["WebACLs"] if paid else [])
-            if s in w["Name"]
-        ],
-        "schedules": [
-            x["Name"] for x in list_all(c("scheduler"), "list_schedules", "Schedules") if s in x["Name"]
-        ],
-        "parameters": [
-            p["Name"] for p in list_all(c("ssm"), "describe_parameters", "Parameters") if s in p["Name"]
-        ],
-        "xray groups": [
-            g["GroupName"] for g in (c("xray").get_groups()["Groups"] if paid else []) if s in g["GroupName"]
-        ],
-        "xray rules": [
-            r["SamplingRule"]["RuleName"]
-            for r in (c("xray").get_sampling_rules()["SamplingRuleRecords"] if paid else [])
-            if s in r["SamplingRule"]["RuleName"]
-        ],
-        "vpcs": [
-            v["VpcId"]
-            for v in list_all(c("ec2"), "describe_vpcs", "Vpcs")
-            if any(s in t["Value"] for t in v.get("Tags", []))
-        ],
-    }
+    if selected_backend() != "localstack":
+        acls = c("wafv2").list_web_acls(Scope="REGIONAL")["WebACLs"]
+        found["web acls"] = [w["Name"] for w in acls if s in w["Name"]]
+        found["xray groups"] = [
+            g["GroupName"] for g in c("xray").get_groups()["Groups"] if s in g["GroupName"]
+        ]
+        rules = c("xray").get_sampling_rules()["SamplingRuleRecords"]
+        found["xray rules"] = [
+            r["SamplingRule"]["RuleName"] for r in rules if s in r["SamplingRule"]["RuleName"]
+        ]
+    found["vpcs"] = [
+        v["VpcId"]
+        for v in list_all(c("ec2"), "describe_vpcs", "Vpcs")
+        if any(s in t["Value"] for t in v.get("Tags", []))
+    ]
+    return found
 
 
 def list_all(client: Any, operation: str, key: str) -> list[Any]:

@@ -11,8 +11,11 @@ Each target names the files mutated and the tests run against them (mutmut runs,
 the tests that executed the mutated function). ``tests/mutation/equivalent.txt`` lists mutants
 argued equivalent (one per line: ``<mutant name>  # why``); the score is killed / (all - equivalent).
 
-Usage: ``python tools/mutation.py TARGET [--max-children N] [--reuse]``; prints the figures and
-writes ``build/mutation/<target>.json`` (the survivors by name, for ``mutmut show`` in the copy).
+Usage: ``python tools/mutation.py TARGET [--max-children N] [--reuse] [--only PATTERN ...]``; prints
+the figures (overall and per module) and writes ``build/mutation/<target>.json`` (the survivors by
+name, for ``mutmut show`` in the copy). ``--only`` runs the mutants matching a glob
+(``'payments.jobs.lock.*'``) and, with ``--reuse``, lets a large target be run module by module in
+one copy; mutants not run yet are counted apart, never as survivors or kills.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 EQUIVALENT = ROOT / "tests" / "mutation" / "equivalent.txt"
@@ -120,11 +124,48 @@ def _results(dest: Path) -> dict[str, int | None]:
     return out
 
 
+def summarise(codes: dict[str, int | None], equivalent: dict[str, str], **extra: object) -> dict[str, Any]:
+    """The figures of one copy: score = killed / (run - equivalent); mutants not run are apart."""
+    ran = {k: c for k, c in codes.items() if c is not None}
+    killed = sorted(k for k, c in ran.items() if c in KILLED)
+    survived = sorted(k for k, c in ran.items() if c in SURVIVED and k not in equivalent)
+    eq = sorted(k for k in ran if k in equivalent)
+    other = sorted(k for k, c in ran.items() if c not in KILLED | SURVIVED and k not in equivalent)
+    scored = len(ran) - len(eq)
+    by_module: dict[str, dict[str, int]] = {}
+    columns = ("mutants", "killed", "survived", "equivalent", "not_run")
+    for name, code in sorted(codes.items()):
+        module = name.rsplit(".", 1)[0]  # <module>.x_<function>__mutmut_<n> or <module>.xǁ<class>ǁ<method>…
+        row = by_module.setdefault(module, dict.fromkeys(columns, 0))
+        row["mutants"] += 1
+        if code is None:
+            row["not_run"] += 1
+        elif name in equivalent:
+            row["equivalent"] += 1
+        elif code in KILLED:
+            row["killed"] += 1
+        elif code in SURVIVED:
+            row["survived"] += 1
+    return {
+        **extra,
+        "mutants": len(codes),
+        "not_run": len(codes) - len(ran),
+        "killed": len(killed),
+        "survived": len(survived),
+        "equivalent": len(eq),
+        "other": {k: codes[k] for k in other},
+        "score": round(len(killed) / scored, 4) if scored else 0.0,
+        "by_module": by_module,
+        "survivors": survived,
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("target", choices=sorted(TARGETS))
     parser.add_argument("--max-children", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--reuse", action="store_true", help="keep an existing copy (resume a run)")
+    parser.add_argument("--only", action="append", default=[], help="glob of mutants to run (repeatable)")
     args = parser.parse_args(argv)
     target = TARGETS[args.target]
     dest = ROOT / "build" / "mutation" / args.target
@@ -133,7 +174,7 @@ def main(argv: list[str] | None = None) -> int:
         _configure(dest, target)
     started = time.monotonic()
     env = {**os.environ, "MUTMUT_TARGET": args.target}
-    mutmut = [sys.executable, "-m", "mutmut", "run", "--max-children", str(args.max_children)]
+    mutmut = [sys.executable, "-m", "mutmut", "run", "--max-children", str(args.max_children), *args.only]
     log = dest.parent / f"{args.target}.log"
     with log.open("w") as out:  # mutmut's own progress display: kept in a log, not on the terminal
         run = subprocess.run(mutmut, cwd=dest, env=env, stdout=out, stderr=subprocess.STDOUT, check=False)  # noqa: S603 - mutmut of this interpreter
@@ -142,35 +183,22 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"mutmut exited {run.returncode}; see {log}\n")
         return run.returncode
     codes = _results(dest)
-    equivalent = _equivalent()
-    killed = sorted(k for k, c in codes.items() if c in KILLED)
-    survived = sorted(k for k, c in codes.items() if c in SURVIVED and k not in equivalent)
-    eq = sorted(k for k in codes if k in equivalent)
-    other = sorted(k for k, c in codes.items() if c not in KILLED | SURVIVED and k not in equivalent)
-    scored = len(codes) - len(eq)
-    score = len(killed) / scored if scored else 0.0
-    summary = {
-        "target": args.target,
-        "mutants": len(codes),
-        "killed": len(killed),
-        "survived": len(survived),
-        "equivalent": len(eq),
-        "other": {k: codes[k] for k in other},
-        "score": round(score, 4),
-        "seconds": round(elapsed),
-        "survivors": survived,
-    }
+    summary = summarise(codes, _equivalent(), target=args.target, seconds=round(elapsed))
     (dest.parent / f"{args.target}.json").write_text(json.dumps(summary, indent=1) + "\n")
     print(
-        f"{args.target}: {len(codes)} mutants, {len(killed)} killed, {len(survived)} survived, "
-        f"{len(eq)} equivalent, {len(other)} other; score {score:.1%} in {elapsed:.0f} s"
+        f"{args.target}: {summary['mutants']} mutants, {summary['not_run']} not run; of those run "
+        f"{summary['killed']} killed, {summary['survived']} survived, {summary['equivalent']} equivalent, "
+        f"{len(summary['other'])} other; score {summary['score']:.1%} in {elapsed:.0f} s"
     )
-    for name in survived:
+    for module, row in summary["by_module"].items():
+        print(f"  {module}: " + ", ".join(f"{k} {v}" for k, v in row.items()))
+    for name in summary["survivors"]:
         print(f"  survived: {name}")
+    equivalent = _equivalent()
     stale = sorted(set(equivalent) - set(codes))
     if stale:
         print(f"equivalent.txt names mutants that no longer exist: {stale}")
-    return 0 if score >= 0.85 and not other else 1
+    return 0 if summary["score"] >= 0.85 and not summary["other"] else 1
 
 
 if __name__ == "__main__":

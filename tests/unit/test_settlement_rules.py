@@ -39,6 +39,7 @@ from payments.settle import (
     outcome_fields,
     recorded_result,
     release,
+    settle_owned,
     settle_step,
     start_attempt,
 )
@@ -376,6 +377,81 @@ def test_a_recorded_answer_is_concluded_even_when_the_budget_is_spent(
     stored = row(platform, item)
     assert stored["status"] == status and not stored.get("parked")
     assert platform.ledger.requests == []  # concluded from the recorded answer, nothing sent
+
+
+def owned_with_answer(platform: model.Platform, owner: str, result: ProcessorResult) -> dict[str, Any]:
+    """A retry attempt SETTLING under ``owner``'s lease whose processor answer is recorded."""
+    item = checked(platform)
+    steps.failure_step(platform.services, item["transaction_id"], item["timestamp"], {"Error": "X"})
+    failed_queue(platform)
+    start_attempt(platform.services, row(platform, item), owner, "retry")
+    assert platform.services.repo.record_outcome(
+        row(platform, item), outcome_fields(result, platform.clock.now)
+    )
+    return row(platform, item)
+
+
+@pytest.mark.parametrize(
+    ("result", "status", "stored", "detail"),
+    [
+        (
+            ProcessorResult(True, "ref-1", None),
+            "COMPLETED",
+            {"processor_reference": "ref-1"},
+            {"processor_reference": "ref-1"},
+        ),
+        (
+            ProcessorResult(False, "ref-2", "do_not_honor"),
+            "REJECTED",
+            {
+                "processor_reference": "ref-2",
+                "rejection": {"source": "processor", "reasons": ["do_not_honor"]},
+            },
+            {"decline_code": "do_not_honor"},
+        ),
+    ],
+    ids=["approved", "declined"],
+)
+def test_the_conclusion_stores_and_audits_what_the_processor_answered(
+    platform: model.Platform,
+    result: ProcessorResult,
+    status: str,
+    stored: dict[str, Any],
+    detail: dict[str, Any],
+) -> None:
+    item = owned_with_answer(platform, "owner-a", result)
+    before = platform.clock.now
+
+    answer = settle_owned(platform.services, item, "owner-a", "retry")
+
+    assert answer["status"] == status
+    after = row(platform, item)
+    assert after["status"] == status and {k: after.get(k) for k in stored} == stored
+    if status == "COMPLETED":
+        assert before <= ms_from_iso(after["settled_at"]) <= platform.clock.now
+    last = audit_of(platform, item["transaction_id"])[-1]
+    assert (last["to_status"], last["actor"], last["detail"]) == (status, "retry", detail)
+
+
+@pytest.mark.parametrize("approved", [True, False], ids=["approved", "declined"])
+def test_a_recorded_answer_is_never_concluded_under_another_owners_lease(
+    platform: model.Platform, approved: bool
+) -> None:
+    """An owner whose lease was taken over reads the new owner's row with the answer it recorded
+    (``_processor_result`` after a lost ``record_outcome``): it must not conclude that attempt."""
+    item = owned_with_answer(
+        platform, "owner-b", ProcessorResult(approved, "ref-1", None if approved else "x")
+    )
+
+    with pytest.raises(SettlementNotOwned, match=f"^{item['transaction_id']}: attempt taken over"):
+        settle_owned(platform.services, item, "owner-a", "retry")
+
+    after = row(platform, item)
+    assert (after["status"], after["lease_owner"], after["version"]) == (
+        "SETTLING",
+        "owner-b",
+        item["version"],
+    )
 
 
 # ---------------------------------------------------------------------------- the safety net

@@ -24,7 +24,7 @@ from payments.clock import iso_from_ms, ms_from_iso
 from payments.dynamo import serialize
 from payments.errors import DomainError, ProcessorUnavailable, TransitionConflict
 from payments.outbox import drain, publish_stream
-from payments.processor import ProcessorResult
+from payments.processor import Processor, ProcessorResult
 from payments.settle import (
     ArchiveNotEncrypted,
     SettlementInProgress,
@@ -452,6 +452,84 @@ def test_a_recorded_answer_is_never_concluded_under_another_owners_lease(
         "owner-b",
         item["version"],
     )
+
+
+def owned(platform: model.Platform, owner: str) -> dict[str, Any]:
+    """A retry attempt SETTLING under ``owner``'s lease, nothing sent to the processor yet."""
+    item = checked(platform)
+    steps.failure_step(platform.services, item["transaction_id"], item["timestamp"], {"Error": "X"})
+    failed_queue(platform)
+    start_attempt(platform.services, row(platform, item), owner, "retry")
+    return row(platform, item)
+
+
+def test_an_owner_that_lost_its_lease_before_charging_sends_nothing(platform: model.Platform) -> None:
+    item = owned(platform, "owner-b")
+
+    with pytest.raises(SettlementNotOwned, match=f"^{item['transaction_id']}: lease lost before charging$"):
+        settle_owned(platform.services, item, "owner-a", "retry")
+
+    assert platform.ledger.requests == []
+    assert row(platform, item)["version"] == item["version"]
+
+
+def test_an_answer_another_actor_recorded_first_is_the_one_concluded(
+    platform: model.Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Our lookup's answer loses to the one already recorded (the truth about the one charge)."""
+    stale = owned(platform, "owner-a")
+    set_fields(platform, stale, "SET charge_sent_at = :c", {":c": {"N": str(platform.clock.now)}})
+    stale = row(platform, stale)
+    first = ProcessorResult(False, "ref-first", "do_not_honor")
+    assert platform.services.repo.record_outcome(stale, outcome_fields(first, platform.clock.now))
+    monkeypatch.setattr(Processor, "lookup", lambda self, request: ProcessorResult(True, "ref-late", None))
+
+    answer = settle_owned(platform.services, stale, "owner-a", "retry")
+
+    assert answer == {
+        "status": "REJECTED",
+        "processor_reference": "ref-first",
+        "decline_code": "do_not_honor",
+    }
+    assert row(platform, stale)["processor_reference"] == "ref-first"
+    assert platform.ledger.requests == []
+
+
+def test_a_charge_sent_again_keeps_its_first_mark_without_marking_again(
+    platform: model.Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A lookup that finds nothing sends the charge again under the same key; the first send's
+    mark stands (the processor's key window counts from it), so no second mark is written."""
+    item = owned(platform, "owner-a")
+    sent_at = platform.clock.now - 1_000
+    set_fields(platform, item, "SET charge_sent_at = :c", {":c": {"N": str(sent_at)}})
+    item = row(platform, item)
+    marks: list[int] = []
+    mark = platform.services.repo.mark_charge_sent
+    monkeypatch.setattr(
+        platform.services.repo, "mark_charge_sent", lambda *a, **k: marks.append(1) or mark(*a, **k)
+    )
+
+    answer = settle_owned(platform.services, item, "owner-a", "retry")
+
+    assert answer["status"] == "COMPLETED" and marks == []
+    assert int(row(platform, item)["charge_sent_at"]) == sent_at
+    assert [r["method"] for r in platform.ledger.requests].count("POST") == 1
+
+
+def test_a_stale_conclusion_of_a_concluded_payment_answers_what_is_stored(platform: model.Platform) -> None:
+    """Two copies of one owner's conclusion (a retried task): the second's write conflicts, and it
+    answers the stored outcome and sends the audit stream the first left owed."""
+    stale = owned_with_answer(platform, "owner-a", ProcessorResult(True, "ref-1", None))
+    moved = platform.services.repo.transition(
+        stale, "COMPLETED", "retry", set_fields={"processor_reference": "ref-1"}, lease_owner="owner-a"
+    )
+    assert moved["stream_outbox"]
+
+    answer = settle_owned(platform.services, stale, "owner-a", "retry")
+
+    assert answer == {"status": "COMPLETED", "processor_reference": "ref-1"}
+    assert not row(platform, stale).get("stream_outbox")
 
 
 # ---------------------------------------------------------------------------- the safety net
@@ -1233,6 +1311,105 @@ def test_checks_pass_only_with_a_valid_record_and_an_approving_fraud_result(
 
 
 # ------------------------------------------------------------------ validate and settle: who, and refusals
+
+
+def test_validation_stores_its_result_and_sends_the_stream_it_owes(platform: model.Platform) -> None:
+    item = pending(platform, "k1")
+    txn, ts = item["transaction_id"], item["timestamp"]
+    platform.aws.audit_stream()
+
+    result = steps.validate_step(platform.services, txn, ts)
+
+    after = row(platform, item)
+    assert after["status"] == "VALIDATING" and after["validation"] == result == {"valid": True, "reasons": []}
+    assert after["stream_outbox"] == []
+    assert [json.loads(m["Body"])["to_status"] for m in platform.aws.audit_stream()][-1] == "VALIDATING"
+
+
+def test_a_validation_rerun_answers_the_stored_result_and_sends_what_is_owed(
+    platform: model.Platform,
+) -> None:
+    """A re-run (a duplicate execution) answers what the first run stored — the rules may have
+    changed since — and sends the stream messages the first run left owed."""
+    item = pending(platform, "k1")
+    txn, ts = item["transaction_id"], item["timestamp"]
+    steps.validate_step(platform.services, txn, ts)
+    stored = {"valid": False, "reasons": ["stored_by_the_first_run"]}
+    owed = [audit.stream_entry("PENDING", "VALIDATING", iso_from_ms(platform.clock.now), "validator", 2, 1)]
+    set_fields(
+        platform,
+        item,
+        "SET validation = :v, stream_outbox = :so",
+        {":v": serialize(stored), ":so": serialize(owed)},
+    )
+    platform.aws.audit_stream()
+
+    assert steps.validate_step(platform.services, txn, ts) == stored
+    assert row(platform, item)["stream_outbox"] == []
+    assert len(platform.aws.audit_stream()) == 1
+
+
+def test_fraud_is_scored_once_with_its_time_excluding_the_payment_itself(
+    platform: model.Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    item = pending(platform, "k1")
+    txn, ts = item["transaction_id"], item["timestamp"]
+    steps.validate_step(platform.services, txn, ts)
+    counted: list[tuple[Any, ...]] = []
+    count = platform.services.repo.count_recent_for_customer
+    monkeypatch.setattr(
+        platform.services.repo, "count_recent_for_customer", lambda *a: counted.append(a) or count(*a)
+    )
+    at = platform.clock.now
+
+    result = steps.fraud_step(platform.services, txn, ts)
+
+    assert [(c[0], c[2]) for c in counted] == [("cust_k1", txn)]  # its customer, itself excluded
+    assert (
+        row(platform, item)["fraud"] == result
+        and at <= ms_from_iso(result["assessed_at"]) <= platform.clock.now
+    )
+    set_fields(platform, item, "SET fraud.decision = :d", {":d": {"S": "REVIEW"}})  # the rules changed since
+    assert (
+        steps.fraud_step(platform.services, txn, ts)["decision"] == "REVIEW"
+    )  # a re-run answers what is stored
+    assert len(counted) == 1
+
+
+def test_a_fraud_result_stored_first_by_a_duplicate_execution_is_the_answer(
+    platform: model.Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    item = pending(platform, "k1")
+    txn, ts = item["transaction_id"], item["timestamp"]
+    steps.validate_step(platform.services, txn, ts)
+    theirs = {"decision": "APPROVE", "score": 1, "reasons": [], "assessed_at": "theirs"}
+    rules = platform.services.fraud_rules
+
+    def rules_then_the_other_execution_stores() -> Any:
+        loaded = rules()
+        set_fields(platform, item, "SET fraud = :f", {":f": serialize(theirs)})
+        return loaded
+
+    monkeypatch.setattr(platform.services, "fraud_rules", rules_then_the_other_execution_stores)
+
+    assert steps.fraud_step(platform.services, txn, ts) == theirs
+    assert row(platform, item)["fraud"] == theirs
+
+
+def test_fraud_is_never_stored_on_a_payment_that_moved_on(platform: model.Platform) -> None:
+    item = checked(platform)
+    txn, ts = item["transaction_id"], item["timestamp"]
+    settle_step(platform.services, txn, ts)
+    platform.aws.ddb.update_item(
+        TableName=platform.services.settings.transactions_table,
+        Key={"transaction_id": {"S": txn}, "timestamp": {"N": str(ts)}},
+        UpdateExpression="REMOVE fraud",
+    )
+
+    with pytest.raises(DomainError, match=f"^{txn}: fraud result not stored \\(status COMPLETED\\)$"):
+        steps.fraud_step(platform.services, txn, ts)
+
+    assert "fraud" not in row(platform, item)
 
 
 def test_validate_and_settle_are_audited_as_their_functions(platform: model.Platform) -> None:

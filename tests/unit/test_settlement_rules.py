@@ -43,6 +43,7 @@ from payments.settle import (
     settle_step,
     start_attempt,
 )
+from payments.steps import MAX_TRANSITION_ATTEMPTS
 
 from tests.unit import model
 from tests.unit.awsenv import AwsEnv
@@ -515,6 +516,42 @@ def test_a_charge_sent_again_keeps_its_first_mark_without_marking_again(
     assert answer["status"] == "COMPLETED" and marks == []
     assert int(row(platform, item)["charge_sent_at"]) == sent_at
     assert [r["method"] for r in platform.ledger.requests].count("POST") == 1
+
+
+def test_a_conclusion_goes_on_past_a_bookkeeping_write_while_the_lease_is_still_ours(
+    platform: model.Platform,
+) -> None:
+    """Another actor's write that moves only the version (a stream prune) makes the conclusion
+    conflict; the attempt, its owner and its lease are unchanged, so the owner concludes it."""
+    stale = owned_with_answer(platform, "owner-a", ProcessorResult(True, "ref-1", None))
+    set_fields(platform, stale, "SET version = version + :one", {":one": {"N": "1"}})
+
+    answer = settle_owned(platform.services, stale, "owner-a", "retry")
+
+    assert answer == {"status": "COMPLETED", "processor_reference": "ref-1"}
+    last = audit_of(platform, stale["transaction_id"])[-1]
+    assert (last["to_status"], last["actor"]) == ("COMPLETED", "retry")
+
+
+def test_a_conclusion_that_keeps_conflicting_gives_up_naming_the_transaction(
+    platform: model.Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    item = owned_with_answer(platform, "owner-a", ProcessorResult(True, "ref-1", None))
+    tries: list[int] = []
+
+    def conflict(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        tries.append(1)
+        raise TransitionConflict("moved")
+
+    monkeypatch.setattr(platform.services.repo, "transition", conflict)
+
+    with pytest.raises(
+        TransitionConflict, match=f"^{item['transaction_id']}: could not conclude the attempt$"
+    ):
+        settle_owned(platform.services, item, "owner-a", "retry")
+
+    assert len(tries) == MAX_TRANSITION_ATTEMPTS
+    assert row(platform, item)["status"] == "SETTLING"
 
 
 def test_a_stale_conclusion_of_a_concluded_payment_answers_what_is_stored(platform: model.Platform) -> None:

@@ -69,7 +69,7 @@ check: lint build ## the edit-test loop (<= 5 min): lint, types, build, tests wi
 mutants: $(STAMP) ## planted bugs (tests/mutants/*.patch): each must fail the tests it names; ONLY=<prefix> to pick
 	$(PY) tools/mutants.py $(if $(ONLY),--only $(ONLY))
 
-mutation: $(STAMP) ## mutmut score of TARGET=settlement|jobs against its tests (bench/results/mutation.md)
+mutation: $(STAMP) ## mutmut score of TARGET=settlement|fencing|jobs against its tests (bench/results/mutation.md)
 	$(PY) tools/mutation.py $(or $(TARGET),settlement)
 
 # CI_PHASE1_MARKER (set by .ci/run): a file touched once the first pytest phase has passed, the

@@ -1,4 +1,4 @@
-"""Mutation testing with mutmut (``make mutation TARGET=settlement|jobs``): the score of a module set
+"""Mutation testing with mutmut (``make mutation TARGET=settlement|fencing|jobs``): the score of a module set
 against the tests that claim it, recorded in ``bench/results/mutation.md``.
 
 mutmut names a mutant by the module path it reads from the file path, and strips only a ``src/``
@@ -48,6 +48,27 @@ TARGETS: dict[str, dict[str, list[str]]] = {
             "tests/unit/test_workflow.py",
             "tests/unit/test_retry.py",
             "tests/unit/test_settlement_rules.py",
+        ],
+    },
+    # The fencing core of the cleanup (a subset of "jobs", for a run that fits an hour on two
+    # cores): the lock and its fence, the reconciliation of a crashed run's journal, the retention
+    # rules, the request counting and the back-off, against the cleanup suites that drive them.
+    "fencing": {
+        "mutate": [
+            "src/payments/jobs/lock.py",
+            "src/payments/jobs/reconcile.py",
+            "src/payments/jobs/retention.py",
+            "src/payments/jobs/calls.py",
+            "src/payments/jobs/backoff.py",
+        ],
+        "tests": [
+            "tests/ops/test_ops_cleanup.py",
+            "tests/ops/test_ops_cleanup_fencing.py",
+            "tests/ops/test_ops_cleanup_writers.py",
+            "tests/ops/test_ops_cleanup_verify.py",
+            "tests/ops/test_ops_cleanup_invariant_mix.py",
+            "tests/ops/test_request_counting.py",
+            "tests/ops/test_ops_cli.py",
         ],
     },
     # The ops jobs and the CLI's decisions: lock and fencing, cleanup, archive and verify,

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -30,6 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PATCHES = ROOT / "tests" / "mutants"
 COPIED = ("lambda", "ops")  # what the patches may change (checked: each patch's paths)
+MODEL_SEED = 20261129  # tests/unit/test_settlement_model.py's first seed (MODEL_SEED)
 PYTEST = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider", "-n", "0"]
 
 
@@ -86,10 +88,23 @@ def run_one(patch: Path) -> str:
             check=False,
         )
     if result.returncode == 1:
-        return "killed"
+        return "killed" + caught_by(result.stdout)
     if result.returncode == 0:
         return "SURVIVED"
     return f"error (pytest exit {result.returncode}):\n{result.stdout[-2000:]}{result.stderr[-2000:]}"
+
+
+def caught_by(output: str) -> str:
+    """`` by <test>`` (pytest's first FAILED line) and, for the settlement model, the schedule that
+    broke (its failure names the seed; the random schedules start at ``MODEL_SEED``)."""
+    failed = re.search(r"^FAILED (\S+)", output, re.MULTILINE)
+    said = f" by {failed.group(1)}" if failed else ""
+    schedule = re.search(r"schedule seed (\d+)( directed [^ ]+)?", output)
+    if schedule:
+        seed = int(schedule.group(1))
+        first = int(os.environ.get("MODEL_SEED", MODEL_SEED))
+        said += f" at schedule seed {seed}{schedule.group(2) or ''} (schedule {seed - first + 1} of the run)"
+    return said
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -111,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     for patch in patches:
         started = time.monotonic()
         verdict = run_one(patch)
-        failed += verdict != "killed"
+        failed += not verdict.startswith("killed")
         print(f"{patch.name}: {verdict} ({time.monotonic() - started:.0f} s)", flush=True)
     print(f"{len(patches) - failed}/{len(patches)} planted bugs caught")
     return 1 if failed else 0

@@ -33,7 +33,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 EQUIVALENT = ROOT / "tests" / "mutation" / "equivalent.txt"
 
-TARGETS: dict[str, dict[str, list[str]]] = {
+TARGETS: dict[str, dict[str, list[str]]] = {  # "markers": the -m expression (default: not slow)
     # The settlement protocol: steps, leases and processor calls, the outbox, recovery.
     "settlement": {
         "mutate": [
@@ -63,6 +63,7 @@ TARGETS: dict[str, dict[str, list[str]]] = {
         ],
         "tests": [
             "tests/ops/test_ops_cleanup.py",
+            "tests/ops/test_ops_cleanup_safety.py",
             "tests/ops/test_ops_cleanup_fencing.py",
             "tests/ops/test_ops_cleanup_writers.py",
             "tests/ops/test_ops_cleanup_verify.py",
@@ -70,6 +71,8 @@ TARGETS: dict[str, dict[str, list[str]]] = {
             "tests/ops/test_request_counting.py",
             "tests/ops/test_ops_cli.py",
         ],
+        # the take-over, held-lock and crash suites are marked slow: they are what tests the lock
+        "markers": ["slow or not slow"],
     },
     # The ops jobs and the CLI's decisions: lock and fencing, cleanup, archive and verify,
     # reconcile, retention, report, redrive, and the CLI commands that choose what to run.
@@ -119,7 +122,9 @@ def _configure(dest: Path, target: dict[str, list[str]]) -> None:
             'source_paths = ["src/payments/", "ops/"]',
             f"only_mutate = {json.dumps(target['mutate'])}",
             'also_copy = ["lambda/", "devkit/"]',
-            'pytest_add_cli_args = ["-p", "no:cacheprovider", "-q", "-n", "0", "-m", "not slow"]',
+            'pytest_add_cli_args = ["-p", "no:cacheprovider", "-q", "-n", "0", "-m", '
+            + json.dumps(target.get("markers", ["not slow"])[0])
+            + "]",
             f"pytest_add_cli_args_test_selection = {json.dumps(target['tests'])}",
         ]
     )

@@ -1350,6 +1350,13 @@ def test_checks_pass_only_with_a_valid_record_and_an_approving_fraud_result(
 # ------------------------------------------------------------------ validate and settle: who, and refusals
 
 
+def validated(platform: model.Platform) -> dict[str, Any]:
+    """A PENDING transaction moved to VALIDATING by the test (no fraud result yet)."""
+    item = pending(platform, "k1")
+    steps.validate_step(platform.services, item["transaction_id"], item["timestamp"])
+    return item
+
+
 def test_validation_stores_its_result_and_sends_the_stream_it_owes(platform: model.Platform) -> None:
     item = pending(platform, "k1")
     txn, ts = item["transaction_id"], item["timestamp"]
@@ -1368,9 +1375,8 @@ def test_a_validation_rerun_answers_the_stored_result_and_sends_what_is_owed(
 ) -> None:
     """A re-run (a duplicate execution) answers what the first run stored — the rules may have
     changed since — and sends the stream messages the first run left owed."""
-    item = pending(platform, "k1")
+    item = validated(platform)
     txn, ts = item["transaction_id"], item["timestamp"]
-    steps.validate_step(platform.services, txn, ts)
     stored = {"valid": False, "reasons": ["stored_by_the_first_run"]}
     owed = [audit.stream_entry("PENDING", "VALIDATING", iso_from_ms(platform.clock.now), "validator", 2, 1)]
     set_fields(
@@ -1389,9 +1395,8 @@ def test_a_validation_rerun_answers_the_stored_result_and_sends_what_is_owed(
 def test_fraud_is_scored_once_with_its_time_excluding_the_payment_itself(
     platform: model.Platform, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    item = pending(platform, "k1")
+    item = validated(platform)
     txn, ts = item["transaction_id"], item["timestamp"]
-    steps.validate_step(platform.services, txn, ts)
     counted: list[tuple[Any, ...]] = []
     count = platform.services.repo.count_recent_for_customer
     monkeypatch.setattr(
@@ -1406,19 +1411,17 @@ def test_fraud_is_scored_once_with_its_time_excluding_the_payment_itself(
         row(platform, item)["fraud"] == result
         and at <= ms_from_iso(result["assessed_at"]) <= platform.clock.now
     )
-    set_fields(platform, item, "SET fraud.decision = :d", {":d": {"S": "REVIEW"}})  # the rules changed since
-    assert (
-        steps.fraud_step(platform.services, txn, ts)["decision"] == "REVIEW"
-    )  # a re-run answers what is stored
+    # the rules changed since: a re-run answers what is stored, without scoring again
+    set_fields(platform, item, "SET fraud.decision = :d", {":d": {"S": "REVIEW"}})
+    assert steps.fraud_step(platform.services, txn, ts)["decision"] == "REVIEW"
     assert len(counted) == 1
 
 
 def test_a_fraud_result_stored_first_by_a_duplicate_execution_is_the_answer(
     platform: model.Platform, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    item = pending(platform, "k1")
+    item = validated(platform)
     txn, ts = item["transaction_id"], item["timestamp"]
-    steps.validate_step(platform.services, txn, ts)
     theirs = {"decision": "APPROVE", "score": 1, "reasons": [], "assessed_at": "theirs"}
     rules = platform.services.fraud_rules
 

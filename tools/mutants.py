@@ -99,7 +99,7 @@ def caught_by(output: str) -> str:
     broke (its failure names the seed; the random schedules start at ``MODEL_SEED``)."""
     failed = re.search(r"^FAILED (\S+)", output, re.MULTILINE)
     said = f" by {failed.group(1)}" if failed else ""
-    schedule = re.search(r"schedule seed (\d+)( directed [^ ]+)?", output)
+    schedule = re.search(r"schedule seed (\d+)( directed \[[^\]]*\])?", output)
     if schedule:
         seed = int(schedule.group(1))
         first = int(os.environ.get("MODEL_SEED", MODEL_SEED))

@@ -1,0 +1,310 @@
+"""The fencing core one rule at a time: how the next run reconciles a chunk a paused run left
+journalled (against the table as it is *now*), what a renewal writes, what a held lock says, and
+the retention floor. They are the rules the mutation run (``make mutation TARGET=fencing``) showed
+no other test held.
+
+Run A archives a chunk and is then paused past its lease (its clock jumps; the next ``ensure``
+stops it with ``LockLost`` before any delete). Between A and the next run B, other writers change
+the table; B takes the lock, finds A's journal entry and reconciles the chunk.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from ops_testkit import BUCKET, TABLE, Platform
+from payments.clock import iso_from_ms
+from payments.jobs import JobError
+from payments.jobs.lock import TTL_GRACE_S, CleanupLock, LockHeld, LockLost
+from payments.jobs.reconcile import current_items
+from payments.jobs.retention import RetentionTooShort, check_retention
+from payments.store.keys import lock_key
+from test_ops_cleanup_safety import (
+    KEYS,
+    _apply,
+    _clients,
+    archive_lines,
+    archived_versions,
+    assert_invariant,
+    kid,
+    old_rows,
+)
+
+LEASE_S = 100.0
+
+
+def _paused_after_archive(platform: Platform, rows: list[dict[str, Any]], **kwargs: Any) -> list[float]:
+    """Run A archives ``rows`` in one chunk, then its clock jumps past the lease: it stops with
+    ``LockLost`` before deleting anything. Returns the shared clock (B runs on it afterwards)."""
+    platform.put(rows)
+    now = [2_000_000.0]
+    a_dynamodb, a_s3 = _clients()
+
+    def pause(**_: Any) -> None:
+        a_s3.meta.events.unregister("after-call.s3.PutObject", pause)
+        now[0] += 10 * LEASE_S
+
+    a_s3.meta.events.register("after-call.s3.PutObject", pause)
+    with pytest.raises(LockLost):
+        _apply(a_dynamodb, a_s3, clock=lambda: now[0], lock_lease_s=LEASE_S, chunk_items=len(rows), **kwargs)
+    assert len(platform.all_items()) == len(rows) + 1  # the rows and the lock item (its journal)
+    return now
+
+
+def _update(
+    platform: Platform, row: dict[str, Any], expression: str, values: dict[str, Any] | None = None
+) -> None:
+    platform.dynamodb.update_item(
+        TableName=TABLE,
+        Key={k: row[k] for k in KEYS},
+        UpdateExpression=expression,
+        **({"ExpressionAttributeValues": values} if values else {}),
+    )
+
+
+def _objects(platform: Platform) -> list[str]:
+    return [k for k in platform.s3_keys("cleanup/") if k.endswith(".jsonl")]
+
+
+def test_a_journalled_chunk_is_reconciled_against_the_table_as_it_is_now(platform: Platform) -> None:
+    rows = old_rows(5)
+    now = _paused_after_archive(platform, rows)
+    changed, reopened, vanished, with_ttl = rows[0], rows[1], rows[2], rows[3]
+    _update(platform, changed, "SET version = :v, note = :n", {":v": {"N": "2"}, ":n": {"S": "refund flag"}})
+    platform.dynamodb.update_item(
+        TableName=TABLE,
+        Key={k: reopened[k] for k in KEYS},
+        UpdateExpression="SET #s = :s, version = :v",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={":s": {"S": "SETTLING"}, ":v": {"N": "2"}},
+    )
+    platform.dynamodb.delete_item(TableName=TABLE, Key={k: vanished[k] for k in KEYS})
+    _update(platform, with_ttl, "SET expires_at = :t", {":t": {"N": "2000000000"}})
+
+    b = _apply(platform.dynamodb, platform.s3, clock=lambda: now[0], lock_lease_s=LEASE_S)
+
+    assert (b.recovered_objects, b.recovered_rows) == (1, 4)
+    left = {kid(i) for i in platform.all_items()}
+    assert left == {kid(reopened)}  # the row that left a finished status stays, every other row went
+    assert archived_versions(platform)[kid(changed)] == "2"  # archived again in its new version
+    assert archive_lines(platform)[kid(reopened)] == 0  # and the reopened row is out of the archive
+    for key in _objects(platform):
+        body = platform.s3.get_object(Bucket=BUCKET, Key=key)["Body"].read().decode()
+        assert all(line.strip() for line in body.splitlines()), f"{key} holds a blank line"
+    last = {kid(r): r for r in rows} | {
+        kid(changed): dict(changed, version={"N": "2"}, note={"S": "refund flag"})
+    }
+    last[kid(with_ttl)] = dict(with_ttl, expires_at={"N": "2000000000"})
+    del last[kid(reopened)]
+    assert_invariant(platform, last)
+
+
+def test_a_reconciled_chunk_is_stamped_with_the_new_holders_fence_even_unchanged(platform: Platform) -> None:
+    """B writes the object it reconciles even when no row changed: the object then records B's
+    fence, so the paused A's conditional writes to it are refused when it wakes."""
+    rows = old_rows(3)
+    now = _paused_after_archive(platform, rows)
+    [key] = _objects(platform)
+    before = platform.s3.head_object(Bucket=BUCKET, Key=key)["Metadata"]
+
+    b = _apply(platform.dynamodb, platform.s3, clock=lambda: now[0], lock_lease_s=LEASE_S)
+
+    after = platform.s3.head_object(Bucket=BUCKET, Key=key)["Metadata"]
+    assert (before["fence-token"], after["fence-token"]) == ("1", "2")
+    assert after["fence-owner"] != before["fence-owner"]
+    assert b.recovered_objects == 1 and platform.all_items() == []
+
+
+def test_a_journalled_ttl_backfill_is_finished_as_a_backfill_not_as_a_delete(platform: Platform) -> None:
+    rows = old_rows(3)
+    now = _paused_after_archive(platform, rows, backfill_ttl=True)
+
+    b = _apply(platform.dynamodb, platform.s3, clock=lambda: now[0], lock_lease_s=LEASE_S, backfill_ttl=True)
+
+    assert b.recovered_objects == 1
+    items = [i for i in platform.all_items() if kid(i) in {kid(r) for r in rows}]
+    assert len(items) == 3 and all("expires_at" in i for i in items)  # nothing deleted: TTL's to remove
+    assert archive_lines(platform) == {kid(r): 1 for r in rows}
+
+
+def test_a_chunk_the_paused_run_writes_just_as_it_is_reconciled_is_read_not_overwritten(
+    platform: Platform, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reconciler saw no object, but the paused run's PUT lands before the reconciler's
+    If-None-Match create: the create is refused and the reconciler reads what was written."""
+    from payments.jobs import archive
+
+    rows = old_rows(3)
+    now = _paused_after_archive(platform, rows)
+    monkeypatch.setattr(archive.ArchiveStore, "exists", lambda self, key: False)
+
+    b = _apply(platform.dynamodb, platform.s3, clock=lambda: now[0], lock_lease_s=LEASE_S)
+
+    assert (b.recovered_objects, b.recovered_rows) == (1, 3)
+    assert platform.all_items() == []
+    assert archive_lines(platform) == {kid(r): 1 for r in rows}
+
+
+# ---------------------------------------------------------------------------- the lease
+
+
+def _lock(platform: Platform, clock: list[float]) -> CleanupLock:
+    return CleanupLock(
+        platform.dynamodb, TABLE, KEYS, owner="me", lease_s=LEASE_S, clock=lambda: clock[0], heartbeat=False
+    )
+
+
+def _lock_item(platform: Platform) -> dict[str, Any]:
+    return platform.dynamodb.get_item(TableName=TABLE, Key=lock_key(KEYS), ConsistentRead=True)["Item"]
+
+
+def test_a_renewal_extends_the_lease_and_keeps_a_journal_from_ttl(platform: Platform) -> None:
+    clock = [1_000.0]
+    lock = _lock(platform, clock)
+    lock.acquire()
+    clock[0] += 30
+
+    lock.renew()
+
+    item = _lock_item(platform)
+    until = clock[0] + LEASE_S
+    assert item["lease_expires_at"]["N"] == str(int(until * 1000)) and lock.lease_until == until
+    assert item["expires_at"]["N"] == str(int(until) + TTL_GRACE_S)
+    lock.add_pending("cleanup/x.jsonl", "delete")
+    clock[0] += 30
+
+    lock.renew()
+
+    item = _lock_item(platform)
+    assert item["lease_expires_at"]["N"] == str(int((clock[0] + LEASE_S) * 1000))
+    assert "expires_at" not in item  # a journal outlives its run until a later run finishes it
+
+
+def test_a_held_lock_names_its_holder_and_until_when(platform: Platform) -> None:
+    clock = [1_000.0]
+    _lock(platform, clock).acquire()
+    other = CleanupLock(
+        platform.dynamodb, TABLE, KEYS, owner="you", lease_s=LEASE_S, clock=lambda: clock[0], heartbeat=False
+    )
+
+    with pytest.raises(LockHeld) as held:
+        other.acquire()
+
+    until_ms = int((1_000.0 + LEASE_S) * 1000)
+    assert (held.value.owner, held.value.lease_expires_ms) == ("me", until_ms)
+    assert str(held.value) == (
+        f"another cleanup is running (lock held by me until {iso_from_ms(until_ms)}); "
+        "wait for it, or see docs/runbooks.md 'Cleanup lock' if it is stuck"
+    )
+
+
+def test_the_runbook_entry_a_held_lock_points_to_exists() -> None:
+    from pathlib import Path
+
+    runbooks = (Path(__file__).resolve().parents[2] / "docs" / "runbooks.md").read_text()
+    assert "- **Cleanup lock.**" in runbooks
+
+
+# ---------------------------------------------------------------------------- retention
+
+
+def test_the_retention_floor_is_one_day_and_the_deployed_retention_needs_force() -> None:
+    check_retention(1, 1)
+    check_retention(90, 90)
+    check_retention(30, 90, force=True)
+    with pytest.raises(JobError, match=r"^--older-than must be at least 1 day$"):
+        check_retention(0, 0, force=True)
+    with pytest.raises(
+        RetentionTooShort, match=r"^--older-than 89d is below the deployed retention of 90 days "
+    ):
+        check_retention(89, 90)
+
+
+# ---------------------------------------------------------------------------- reading a chunk's rows
+
+
+class _Backoff:
+    max_attempts = 3
+
+    def __init__(self) -> None:
+        self.waits: list[int] = []
+
+    def wait(self, attempt: int) -> None:
+        self.waits.append(attempt)
+
+
+class _BatchGet:
+    """BatchGetItem answering from ``rows``, leaving the first ``unprocessed`` calls' last key
+    unprocessed (throttling), and never naming ``Responses`` when it processed nothing."""
+
+    def __init__(self, rows: dict[str, dict[str, Any]], unprocessed: int) -> None:
+        self.rows, self.unprocessed, self.requests = rows, unprocessed, []
+
+    def batch_get_item(self, RequestItems: dict[str, Any]) -> dict[str, Any]:
+        self.requests.append(RequestItems)
+        request = RequestItems[TABLE]
+        keys = list(request["Keys"])
+        held = keys[-1:] if len(self.requests) <= self.unprocessed else []
+        served = [
+            self.rows[k["transaction_id"]["S"]]
+            for k in keys
+            if k not in held and k["transaction_id"]["S"] in self.rows
+        ]
+        response: dict[str, Any] = {"Responses": {TABLE: served}} if served else {}
+        if held:
+            response["UnprocessedKeys"] = {TABLE: {**request, "Keys": held}}
+        return response
+
+
+def _run(client: _BatchGet) -> Any:
+    from types import SimpleNamespace
+
+    return SimpleNamespace(
+        dynamodb=client,
+        backoff=_Backoff(),
+        result=SimpleNamespace(table=TABLE),
+        key_id=lambda item: item["transaction_id"]["S"],
+    )
+
+
+def _keys(n: int) -> list[dict[str, Any]]:
+    return [{"transaction_id": {"S": f"t{i:03}"}, "timestamp": {"N": "1"}} for i in range(n)]
+
+
+def test_a_chunks_rows_are_read_consistently_in_batches_of_a_hundred() -> None:
+    keys = _keys(250)
+    client = _BatchGet(
+        {k["transaction_id"]["S"]: k for k in keys[:-1]}, unprocessed=0
+    )  # the last one is gone
+
+    found = current_items(_run(client), keys)
+
+    assert sorted(found) == [k["transaction_id"]["S"] for k in keys[:-1]]
+    assert [len(r[TABLE]["Keys"]) for r in client.requests] == [100, 100, 50]
+    assert all(r[TABLE]["ConsistentRead"] is True for r in client.requests)
+
+
+def test_unprocessed_keys_are_asked_again_after_a_back_off() -> None:
+    keys = _keys(3)
+    client = _BatchGet({k["transaction_id"]["S"]: k for k in keys}, unprocessed=1)
+    run = _run(client)
+
+    found = current_items(run, keys)
+
+    assert sorted(found) == ["t000", "t001", "t002"]
+    assert [r[TABLE]["Keys"] for r in client.requests] == [keys, keys[-1:]]
+    assert run.backoff.waits == [1]
+
+
+def test_rows_that_stay_throttled_stop_the_run_with_what_to_do() -> None:
+    keys = _keys(1)
+    client = _BatchGet({"t000": keys[0]}, unprocessed=99)
+    run = _run(client)
+
+    with pytest.raises(
+        JobError, match=r"^reading rows of an interrupted chunk stayed throttled; rerun the cleanup$"
+    ):
+        current_items(run, keys)
+
+    assert len(client.requests) == _Backoff.max_attempts and run.backoff.waits == [1, 2, 3]

@@ -70,6 +70,7 @@ TARGETS: dict[str, dict[str, list[str]]] = {  # "markers": the -m expression (de
             "tests/ops/test_ops_cleanup_invariant_mix.py",
             "tests/ops/test_request_counting.py",
             "tests/ops/test_ops_cli.py",
+            "tests/ops/test_ops_fencing_rules.py",
         ],
         # the take-over, held-lock and crash suites are marked slow: they are what tests the lock
         "markers": ["slow or not slow"],

@@ -199,13 +199,6 @@ def test_a_held_lock_names_its_holder_and_until_when(platform: Platform) -> None
     )
 
 
-def test_the_runbook_entry_a_held_lock_points_to_exists() -> None:
-    from pathlib import Path
-
-    runbooks = (Path(__file__).resolve().parents[2] / "docs" / "runbooks.md").read_text()
-    assert "- **Cleanup lock.**" in runbooks
-
-
 # ---------------------------------------------------------------------------- retention
 
 

@@ -170,3 +170,10 @@ def test_a_readme_without_markers_is_reported(sample_root: Path) -> None:
     assert module_docs.check(sample_root) == [
         "modules/sample/README.md: no <!-- BEGIN_TF_DOCS --> ... <!-- END_TF_DOCS --> block"
     ]
+
+
+def test_the_runbook_entry_a_held_cleanup_lock_points_to_exists() -> None:
+    """``LockHeld``'s message sends the operator to docs/runbooks.md 'Cleanup lock'."""
+    lock = (ROOT / "lambda" / "payments" / "jobs" / "lock.py").read_text()
+    assert "see docs/runbooks.md 'Cleanup lock'" in lock
+    assert "- **Cleanup lock.**" in (ROOT / "docs" / "runbooks.md").read_text()

@@ -10,6 +10,7 @@ the table; B takes the lock, finds A's journal entry and reconciles the chunk.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -116,16 +117,35 @@ def test_a_reconciled_chunk_is_stamped_with_the_new_holders_fence_even_unchanged
     assert b.recovered_objects == 1 and platform.all_items() == []
 
 
+def _manifest_mode(platform: Platform) -> list[str]:
+    keys = [k for k in platform.s3_keys("cleanup/") if k.endswith(".manifest.json")]
+    return [json.loads(platform.s3.get_object(Bucket=BUCKET, Key=k)["Body"].read())["mode"] for k in keys]
+
+
 def test_a_journalled_ttl_backfill_is_finished_as_a_backfill_not_as_a_delete(platform: Platform) -> None:
+    """A's TTL write of one row landed before it stopped: that row is done (it stays archived, its
+    TTL will remove it); the others get their TTL now; nothing is deleted; the manifest says which
+    mode the chunk was written in."""
     rows = old_rows(3)
     now = _paused_after_archive(platform, rows, backfill_ttl=True)
+    _update(platform, rows[0], "SET expires_at = :t", {":t": {"N": "2000000000"}})
 
     b = _apply(platform.dynamodb, platform.s3, clock=lambda: now[0], lock_lease_s=LEASE_S, backfill_ttl=True)
 
-    assert b.recovered_objects == 1
+    assert (b.recovered_objects, b.recovered_rows) == (1, 3)
     items = [i for i in platform.all_items() if kid(i) in {kid(r) for r in rows}]
     assert len(items) == 3 and all("expires_at" in i for i in items)  # nothing deleted: TTL's to remove
     assert archive_lines(platform) == {kid(r): 1 for r in rows}
+    assert _manifest_mode(platform) == ["backfill-ttl"]
+
+
+def test_a_reconciled_delete_chunks_manifest_says_delete(platform: Platform) -> None:
+    rows = old_rows(2)
+    now = _paused_after_archive(platform, rows)
+
+    _apply(platform.dynamodb, platform.s3, clock=lambda: now[0], lock_lease_s=LEASE_S)
+
+    assert _manifest_mode(platform) == ["delete"]
 
 
 def test_a_chunk_the_paused_run_writes_just_as_it_is_reconciled_is_read_not_overwritten(

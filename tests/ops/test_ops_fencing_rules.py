@@ -228,10 +228,12 @@ def test_the_retention_floor_is_one_day_and_the_deployed_retention_needs_force()
     check_retention(30, 90, force=True)
     with pytest.raises(JobError, match=r"^--older-than must be at least 1 day$"):
         check_retention(0, 0, force=True)
-    with pytest.raises(
-        RetentionTooShort, match=r"^--older-than 89d is below the deployed retention of 90 days "
-    ):
+    with pytest.raises(RetentionTooShort) as short:
         check_retention(89, 90)
+    assert str(short.value) == (
+        "--older-than 89d is below the deployed retention of 90 days "
+        "(cleanup_retention_days); pass --force if that is really meant"
+    )
 
 
 # ---------------------------------------------------------------------------- reading a chunk's rows
@@ -321,3 +323,91 @@ def test_rows_that_stay_throttled_stop_the_run_with_what_to_do() -> None:
         current_items(run, keys)
 
     assert len(client.requests) == _Backoff.max_attempts and run.backoff.waits == [1, 2, 3]
+
+
+# ---------------------------------------------------------------------------- the lease, continued
+
+
+def test_a_run_whose_lock_was_taken_over_stops_at_its_next_lock_write(platform: Platform) -> None:
+    clock = [1_000.0]
+    mine = _lock(platform, clock)
+    mine.acquire()
+    clock[0] += LEASE_S + 1  # my lease ran out; another run takes the lock over
+    CleanupLock(
+        platform.dynamodb, TABLE, KEYS, owner="you", lease_s=LEASE_S, clock=lambda: clock[0], heartbeat=False
+    ).acquire()
+    clock[0] = 1_001.0  # and my clock says my lease is still valid
+
+    with pytest.raises(LockLost, match=r"^the cleanup lock was taken over by another run; stopped$"):
+        mine.renew()
+
+    assert mine.lost
+    with pytest.raises(LockLost):
+        mine.ensure()  # whatever the clock says, no further destructive step
+
+
+def test_the_journal_keeps_its_entries_and_gets_a_ttl_only_once_empty(platform: Platform) -> None:
+    clock = [1_000.0]
+    lock = _lock(platform, clock)
+    lock.acquire()
+    lock.add_pending("cleanup/a.jsonl", "delete")
+    lock.add_pending("cleanup/b.jsonl", "backfill-ttl")
+    assert lock.pending == {"cleanup/a.jsonl": "delete", "cleanup/b.jsonl": "backfill-ttl"}
+
+    lock.remove_pending("cleanup/a.jsonl")
+
+    item = _lock_item(platform)
+    assert set(item["pending"]["M"]) == {"cleanup/b.jsonl"} and "expires_at" not in item
+    assert lock.pending == {"cleanup/b.jsonl": "backfill-ttl"}
+
+    lock.remove_pending("cleanup/b.jsonl")
+
+    item = _lock_item(platform)
+    assert item["pending"]["M"] == {} and lock.pending == {}
+    assert item["expires_at"]["N"] == str(int(lock.lease_until) + TTL_GRACE_S)
+
+
+def test_the_heartbeat_renews_the_lease_and_logs_a_failed_renewal(
+    platform: Platform, caplog: pytest.LogCaptureFixture
+) -> None:
+    import threading
+    import time
+
+    lock = CleanupLock(platform.dynamodb, TABLE, KEYS, owner="me", lease_s=0.4, heartbeat=True)
+    renewals: list[float] = []
+    failed_once = threading.Event()
+
+    def renew() -> None:
+        renewals.append(time.monotonic())
+        if not failed_once.is_set():
+            failed_once.set()
+            raise RuntimeError("throttled")
+
+    lock.renew = renew  # type: ignore[method-assign]
+    with caplog.at_level("WARNING", logger="payments.jobs.lock"):
+        lock.acquire()
+        deadline = time.monotonic() + 5
+        while len(renewals) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        lock.release()
+
+    assert len(renewals) >= 2  # every quarter lease, and again after a failed renewal
+    assert "cleanup lock me: renewal failed; retrying" in caplog.text
+
+
+def test_an_owner_id_is_the_host_and_twelve_hex_digits() -> None:
+    import re
+    import socket
+
+    from payments.jobs.lock import new_owner_id
+
+    assert re.fullmatch(re.escape(socket.gethostname()) + r":[0-9a-f]{12}", new_owner_id())
+
+
+def test_durations_are_days_or_weeks_of_at_least_one() -> None:
+    from payments.jobs.retention import parse_duration_days
+
+    assert [parse_duration_days(t) for t in ("1", "90d", " 12W ")] == [1, 90, 84]
+    for bad in ("0", "0d", "-1", "x", ""):
+        with pytest.raises(JobError, match=r"^invalid duration .*: expected e\.g\. 90d, 12w or 90$"):
+            parse_duration_days(bad)

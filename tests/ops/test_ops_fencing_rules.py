@@ -367,32 +367,97 @@ def test_the_journal_keeps_its_entries_and_gets_a_ttl_only_once_empty(platform: 
     assert item["expires_at"]["N"] == str(int(lock.lease_until) + TTL_GRACE_S)
 
 
-def test_the_heartbeat_renews_the_lease_and_logs_a_failed_renewal(
+def test_the_heartbeat_renews_every_quarter_lease_and_logs_a_failed_renewal(
     platform: Platform, caplog: pytest.LogCaptureFixture
 ) -> None:
-    import threading
-    import time
+    """The heartbeat loop run in the test's thread: its waits are recorded instead of slept."""
+    lock = _lock(platform, [1_000.0])
+    waits: list[float] = []
+    renewals: list[int] = []
 
-    lock = CleanupLock(platform.dynamodb, TABLE, KEYS, owner="me", lease_s=0.4, heartbeat=True)
-    renewals: list[float] = []
-    failed_once = threading.Event()
+    class Stop:
+        def wait(self, timeout: float) -> bool:
+            waits.append(timeout)
+            return False
 
     def renew() -> None:
-        renewals.append(time.monotonic())
-        if not failed_once.is_set():
-            failed_once.set()
+        renewals.append(1)
+        if len(renewals) == 1:
             raise RuntimeError("throttled")
+        if len(renewals) == 3:
+            raise LockLost("taken over")
 
+    lock._stop = Stop()  # type: ignore[assignment]
     lock.renew = renew  # type: ignore[method-assign]
     with caplog.at_level("WARNING", logger="payments.jobs.lock"):
-        lock.acquire()
-        deadline = time.monotonic() + 5
-        while len(renewals) < 2 and time.monotonic() < deadline:
-            time.sleep(0.02)
-        lock.release()
+        lock._beat()
 
-    assert len(renewals) >= 2  # every quarter lease, and again after a failed renewal
-    assert "cleanup lock me: renewal failed; retrying" in caplog.text
+    assert (
+        waits == [LEASE_S / 4] * 3 and len(renewals) == 3
+    )  # a failed renewal is retried; a lost lock ends it
+    [record] = caplog.records
+    assert record.getMessage() == "cleanup lock me: renewal failed; retrying" and record.exc_info is not None
+
+
+class _Calls:
+    """A DynamoDB client that records calls (a release that should not call AWS)."""
+
+    def __init__(self, real: Any) -> None:
+        self.real, self.calls = real, []
+
+    def __getattr__(self, name: str) -> Any:
+        def call(**kwargs: Any) -> Any:
+            self.calls.append(name)
+            return getattr(self.real, name)(**kwargs)
+
+        return call
+
+
+def test_release_calls_aws_only_for_a_lock_it_holds_and_only_once(platform: Platform) -> None:
+    clock = [1_000.0]
+    never = CleanupLock(
+        _Calls(platform.dynamodb), TABLE, KEYS, owner="never", clock=lambda: clock[0], heartbeat=False
+    )
+    never.release()  # acquire failed (or never ran): nothing to release
+    assert never.dynamodb.calls == []
+
+    mine = CleanupLock(
+        _Calls(platform.dynamodb), TABLE, KEYS, owner="me", clock=lambda: clock[0], heartbeat=False
+    )
+    mine.acquire()
+    mine.release()
+    mine.release()
+    assert mine.dynamodb.calls == ["update_item", "delete_item"]
+
+    lost = CleanupLock(
+        _Calls(platform.dynamodb), TABLE, KEYS, owner="lost", clock=lambda: clock[0], heartbeat=False
+    )
+    lost.acquire()
+    lost.lost = True
+    lost.release()  # it knows it lost the lock: no write in another run's name
+    assert lost.dynamodb.calls == ["update_item"]
+
+
+def test_a_release_after_a_take_over_keeps_the_journal_and_says_so(
+    platform: Platform, caplog: pytest.LogCaptureFixture
+) -> None:
+    clock = [1_000.0]
+    mine = _lock(platform, clock)
+    mine.acquire()
+    mine.add_pending("cleanup/a.jsonl", "delete")
+    clock[0] += LEASE_S + 1
+    CleanupLock(
+        platform.dynamodb, TABLE, KEYS, owner="you", lease_s=LEASE_S, clock=lambda: clock[0], heartbeat=False
+    ).acquire()
+
+    with caplog.at_level("INFO", logger="payments.jobs.lock"):
+        mine.release()
+
+    assert "cleanup lock me: taken over before release; nothing to release" in [
+        r.getMessage() for r in caplog.records
+    ]
+    item = _lock_item(platform)
+    assert item["owner"]["S"] == "you" and set(item["pending"]["M"]) == {"cleanup/a.jsonl"}
 
 
 def test_an_owner_id_is_the_host_and_twelve_hex_digits() -> None:

@@ -396,7 +396,8 @@ def test_the_heartbeat_renews_every_quarter_lease_and_logs_a_failed_renewal(
         waits == [LEASE_S / 4] * 3 and len(renewals) == 3
     )  # a failed renewal is retried; a lost lock ends it
     [record] = caplog.records
-    assert record.getMessage() == "cleanup lock me: renewal failed; retrying" and record.exc_info is not None
+    assert record.getMessage() == "cleanup lock me: renewal failed; retrying"
+    assert record.exc_info and record.exc_info[0] is RuntimeError  # with its traceback
 
 
 class _Calls:

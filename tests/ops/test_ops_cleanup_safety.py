@@ -338,6 +338,17 @@ def test_a_row_that_changed_after_archiving_is_archived_again_in_its_new_version
     assert_invariant(platform, {kid(r): r for r in rows} | {kid(target): changed})
 
 
+def reopen(platform: Platform, row: dict[str, Any]) -> None:
+    """Another writer moves a finished row back to SETTLING (version 2): it is no longer eligible."""
+    platform.dynamodb.update_item(
+        TableName=TABLE,
+        Key={k: row[k] for k in KEYS},
+        UpdateExpression="SET #s = :s, version = :v",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={":s": {"S": "SETTLING"}, ":v": {"N": "2"}},
+    )
+
+
 def test_a_row_that_left_a_finished_status_or_vanished_is_kept_out_of_the_archive(platform: Platform) -> None:
     rows = old_rows(6)
     platform.put(rows)
@@ -345,13 +356,7 @@ def test_a_row_that_left_a_finished_status_or_vanished_is_kept_out_of_the_archiv
     dynamodb, s3 = _clients()
 
     def change() -> None:
-        platform.dynamodb.update_item(
-            TableName=TABLE,
-            Key={k: reopened[k] for k in KEYS},
-            UpdateExpression="SET #s = :s, version = :v",
-            ExpressionAttributeNames={"#s": "status"},
-            ExpressionAttributeValues={":s": {"S": "SETTLING"}, ":v": {"N": "2"}},
-        )
+        reopen(platform, reopened)
         platform.dynamodb.delete_item(TableName=TABLE, Key={k: gone[k] for k in KEYS})
 
     _between_archive_and_delete(platform, dynamodb, change)

@@ -30,6 +30,7 @@ from test_ops_cleanup_safety import (
     assert_invariant,
     kid,
     old_rows,
+    reopen,
 )
 
 LEASE_S = 100.0
@@ -73,13 +74,7 @@ def test_a_journalled_chunk_is_reconciled_against_the_table_as_it_is_now(platfor
     now = _paused_after_archive(platform, rows)
     changed, reopened, vanished, with_ttl = rows[0], rows[1], rows[2], rows[3]
     _update(platform, changed, "SET version = :v, note = :n", {":v": {"N": "2"}, ":n": {"S": "refund flag"}})
-    platform.dynamodb.update_item(
-        TableName=TABLE,
-        Key={k: reopened[k] for k in KEYS},
-        UpdateExpression="SET #s = :s, version = :v",
-        ExpressionAttributeNames={"#s": "status"},
-        ExpressionAttributeValues={":s": {"S": "SETTLING"}, ":v": {"N": "2"}},
-    )
+    reopen(platform, reopened)
     platform.dynamodb.delete_item(TableName=TABLE, Key={k: vanished[k] for k in KEYS})
     _update(platform, with_ttl, "SET expires_at = :t", {":t": {"N": "2000000000"}})
 

@@ -380,15 +380,19 @@ def test_a_recorded_answer_is_concluded_even_when_the_budget_is_spent(
     assert platform.ledger.requests == []  # concluded from the recorded answer, nothing sent
 
 
-def owned_with_answer(platform: model.Platform, owner: str, result: ProcessorResult) -> dict[str, Any]:
-    """A retry attempt SETTLING under ``owner``'s lease whose processor answer is recorded."""
+def owned(platform: model.Platform, owner: str) -> dict[str, Any]:
+    """A retry attempt SETTLING under ``owner``'s lease, nothing sent to the processor yet."""
     item = checked(platform)
     steps.failure_step(platform.services, item["transaction_id"], item["timestamp"], {"Error": "X"})
     failed_queue(platform)
     start_attempt(platform.services, row(platform, item), owner, "retry")
-    assert platform.services.repo.record_outcome(
-        row(platform, item), outcome_fields(result, platform.clock.now)
-    )
+    return row(platform, item)
+
+
+def owned_with_answer(platform: model.Platform, owner: str, result: ProcessorResult) -> dict[str, Any]:
+    """A retry attempt SETTLING under ``owner``'s lease whose processor answer is recorded."""
+    item = owned(platform, owner)
+    assert platform.services.repo.record_outcome(item, outcome_fields(result, platform.clock.now))
     return row(platform, item)
 
 
@@ -453,15 +457,6 @@ def test_a_recorded_answer_is_never_concluded_under_another_owners_lease(
         "owner-b",
         item["version"],
     )
-
-
-def owned(platform: model.Platform, owner: str) -> dict[str, Any]:
-    """A retry attempt SETTLING under ``owner``'s lease, nothing sent to the processor yet."""
-    item = checked(platform)
-    steps.failure_step(platform.services, item["transaction_id"], item["timestamp"], {"Error": "X"})
-    failed_queue(platform)
-    start_attempt(platform.services, row(platform, item), owner, "retry")
-    return row(platform, item)
 
 
 def test_an_owner_that_lost_its_lease_before_charging_sends_nothing(platform: model.Platform) -> None:

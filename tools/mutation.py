@@ -11,18 +11,28 @@ Each target names the files mutated and the tests run against them (mutmut runs,
 the tests that executed the mutated function). ``tests/mutation/equivalent.txt`` lists mutants
 argued equivalent (one per line: ``<mutant name>  # why``); the score is killed / (all - equivalent).
 
-Usage: ``python tools/mutation.py TARGET [--max-children N] [--reuse] [--only PATTERN ...]``; prints
+Usage: ``python tools/mutation.py TARGET [--max-children N] [--reuse] [--only PATTERN ...]
+[--sample N [--seed S] [--skip PATTERN ...]]``; prints
 the figures (overall and per module) and writes ``build/mutation/<target>.json`` (the survivors by
 name, for ``mutmut show`` in the copy). ``--only`` runs the mutants matching a glob
 (``'payments.jobs.lock.*'``) and, with ``--reuse``, lets a large target be run module by module in
 one copy; mutants not run yet are counted apart, never as survivors or kills.
+
+``--sample N`` is for a target too large to run whole on two cores (``jobs``: thousands of mutants,
+each running a moto-backed suite): mutmut writes every mutant first (no test run), then a simple
+random sample of N of them, drawn with ``--seed`` from the sorted names minus ``--skip`` globs
+(modules scored in full by another target), is run, and the figures are the sample's, with a 95 %
+Wilson interval for the score of the population it was drawn from.
 """
 
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import json
+import math
 import os
+import random
 import shutil
 import subprocess
 import sys
@@ -88,6 +98,7 @@ TARGETS: dict[str, dict[str, list[str]]] = {
             "ops/core/status.py",
         ],
         "tests": ["tests/ops"],
+        "markers": ["slow or not slow"],
         # its report test swaps sys.stdout under mutmut's own capture and fails the clean run
         "ignore": ["tests/ops/test_ops_handlers.py"],
     },
@@ -156,6 +167,41 @@ def _results(dest: Path) -> dict[str, int | None]:
     return out
 
 
+# Writes every mutant of the copy and its ``.meta`` (all verdicts None) without running a test: the
+# first steps of ``mutmut run`` (mutmut 3.7 ``_run``), so that a sample can be drawn from the names.
+_GENERATE = """
+import os
+os.environ["MUTANT_UNDER_TEST"] = "mutant_generation"
+from pathlib import Path
+from mutmut.__main__ import (copy_also_copy_files, copy_src_dir, create_mutants, setup_source_paths,
+                             store_lines_covered_by_tests)
+Path("mutants").mkdir(exist_ok=True)
+copy_src_dir(); copy_also_copy_files(); setup_source_paths(); store_lines_covered_by_tests()
+create_mutants(2)
+"""
+
+
+def _pool(names: list[str], skip: list[str]) -> list[str]:
+    return sorted(n for n in names if not any(fnmatch.fnmatch(n, pattern) for pattern in skip))
+
+
+def draw_sample(names: list[str], size: int, seed: int, skip: list[str]) -> list[str]:
+    """A simple random sample of ``size`` names (sorted, reproducible) outside the ``skip`` globs."""
+    pool = _pool(names, skip)
+    drawn = random.Random(seed).sample(pool, min(size, len(pool)))  # noqa: S311 - a reproducible sample, not a secret
+    return sorted(drawn)
+
+
+def wilson(successes: int, trials: int, z: float = 1.96) -> tuple[float, float]:
+    """The 95 % Wilson score interval of a proportion (sound near 100 %, unlike the normal one)."""
+    if trials == 0:
+        return (0.0, 1.0)
+    p = successes / trials
+    centre = (p + z * z / (2 * trials)) / (1 + z * z / trials)
+    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / (1 + z * z / trials)
+    return (round(max(0.0, centre - half), 4), round(min(1.0, centre + half), 4))
+
+
 def summarise(codes: dict[str, int | None], equivalent: dict[str, str], **extra: object) -> dict[str, Any]:
     """The figures of one copy: score = killed / (run - equivalent); mutants not run are apart."""
     ran = {k: c for k, c in codes.items() if c is not None}
@@ -192,12 +238,36 @@ def summarise(codes: dict[str, int | None], equivalent: dict[str, str], **extra:
     }
 
 
+def _pick_sample(dest: Path, args: argparse.Namespace, env: dict[str, str]) -> list[str]:
+    """Draw the sample (writing the mutants first if the copy has none) and set ``args.only`` to it."""
+    if not _results(dest):
+        generate = [sys.executable, "-c", _GENERATE]
+        subprocess.run(generate, cwd=dest, env=env, check=True, capture_output=True)  # noqa: S603 - mutmut of this interpreter
+    sample = draw_sample(list(_results(dest)), args.sample, args.seed, args.skip)
+    (dest.parent / f"{args.target}.sample.txt").write_text("\n".join(sample) + "\n")
+    done = {k for k, c in _results(dest).items() if c is not None} if args.reuse else set()
+    args.only = [n for n in sample if n not in done] or sample  # resume: only those without a verdict
+    return sample
+
+
+def _report_sample(summary: dict[str, Any], args: argparse.Namespace, size: int, population: int) -> None:
+    low, high = wilson(summary["killed"], summary["killed"] + summary["survived"])
+    summary.update(sample_of=population, seed=args.seed, skip=args.skip, interval=[low, high])
+    print(
+        f"a random sample of {size} of {population} mutants (seed {args.seed}, skip {args.skip}); "
+        f"95 % interval of the score: {low:.1%}-{high:.1%}"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("target", choices=sorted(TARGETS))
     parser.add_argument("--max-children", type=int, default=os.cpu_count() or 2)
     parser.add_argument("--reuse", action="store_true", help="keep an existing copy (resume a run)")
     parser.add_argument("--only", action="append", default=[], help="glob of mutants to run (repeatable)")
+    parser.add_argument("--sample", type=int, default=0, help="run a random sample of N mutants only")
+    parser.add_argument("--seed", type=int, default=20261206, help="the sample's random seed")
+    parser.add_argument("--skip", action="append", default=[], help="glob of mutants never sampled")
     args = parser.parse_args(argv)
     target = TARGETS[args.target]
     dest = ROOT / "build" / "mutation" / args.target
@@ -206,6 +276,7 @@ def main(argv: list[str] | None = None) -> int:
         _configure(dest, target)
     started = time.monotonic()
     env = {**os.environ, "MUTMUT_TARGET": args.target}
+    sample = _pick_sample(dest, args, env) if args.sample else []
     mutmut = [sys.executable, "-m", "mutmut", "run", "--max-children", str(args.max_children), *args.only]
     log = dest.parent / f"{args.target}.log"
     with log.open("w") as out:  # mutmut's own progress display: kept in a log, not on the terminal
@@ -215,7 +286,12 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.write(f"mutmut exited {run.returncode}; see {log}\n")
         return run.returncode
     codes = _results(dest)
+    population = len(_pool(list(codes), args.skip))
+    if sample:
+        codes = {name: codes[name] for name in sample}
     summary = summarise(codes, _equivalent(), target=args.target, seconds=round(elapsed))
+    if sample:
+        _report_sample(summary, args, len(sample), population)
     (dest.parent / f"{args.target}.json").write_text(json.dumps(summary, indent=1) + "\n")
     print(
         f"{args.target}: {summary['mutants']} mutants, {summary['not_run']} not run; of those run "

@@ -341,6 +341,24 @@ def test_a_run_whose_lock_was_taken_over_stops_at_its_next_lock_write(platform: 
         mine.ensure()  # whatever the clock says, no further destructive step
 
 
+def test_the_lease_ends_a_safety_margin_early_and_a_lost_lease_stays_lost(platform: Platform) -> None:
+    clock = [1_000.0]
+    lock = _lock(platform, clock)
+    lock.acquire()
+    assert lock.margin_s > 0
+    end = lock.lease_until - lock.margin_s
+
+    clock[0] = end - 0.001
+    lock.ensure()  # still inside the lease, short of its safety margin
+    clock[0] = end  # the margin's first instant: no destructive step may start
+    with pytest.raises(LockLost, match=r"^the cleanup lock's lease ran out .*the next run reconciles"):
+        lock.ensure()
+    assert lock.lost is True
+    clock[0] = 1_000.0  # the clock steps back (NTP, a skewed host): the run stays stopped
+    with pytest.raises(LockLost):
+        lock.ensure()
+
+
 def test_the_journal_keeps_its_entries_and_gets_a_ttl_only_once_empty(platform: Platform) -> None:
     clock = [1_000.0]
     lock = _lock(platform, clock)

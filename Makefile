@@ -63,8 +63,11 @@ XDIST := -n $(PYTEST_WORKERS) --dist loadfile --no-loadscope-reorder
 unit: $(STAMP) ## unit, property and CLI tests (moto in-process)
 	$(VENV)/bin/pytest -q $(XDIST) -m "not plan and not apply and not e2e"
 
-check: lint build ## the edit-test loop (<= 5 min): lint, types, build, tests without apply/e2e/slow
-	$(VENV)/bin/pytest -q $(XDIST) -m "not e2e and not apply and not slow"
+# The edit-test loop the README names: lint, types and the unit, plan and security tests; the ops,
+# harness and tooling suites (a moto account or a subprocess per test) are `make unit`'s and `make test`'s.
+CHECK_TESTS := tests/unit tests/plan tests/security
+check: lint build ## the edit-test loop (<= 5 min): lint, types, build, unit/plan/security tests without slow
+	$(VENV)/bin/pytest -q $(XDIST) -m "not e2e and not apply and not slow" $(CHECK_TESTS)
 
 mutants: $(STAMP) ## planted bugs (tests/mutants/*.patch): each must fail the tests it names; ONLY=<prefix> to pick
 	$(PY) tools/mutants.py $(if $(ONLY),--only $(ONLY))

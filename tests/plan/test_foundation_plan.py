@@ -596,6 +596,7 @@ VARIANT = {
     "transactions_table_override": "payment-transactions-variant-r20260314",
     "audit_table_override": "payment-audit-variant-r20260314",
     "idempotency_table_override": "payment-idempotency-variant-r20260314",
+    "interface_endpoint_services": ["sqs", "sns", "states", "ssm", "monitoring", "kms"],
 }
 
 
@@ -648,6 +649,21 @@ def test_restored_audit_and_idempotency_overrides_reach_iam_alarms_and_outputs(
     assert tables == {restored}
     managed = after(variant_plan, f'module.data.aws_dynamodb_table.this["{key}"]')
     assert managed["name"] == f"payment-{key}-planvar"
+
+
+def test_an_added_kms_endpoint_reaches_only_this_accounts_keys(variant_plan: dict[str, Any]) -> None:
+    """AWS PrivateLink guide, "Control access to VPC endpoints using endpoint policies": an endpoint
+    without a policy allows any account's resources. KMS is not in the default list; added, its
+    endpoint carries the same own-account policy (``aws:ResourceAccount``) as the SQS one."""
+    policies = {}
+    for key in ("kms", "sqs"):
+        endpoint = after(variant_plan, f'module.network.aws_vpc_endpoint.interface["{key}"]')
+        assert endpoint["service_name"] == f"com.amazonaws.eu-central-1.{key}"
+        policies[key] = json.loads(endpoint["policy"])
+    [statement] = policies["kms"]["Statement"]
+    assert statement["Effect"] == "Allow"
+    assert set(statement["Condition"]["StringEquals"]) == {"aws:ResourceAccount"}
+    assert policies["kms"] == policies["sqs"]
 
 
 def test_protection_switches_reach_the_resources(variant_plan: dict[str, Any]) -> None:

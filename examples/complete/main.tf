@@ -3,7 +3,7 @@
 # `terraform init && terraform apply` in this directory.
 
 terraform {
-  required_version = ">= 1.6"
+  required_version = ">= 1.9"
 
   required_providers {
     aws = {

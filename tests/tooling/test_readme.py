@@ -33,7 +33,7 @@ def test_every_output_is_documented_in_the_outputs_table() -> None:
 
 
 def test_first_screen_gives_exactly_two_setup_commands() -> None:
-    quick_start = _section("Quick start (a fresh machine: Python 3.11+, Terraform 1.6+, make)")
+    quick_start = _section("Quick start (a fresh machine: Python 3.11+, Terraform 1.9+, make)")
     block = quick_start.split("```bash\n", 1)[1].split("```", 1)[0]
     commands = [line.split("#", 1)[0].strip() for line in block.splitlines() if line.strip()]
     assert commands == ["make up", "make test"]
@@ -49,9 +49,31 @@ def test_one_minimum_terraform_version_everywhere() -> None:
 
     version = required_terraform_version()
     assert f"## Quick start (a fresh machine: Python 3.11+, Terraform {version}+, make)" in README
-    for example in sorted((ROOT / "examples").glob("*/*.tf")):
-        for found in re.findall(r'required_version\s*=\s*">=\s*([0-9.]+)"', example.read_text()):
-            assert found == version, f"{example.relative_to(ROOT)} requires >= {found}, the root >= {version}"
+    for source in sorted([*(ROOT / "examples").glob("*/*.tf"), *(ROOT / "modules").glob("*/versions.tf")]):
+        for found in re.findall(r'required_version\s*=\s*">=\s*([0-9.]+)"', source.read_text()):
+            assert found == version, f"{source.relative_to(ROOT)} requires >= {found}, the root >= {version}"
+
+
+def _cross_variable_validations() -> list[str]:
+    """Variable validations that read another variable: Terraform accepts them from 1.9 only."""
+    found = []
+    for source in sorted([ROOT / "variables.tf", *(ROOT / "modules").glob("*/variables.tf")]):
+        blocks = re.split(r'^variable "', source.read_text(), flags=re.MULTILINE)[1:]
+        for block in blocks:
+            name = block.split('"', 1)[0]
+            for condition in re.findall(r"^\s*condition\s*=(.*)$", block, re.MULTILINE):
+                if set(re.findall(r"\bvar\.(\w+)", condition)) - {name}:
+                    found.append(f"{source.relative_to(ROOT)}: {name}")
+    return found
+
+
+def test_the_minimum_terraform_version_admits_every_feature_the_modules_use() -> None:
+    from devkit.terraform.paths import required_terraform_version
+
+    version = tuple(int(part) for part in required_terraform_version().split("."))
+    crossing = _cross_variable_validations()
+    assert crossing, "the check below reads the modules (a validation naming another variable)"
+    assert version >= (1, 9), f"validations reading other variables need Terraform 1.9: {crossing}"
 
 
 def _make_targets() -> list[str]:

@@ -12,6 +12,7 @@ it only when ``ops trace`` runs.
 from __future__ import annotations
 
 import datetime as dt
+import heapq
 import json
 import time
 from collections.abc import Mapping, Sequence
@@ -20,7 +21,7 @@ from typing import Any
 from urllib.parse import quote
 
 from botocore.exceptions import ClientError
-from payments.clock import iso_from_datetime, iso_from_ms
+from payments.clock import iso_from_datetime, iso_from_ms, ms_from_iso
 from payments.dynamo import from_attributes
 from payments.ids import is_transaction_id, timestamp_of
 from payments.jobs.archive import MANIFEST_SUFFIX
@@ -98,31 +99,41 @@ class Trace:
         return bool(self.transaction or self.audit or self.executions or self.archive or in_queue)
 
     def timeline(self) -> list[dict[str, Any]]:
-        """Every dated event, oldest first: ``{"at", "source", "event"}``."""
-        events: list[dict[str, Any]] = []
+        """Every dated event, ``{"at", "source", "event"}``, in the order things happened.
+
+        The audit transitions keep their version order (``read_audit``): the writers' clocks may
+        disagree, so their times are shown, never used to reorder them. The workflow's starts and
+        stops are placed among them by time, each transition counting as no earlier than the one
+        before it. Messages still in a queue come last, oldest send first: they say where the
+        payment stands now (a message dead-lettered after its retries keeps its first send time).
+        """
+        history: list[tuple[int, dict[str, Any]]] = []
+        floor = 0
         for entry in self.audit:
+            floor = max(floor, ms_from_iso(str(entry.get("at") or "")))
             event = f"{entry.get('from_status')} → {entry.get('to_status')} by {entry.get('actor')}"
-            events.append({"at": entry.get("at"), "source": "audit", "event": event})
+            history.append((floor, {"at": entry.get("at"), "source": "audit", "event": event}))
+        workflow: list[tuple[int, dict[str, Any]]] = []
         for execution in self.executions:
             name = execution["name"]
-            events.append({"at": execution.get("start"), "source": "workflow", "event": f"{name} started"})
+            started = {"at": execution.get("start"), "source": "workflow", "event": f"{name} started"}
+            workflow.append((ms_from_iso(str(execution.get("start") or "")), started))
             if execution.get("stop"):
                 what = f"{name} {execution['status']}"
                 if execution.get("failed_state"):
                     what += f" in {execution['failed_state']}"
                 if execution.get("error"):
                     what += f": {execution['error']}"
-                events.append({"at": execution["stop"], "source": "workflow", "event": what})
-        for message in self.queues:
-            for found in message.get("messages", []):
-                events.append(
-                    {
-                        "at": found["sent_at"],
-                        "source": message["queue"],
-                        "event": f"message in {message['name']}",
-                    }
-                )
-        return sorted(events, key=lambda e: str(e["at"] or ""))
+                stopped = {"at": execution["stop"], "source": "workflow", "event": what}
+                workflow.append((ms_from_iso(str(execution["stop"])), stopped))
+        workflow.sort(key=lambda pair: pair[0])
+        merged = [event for _, event in heapq.merge(history, workflow, key=lambda pair: pair[0])]
+        waiting = [
+            {"at": found["sent_at"], "source": message["queue"], "event": f"message in {message['name']}"}
+            for message in self.queues
+            for found in message.get("messages", [])
+        ]
+        return merged + sorted(waiting, key=lambda e: ms_from_iso(str(e["at"] or "")))
 
     def to_dict(self) -> dict[str, Any]:
         return {

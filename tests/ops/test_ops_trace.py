@@ -135,7 +135,7 @@ def test_completed_transaction_json_has_every_section(
     # Only the functions' log groups, encoded the way the console expects ("/" -> "*2F").
     assert "*2Faws*2Flambda*2Fpayment-intake-test" in insights
     assert "vendedlogs" not in insights
-    # The timeline is ordered and names every audit transition.
+    # The timeline names every audit transition, in version order (one clock here: time order too).
     stamps = [e["at"] for e in data["timeline"]]
     assert stamps == sorted(stamps)
     assert sum(e["source"] == "audit" for e in data["timeline"]) == 3
@@ -359,6 +359,73 @@ def test_timeline_timestamps_share_one_format() -> None:
     at = dt.datetime(2026, 11, 29, 2, 51, 7, 95000, tzinfo=dt.UTC)
     assert iso(at) == "2026-11-29T02:51:07.095Z"
     assert iso_from_ms(int(at.timestamp() * 1000)) == iso(at)
+
+
+def test_the_timeline_keeps_version_order_under_skew_and_puts_waiting_messages_last() -> None:
+    """The sweeper's host runs five minutes fast: its transition (v4) is stamped after the two that
+    follow it. The story is told in version order with the times shown; the workflow's events fall
+    between the transitions by time; a message dead-lettered after its retries, stamped with its
+    first send, comes last: it is where the payment stands now."""
+    from ops.core.trace import Trace
+
+    trace = Trace(
+        "txn_x",
+        audit=[
+            {
+                "version": 3,
+                "at": "2026-12-01T10:00:00.000Z",
+                "from_status": "PENDING",
+                "to_status": "SETTLING",
+                "actor": "settlement",
+            },
+            {
+                "version": 4,
+                "at": "2026-12-01T10:06:00.000Z",
+                "from_status": "SETTLING",
+                "to_status": "FAILED",
+                "actor": "sweeper",
+            },
+            {
+                "version": 5,
+                "at": "2026-12-01T10:01:30.000Z",
+                "from_status": "FAILED",
+                "to_status": "SETTLING",
+                "actor": "retry",
+            },
+            {
+                "version": 6,
+                "at": "2026-12-01T10:01:40.000Z",
+                "from_status": "SETTLING",
+                "to_status": "COMPLETED",
+                "actor": "retry",
+            },
+        ],
+        executions=[
+            {
+                "name": "exec-1",
+                "start": "2026-12-01T09:59:59.000Z",
+                "stop": "2026-12-01T10:00:30.000Z",
+                "status": "FAILED",
+            }
+        ],
+        queues=[
+            {"queue": "dlq", "name": "payment-dlq", "messages": [{"sent_at": "2026-12-01T10:00:31.000Z"}]}
+        ],
+    )
+
+    events = [e["event"] for e in trace.timeline()]
+
+    assert events == [
+        "exec-1 started",
+        "PENDING → SETTLING by settlement",
+        "exec-1 FAILED",
+        "SETTLING → FAILED by sweeper",
+        "FAILED → SETTLING by retry",
+        "SETTLING → COMPLETED by retry",
+        "message in payment-dlq",
+    ]
+    shown = {e["event"]: e["at"] for e in trace.timeline()}
+    assert shown["SETTLING → FAILED by sweeper"] == "2026-12-01T10:06:00.000Z"  # shown as written
 
 
 # -- issue 22, item 7: a card number typed by mistake is never echoed -------------------------------

@@ -49,6 +49,14 @@ class NagiosCommand(click.Command):
             exc.exit_code = UNKNOWN
             raise
 
+    def invoke(self, ctx: click.Context) -> Any:
+        # A usage error found while running (an unusable --tf-dir or --outputs-file) is UNKNOWN too.
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as exc:
+            exc.exit_code = UNKNOWN
+            raise
+
 
 def _names(ops: OpsContext) -> StatusNames:
     """Each resource from the outputs, else by the naming rule of the suffix; a name neither gives

@@ -344,6 +344,21 @@ def test_without_any_names_every_check_is_unknown_and_named(run: Callable[..., R
     assert "not run (UNKNOWN): " + ", ".join(EVERY_CHECK) in table.stdout
 
 
+@pytest.mark.parametrize("made", [False, True], ids=["missing", "never-applied"])
+def test_an_unusable_tf_dir_is_unknown_not_critical(
+    run: Callable[..., Result], tmp_path: Path, made: bool
+) -> None:
+    """Found only while the command runs, an unusable --tf-dir is still a usage error: 3 (UNKNOWN) for
+    status, whose 2 a monitor reads as CRITICAL; the other commands keep click's 2."""
+    tf_dir = tmp_path / "stack"
+    if made:
+        tf_dir.mkdir()
+    result = run("--tf-dir", str(tf_dir), "status", outputs=False)
+    assert result.exit_code == 3, result.output
+    assert f"--tf-dir {tf_dir}" in result.output
+    assert run("--tf-dir", str(tf_dir), "links", outputs=False).exit_code == 2
+
+
 def test_without_credentials_nothing_is_shown_as_read(
     run: Callable[..., Result], platform: Platform, health: dict[str, Any]
 ) -> None:

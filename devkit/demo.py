@@ -13,6 +13,7 @@ import contextlib
 import datetime as dt
 import json
 import os
+import shlex
 import tempfile
 import time
 import uuid
@@ -301,6 +302,34 @@ def _step(progress: Progress, message: str) -> None:
     progress(f"demo: {message}")
 
 
+# The body of the printed create request (`make up`'s next steps and the demo's "Try it").
+CURL_BODY = (
+    '{"merchant_id": "m_demo_store", "customer_id": "c_curl", "amount": "42.00", "currency": "USD", '
+    '"payment_method": {"type": "card", "token": "tok_curl_demo"}}'
+)
+
+
+def _headers(key: str, token: str | None) -> str:
+    auth = f" -H {shlex.quote('Authorization: Bearer ' + token)}" if token else ""
+    return f"-H {shlex.quote('x-api-key: ' + key)}{auth}"
+
+
+def curl_create(api_url: str, key: str, token: str | None = None) -> str:
+    """One shell line that creates a payment (a fresh Idempotency-Key each time it is pasted)."""
+    return (
+        f"curl -sS -X POST {shlex.quote(api_url.rstrip('/') + '/transactions')} "
+        f"{_headers(key, token)} -H 'Content-Type: application/json' "
+        '-H "Idempotency-Key: curl-$(date +%s%N)" '
+        f"-d {shlex.quote(CURL_BODY)}"
+    )
+
+
+def curl_status(api_url: str, key: str, transaction_id: str, token: str | None = None) -> str:
+    """One shell line that reads a payment's status."""
+    url = f"{api_url.rstrip('/')}/transactions/{transaction_id}"
+    return f"curl -sS {shlex.quote(url)} {_headers(key, token)}"
+
+
 def run_demo(outputs: Mapping[str, Any], env: Mapping[str, str], progress: Progress) -> dict[str, Any]:
     """Payments (settled, rejected, failed into the DLQ), then today's ``ops report`` and ``ops links``."""
     platform = Platform(outputs, env)
@@ -363,14 +392,11 @@ def run_demo(outputs: Mapping[str, Any], env: Mapping[str, str], progress: Progr
             progress(f"$ {title}\n{result.output.rstrip()}")
             if result.exit_code != 0:
                 raise FlowError(f"{title} exited {result.exit_code}")
-    url = platform.outputs.get("api_invoke_url") or "<api url>"
-    # The secret is printed once, here, in a request ready to paste (the table holds only its hash).
-    progress(
-        "Try it (the demo client's secret is shown only now):\n"
-        f"  curl -X POST {url}/transactions -H 'x-api-key: <api_key_values.{DEFAULT_TIER}>' "
-        f"-H 'Authorization: Bearer {token}' -H 'Idempotency-Key: demo-1' "
-        "-H 'Content-Type: application/json' "
-        '-d \'{"merchant_id": "m_demo_store", "customer_id": "c_1", "amount": "10.00", "currency": "USD", '
-        '"payment_method": {"type": "card", "token": "tok_demo"}}\''
-    )
+    url = platform.outputs.get("api_invoke_url")
+    if url:
+        # The secret is printed once, here, in a request ready to paste (the table holds only its hash).
+        progress(
+            "Try it as the demo client (its secret is shown only now):\n  "
+            + curl_create(str(url), platform.api_key(), token)
+        )
     return {"transactions": outcomes}

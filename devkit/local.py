@@ -573,10 +573,6 @@ def oncall_rows(outputs: Mapping[str, Any]) -> list[tuple[str, str, str]]:
 
 # The tier whose key the printed requests use (the demo's).
 DEMO_TIER = "partner"
-CURL_BODY = (
-    '{"merchant_id": "m_demo_store", "customer_id": "c_curl", "amount": "42.00", "currency": "USD", '
-    '"payment_method": {"type": "card", "token": "tok_curl_demo"}}'
-)
 
 
 def api_key(outputs: Mapping[str, Any], tier: str = DEMO_TIER) -> str | None:
@@ -589,27 +585,6 @@ def api_key(outputs: Mapping[str, Any], tier: str = DEMO_TIER) -> str | None:
 # that the printed requests and `devkit env` work as pasted. A local emulator's test client only: on
 # AWS a secret is printed once by `ops clients add` and stored by its owner, never by the platform.
 CURL_CLIENT_FILE = ".curl-client.json"
-
-
-def _headers(key: str, token: str | None) -> str:
-    auth = f" -H {shlex.quote('Authorization: Bearer ' + token)}" if token else ""
-    return f"-H {shlex.quote('x-api-key: ' + key)}{auth}"
-
-
-def curl_create(api_url: str, key: str, token: str | None = None) -> str:
-    """One shell line that creates a payment (a fresh Idempotency-Key each time it is pasted)."""
-    return (
-        f"curl -sS -X POST {shlex.quote(api_url.rstrip('/') + '/transactions')} "
-        f"{_headers(key, token)} -H 'Content-Type: application/json' "
-        '-H "Idempotency-Key: curl-$(date +%s%N)" '
-        f"-d {shlex.quote(CURL_BODY)}"
-    )
-
-
-def curl_status(api_url: str, key: str, transaction_id: str, token: str | None = None) -> str:
-    """One shell line that reads a payment's status."""
-    url = f"{api_url.rstrip('/')}/transactions/{transaction_id}"
-    return f"curl -sS {shlex.quote(url)} {_headers(key, token)}"
 
 
 def curl_token(outputs: Mapping[str, Any], stack: Path) -> str | None:

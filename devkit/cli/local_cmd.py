@@ -25,13 +25,12 @@ from rich.text import Text
 
 from devkit.build import BuildError, default_architecture
 from devkit.cli.build_cmd import architecture_option
+from devkit.demo import curl_create, curl_status
 from devkit.local import (
     BACKENDS,
     DEFAULT_SUFFIX,
     LocalError,
     api_key,
-    curl_create,
-    curl_status,
     curl_token,
     export_lines,
     local_env,

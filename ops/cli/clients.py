@@ -1,4 +1,4 @@
-"""``ops clients add|rotate|revoke|list``: the API's clients and their secrets.
+"""``ops clients add|rotate|drop-secret|revoke|list``: the API's clients and their secrets.
 
 A new secret is printed once (stdout, or the ``token`` field with --json) and never again: the
 table keeps only its salted hash. API Gateway caches an authorizer decision for the TTL of the API
@@ -44,7 +44,7 @@ def _issued(ops: OpsContext, issued: Issued, what: str) -> None:
 
 @click.group("clients")
 def clients() -> None:
-    """API clients: who may call the API for which merchants (add, rotate, revoke, list)."""
+    """API clients: who may call the API for which merchants (add, rotate, drop-secret, revoke, list)."""
 
 
 @clients.command("add")
@@ -93,6 +93,27 @@ def revoke(ops: OpsContext, key_id: str, yes: bool, table: str | None, audit_tab
         ops.emit_json(view)
     else:
         ops.info(f"revoked client {key_id}")
+
+
+@clients.command("drop-secret")
+@click.argument("key_id")
+@click.argument("secret_id")
+@destructive_option("--yes", is_flag=True, help="Drop without asking.")
+@_table_options
+@command_options
+def drop_secret(
+    ops: OpsContext, key_id: str, secret_id: str, yes: bool, table: str | None, audit_table: str | None
+) -> None:
+    """Retire one secret once its callers use the newer one (the last secret of a client: revoke)."""
+    if not yes:
+        click.confirm(
+            f"Drop secret {secret_id} of {key_id}? Requests with it are refused.", abort=True, err=True
+        )
+    view = _store(ops, table, audit_table).drop_secret(key_id, secret_id, actor())
+    if ops.settings.json:
+        ops.emit_json(view)
+    else:
+        ops.info(f"dropped secret {secret_id} of client {key_id}; left: {' '.join(view['secret_ids'])}")
 
 
 @clients.command("list")

@@ -9,6 +9,7 @@ import boto3
 from click.testing import CliRunner
 from ops_testkit import REGION, SUFFIX, Platform
 from payments import authorizer as auth
+from payments.dynamo import from_attributes
 
 from ops.cli.main import cli
 from tests.support import tables
@@ -74,3 +75,27 @@ def test_revoke_asks_for_confirmation_and_a_merchant_client_has_one_merchant(pla
         cli, ["clients", "add", "x", "--merchant", "a", "--merchant", "b", "--suffix", SUFFIX]
     )
     assert two.exit_code == 1 and "partner" in two.output
+
+
+def test_drop_secret_retires_the_old_secret_after_rotation_and_never_the_last_one(platform: Platform) -> None:
+    _tables()
+    added = _ops("add", "shop", "--merchant", "m1")
+    key_id, old_token = added["key_id"], added["token"]
+    new_token = _ops("rotate", key_id)["token"]
+
+    dropped = _ops("drop-secret", key_id, "s1", "--yes")
+
+    assert dropped["secret_ids"] == ["s2"]
+    item = boto3.client("dynamodb", region_name=REGION).get_item(
+        TableName=CLIENTS, Key={"key_id": {"S": key_id}}
+    )["Item"]
+    client = from_attributes(item)
+    for token, allowed in ((old_token, False), (new_token, True)):
+        decision = auth.decide(client, auth.parse_authorization(f"Bearer {token}"))
+        assert decision.allowed is allowed, (token[:12], decision)
+    last = CliRunner().invoke(cli, ["clients", "drop-secret", key_id, "s2", "--yes", "--suffix", SUFFIX])
+    assert last.exit_code == 1 and "revoke the client instead" in last.output
+    unknown = CliRunner().invoke(cli, ["clients", "drop-secret", key_id, "s9", "--yes", "--suffix", SUFFIX])
+    assert unknown.exit_code == 1 and "has no secret s9" in unknown.output
+    audit = boto3.client("dynamodb", region_name=REGION).scan(TableName=AUDIT)["Items"]
+    assert sorted(i["action"]["S"] for i in audit) == ["add", "drop-secret s1", "rotate"]

@@ -399,7 +399,7 @@ resource "aws_cloudwatch_log_group" "execution" {
 
 resource "aws_api_gateway_stage" "this" {
   #checkov:skip=CKV_AWS_120: caching stays off: transaction status changes and idempotent replays must never come from a cache
-  #checkov:skip=CKV2_AWS_51: clients authenticate with API keys over TLS; mutual TLS needs a custom domain, out of scope
+  #checkov:skip=CKV2_AWS_51: clients authenticate with a bearer client secret (Lambda authorizer) over TLS, API keys meter usage; mutual TLS needs a truststore on the custom domain, out of scope
   #checkov:skip=CKV2_AWS_29: the WAF web ACL is associated with this stage by modules/edge (aws_wafv2_web_acl_association.stage)
   rest_api_id           = aws_api_gateway_rest_api.this.id
   deployment_id         = aws_api_gateway_deployment.this.id

@@ -366,6 +366,31 @@ def test_schedule_roles_decrypt_their_own_schedule_and_health_reads_every_alarm(
     assert describe and all(s["Resource"] in ("*", ["*"]) for s in describe), describe
 
 
+def test_the_authorizer_role_reads_only_the_clients_table(deployment: Deployment) -> None:
+    """The authorizer sees every caller's credentials: its role may read one client by key id
+    (``dynamodb:GetItem`` on the clients table) and decrypt with the data key, nothing else."""
+    iam = deployment.client("iam")
+    dynamodb = deployment.client("dynamodb")
+    role = iam.get_role(RoleName=f"payment-authorizer-{deployment.suffix}")["Role"]["Arn"]
+    clients = dynamodb.describe_table(TableName=deployment.outputs["clients_table_name"])["Table"]["TableArn"]
+    statements = _inline_policy(deployment, role)
+    table_access = [s for s in statements if "dynamodb:" in json.dumps(s["Action"])]
+    assert table_access, statements
+    for statement in table_access:
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        resources = (
+            statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        )
+        assert actions == ["dynamodb:GetItem"] and resources == [clients], statement
+    other = {
+        action
+        for s in statements
+        for action in (s["Action"] if isinstance(s["Action"], list) else [s["Action"]])
+        if not action.startswith(("dynamodb:", "kms:", "logs:", "xray:", "ec2:"))
+    }
+    assert not other, other
+
+
 # --------------------------------------------------------------------------- API Gateway + WAF
 
 

@@ -741,3 +741,27 @@ def test_the_lease_outlasts_the_work_it_guards_and_the_sweeper_waits_out_the_wor
     lease, stuck = variables["settlement_lease_seconds"], variables["stuck_after_seconds"]
     assert lease > max(functions["settlement"]["timeout"], functions["retry"]["timeout"])
     assert stuck > definition["TimeoutSeconds"] + lease
+
+
+def test_every_route_but_health_goes_through_the_client_authorizer(
+    planned_resources: list[dict[str, Any]],
+) -> None:
+    """API Gateway developer guide, "Use API Gateway Lambda authorizers": a REQUEST authorizer on a
+    method, its identity source, and the result cache TTL. API keys identify callers for usage plans
+    and are no authorization on their own, so every route with a key also has the authorizer."""
+    [authorizer] = [r["values"] for r in planned_resources if r["type"] == "aws_api_gateway_authorizer"]
+    assert authorizer["type"] == "REQUEST"
+    assert authorizer["identity_source"] == "method.request.header.Authorization"
+    assert authorizer["authorizer_result_ttl_in_seconds"] == 120
+    assert authorizer["name"] == f"payment-clients-{SUFFIX}"
+    methods = {
+        r["address"].split("[", 1)[1].strip('"]'): r["values"]
+        for r in planned_resources
+        if r["address"].startswith("module.api.aws_api_gateway_method.route[")
+    }
+    assert len(methods) >= 5, sorted(methods)
+    for route, method in methods.items():
+        open_route = route.startswith("health")
+        assert method["authorization"] == ("NONE" if open_route else "CUSTOM"), route
+        assert method["api_key_required"] is not open_route, route
+    assert [route for route in methods if route.startswith("health")], "GET /health stays open"

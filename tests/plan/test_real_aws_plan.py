@@ -741,6 +741,20 @@ def test_event_source_queue_allows_five_receives_and_the_dlq_outlives_its_source
     assert dlq["message_retention_seconds"] > failed["message_retention_seconds"]
 
 
+def test_the_failed_queue_hides_a_message_six_retry_timeouts(planned_resources: list[dict[str, Any]]) -> None:
+    """AWS Lambda developer guide, "Using Lambda with Amazon SQS"
+    (https://docs.aws.amazon.com/lambda/latest/dg/with-sqs.html), and Amazon SQS developer guide,
+    "Configuring an Amazon SQS queue to trigger an AWS Lambda function": an event-source queue's
+    visibility timeout is at least six times the function's timeout (plus the mapping's batching
+    window), so that Lambda can retry a throttled batch before its messages reappear. The retry
+    function consumes failed-transactions; the root derives the queue's timeout from the function's."""
+    failed = _one(planned_resources, "module.messaging.aws_sqs_queue.failed")
+    retry = _one(planned_resources, 'module.functions.aws_lambda_function.this["retry"]')
+    mapping = _one(planned_resources, "module.functions.aws_lambda_event_source_mapping.retry")
+    window = mapping.get("maximum_batching_window_in_seconds") or 0
+    assert failed["visibility_timeout_seconds"] >= 6 * retry["timeout"] + window
+
+
 def test_security_groups_are_named_by_prefix_and_deletes_wait_for_lambda_interfaces(
     planned_resources: list[dict[str, Any]],
 ) -> None:

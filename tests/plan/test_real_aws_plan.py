@@ -274,6 +274,49 @@ module "workflow" {{
     assert "below the workflow's worst case" in error, error
 
 
+LEASE_TOO_SHORT = "settlement_lease_seconds must exceed the settlement and retry functions' timeouts"
+STUCK_TOO_SOON = "stuck_after_seconds must exceed the workflow's execution budget plus the settlement lease"
+
+
+@pytest.mark.parametrize(
+    ("variable", "message", "other"),
+    [
+        ("settlement_lease_seconds", LEASE_TOO_SHORT, STUCK_TOO_SOON),
+        ("stuck_after_seconds", STUCK_TOO_SOON, LEASE_TOO_SHORT),
+    ],
+    ids=["lease", "stuck"],
+)
+def test_a_lease_or_stuck_threshold_no_longer_than_the_work_it_guards_is_refused(
+    tf_workdir: Terraform,
+    plan_json: dict[str, Any],
+    planned_resources: list[dict[str, Any]],
+    variable: str,
+    message: str,
+    other: str,
+) -> None:
+    """outputs.tf's timing preconditions, each at its boundary: a lease exactly as long as the
+    longer of the settlement and retry functions' timeouts (it could expire while its holder still
+    runs, and a second actor settle), and a stuck threshold exactly the workflow's TimeoutSeconds
+    plus the lease (the sweeper would fail a transaction still in progress). Each plan is refused
+    with its own message only."""
+    timeouts = {
+        role: _one(planned_resources, f'module.functions.aws_lambda_function.this["{role}"]')["timeout"]
+        for role in ("settlement", "retry")
+    }
+    machine = next(r["values"] for r in planned_resources if r["type"] == "aws_sfn_state_machine")
+    budget = json.loads(machine["definition"])["TimeoutSeconds"]
+    lease = plan_json["variables"]["settlement_lease_seconds"]["value"]
+    boundary = {
+        "settlement_lease_seconds": max(timeouts["settlement"], timeouts["retry"]),
+        "stuck_after_seconds": budget + lease,
+    }[variable]
+
+    error = _refused(tf_workdir, *_var("environment_suffix", SUFFIX), *_var(variable, boundary))
+
+    assert message in error, error
+    assert other not in error, error
+
+
 def test_stranded_executions_reach_the_failed_queue(
     plan_json: dict[str, Any], planned_resources: list[dict[str, Any]]
 ) -> None:

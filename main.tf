@@ -267,6 +267,11 @@ module "messaging" {
   event_email_subscriptions = var.payment_event_email_subscriptions
   max_payment_rate          = var.api_throttle_rate_limit
 
+  # The retry function consumes failed-transactions: AWS requires an event-source queue's visibility
+  # timeout to be at least 6 x its function's timeout (Lambda developer guide, "Using Lambda with
+  # Amazon SQS"), so it is derived from that timeout, never set apart from it.
+  failed_visibility_timeout_seconds = 6 * module.functions.timeouts["retry"]
+
   eventbridge_rule_arns = [local.stranded_rule_arn]
 }
 

@@ -99,9 +99,8 @@ variable "message_retention_seconds" {
 }
 
 variable "failed_visibility_timeout_seconds" {
-  description = "Visibility timeout of the failed-transactions queue; AWS recommends 6 x the consumer's timeout (retry function: 60 s)."
+  description = "Visibility timeout of the failed-transactions queue. AWS requires at least 6 x the timeout of the Lambda function consuming it (Lambda developer guide, \"Using Lambda with Amazon SQS\"): the root module passes 6 x the retry function's timeout."
   type        = number
-  default     = 360
 
   validation {
     condition     = var.failed_visibility_timeout_seconds >= 0 && var.failed_visibility_timeout_seconds <= 43200

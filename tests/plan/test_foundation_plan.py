@@ -28,6 +28,7 @@ SUFFIX = "plantest"
 ACCOUNT = "123456789012"  # the emulator's account
 REGION = "us-east-1"
 FOURTEEN_DAYS = 14 * 24 * 3600
+RETRY_FUNCTION = 'module.functions.aws_lambda_function.this["retry"]'
 # What the functions' code calls (tests/security/test_network_endpoints.py derives it from the code).
 INTERFACE_SERVICES = {"sqs", "sns", "states", "ssm", "monitoring"}
 
@@ -262,8 +263,9 @@ def test_failed_queue_and_dlq_names_and_retention(plan_json: dict[str, Any]) -> 
     assert dlq["message_retention_seconds"] == FOURTEEN_DAYS
     for queue in (failed, dlq):
         assert queue["fifo_queue"] is False
-    # 6 x the retry function's 60 s timeout (AWS's guidance for Lambda event sources).
-    assert failed["visibility_timeout_seconds"] == 360
+    # Derived from the retry function's timeout, never set apart from it (AWS's rule for Lambda event
+    # sources, 6 x: test_real_aws_plan.py::test_the_failed_queue_hides_a_message_six_retry_timeouts).
+    assert failed["visibility_timeout_seconds"] == 6 * after(plan_json, RETRY_FUNCTION)["timeout"]
 
 
 def test_failed_queue_redrives_to_the_dlq_after_five_receives(plan_json: dict[str, Any]) -> None:
@@ -756,6 +758,8 @@ module "messaging" {{
   kms_key_arn         = "arn:aws:kms:{REGION}:{ACCOUNT}:key/00000000-0000-0000-0000-000000000000"
   publisher_role_arns = {json.dumps(PUBLISHERS)}
   max_payment_rate    = 1
+  # 6 x a 60 s consumer (the root derives it from the retry function's timeout).
+  failed_visibility_timeout_seconds = 360
   alert_subscriptions = [
     {{ protocol = "https", endpoint = "https://hooks.example.com/sns" }},
     {{ protocol = "email", endpoint = "oncall@example.com" }},

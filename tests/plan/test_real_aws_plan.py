@@ -274,6 +274,49 @@ module "workflow" {{
     assert "below the workflow's worst case" in error, error
 
 
+LEASE_TOO_SHORT = "settlement_lease_seconds must exceed the settlement and retry functions' timeouts"
+STUCK_TOO_SOON = "stuck_after_seconds must exceed the workflow's execution budget plus the settlement lease"
+
+
+@pytest.mark.parametrize(
+    ("variable", "message", "other"),
+    [
+        ("settlement_lease_seconds", LEASE_TOO_SHORT, STUCK_TOO_SOON),
+        ("stuck_after_seconds", STUCK_TOO_SOON, LEASE_TOO_SHORT),
+    ],
+    ids=["lease", "stuck"],
+)
+def test_a_lease_or_stuck_threshold_no_longer_than_the_work_it_guards_is_refused(
+    tf_workdir: Terraform,
+    plan_json: dict[str, Any],
+    planned_resources: list[dict[str, Any]],
+    variable: str,
+    message: str,
+    other: str,
+) -> None:
+    """outputs.tf's timing preconditions, each at its boundary: a lease exactly as long as the
+    longer of the settlement and retry functions' timeouts (it could expire while its holder still
+    runs, and a second actor settle), and a stuck threshold exactly the workflow's TimeoutSeconds
+    plus the lease (the sweeper would fail a transaction still in progress). Each plan is refused
+    with its own message only."""
+    timeouts = {
+        role: _one(planned_resources, f'module.functions.aws_lambda_function.this["{role}"]')["timeout"]
+        for role in ("settlement", "retry")
+    }
+    machine = next(r["values"] for r in planned_resources if r["type"] == "aws_sfn_state_machine")
+    budget = json.loads(machine["definition"])["TimeoutSeconds"]
+    lease = plan_json["variables"]["settlement_lease_seconds"]["value"]
+    boundary = {
+        "settlement_lease_seconds": max(timeouts["settlement"], timeouts["retry"]),
+        "stuck_after_seconds": budget + lease,
+    }[variable]
+
+    error = _refused(tf_workdir, *_var("environment_suffix", SUFFIX), *_var(variable, boundary))
+
+    assert message in error, error
+    assert other not in error, error
+
+
 def test_stranded_executions_reach_the_failed_queue(
     plan_json: dict[str, Any], planned_resources: list[dict[str, Any]]
 ) -> None:
@@ -739,6 +782,20 @@ def test_event_source_queue_allows_five_receives_and_the_dlq_outlives_its_source
     failed = _one(planned_resources, "module.messaging.aws_sqs_queue.failed")
     dlq = _one(planned_resources, "module.messaging.aws_sqs_queue.dlq")
     assert dlq["message_retention_seconds"] > failed["message_retention_seconds"]
+
+
+def test_the_failed_queue_hides_a_message_six_retry_timeouts(planned_resources: list[dict[str, Any]]) -> None:
+    """AWS Lambda developer guide, "Using Lambda with Amazon SQS"
+    (https://docs.aws.amazon.com/lambda/latest/dg/with-sqs.html), and Amazon SQS developer guide,
+    "Configuring an Amazon SQS queue to trigger an AWS Lambda function": an event-source queue's
+    visibility timeout is at least six times the function's timeout (plus the mapping's batching
+    window), so that Lambda can retry a throttled batch before its messages reappear. The retry
+    function consumes failed-transactions; the root derives the queue's timeout from the function's."""
+    failed = _one(planned_resources, "module.messaging.aws_sqs_queue.failed")
+    retry = _one(planned_resources, 'module.functions.aws_lambda_function.this["retry"]')
+    mapping = _one(planned_resources, "module.functions.aws_lambda_event_source_mapping.retry")
+    window = mapping.get("maximum_batching_window_in_seconds") or 0
+    assert failed["visibility_timeout_seconds"] >= 6 * retry["timeout"] + window
 
 
 def test_security_groups_are_named_by_prefix_and_deletes_wait_for_lambda_interfaces(

@@ -14,13 +14,14 @@ import json
 import logging
 import re
 from collections.abc import Iterator
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 from payments import audit, ids, recovery, steps
-from payments.clock import iso_from_ms, ms_from_iso
+from payments.clock import Clock, iso_from_ms, ms_from_iso
 from payments.dynamo import serialize
 from payments.errors import DomainError, ProcessorUnavailable, TransitionConflict
 from payments.outbox import drain, publish_stream
@@ -673,6 +674,27 @@ def test_acquire_refuses_a_live_lease_and_a_lost_race_naming_the_transaction(
     with pytest.raises(SettlementInProgress, match=f"^{txn}: lost the lease race$"):
         acquire(platform.services, stale, "second-taker")
     assert row(platform, item)["lease_owner"] == "first-taker"
+
+
+def test_a_take_over_stamps_the_takers_clock_and_moves_the_version(platform: model.Platform) -> None:
+    item = checked(platform)
+    settle = spawn(
+        platform, "Settle", lambda: settle_step(platform.services, item["transaction_id"], item["timestamp"])
+    )
+    step_until(platform, settle, "processor.POST")
+    held = row(platform, item)
+    lease_ms = platform.services.settings.settlement_lease_seconds * 1000
+    # The taker's host clock runs three minutes past the lease, not the platform's clock: the stamp
+    # is the taker's reading, in the one UTC format (payments.clock).
+    taken_at = int(held["lease_until"]) + 180_000
+    taker = replace(platform.services, clock=Clock(lambda: taken_at))
+
+    taken = acquire(taker, held, "taker")
+
+    stored = row(platform, item)
+    assert stored["lease_owner"] == "taker" and stored["lease_until"] == taken_at + lease_ms
+    assert stored["updated_at"] == taken["updated_at"] == iso_from_ms(taken_at) != held["updated_at"]
+    assert stored["version"] == taken["version"] == held["version"] + 1
 
 
 def test_a_lease_that_cannot_be_released_is_logged_with_its_cause(

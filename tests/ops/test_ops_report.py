@@ -127,6 +127,13 @@ def test_csv_output_has_one_fact_per_row(run: Any, platform: Platform) -> None:
     assert summary["failed"]["count"] == "1" and summary["rejected"]["count"] == "1"
     assert summary["failure_rate"]["amount"] == f"{1 / 7:.6f}"
     assert len([r for r in rows if r["section"] == "hour"]) == 24
+    # The long format's contract: a fact sits in its own column, every other column empty.
+    summary_rows = [row for row in csv.reader(io.StringIO(result.stdout)) if row[0] == "summary"]
+    assert summary_rows[:2] == [
+        ["summary", "as_of", "", "", "", summary["as_of"]["amount"]],
+        ["summary", "transactions", "", "7", "", ""],
+    ]
+    assert summary["as_of"]["amount"].endswith("Z")
 
 
 def test_table_output_shows_formatted_totals(run: Any, platform: Platform) -> None:

@@ -2,6 +2,14 @@
 
 Against the session's deployment: its working copy stands in for ``.local/<backend>/stack`` (the only
 substitution), and the commands run in a shell without any AWS or OPS variable, as a newcomer's would.
+
+What runs: every ``ops`` line of the README's and runbooks' shell blocks, and the README's curl block.
+What is only checked (``tests/tooling/test_readme.py``: each ``make`` target exists, each inline
+``ops`` subcommand and option parses): ``make up``/``make test``/``make down`` and ``devkit``
+lines (they are this suite's own lifecycle: running them here would deploy, test or destroy the
+session's stack from inside itself), ``terraform`` and ``aws`` lines for a real account (they need
+one), and the runbooks' inline ``ops …`` mentions in prose, whose placeholders (``<id>``) have no
+value to run with.
 """
 
 from __future__ import annotations

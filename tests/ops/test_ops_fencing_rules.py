@@ -11,6 +11,7 @@ the table; B takes the lock, finds A's journal entry and reconciles the chunk.
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import pytest
@@ -384,6 +385,20 @@ def test_the_journal_keeps_its_entries_and_gets_a_ttl_only_once_empty(platform: 
     assert item["expires_at"]["N"] == str(int(lock.lease_until) + TTL_GRACE_S)
 
 
+def test_an_acquired_lock_renews_itself_in_the_background(platform: Platform) -> None:
+    """With its heartbeat on, a run that takes the lock keeps it without calling renew itself."""
+    lock = CleanupLock(platform.dynamodb, TABLE, KEYS, owner="me", lease_s=0.4)
+    lock.acquire()
+    first = int(_lock_item(platform)["lease_expires_at"]["N"])
+    try:
+        deadline = time.monotonic() + 5
+        while int(_lock_item(platform)["lease_expires_at"]["N"]) == first and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert int(_lock_item(platform)["lease_expires_at"]["N"]) > first, "no renewal within 5 s"
+    finally:
+        lock.release()
+
+
 def test_the_heartbeat_renews_every_quarter_lease_and_logs_a_failed_renewal(
     platform: Platform, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -485,6 +500,20 @@ def test_an_owner_id_is_the_host_and_twelve_hex_digits() -> None:
     from payments.jobs.lock import new_owner_id
 
     assert re.fullmatch(re.escape(socket.gethostname()) + r":[0-9a-f]{12}", new_owner_id())
+
+
+def test_a_row_at_the_cutoff_is_kept_and_a_row_without_a_status_is_never_eligible() -> None:
+    """The cutoff is exclusive (a row stamped at it is not older than the retention), and a row
+    without a status (written by another tool) is left in place as unfinished, never deleted and
+    never a crash of the run."""
+    from payments.jobs.retention import classify
+
+    cutoff = 1_700_000_000_000
+    row = {"transaction_id": {"S": "txn_1"}, "timestamp": {"N": str(cutoff)}, "status": {"S": "COMPLETED"}}
+    assert classify(row, KEYS, cutoff, "delete") == "skip"
+    assert classify({**row, "timestamp": {"N": str(cutoff - 1)}}, KEYS, cutoff, "delete") == "eligible"
+    bare = {"transaction_id": {"S": "txn_2"}, "timestamp": {"N": str(cutoff - 1)}}
+    assert classify(bare, KEYS, cutoff, "delete") == "unfinished"
 
 
 def test_durations_are_days_or_weeks_of_at_least_one() -> None:

@@ -82,3 +82,65 @@ def test_a_shard_probe_reads_one_key_and_counts_at_most_one_row() -> None:
     assert found == [3]
     assert len(client.requests) == 5
     assert all(r["Select"] == "COUNT" and r["Limit"] == 1 for r in client.requests)
+
+
+def _conflict(status: int, code: str = "Conflict", metadata: bool = True) -> ClientError:
+    response: dict[str, Any] = {"Error": {"Code": code, "Message": "no"}}
+    if metadata:
+        response["ResponseMetadata"] = {"HTTPStatusCode": status}
+    return ClientError(response, "PutObject")  # type: ignore[arg-type]
+
+
+class _RefusingS3:
+    """No stored report; the conditional PUT is refused with ``error``."""
+
+    def __init__(self, error: ClientError) -> None:
+        self.error = error
+
+    def list_objects_v2(self, **_: Any) -> dict[str, Any]:
+        return {}
+
+    def put_object(self, **_: Any) -> None:
+        raise self.error
+
+
+def _report() -> report.Report:
+    return report.Report(
+        day=dt.date(2026, 12, 1), table="t", index="i", shards=1, count=0, totals_minor={},
+        currency_counts={}, settled_minor={}, status_counts={}, top_merchants=[], hourly=[0] * 24,
+        queries=1, items_read=0, generated_at="2026-12-02T00:00:00.000Z",
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("status", [409, 412])
+def test_a_report_upload_refused_by_its_condition_says_the_report_changed(status: int) -> None:
+    """S3 answers a failed If-None-Match / If-Match with 412 (409 for a concurrent conditional
+    write): the report was written meanwhile, whatever the error code says."""
+    with pytest.raises(
+        JobError, match=r"^s3://b/reports/2026-12-01\.json changed while this report was built"
+    ):
+        report.upload_report(_RefusingS3(_conflict(status)), "b", _report())
+
+
+def test_any_other_upload_error_is_raised_as_it_is() -> None:
+    error = _conflict(500, "InternalError")
+    with pytest.raises(ClientError) as raised:
+        report.upload_report(_RefusingS3(error), "b", _report())
+    assert raised.value is error
+
+
+@pytest.mark.parametrize(
+    ("error", "failed"),
+    [
+        (_conflict(412, "Anything"), True),  # the status decides
+        (_conflict(409, "Anything"), True),
+        (_conflict(0, "PreconditionFailed", metadata=False), True),  # the code decides without one
+        (_conflict(0, "ConditionalRequestConflict", metadata=False), True),
+        (_conflict(500, "InternalError"), False),
+        (_conflict(403, "AccessDenied"), False),
+    ],
+)
+def test_an_archive_write_precondition_fails_by_status_or_code(error: ClientError, failed: bool) -> None:
+    from payments.jobs.archive import _precondition_failed
+
+    assert _precondition_failed(error) is failed

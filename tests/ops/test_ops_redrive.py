@@ -222,6 +222,38 @@ def test_interrupted_redrive_loses_nothing_and_a_rerun_finishes(
         assert sum(moved.values()) <= len(bodies) + 10  # at-least-once: at most the one batch again
 
 
+def test_a_source_refusing_a_send_stops_the_loop_after_that_batch_with_progress_against_the_total(
+    platform: Platform,
+) -> None:
+    """The source queue refuses one entry of the first batch: the loop stops there (the unsent
+    message stays in the DLQ) rather than spinning through the other batches, and its progress is
+    reported against the DLQ's depth at the start."""
+    _fill_dlq(platform, 25)
+    sqs = platform.sqs
+    batches: list[int] = []
+
+    def refuse_one(params: dict[str, Any], **_: Any) -> None:
+        batches.append(len(params["Entries"]))
+
+    def report_failed(parsed: dict[str, Any], **_: Any) -> None:
+        done = parsed.get("Successful", [])
+        if done:
+            parsed["Failed"] = [{"Id": done.pop()["Id"], "SenderFault": False, "Code": "InternalError"}]
+
+    sqs.meta.events.register("before-parameter-build.sqs.SendMessageBatch", refuse_one)
+    sqs.meta.events.register("after-call.sqs.SendMessageBatch", report_failed)
+    progress: list[tuple[int, int | None]] = []
+    try:
+        result = redrive(
+            sqs, platform.dlq_url, mode="loop", wait_s=0, on_progress=lambda m, t: progress.append((m, t))
+        )
+    finally:
+        sqs.meta.events.unregister("before-parameter-build.sqs.SendMessageBatch", refuse_one)
+        sqs.meta.events.unregister("after-call.sqs.SendMessageBatch", report_failed)
+    assert len(batches) == 1 and (result.failed_sends, result.moved) == (1, batches[0] - 1)
+    assert progress == [(result.moved, 25)]
+
+
 def test_deletes_only_messages_whose_send_succeeded(run: Any, platform: Platform, client_hooks: Any) -> None:
     bodies = _fill_dlq(platform, 10)
     held: list[dict[str, Any]] = []

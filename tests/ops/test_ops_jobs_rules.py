@@ -6,6 +6,8 @@ calls they make, so a rule is checked without a moto account."""
 from __future__ import annotations
 
 import datetime as dt
+import io
+import json
 from typing import Any
 
 import pytest
@@ -144,3 +146,36 @@ def test_an_archive_write_precondition_fails_by_status_or_code(error: ClientErro
     from payments.jobs.archive import _precondition_failed
 
     assert _precondition_failed(error) is failed
+
+
+class _PagedReports:
+    """A bucket listing in pages of two, each page named by the token the previous one returned."""
+
+    def __init__(self, keys: list[str]) -> None:
+        self.pages = [keys[i : i + 2] for i in range(0, len(keys), 2)]
+        self.requests: list[dict[str, Any]] = []
+
+    def list_objects_v2(self, **request: Any) -> dict[str, Any]:
+        self.requests.append(request)
+        index = int(request.get("ContinuationToken", "0"))
+        page: dict[str, Any] = {
+            "Contents": [
+                {"Key": k, "LastModified": dt.datetime(2026, 12, 1, tzinfo=dt.UTC)} for k in self.pages[index]
+            ]
+        }
+        if index + 1 < len(self.pages):
+            page.update(IsTruncated=True, NextContinuationToken=str(index + 1))
+        return page
+
+    def get_object(self, **request: Any) -> dict[str, Any]:
+        return {"Body": io.BytesIO(json.dumps({"date": request["Key"][8:18], "count": 3}).encode())}
+
+
+def test_the_last_report_is_found_on_the_listings_last_page() -> None:
+    from ops.core.status import last_report
+
+    keys = [f"reports/2026-11-{day:02d}.json" for day in range(1, 8)]
+    s3 = _PagedReports(keys)
+    found = last_report(s3, "b")
+    assert found is not None and found["key"] == "reports/2026-11-07.json" and found["count"] == 3
+    assert [r.get("ContinuationToken") for r in s3.requests] == [None, "1", "2", "3"]

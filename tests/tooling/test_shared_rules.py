@@ -1,0 +1,77 @@
+"""One module per shared rule: ``payments`` and ``ops`` spell each rule below in one module only, so
+a second copy (the way the rules drifted apart before) fails here instead of in production.
+
+Each test walks the syntax trees of ``lambda/payments`` and ``ops`` and names the offending lines.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+PAYMENTS = REPO / "lambda" / "payments"
+SOURCES = (PAYMENTS, REPO / "ops")
+
+
+@functools.cache
+def _tree(path: Path) -> ast.Module:
+    return ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+
+
+def _modules(*allowed: Path) -> Iterator[tuple[Path, ast.Module]]:
+    """Every module of payments and ops except the rule's own (``allowed``)."""
+    for source in SOURCES:
+        for path in sorted(source.rglob("*.py")):
+            if path not in allowed:
+                yield path, _tree(path)
+
+
+def _offenders(allowed: tuple[Path, ...], found: Callable[[ast.AST], str | None]) -> list[str]:
+    return [
+        f"{path.relative_to(REPO)}:{getattr(node, 'lineno', 0)}: {what}"
+        for path, tree in _modules(*allowed)
+        for node in ast.walk(tree)
+        if (what := found(node)) is not None
+    ]
+
+
+def _text(node: ast.AST) -> str | None:
+    """A string literal (a plain one, or a literal part of an f-string)."""
+    return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
+
+
+# -- resource names: payments/names.py ------------------------------------------------------------
+
+NAME_STARTS = ("payment-", "/payment-", "failed-transactions-")
+NOT_RESOURCES = {"payment-ops"}  # the CLI's user agent, not a resource
+
+
+def _resource_name(node: ast.AST) -> str | None:
+    text = _text(node)
+    if text is None or text in NOT_RESOURCES or not text.startswith(NAME_STARTS):
+        return None
+    return repr(text)
+
+
+def test_resource_names_are_spelled_in_payments_names_only() -> None:
+    """Tables, queues, alarms, the API, parameters: derived from the suffix by payments.names."""
+    offenders = _offenders((PAYMENTS / "names.py",), _resource_name)
+    assert offenders == [], "resource names spelled outside payments/names.py:\n" + "\n".join(offenders)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        'TABLE = f"payment-clients-{suffix}"',
+        'prefix = "payment-"',
+        'param = f"/payment-{suffix}/processor/endpoint"',
+        'queue = "failed-transactions-dlq-" + suffix',
+    ],
+)
+def test_the_name_check_sees_a_hand_spelled_name(source: str) -> None:
+    assert [_resource_name(n) for n in ast.walk(ast.parse(source)) if _resource_name(n)]

@@ -37,6 +37,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 from payments.clock import iso_from_datetime, iso_from_ms
+from payments.dynamo import scalar
 from payments.jobs.calls import RequestCounter
 from payments.shards import MAX_DAY_SHARDS, day_shard_keys
 
@@ -414,15 +415,6 @@ def canonical(item: Mapping[str, Any]) -> str:
     return json.dumps(norm(item), sort_keys=True, separators=(",", ":"))
 
 
-def _scalar(attribute: Mapping[str, Any] | None) -> str | None:
-    if not attribute:
-        return None
-    for kind in ("S", "N"):
-        if kind in attribute:
-            return str(attribute[kind])
-    return None
-
-
 @dataclass
 class Verification:
     window: dict[str, str]
@@ -514,7 +506,7 @@ def _window_items(
         },
     }
     for item in _paged(dynamodb.scan, scan):
-        groups.setdefault(str(_scalar(item.get(kind.time_attribute)))[:10], []).append(item)
+        groups.setdefault(str(scalar(item, kind.time_attribute))[:10], []).append(item)
     return groups
 
 
@@ -542,7 +534,7 @@ def verify_restore(
 
     def keyed(groups: Mapping[str, list[dict[str, Any]]]) -> dict[str, dict[str, Any]]:
         return {
-            "|".join(str(_scalar(item.get(name))) for name in key_names): item
+            "|".join(str(scalar(item, name)) for name in key_names): item
             for items in groups.values()
             for item in items
         }
@@ -559,7 +551,7 @@ def verify_restore(
         if key not in restored:
             result.missing.append(key)
             continue
-        changed = _scalar(source[key].get(kind.changed_attribute))
+        changed = scalar(source[key], kind.changed_attribute)
         # The changed attribute is ISO-8601 UTC text on every table: text order is time order.
         if changed is None or changed > cutoff_text:
             result.changed_since += 1

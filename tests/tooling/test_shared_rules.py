@@ -75,3 +75,38 @@ def test_resource_names_are_spelled_in_payments_names_only() -> None:
 )
 def test_the_name_check_sees_a_hand_spelled_name(source: str) -> None:
     assert [_resource_name(n) for n in ast.walk(ast.parse(source)) if _resource_name(n)]
+
+
+# -- DynamoDB attribute values: payments/dynamo.py ---------------------------------------------------
+
+TYPE_TAGS = {"S", "N", "B", "BOOL", "NULL", "M", "L", "SS", "NS", "BS"}
+
+
+def _tag_read(node: ast.AST) -> str | None:
+    """``x["S"]`` or ``x.get("N", ...)``: a value read by its DynamoDB type tag."""
+    if isinstance(node, ast.Subscript) and _text(node.slice) in TYPE_TAGS:
+        return ast.unparse(node)
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "get"
+        and node.args
+        and _text(node.args[0]) in TYPE_TAGS
+    ):
+        return ast.unparse(node)
+    return None
+
+
+def test_attribute_values_are_read_in_payments_dynamo_only() -> None:
+    """Decoding (``deserialize``) and reading one attribute of a raw item (``value_of``,
+    ``scalar``) live in payments.dynamo: no module reads a value by its type tag itself."""
+    offenders = _offenders((PAYMENTS / "dynamo.py",), _tag_read)
+    assert offenders == [], "attribute values read outside payments/dynamo.py:\n" + "\n".join(offenders)
+
+
+@pytest.mark.parametrize(
+    "source",
+    ['int(item["timestamp"]["N"])', 'item.get("status", {}).get("S", "?")', 'value.get("M")'],
+)
+def test_the_attribute_check_sees_a_read_by_type_tag(source: str) -> None:
+    assert [n for n in ast.walk(ast.parse(source)) if _tag_read(n)]

@@ -30,6 +30,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from payments.dynamo import value_of
 from payments.jobs import JobError
 from payments.jobs.lock import LockLost
 from payments.layout import ARCHIVE_PREFIX, cleanup_prefix
@@ -55,8 +56,9 @@ def manifest_key(object_key: str) -> str:
 
 
 def item_version(item: Mapping[str, Any]) -> str | None:
-    value = item.get("version")
-    return str(value["N"]) if isinstance(value, Mapping) and "N" in value else None
+    """A raw row's ``version`` as text; None without one."""
+    version = value_of(item, "version", "N")
+    return None if version is None else str(version)
 
 
 def _precondition_failed(exc: ClientError) -> bool:
@@ -492,7 +494,7 @@ def _compare_with_table(
             seen_current.add(key)
         for ident, line in store.parse(body).items():
             item = json.loads(line)["Item"]
-            if int(item.get("timestamp", {}).get("N", "0")) >= cutoff_ms:
+            if int(value_of(item, "timestamp", "N", "0")) >= cutoff_ms:
                 continue
             number = int(item_version(item) or 0)
             highest[ident] = max(highest.get(ident, 0), number)

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from payments.clock import iso_from_datetime, iso_from_ms, now_ms
+from payments.dynamo import value_of
 from payments.jobs import JobError, retention
 from payments.jobs.archive import (
     OBJECT_SUFFIX,
@@ -237,7 +238,7 @@ class Run:
         return retention.classify(item, self.key_names, self.result.cutoff_ms, mode)
 
     def note_unfinished(self, item: Mapping[str, Any]) -> None:
-        status = item.get("status", {}).get("S", "(none)")
+        status = value_of(item, "status", "S", "(none)")
         with self.guard:
             self.result.unfinished += 1
             self.result.unfinished_statuses[status] += 1
@@ -246,7 +247,7 @@ class Run:
                     {
                         "key": self.key_id(item),
                         "status": status,
-                        "timestamp": int(item["timestamp"]["N"]),
+                        "timestamp": int(value_of(item, "timestamp", "N")),
                         "version": item_version(item),
                     }
                 )

@@ -20,7 +20,7 @@ from botocore.exceptions import ClientError
 from payments import audit, ids
 from payments.clock import Clock, iso_from_ms
 from payments.config import Settings
-from payments.dynamo import from_attributes, serialize, to_attributes
+from payments.dynamo import from_attributes, serialize, to_attributes, value_of
 from payments.errors import TransactionNotFound, TransitionConflict
 from payments.states import FAILABLE, Status, check_transition
 from payments.store import write
@@ -162,7 +162,7 @@ class Repository:
             "ProjectionExpression": "#id",
         }
         for page in self._pages(kwargs, max_pages=20):  # bounded: the rule needs "at least limit"
-            count += sum(1 for i in page if i["transaction_id"]["S"] != exclude_id)
+            count += sum(1 for i in page if value_of(i, "transaction_id", "S") != exclude_id)
             if count >= limit:
                 break
         return count

@@ -40,6 +40,7 @@ from payments.clock import iso_from_datetime, iso_from_ms
 from payments.dynamo import scalar
 from payments.jobs.calls import RequestCounter
 from payments.shards import MAX_DAY_SHARDS, day_shard_keys
+from payments.store.keys import key_id, key_names_of
 
 from ops.core import OpsError
 
@@ -530,14 +531,10 @@ def verify_restore(
             side: _window_items(dynamodb, table, kind, start, end, index=index, shards=shard_count)
             for side, table in (("source", plan.source), ("restored", plan.target))
         }
-    key_names = [k["AttributeName"] for k in plan.key_schema]
+    key_names = key_names_of({"KeySchema": plan.key_schema})
 
     def keyed(groups: Mapping[str, list[dict[str, Any]]]) -> dict[str, dict[str, Any]]:
-        return {
-            "|".join(str(scalar(item, name)) for name in key_names): item
-            for items in groups.values()
-            for item in items
-        }
+        return {key_id(key_names, item): item for items in groups.values() for item in items}
 
     for side, groups in read.items():
         for group, items in groups.items():

@@ -110,3 +110,38 @@ def test_attribute_values_are_read_in_payments_dynamo_only() -> None:
 )
 def test_the_attribute_check_sees_a_read_by_type_tag(source: str) -> None:
     assert [n for n in ast.walk(ast.parse(source)) if _tag_read(n)]
+
+
+# -- row keys: payments/store/keys.py ---------------------------------------------------------------
+
+
+def _row_key_by_hand(node: ast.AST) -> str | None:
+    """``"|".join(...)`` or ``f"{a}|{b}"``: a row's one-string key built outside keys.py."""
+    if (
+        isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr == "join"
+        and _text(node.func.value) == "|"
+    ):
+        return ast.unparse(node)
+    if isinstance(node, ast.JoinedStr) and any(
+        _text(part) == "|"
+        and isinstance(before, ast.FormattedValue)
+        and isinstance(after, ast.FormattedValue)
+        for before, part, after in zip(node.values, node.values[1:], node.values[2:], strict=False)
+    ):
+        return ast.unparse(node)
+    return None
+
+
+def test_row_keys_are_built_in_payments_store_keys_only() -> None:
+    """``transaction_id|timestamp`` (archives, manifests, ops trace, ops restore) is row_id/key_id."""
+    offenders = _offenders((PAYMENTS / "store" / "keys.py",), _row_key_by_hand)
+    assert offenders == [], "row keys built outside payments/store/keys.py:\n" + "\n".join(offenders)
+
+
+@pytest.mark.parametrize(
+    "source", ['"|".join(str(v) for v in key)', "f\"{item['transaction_id']}|{item['timestamp']}\""]
+)
+def test_the_row_key_check_sees_a_key_built_by_hand(source: str) -> None:
+    assert [n for n in ast.walk(ast.parse(source)) if _row_key_by_hand(n)]

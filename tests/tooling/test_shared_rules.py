@@ -145,3 +145,49 @@ def test_row_keys_are_built_in_payments_store_keys_only() -> None:
 )
 def test_the_row_key_check_sees_a_key_built_by_hand(source: str) -> None:
     assert [n for n in ast.walk(ast.parse(source)) if _row_key_by_hand(n)]
+
+
+# -- time: payments/clock.py -------------------------------------------------------------------------
+
+
+def _time_by_hand(node: ast.AST) -> str | None:
+    """A datetime parsed, formatted or turned into epoch time outside payments.clock: ISO parsing
+    of a datetime (a date's ``date.fromisoformat`` is fine), ``isoformat(timespec=...)`` (it writes
+    ``+00:00``), a ``+00:00`` literal, or ``.timestamp()``."""
+    if _text(node) == "+00:00":
+        return repr("+00:00")
+    if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)):
+        return None
+    called, receiver = node.func.attr, ast.unparse(node.func.value)
+    if called == "fromisoformat" and receiver.split(".")[-1] == "datetime":
+        return ast.unparse(node)
+    if called == "isoformat" and (node.args or node.keywords):
+        return ast.unparse(node)
+    if called == "timestamp" and not node.args:
+        return ast.unparse(node)
+    return None
+
+
+def test_times_are_parsed_formatted_and_converted_in_payments_clock_only() -> None:
+    """One UTC format (``iso_from_ms``/``iso_from_datetime``), one ISO reader (``ms_from_iso``/
+    ``datetime_from_iso``), one datetime-to-milliseconds (``ms_from_datetime``)."""
+    offenders = _offenders((PAYMENTS / "clock.py",), _time_by_hand)
+    assert offenders == [], "time handled outside payments/clock.py:\n" + "\n".join(offenders)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "dt.datetime.fromisoformat(text)",
+        'created.isoformat(timespec="seconds")',
+        'value.replace("Z", "+00:00")',
+        "int(cutoff.timestamp() * 1000)",
+    ],
+)
+def test_the_time_check_sees_a_second_formatter_or_parser(source: str) -> None:
+    assert [n for n in ast.walk(ast.parse(source)) if _time_by_hand(n)]
+
+
+def test_the_time_check_leaves_dates_alone() -> None:
+    source = "dt.date.fromisoformat(value); day.isoformat(); f'{created:%Y/%m/%d}'"
+    assert not [n for n in ast.walk(ast.parse(source)) if _time_by_hand(n)]

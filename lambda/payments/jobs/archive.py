@@ -30,6 +30,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from payments.clock import ms_from_datetime
 from payments.dynamo import value_of
 from payments.jobs import JobError
 from payments.jobs.lock import LockLost
@@ -429,7 +430,7 @@ def verify_archive(
             f"no cleanup run archived anything for cutoff date {day.isoformat()} "
             f"(nothing under s3://{bucket}/{prefix}); check the date (it is the cutoff, not the run day)"
         )
-    cutoff_ms = int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp() * 1000)
+    cutoff_ms = ms_from_datetime(dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC))
     _compare_with_table(dynamodb_client, table, names, store, cutoff_ms, result)
     return result
 

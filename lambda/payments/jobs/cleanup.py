@@ -36,7 +36,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from payments.clock import iso_from_datetime, iso_from_ms, now_ms
+from payments.clock import iso_from_datetime, iso_from_ms, ms_from_datetime, now_ms
 from payments.dynamo import value_of
 from payments.jobs import JobError, retention
 from payments.jobs.archive import (
@@ -115,7 +115,7 @@ class CleanupResult:
 
     @property
     def cutoff_ms(self) -> int:
-        return int(self.cutoff.timestamp() * 1000)
+        return ms_from_datetime(self.cutoff)
 
     @property
     def archive_prefix(self) -> str:

@@ -408,7 +408,14 @@ class Repository:
         self, day_shard_key: str, created_before_ms: int, updated_before: str
     ) -> list[dict[str, Any]]:
         """Items of one by-day partition, created before the cutoff, last changed before
-        ``updated_before``, that are unfinished or still owe a side effect (sweeper)."""
+        ``updated_before``, that are unfinished or still owe a side effect (sweeper).
+
+        ``#u < :u`` compares ``updated_at`` as text, since a DynamoDB filter cannot parse a time. It
+        is exact: every ``updated_at`` and ``updated_before`` is written by ``payments.clock``'s one
+        formatter (``iso_from_ms``), fixed-width UTC ending in ``Z``, in which text order is time
+        order (tests/unit/test_clock.py pins it). The filter only narrows the read: the sweeper
+        checks each candidate again on the row read back, comparing epoch milliseconds
+        (``payments.recovery``)."""
         # Unfinished and not yet FAILED: the statuses a failure can still be recorded from.
         unfinished = {f":s{i}": {"S": status.value} for i, status in enumerate(sorted(FAILABLE))}
         kwargs: dict[str, Any] = {

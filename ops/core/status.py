@@ -25,8 +25,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 from payments.clock import iso_from_datetime
-from payments.jobs.archive import SUMMARY_NAME
-from payments.layout import ARCHIVE_PREFIX, REPORTS_PREFIX
+from payments.layout import ARCHIVE_PREFIX, REPORTS_PREFIX, SUMMARY_NAME
 from payments.names import PREFIX
 from payments.queues import queue_url
 from payments.states import UNSUCCESSFUL_EXECUTIONS

@@ -191,3 +191,32 @@ def test_the_time_check_sees_a_second_formatter_or_parser(source: str) -> None:
 def test_the_time_check_leaves_dates_alone() -> None:
     source = "dt.date.fromisoformat(value); day.isoformat(); f'{created:%Y/%m/%d}'"
     assert not [n for n in ast.walk(ast.parse(source)) if _time_by_hand(n)]
+
+
+# -- the archive bucket's layout: payments/layout.py ------------------------------------------------
+
+LAYOUT_STARTS = ("cleanup/", "reports/", "transactions/")
+LAYOUT_ENDS = (".jsonl", ".manifest.json", "/summary.json")
+
+
+def _layout_by_hand(node: ast.AST) -> str | None:
+    text = _text(node)
+    if text is None or not (
+        text.startswith(LAYOUT_STARTS) or text.endswith(LAYOUT_ENDS) or text == "summary.json"
+    ):
+        return None
+    return repr(text)
+
+
+def test_the_archive_layout_is_spelled_in_payments_layout_only() -> None:
+    """Prefixes, object and manifest suffixes and the run summary's name: payments.layout, which
+    ops imports for them instead of the cleanup's archive module."""
+    offenders = _offenders((PAYMENTS / "layout.py",), _layout_by_hand)
+    assert offenders == [], "archive layout spelled outside payments/layout.py:\n" + "\n".join(offenders)
+
+
+@pytest.mark.parametrize(
+    "source", ['SUMMARY = "summary.json"', 'f"cleanup/{day}/"', 'key.endswith(".manifest.json")']
+)
+def test_the_layout_check_sees_a_name_spelled_by_hand(source: str) -> None:
+    assert [n for n in ast.walk(ast.parse(source)) if _layout_by_hand(n)]

@@ -34,12 +34,16 @@ from payments.clock import ms_from_datetime
 from payments.dynamo import value_of
 from payments.jobs import JobError
 from payments.jobs.lock import LockLost
-from payments.layout import ARCHIVE_PREFIX, cleanup_prefix
+from payments.layout import (
+    ARCHIVE_PREFIX,
+    MANIFEST_SUFFIX,
+    OBJECT_SUFFIX,
+    SUMMARY_NAME,
+    cleanup_prefix,
+    manifest_key,
+)
 from payments.store.keys import key_id, key_names_of
 
-MANIFEST_SUFFIX = ".manifest.json"
-OBJECT_SUFFIX = ".jsonl"
-SUMMARY_NAME = "summary.json"
 MAX_MERGE_ATTEMPTS = 8
 MAX_LIST_PAGES = 1_000_000  # bound on a loop driven by a remote service
 
@@ -50,10 +54,6 @@ def item_line(item: Mapping[str, Any]) -> str:
 
 def body_of(lines: Mapping[str, str]) -> bytes:
     return ("\n".join(lines[k] for k in sorted(lines)) + "\n").encode("utf-8") if lines else b""
-
-
-def manifest_key(object_key: str) -> str:
-    return object_key.removesuffix(OBJECT_SUFFIX) + MANIFEST_SUFFIX
 
 
 def item_version(item: Mapping[str, Any]) -> str | None:

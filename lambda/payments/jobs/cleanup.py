@@ -40,8 +40,6 @@ from payments.clock import iso_from_datetime, iso_from_ms, ms_from_datetime, now
 from payments.dynamo import value_of
 from payments.jobs import JobError, retention
 from payments.jobs.archive import (
-    OBJECT_SUFFIX,
-    SUMMARY_NAME,
     ArchiveObject,
     ArchiveStore,
     item_line,
@@ -59,7 +57,7 @@ from payments.jobs.retention import (
     TTL_ATTRIBUTE,
     cutoff_for,
 )
-from payments.layout import cleanup_prefix
+from payments.layout import OBJECT_SUFFIX, SUMMARY_NAME, cleanup_prefix
 from payments.store import write
 from payments.store.keys import key_id, key_names_of
 

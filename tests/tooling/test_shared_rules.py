@@ -1,7 +1,8 @@
 """One module per shared rule: ``payments`` and ``ops`` spell each rule below in one module only, so
 a second copy (the way the rules drifted apart before) fails here instead of in production.
 
-Each test walks the syntax trees of ``lambda/payments`` and ``ops`` and names the offending lines.
+Each rule is a finder over the syntax trees of ``lambda/payments`` and ``ops``: the test names the
+offending lines, and each finder is shown a planted second copy so that it cannot go blind.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import ast
 import functools
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -58,25 +60,6 @@ def _resource_name(node: ast.AST) -> str | None:
     return repr(text)
 
 
-def test_resource_names_are_spelled_in_payments_names_only() -> None:
-    """Tables, queues, alarms, the API, parameters: derived from the suffix by payments.names."""
-    offenders = _offenders((PAYMENTS / "names.py",), _resource_name)
-    assert offenders == [], "resource names spelled outside payments/names.py:\n" + "\n".join(offenders)
-
-
-@pytest.mark.parametrize(
-    "source",
-    [
-        'TABLE = f"payment-clients-{suffix}"',
-        'prefix = "payment-"',
-        'param = f"/payment-{suffix}/processor/endpoint"',
-        'queue = "failed-transactions-dlq-" + suffix',
-    ],
-)
-def test_the_name_check_sees_a_hand_spelled_name(source: str) -> None:
-    assert [_resource_name(n) for n in ast.walk(ast.parse(source)) if _resource_name(n)]
-
-
 # -- DynamoDB attribute values: payments/dynamo.py ---------------------------------------------------
 
 TYPE_TAGS = {"S", "N", "B", "BOOL", "NULL", "M", "L", "SS", "NS", "BS"}
@@ -95,21 +78,6 @@ def _tag_read(node: ast.AST) -> str | None:
     ):
         return ast.unparse(node)
     return None
-
-
-def test_attribute_values_are_read_in_payments_dynamo_only() -> None:
-    """Decoding (``deserialize``) and reading one attribute of a raw item (``value_of``,
-    ``scalar``) live in payments.dynamo: no module reads a value by its type tag itself."""
-    offenders = _offenders((PAYMENTS / "dynamo.py",), _tag_read)
-    assert offenders == [], "attribute values read outside payments/dynamo.py:\n" + "\n".join(offenders)
-
-
-@pytest.mark.parametrize(
-    "source",
-    ['int(item["timestamp"]["N"])', 'item.get("status", {}).get("S", "?")', 'value.get("M")'],
-)
-def test_the_attribute_check_sees_a_read_by_type_tag(source: str) -> None:
-    assert [n for n in ast.walk(ast.parse(source)) if _tag_read(n)]
 
 
 # -- row keys: payments/store/keys.py ---------------------------------------------------------------
@@ -134,19 +102,6 @@ def _row_key_by_hand(node: ast.AST) -> str | None:
     return None
 
 
-def test_row_keys_are_built_in_payments_store_keys_only() -> None:
-    """``transaction_id|timestamp`` (archives, manifests, ops trace, ops restore) is row_id/key_id."""
-    offenders = _offenders((PAYMENTS / "store" / "keys.py",), _row_key_by_hand)
-    assert offenders == [], "row keys built outside payments/store/keys.py:\n" + "\n".join(offenders)
-
-
-@pytest.mark.parametrize(
-    "source", ['"|".join(str(v) for v in key)', "f\"{item['transaction_id']}|{item['timestamp']}\""]
-)
-def test_the_row_key_check_sees_a_key_built_by_hand(source: str) -> None:
-    assert [n for n in ast.walk(ast.parse(source)) if _row_key_by_hand(n)]
-
-
 # -- time: payments/clock.py -------------------------------------------------------------------------
 
 
@@ -168,31 +123,6 @@ def _time_by_hand(node: ast.AST) -> str | None:
     return None
 
 
-def test_times_are_parsed_formatted_and_converted_in_payments_clock_only() -> None:
-    """One UTC format (``iso_from_ms``/``iso_from_datetime``), one ISO reader (``ms_from_iso``/
-    ``datetime_from_iso``), one datetime-to-milliseconds (``ms_from_datetime``)."""
-    offenders = _offenders((PAYMENTS / "clock.py",), _time_by_hand)
-    assert offenders == [], "time handled outside payments/clock.py:\n" + "\n".join(offenders)
-
-
-@pytest.mark.parametrize(
-    "source",
-    [
-        "dt.datetime.fromisoformat(text)",
-        'created.isoformat(timespec="seconds")',
-        'value.replace("Z", "+00:00")',
-        "int(cutoff.timestamp() * 1000)",
-    ],
-)
-def test_the_time_check_sees_a_second_formatter_or_parser(source: str) -> None:
-    assert [n for n in ast.walk(ast.parse(source)) if _time_by_hand(n)]
-
-
-def test_the_time_check_leaves_dates_alone() -> None:
-    source = "dt.date.fromisoformat(value); day.isoformat(); f'{created:%Y/%m/%d}'"
-    assert not [n for n in ast.walk(ast.parse(source)) if _time_by_hand(n)]
-
-
 # -- the archive bucket's layout: payments/layout.py ------------------------------------------------
 
 LAYOUT_STARTS = ("cleanup/", "reports/", "transactions/")
@@ -208,15 +138,81 @@ def _layout_by_hand(node: ast.AST) -> str | None:
     return repr(text)
 
 
-def test_the_archive_layout_is_spelled_in_payments_layout_only() -> None:
-    """Prefixes, object and manifest suffixes and the run summary's name: payments.layout, which
-    ops imports for them instead of the cleanup's archive module."""
-    offenders = _offenders((PAYMENTS / "layout.py",), _layout_by_hand)
-    assert offenders == [], "archive layout spelled outside payments/layout.py:\n" + "\n".join(offenders)
+# -- the rules -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Rule:
+    what: str
+    home: Path  # the one module that spells it
+    found: Callable[[ast.AST], str | None]
+    planted: tuple[str, ...]  # second copies the finder must see
+
+
+RULES = [
+    Rule(
+        "resource names (tables, queues, alarms, the API, parameters)",
+        PAYMENTS / "names.py",
+        _resource_name,
+        (
+            'TABLE = f"payment-clients-{suffix}"',
+            'prefix = "payment-"',
+            'param = f"/payment-{suffix}/processor/endpoint"',
+            'queue = "failed-transactions-dlq-" + suffix',
+        ),
+    ),
+    Rule(
+        "DynamoDB attribute values (deserialize, value_of, scalar)",
+        PAYMENTS / "dynamo.py",
+        _tag_read,
+        ('int(item["timestamp"]["N"])', 'item.get("status", {}).get("S", "?")', 'value.get("M")'),
+    ),
+    Rule(
+        "row keys, transaction_id|timestamp (row_id, key_id)",
+        PAYMENTS / "store" / "keys.py",
+        _row_key_by_hand,
+        ('"|".join(str(v) for v in key)', "f\"{item['transaction_id']}|{item['timestamp']}\""),
+    ),
+    Rule(
+        "time: one UTC format, one ISO reader, one datetime-to-milliseconds",
+        PAYMENTS / "clock.py",
+        _time_by_hand,
+        (
+            "dt.datetime.fromisoformat(text)",
+            'created.isoformat(timespec="seconds")',
+            'value.replace("Z", "+00:00")',
+            "int(cutoff.timestamp() * 1000)",
+        ),
+    ),
+    Rule(
+        "the archive bucket's layout (prefixes, object, manifest and summary names)",
+        PAYMENTS / "layout.py",
+        _layout_by_hand,
+        ('SUMMARY = "summary.json"', 'f"cleanup/{day}/"', 'key.endswith(".manifest.json")'),
+    ),
+]
+
+
+@pytest.mark.parametrize("rule", RULES, ids=[r.home.stem for r in RULES])
+def test_each_rule_is_spelled_in_its_own_module_only(rule: Rule) -> None:
+    offenders = _offenders((rule.home,), rule.found)
+    where = rule.home.relative_to(REPO)
+    assert offenders == [], f"{rule.what} outside {where}:\n" + "\n".join(offenders)
 
 
 @pytest.mark.parametrize(
-    "source", ['SUMMARY = "summary.json"', 'f"cleanup/{day}/"', 'key.endswith(".manifest.json")']
+    ("rule", "source"),
+    [(r, source) for r in RULES for source in r.planted],
+    ids=[f"{r.home.stem}-{n}" for r in RULES for n in range(len(r.planted))],
 )
-def test_the_layout_check_sees_a_name_spelled_by_hand(source: str) -> None:
-    assert [n for n in ast.walk(ast.parse(source)) if _layout_by_hand(n)]
+def test_each_finder_sees_a_planted_second_copy(rule: Rule, source: str) -> None:
+    assert [node for node in ast.walk(ast.parse(source)) if rule.found(node)]
+
+
+def test_the_time_check_leaves_dates_alone() -> None:
+    source = "dt.date.fromisoformat(value); day.isoformat(); f'{created:%Y/%m/%d}'"
+    assert not [n for n in ast.walk(ast.parse(source)) if _time_by_hand(n)]
+
+
+def test_the_name_check_leaves_the_user_agent_alone() -> None:
+    assert not [n for n in ast.walk(ast.parse('agent = "payment-ops"')) if _resource_name(n)]

@@ -105,7 +105,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         audit_ttl_days=_int(e, "AUDIT_TTL_DAYS", 90, 1),
         # The spec keeps idempotency records at least 24 h: a smaller value is raised to it.
         idempotency_ttl_hours=max(24, _int(e, "IDEMPOTENCY_TTL_HOURS", 24, 1)),
-        alarm_name_prefix=e.get("ALARM_NAME_PREFIX", "payment-"),
+        alarm_name_prefix=e.get("ALARM_NAME_PREFIX", names.ALARM_PREFIX),
         cors_allowed_origins=origins or ("*",),
         # Longer than any function that settles can run (retry consumer: 60 s): an expired
         # lease means its holder is gone.
@@ -116,7 +116,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         max_settlement_attempts=_int(e, "MAX_SETTLEMENT_ATTEMPTS", 50, 2),
         sweep_lookback_days=_int(e, "SWEEP_LOOKBACK_DAYS", 2, 1),
         cleanup_retention_days=_int(e, "CLEANUP_RETENTION_DAYS", DEFAULT_RETENTION_DAYS, 1),
-        clients_table=e.get("CLIENTS_TABLE", f"payment-clients-{suffix}"),
+        clients_table=e.get("CLIENTS_TABLE", names.clients_table(suffix)),
         require_principal=e.get("REQUIRE_PRINCIPAL", "true").strip().lower() != "false",
     )
 

@@ -71,3 +71,24 @@ def to_attributes(item: Mapping[str, Any]) -> dict[str, Any]:
 
 def from_attributes(attributes: Mapping[str, Any]) -> dict[str, Any]:
     return {k: deserialize(v) for k, v in attributes.items()}
+
+
+def value_of(item: Mapping[str, Any], name: str, kind: str, default: Any = None) -> Any:
+    """One attribute of an item in attribute-value form, as DynamoDB sent it: the value of
+    ``item[name]`` if it has the type ``kind`` (``"S"``, ``"N"`` as its text, ``"M"``...), else
+    ``default`` (the attribute is missing or of another type). For code that reads a raw item
+    (a Scan page, an archive line) without decoding all of it."""
+    attribute = item.get(name)
+    if isinstance(attribute, Mapping) and kind in attribute:
+        return attribute[kind]
+    return default
+
+
+def scalar(item: Mapping[str, Any], name: str) -> str | None:
+    """A string or number attribute of a raw item as text (a number as DynamoDB sent it); None
+    when it is missing or of another type."""
+    for kind in ("S", "N"):
+        found = value_of(item, name, kind)
+        if found is not None:
+            return str(found)
+    return None

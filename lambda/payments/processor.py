@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -30,6 +31,8 @@ from urllib.parse import urlencode, urlsplit
 
 from payments import config
 from payments.errors import ProcessorUnavailable
+
+_log = logging.getLogger(__name__)
 
 TIMEOUT_SECONDS = 5.0
 PARAM_MAX_AGE = 60
@@ -228,9 +231,16 @@ class Processor:
         return str(value or SIM_APPROVE).strip()
 
     def _credentials(self) -> str | None:
+        """The processor's credential; None (the call goes without one) when it cannot be read."""
         try:
             value = self.get_parameter(self.credentials_param, max_age=PARAM_MAX_AGE, decrypt=True)
-        except Exception:
+        except Exception as exc:
+            # The error's type only: nothing said while a secret is read goes to the log.
+            _log.warning(
+                "processor credential %s not read (%s): calling without one",
+                self.credentials_param,
+                type(exc).__name__,
+            )
             return None
         return str(value) if value else None
 

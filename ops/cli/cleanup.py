@@ -11,7 +11,7 @@ from contextlib import contextmanager
 from types import FrameType
 
 import click
-from payments.clock import iso_from_datetime
+from payments.clock import iso_from_datetime, iso_from_ms
 from payments.jobs.archive import VerifyResult, verify_archive
 from payments.jobs.cleanup import (
     DEFAULT_CHUNK_ITEMS,
@@ -102,9 +102,7 @@ def _render_unfinished(ops: OpsContext, result: CleanupResult, show_unfinished: 
         for column in ("key", "status", "created (UTC)", "version"):
             rows.add_column(column)
         for sample in result.unfinished_samples:
-            created = dt.datetime.fromtimestamp(sample["timestamp"] / 1000, dt.UTC).isoformat(
-                timespec="seconds"
-            )
+            created = iso_from_ms(sample["timestamp"])
             rows.add_row(sample["key"], sample["status"], created, str(sample["version"]))
         ops.out.print(rows)
         if len(result.unfinished_samples) < result.unfinished:

@@ -18,15 +18,11 @@ from ops.core.clients import ClientStore, Issued, actor, public_view
 
 
 def _store(ops: OpsContext, table: str | None, audit_table: str | None) -> ClientStore:
-    names = ops.names
-    suffix = names.suffix
-    clients_table = (
-        table or names.output("clients_table_name") or (f"payment-clients-{suffix}" if suffix else None)
-    )
-    audit = audit_table or names.output("audit_table_name") or (f"payment-audit-{suffix}" if suffix else None)
+    clients_table = ops.names.table("clients", table)
+    audit = ops.names.table("audit", audit_table)
     if not clients_table or not audit:
         raise OpsError("cannot resolve the clients/audit tables: pass --suffix, --outputs-file or --table")
-    return ClientStore(ops.client("dynamodb"), str(clients_table), str(audit))
+    return ClientStore(ops.client("dynamodb"), clients_table, audit)
 
 
 def _table_options(func: Any) -> Any:

@@ -50,16 +50,13 @@ def _parse_time(_ctx: click.Context, _param: click.Parameter, value: str | None)
 def _source(ops: OpsContext, key: str) -> str:
     if key == "transactions":
         return ops.names.transactions_table()
-    given = ops.names.output(f"{key}_table_name")
-    if given:
-        return str(given)
-    suffix = ops.names.suffix
-    if not suffix:
+    name = ops.names.table(key)
+    if not name:
         raise click.ClickException(
             f"cannot resolve the {key} table: pass --suffix (OPS_SUFFIX), --outputs-file (OPS_OUTPUTS_FILE) "
             "or --tf-dir (OPS_TF_DIR)"
         )
-    return f"payment-{key}-{suffix}"
+    return name
 
 
 def _render_plan(ops: OpsContext, plan: RestorePlan, dry_run: bool) -> None:

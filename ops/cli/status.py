@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 from botocore.exceptions import BotoCoreError, ClientError
+from payments import names as resource
 from rich.console import Group
 from rich.live import Live
 from rich.table import Table
@@ -98,10 +99,10 @@ def _names(ops: OpsContext) -> StatusNames:
             "scheduler_dlq": resolve("scheduler_dlq", names.scheduler_dlq),
         },
         alarm_names=alarm_names,
-        alarm_prefix="payment-" if suffix and not alarm_names else None,
+        alarm_prefix=resource.ALARM_PREFIX if suffix and not alarm_names else None,
         alarm_suffix=f"-{suffix}" if suffix else None,
         state_machine_arn=resolve("executions", lambda: names.state_machine_arn(ops.region, partition)),
-        api_name=f"payment-api-{suffix}" if suffix else None,
+        api_name=names.api_name(),
         api_stage=str(names.output("api_stage_name") or "prod"),
         bucket=resolve("bucket", names.archive_bucket),
         table_suffix=suffix or None,

@@ -7,7 +7,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import click
-from payments import names as resource
 from payments.money import format_display
 from rich.table import Table
 
@@ -92,8 +91,7 @@ def trace(ops: OpsContext, transaction_id: str, peek_max: int) -> None:
     core.check_id(transaction_id)
     ops.interactive = True  # bounded retries and time-outs: an on-call answer in seconds
     names = ops.names
-    suffix = names.suffix
-    audit_table = names.output("audit_table_name") or (resource.audit_table(suffix) if suffix else None)
+    audit_table = names.table("audit")
     queues: dict[str, str] = {}
     failed = names.failed_queue()
     if failed:
@@ -107,7 +105,7 @@ def trace(ops: OpsContext, transaction_id: str, peek_max: int) -> None:
     settings = core.TraceNames(
         region=ops.region,
         table=names.transactions_table(),
-        audit_table=str(audit_table) if audit_table else None,
+        audit_table=audit_table,
         state_machine_arn=names.output("state_machine_arn"),
         queues=queues,
         bucket=bucket,

@@ -144,6 +144,16 @@ class NameResolver:
         given = self._given(override, "transactions_table_name")
         return given or resource.transactions_table(self._require_suffix("transactions table", "--table"))
 
+    def table(self, kind: str, override: str | None = None) -> str | None:
+        """A table of the platform by kind (``payments.names.TABLES``): the flag, else the
+        ``<kind>_table_name`` output, else derived from the suffix; None without any of them."""
+        return override or self._named(f"{kind}_table_name", resource.TABLES[kind])
+
+    def api_name(self) -> str | None:
+        """The REST API's name, derived from the suffix; None without one."""
+        suffix = self.suffix
+        return resource.api_name(suffix) if suffix else None
+
     def by_day_index(self, override: str | None = None) -> str:
         return override or str(self.output("by_day_index_name") or DEFAULT_BY_DAY_INDEX)
 

@@ -36,9 +36,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from botocore.exceptions import ClientError
-from payments.clock import iso_from_datetime, iso_from_ms
+from payments.clock import datetime_from_iso, iso_from_datetime, iso_from_ms, ms_from_datetime, ms_from_iso
+from payments.dynamo import scalar
 from payments.jobs.calls import RequestCounter
 from payments.shards import MAX_DAY_SHARDS, day_shard_keys
+from payments.store.keys import key_id, key_names_of
 
 from ops.core import OpsError
 
@@ -90,21 +92,14 @@ def iso(value: dt.datetime) -> str:
 
 
 def parse_time(text: str) -> dt.datetime:
-    """An ISO-8601 instant (``2026-03-14T09:55:00Z``, an offset, or naive = UTC) as an aware datetime."""
-    value = text.strip()
-    if value.endswith(("Z", "z")):
-        value = value[:-1] + "+00:00"
-    parsed = dt.datetime.fromisoformat(value)  # ValueError on anything else
-    return parsed.replace(tzinfo=dt.UTC) if parsed.tzinfo is None else parsed.astimezone(dt.UTC)
+    """The instant ``--to`` names, read by payments.clock (``2026-03-14T09:55:00Z``, an offset, or
+    naive = UTC) as an aware UTC datetime; ValueError on anything else."""
+    return datetime_from_iso(text)
 
 
 def default_target(source: str, to_time: dt.datetime) -> str:
     """``<source>-r<YYYYmmdd>-<HHMMSS>``: the restore time in the name, never the source's name."""
     return f"{source}-r{to_time.astimezone(dt.UTC):%Y%m%d-%H%M%S}"
-
-
-def _ms(value: dt.datetime) -> int:
-    return int(value.timestamp() * 1000)
 
 
 def _code(exc: ClientError) -> str:
@@ -414,15 +409,6 @@ def canonical(item: Mapping[str, Any]) -> str:
     return json.dumps(norm(item), sort_keys=True, separators=(",", ":"))
 
 
-def _scalar(attribute: Mapping[str, Any] | None) -> str | None:
-    if not attribute:
-        return None
-    for kind in ("S", "N"):
-        if kind in attribute:
-            return str(attribute[kind])
-    return None
-
-
 @dataclass
 class Verification:
     window: dict[str, str]
@@ -495,8 +481,8 @@ def _window_items(
                     "ExpressionAttributeNames": names,
                     "ExpressionAttributeValues": {
                         ":d": {"S": key},
-                        ":from": {"N": str(_ms(start))},
-                        ":to": {"N": str(_ms(end))},
+                        ":from": {"N": str(ms_from_datetime(start))},
+                        ":to": {"N": str(ms_from_datetime(end))},
                     },
                 }
                 items = list(_paged(dynamodb.query, request))
@@ -504,17 +490,19 @@ def _window_items(
                     groups[key] = items
             day += dt.timedelta(days=1)
         return groups
+    # A filter compares these S values as text: exact, since they are written in payments.clock's
+    # one fixed-width UTC format, in which text order is time order.
     scan = {
         "TableName": table,
         "FilterExpression": "#t BETWEEN :from AND :to",
         "ExpressionAttributeNames": names,
         "ExpressionAttributeValues": {
-            ":from": {"S": iso_from_ms(_ms(start))},
-            ":to": {"S": iso_from_ms(_ms(end))},
+            ":from": {"S": iso_from_ms(ms_from_datetime(start))},
+            ":to": {"S": iso_from_ms(ms_from_datetime(end))},
         },
     }
     for item in _paged(dynamodb.scan, scan):
-        groups.setdefault(str(_scalar(item.get(kind.time_attribute)))[:10], []).append(item)
+        groups.setdefault(str(scalar(item, kind.time_attribute))[:10], []).append(item)
     return groups
 
 
@@ -538,14 +526,10 @@ def verify_restore(
             side: _window_items(dynamodb, table, kind, start, end, index=index, shards=shard_count)
             for side, table in (("source", plan.source), ("restored", plan.target))
         }
-    key_names = [k["AttributeName"] for k in plan.key_schema]
+    key_names = key_names_of({"KeySchema": plan.key_schema})
 
     def keyed(groups: Mapping[str, list[dict[str, Any]]]) -> dict[str, dict[str, Any]]:
-        return {
-            "|".join(str(_scalar(item.get(name))) for name in key_names): item
-            for items in groups.values()
-            for item in items
-        }
+        return {key_id(key_names, item): item for items in groups.values() for item in items}
 
     for side, groups in read.items():
         for group, items in groups.items():
@@ -553,15 +537,15 @@ def verify_restore(
     result.groups = dict(sorted(result.groups.items()))
     source, restored = keyed(read["source"]), keyed(read["restored"])
     cutoff = end - dt.timedelta(seconds=settle_s)
-    cutoff_text = iso_from_ms(_ms(cutoff))
+    cutoff_ms = ms_from_datetime(cutoff)
     source_digest, restored_digest = hashlib.sha256(), hashlib.sha256()
     for key in sorted(source):
         if key not in restored:
             result.missing.append(key)
             continue
-        changed = _scalar(source[key].get(kind.changed_attribute))
-        # The changed attribute is ISO-8601 UTC text on every table: text order is time order.
-        if changed is None or changed > cutoff_text:
+        changed = scalar(source[key], kind.changed_attribute)
+        # The changed attribute is ISO-8601 UTC text on every table, compared as the instant it names.
+        if changed is None or ms_from_iso(changed) > cutoff_ms:
             result.changed_since += 1
             continue
         mine, theirs = canonical(source[key]), canonical(restored[key])

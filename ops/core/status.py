@@ -25,8 +25,8 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 from payments.clock import iso_from_datetime
-from payments.jobs.archive import SUMMARY_NAME
-from payments.layout import ARCHIVE_PREFIX, REPORTS_PREFIX
+from payments.layout import ARCHIVE_PREFIX, REPORTS_PREFIX, SUMMARY_NAME
+from payments.names import PREFIX
 from payments.queues import queue_url
 from payments.states import UNSUCCESSFUL_EXECUTIONS
 
@@ -396,7 +396,7 @@ def check_restores(probe: Probe) -> tuple[Any, Problems]:
     suffix = probe.names.need("restores", probe.names.table_suffix)
     if probe.clients.dynamodb is None:
         raise NotConfigured("no DynamoDB client")
-    restores = restored_tables(probe.clients.dynamodb, "payment-", suffix)
+    restores = restored_tables(probe.clients.dynamodb, PREFIX, suffix)
     return restores, [
         (WARNING, f"restore into {r['table']} (from {r['source']}) still running")
         for r in restores

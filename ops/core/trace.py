@@ -24,8 +24,7 @@ from botocore.exceptions import ClientError
 from payments.clock import iso_from_datetime, iso_from_ms, ms_from_iso
 from payments.dynamo import from_attributes
 from payments.ids import is_transaction_id, timestamp_of
-from payments.jobs.archive import MANIFEST_SUFFIX
-from payments.layout import ARCHIVE_PREFIX, settled_key
+from payments.layout import ARCHIVE_PREFIX, MANIFEST_SUFFIX, settled_key
 from payments.pan import mask_pans
 from payments.queues import QueueNotFound, queue_url
 from payments.redaction import RECORD_GENERATED_FIELDS, mask_document

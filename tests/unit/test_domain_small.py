@@ -214,6 +214,24 @@ def test_dynamo_encoding_is_exact_and_round_trips() -> None:
         dynamo.deserialize({"XX": 1})
 
 
+def test_one_attribute_of_a_raw_item_is_read_by_its_type() -> None:
+    from payments import dynamo
+
+    raw = {"status": {"S": "PENDING"}, "version": {"N": "3"}, "pending": {"M": {}}, "odd": {"N": "1.5"}}
+    assert dynamo.value_of(raw, "status", "S") == "PENDING"
+    assert dynamo.value_of(raw, "version", "N") == "3"  # as DynamoDB sent it
+    assert dynamo.value_of(raw, "pending", "M") == {}
+    assert dynamo.value_of(raw, "status", "N") is None  # another type
+    assert dynamo.value_of(raw, "missing", "S", "?") == "?"
+    assert [dynamo.scalar(raw, name) for name in ("status", "version", "odd", "pending", "missing")] == [
+        "PENDING",
+        "3",
+        "1.5",
+        None,
+        None,
+    ]
+
+
 def test_audit_entries_are_ordered_by_version_not_by_the_writers_clock() -> None:
     # The sweeper's clock runs 5 minutes ahead of the retry consumer's: the later transition has
     # the earlier timestamp.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -81,6 +82,20 @@ def test_charge_sends_the_key_and_credential_and_records_one_charge(processor_si
     assert post["headers"]["idempotency-key"] == "txn_1"
     assert post["headers"]["authorization"] == "Bearer s3cr3t"
     assert post["body"] == REQUEST.body()
+
+
+def test_an_unreadable_credential_is_logged_and_the_call_goes_without_one(
+    processor_sim: ProcessorServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="payments.processor"):
+        result = processor(processor_sim.endpoint, credentials=None).charge(REQUEST)
+
+    assert result.approved
+    assert "authorization" not in processor_sim.ledger.requests[0]["headers"]
+    (record,) = [r for r in caplog.records if r.name == "payments.processor"]
+    assert record.levelno == logging.WARNING
+    assert "credentials" in record.getMessage() and "LookupError" in record.getMessage()
+    assert "no such parameter" not in record.getMessage()  # the type, not what the store said
 
 
 def test_declines_come_back_as_results(processor_sim: ProcessorServer) -> None:

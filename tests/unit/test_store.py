@@ -24,9 +24,20 @@ from tests.unit.flows import create
 ROOT = Path(__file__).resolve().parents[2]
 SOURCES = (ROOT / "lambda" / "payments", ROOT / "ops")
 LAYER = ROOT / "lambda" / "payments" / "store" / "write.py"
-# Client and resource (Table, batch_writer) style alike.
+# Client and resource (Table, batch_writer) style alike, and PartiQL: a statement can write
+# (INSERT, UPDATE, DELETE), so none is run outside the layer either.
 WRITE_CALLS = frozenset(
-    {"put_item", "update_item", "delete_item", "transact_write_items", "batch_write_item", "batch_writer"}
+    {
+        "put_item",
+        "update_item",
+        "delete_item",
+        "transact_write_items",
+        "batch_write_item",
+        "batch_writer",
+        "execute_statement",
+        "batch_execute_statement",
+        "execute_transaction",
+    }
 )
 
 
@@ -73,12 +84,18 @@ def test_the_enumeration_sees_client_and_resource_style_writes(tmp_path: Path) -
         "    table.put_item(Item={})\n"
         "    with table.batch_writer() as batch:\n"
         "        batch.delete_item(Key={})\n"
-        "    getattr(client, 'transact_write_items')(TransactItems=[])\n",
+        "    getattr(client, 'transact_write_items')(TransactItems=[])\n"
+        "    client.execute_statement(Statement='DELETE FROM t WHERE k = ?')\n"
+        "    client.batch_execute_statement(Statements=[])\n"
+        "    getattr(client, 'execute_transaction')(TransactStatements=[])\n",
         encoding="utf-8",
     )
     assert sorted(name for _, name in _write_calls(planted)) == [
+        "batch_execute_statement",
         "batch_writer",
         "delete_item",
+        "execute_statement",
+        "execute_transaction",
         "put_item",
         "put_item",
         "transact_write_items",

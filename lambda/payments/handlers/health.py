@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from payments import notify
+from payments import names, notify
 from payments.config import get_settings
 from payments.handlers._api import guarded, respond
 from payments.handlers._runtime import count, entrypoint, health_checker, logger, services
@@ -39,7 +39,7 @@ def _check(request: HttpRequest) -> dict[str, Any]:
             notify.publish_alert(
                 services().sns,
                 get_settings().alerts_topic_arn,
-                f"payment-{get_settings().environment_suffix} health: {status}",
+                f"{names.environment(get_settings().environment_suffix)} health: {status}",
                 report,
                 "health.unhealthy",
             )

@@ -30,14 +30,20 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from payments.clock import ms_from_datetime
+from payments.dynamo import value_of
 from payments.jobs import JobError
 from payments.jobs.lock import LockLost
-from payments.layout import ARCHIVE_PREFIX, cleanup_prefix
+from payments.layout import (
+    ARCHIVE_PREFIX,
+    MANIFEST_SUFFIX,
+    OBJECT_SUFFIX,
+    SUMMARY_NAME,
+    cleanup_prefix,
+    manifest_key,
+)
 from payments.store.keys import key_id, key_names_of
 
-MANIFEST_SUFFIX = ".manifest.json"
-OBJECT_SUFFIX = ".jsonl"
-SUMMARY_NAME = "summary.json"
 MAX_MERGE_ATTEMPTS = 8
 MAX_LIST_PAGES = 1_000_000  # bound on a loop driven by a remote service
 
@@ -50,13 +56,10 @@ def body_of(lines: Mapping[str, str]) -> bytes:
     return ("\n".join(lines[k] for k in sorted(lines)) + "\n").encode("utf-8") if lines else b""
 
 
-def manifest_key(object_key: str) -> str:
-    return object_key.removesuffix(OBJECT_SUFFIX) + MANIFEST_SUFFIX
-
-
 def item_version(item: Mapping[str, Any]) -> str | None:
-    value = item.get("version")
-    return str(value["N"]) if isinstance(value, Mapping) and "N" in value else None
+    """A raw row's ``version`` as text; None without one."""
+    version = value_of(item, "version", "N")
+    return None if version is None else str(version)
 
 
 def _precondition_failed(exc: ClientError) -> bool:
@@ -427,7 +430,7 @@ def verify_archive(
             f"no cleanup run archived anything for cutoff date {day.isoformat()} "
             f"(nothing under s3://{bucket}/{prefix}); check the date (it is the cutoff, not the run day)"
         )
-    cutoff_ms = int(dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC).timestamp() * 1000)
+    cutoff_ms = ms_from_datetime(dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC))
     _compare_with_table(dynamodb_client, table, names, store, cutoff_ms, result)
     return result
 
@@ -492,7 +495,7 @@ def _compare_with_table(
             seen_current.add(key)
         for ident, line in store.parse(body).items():
             item = json.loads(line)["Item"]
-            if int(item.get("timestamp", {}).get("N", "0")) >= cutoff_ms:
+            if int(value_of(item, "timestamp", "N", "0")) >= cutoff_ms:
                 continue
             number = int(item_version(item) or 0)
             highest[ident] = max(highest.get(ident, 0), number)

@@ -36,11 +36,10 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from payments.clock import iso_from_datetime, iso_from_ms, now_ms
+from payments.clock import iso_from_datetime, iso_from_ms, ms_from_datetime, now_ms
+from payments.dynamo import value_of
 from payments.jobs import JobError, retention
 from payments.jobs.archive import (
-    OBJECT_SUFFIX,
-    SUMMARY_NAME,
     ArchiveObject,
     ArchiveStore,
     item_line,
@@ -58,7 +57,7 @@ from payments.jobs.retention import (
     TTL_ATTRIBUTE,
     cutoff_for,
 )
-from payments.layout import cleanup_prefix
+from payments.layout import OBJECT_SUFFIX, SUMMARY_NAME, cleanup_prefix
 from payments.store import write
 from payments.store.keys import key_id, key_names_of
 
@@ -114,7 +113,7 @@ class CleanupResult:
 
     @property
     def cutoff_ms(self) -> int:
-        return int(self.cutoff.timestamp() * 1000)
+        return ms_from_datetime(self.cutoff)
 
     @property
     def archive_prefix(self) -> str:
@@ -237,7 +236,7 @@ class Run:
         return retention.classify(item, self.key_names, self.result.cutoff_ms, mode)
 
     def note_unfinished(self, item: Mapping[str, Any]) -> None:
-        status = item.get("status", {}).get("S", "(none)")
+        status = value_of(item, "status", "S", "(none)")
         with self.guard:
             self.result.unfinished += 1
             self.result.unfinished_statuses[status] += 1
@@ -246,7 +245,7 @@ class Run:
                     {
                         "key": self.key_id(item),
                         "status": status,
-                        "timestamp": int(item["timestamp"]["N"]),
+                        "timestamp": int(value_of(item, "timestamp", "N")),
                         "version": item_version(item),
                     }
                 )

@@ -37,6 +37,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from payments.clock import iso_from_ms
+from payments.dynamo import value_of
 from payments.jobs import JobError
 from payments.store import write
 from payments.store.keys import lock_key
@@ -144,13 +145,13 @@ class CleanupLock:
         if not taken:
             held = taken.item or self._read() or {}
             raise LockHeld(
-                str(held.get("owner", {}).get("S", "?")), int(held.get("lease_expires_at", {}).get("N", "0"))
+                str(value_of(held, "owner", "S", "?")), int(value_of(held, "lease_expires_at", "N", "0"))
             )
         self.lease_until = until
         self._held = True
-        self.token = int(taken.item.get(FENCE, {}).get("N", "0"))
-        pending = taken.item.get("pending", {}).get("M", {})
-        self.pending = {key: value.get("S", "delete") for key, value in pending.items()}
+        self.token = int(value_of(taken.item, FENCE, "N", "0"))
+        pending = value_of(taken.item, "pending", "M", {})
+        self.pending = {key: value_of(pending, key, "S", "delete") for key in pending}
         if self.pending:  # a crashed run's journal: keep it from TTL until this run finishes it
             self._conditional_update(clauses="REMOVE expires_at")
         if self.heartbeat:

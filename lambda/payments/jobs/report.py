@@ -26,6 +26,7 @@ from botocore.exceptions import ClientError
 
 from payments import money
 from payments.clock import iso_from_datetime
+from payments.dynamo import value_of
 from payments.jobs import JobError
 from payments.layout import report_key
 from payments.shards import day_shard_key, day_shard_keys, parse_day_shard
@@ -80,9 +81,9 @@ class _Tally:
 
     def add(self, item: Mapping[str, Any]) -> None:
         self.count += 1
-        status = _string(item, "status") or "UNKNOWN"
-        merchant = _string(item, "merchant_id") or "UNKNOWN"
-        currency = (_string(item, "currency") or "UNKNOWN").upper()
+        status = value_of(item, "status", "S") or "UNKNOWN"
+        merchant = value_of(item, "merchant_id", "S") or "UNKNOWN"
+        currency = (value_of(item, "currency", "S") or "UNKNOWN").upper()
         amount = _integer(item, "amount_minor")
         timestamp = _integer(item, "timestamp")
         self.statuses[status] += 1
@@ -91,7 +92,7 @@ class _Tally:
         if amount is None:
             self.malformed_amounts += 1
             if len(self.malformed_examples) < MALFORMED_EXAMPLES:
-                self.malformed_examples.append(_string(item, "transaction_id") or "?")
+                self.malformed_examples.append(value_of(item, "transaction_id", "S") or "?")
         else:
             self.totals[currency] += amount
             self.merchant_totals.setdefault(merchant, Counter())[currency] += amount
@@ -118,14 +119,9 @@ class _Tally:
         self.malformed_examples.extend(other.malformed_examples[: max(0, room)])
 
 
-def _string(item: Mapping[str, Any], name: str) -> str | None:
-    value = item.get(name)
-    return value.get("S") if isinstance(value, Mapping) else None
-
-
 def _integer(item: Mapping[str, Any], name: str) -> int | None:
-    value = item.get(name)
-    raw = value.get("N") if isinstance(value, Mapping) else None
+    """A number attribute as an int; None when missing or not a number (a malformed amount)."""
+    raw = value_of(item, name, "N")
     if raw is None:
         return None
     try:

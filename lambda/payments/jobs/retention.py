@@ -15,6 +15,7 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from payments.dynamo import value_of
 from payments.jobs import JobError
 from payments.states import TERMINAL
 from payments.store.keys import is_lock_item
@@ -71,10 +72,10 @@ def classify(item: Mapping[str, Any], key_names: Sequence[str], cutoff_ms: int, 
     """ "eligible", "unfinished" or "skip" for a row read from the table (attribute values)."""
     if is_lock_item(item, key_names):
         return "skip"
-    timestamp = item.get("timestamp", {}).get("N")
+    timestamp = value_of(item, "timestamp", "N")
     if timestamp is None or int(timestamp) >= cutoff_ms:
         return "skip"
-    status = item.get("status", {}).get("S")
+    status = value_of(item, "status", "S")
     if status not in TERMINAL_STATUSES:
         return "unfinished"
     if mode == BACKFILL_TTL:
@@ -87,4 +88,4 @@ def classify(item: Mapping[str, Any], key_names: Sequence[str], cutoff_ms: int, 
 def expires_at(item: Mapping[str, Any], older_than_days: int) -> int:
     """The TTL (epoch seconds) of a row: its own age decides, so TTL removes exactly what the
     retention rule would have deleted (and DynamoDB's TTL deletes cost no write capacity)."""
-    return int(item["timestamp"]["N"]) // 1000 + older_than_days * 86_400
+    return int(value_of(item, "timestamp", "N")) // 1000 + older_than_days * 86_400

@@ -20,7 +20,7 @@ from botocore.exceptions import ClientError
 from payments import audit, ids
 from payments.clock import Clock, iso_from_ms
 from payments.config import Settings
-from payments.dynamo import from_attributes, serialize, to_attributes
+from payments.dynamo import from_attributes, serialize, to_attributes, value_of
 from payments.errors import TransactionNotFound, TransitionConflict
 from payments.states import FAILABLE, Status, check_transition
 from payments.store import write
@@ -162,7 +162,7 @@ class Repository:
             "ProjectionExpression": "#id",
         }
         for page in self._pages(kwargs, max_pages=20):  # bounded: the rule needs "at least limit"
-            count += sum(1 for i in page if i["transaction_id"]["S"] != exclude_id)
+            count += sum(1 for i in page if value_of(i, "transaction_id", "S") != exclude_id)
             if count >= limit:
                 break
         return count
@@ -408,7 +408,14 @@ class Repository:
         self, day_shard_key: str, created_before_ms: int, updated_before: str
     ) -> list[dict[str, Any]]:
         """Items of one by-day partition, created before the cutoff, last changed before
-        ``updated_before``, that are unfinished or still owe a side effect (sweeper)."""
+        ``updated_before``, that are unfinished or still owe a side effect (sweeper).
+
+        ``#u < :u`` compares ``updated_at`` as text, since a DynamoDB filter cannot parse a time. It
+        is exact: every ``updated_at`` and ``updated_before`` is written by ``payments.clock``'s one
+        formatter (``iso_from_ms``), fixed-width UTC ending in ``Z``, in which text order is time
+        order (tests/unit/test_clock.py pins it). The filter only narrows the read: the sweeper
+        checks each candidate again on the row read back, comparing epoch milliseconds
+        (``payments.recovery``)."""
         # Unfinished and not yet FAILED: the statuses a failure can still be recorded from.
         unfinished = {f":s{i}": {"S": status.value} for i, status in enumerate(sorted(FAILABLE))}
         kwargs: dict[str, Any] = {

@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any, Final
 
 from botocore.exceptions import ClientError
 
+from payments.dynamo import value_of
+
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
 
@@ -217,7 +219,7 @@ def put(
     all_values = dict(values or {})
     version_check = _version_condition(read_version, all_values)
     if isinstance(read_version, int) and read_version:
-        written = item.get(VERSION, {}).get("N")
+        written = value_of(item, VERSION, "N")
         if written != str(read_version + 1):
             raise ValueError(
                 f"a row read at version {read_version} must be written at {read_version + 1}, not {written}"

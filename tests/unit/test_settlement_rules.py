@@ -644,12 +644,18 @@ def test_a_lease_runs_through_its_last_millisecond() -> None:
     assert lease_live({}, 1_000) is False
 
 
-def test_acquire_keeps_our_own_lease_without_a_write(platform: model.Platform) -> None:
+def _paused_before_charging(platform: model.Platform) -> tuple[dict[str, Any], Any]:
+    """A checked payment whose Settle holds the lease and is paused before its processor call."""
     item = checked(platform)
     settle = spawn(
         platform, "Settle", lambda: settle_step(platform.services, item["transaction_id"], item["timestamp"])
     )
     step_until(platform, settle, "processor.POST")
+    return item, settle
+
+
+def test_acquire_keeps_our_own_lease_without_a_write(platform: model.Platform) -> None:
+    item, settle = _paused_before_charging(platform)
     held = row(platform, item)
 
     assert acquire(platform.services, held, str(held["lease_owner"])) is held
@@ -677,11 +683,7 @@ def test_acquire_refuses_a_live_lease_and_a_lost_race_naming_the_transaction(
 
 
 def test_a_take_over_stamps_the_takers_clock_and_moves_the_version(platform: model.Platform) -> None:
-    item = checked(platform)
-    settle = spawn(
-        platform, "Settle", lambda: settle_step(platform.services, item["transaction_id"], item["timestamp"])
-    )
-    step_until(platform, settle, "processor.POST")
+    item, _settle = _paused_before_charging(platform)
     held = row(platform, item)
     lease_ms = platform.services.settings.settlement_lease_seconds * 1000
     # The taker's host clock runs three minutes past the lease, not the platform's clock: the stamp
@@ -1072,11 +1074,7 @@ def test_an_archive_not_encrypted_with_kms_fails_loudly(encryption: str | None) 
 
 
 def test_a_lease_is_taken_for_the_configured_seconds(platform: model.Platform) -> None:
-    item = checked(platform)
-    settle = spawn(
-        platform, "Settle", lambda: settle_step(platform.services, item["transaction_id"], item["timestamp"])
-    )
-    step_until(platform, settle, "processor.POST")
+    item, settle = _paused_before_charging(platform)
     held = row(platform, item)
     entered = ms_from_iso(held["updated_at"])
 

@@ -12,7 +12,11 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from ops_testkit import BUCKET, Platform
 from payments.jobs import JobError, redrive, report
+from payments.jobs.archive import ArchiveObject, ArchiveStore
+from payments.jobs.lock import LockLost
+from payments.layout import OBJECT_SUFFIX, SUMMARY_NAME
 from payments.shards import day_shard_key
 
 DLQ = redrive.Queue("https://q/dlq", "arn:aws:sqs:eu-central-1:1:dlq", False, {})
@@ -179,3 +183,111 @@ def test_the_last_report_is_found_on_the_listings_last_page() -> None:
     found = last_report(s3, "b")
     assert found is not None and found["key"] == "reports/2026-11-07.json" and found["count"] == 3
     assert [r.get("ContinuationToken") for r in s3.requests] == [None, "1", "2", "3"]
+
+
+# ---------------------------------------------------------------------------- archive objects
+
+
+def test_a_patch_of_an_object_a_later_holder_wrote_names_the_object(platform: Platform) -> None:
+    store = ArchiveStore(platform.s3, BUCKET, lambda item: str(item))
+    store.fence = ("run-a", 3)
+    taken = ArchiveObject("cleanup/2026-09-01/run-a/chunk-0001.jsonl", {}, None, fence=("run-b", 4))
+    with pytest.raises(LockLost) as lost:
+        store.patch(taken, {"txn_1": "{}"})
+    assert str(lost.value) == (
+        "cleanup/2026-09-01/run-a/chunk-0001.jsonl was written by a later holder of the cleanup lock "
+        "(('run-b', 4)); this run lost the lock and stopped"
+    )
+
+
+def test_a_second_patch_of_one_object_is_conditioned_on_the_first_ones_etag(platform: Platform) -> None:
+    """Each write keeps the ETag S3 answered: the next write of the object is an If-Match on it,
+    with no merge (a lost ETag would make it an If-None-Match that S3 refuses, then a re-read)."""
+    store = ArchiveStore(platform.s3, BUCKET, lambda item: str(item))
+    obj = ArchiveObject("cleanup/2026-09-01/run-a/chunk-0001.jsonl", {}, None)
+    sent: list[dict[str, Any]] = []
+
+    def record(params: dict[str, Any], **_: Any) -> None:
+        sent.append({k: v for k, v in params.items() if k in ("IfMatch", "IfNoneMatch")})
+
+    platform.s3.meta.events.register("provide-client-params.s3.PutObject", record)
+    try:
+        store.patch(obj, {"txn_1": '{"Item": {}}'})
+        first = obj.etag
+        store.patch(obj, {"txn_2": '{"Item": {}}'})
+    finally:
+        platform.s3.meta.events.unregister("provide-client-params.s3.PutObject", record)
+    assert first and sent == [{"IfNoneMatch": "*"}, {"IfMatch": first}]
+    assert store.merges == 0 and obj.etag and obj.etag != first
+
+
+class _VersionPages:
+    """ListObjectVersions in pages of one version, each named by the previous page's markers."""
+
+    def __init__(self, keys: list[str]) -> None:
+        self.keys = keys
+        self.requests: list[dict[str, Any]] = []
+
+    def list_object_versions(self, **request: Any) -> dict[str, Any]:
+        self.requests.append(request)
+        index = self.keys.index(request["KeyMarker"]) + 1 if "KeyMarker" in request else 0
+        page: dict[str, Any] = {
+            "Versions": [{"Key": self.keys[index], "VersionId": f"v{index}", "IsLatest": True}]
+        }
+        if index + 1 < len(self.keys):
+            page.update(IsTruncated=True, NextKeyMarker=self.keys[index], NextVersionIdMarker=f"v{index}")
+        return page
+
+
+def test_every_page_of_archive_versions_is_read_by_its_markers() -> None:
+    from payments.jobs.archive import _object_versions
+
+    keys = [f"cleanup/2026-09-01/run-a/chunk-000{n}{OBJECT_SUFFIX}" for n in range(3)]
+    s3 = _VersionPages(keys)
+
+    class Store:
+        bucket = "b"
+
+        def __init__(self) -> None:
+            self.s3 = s3
+
+        def list_keys(self, prefix: str) -> list[str]:
+            return []
+
+    found = _object_versions(Store())  # type: ignore[arg-type]
+    assert [(key, version) for key, version, _, _ in found] == [(k, f"v{n}") for n, k in enumerate(keys)]
+    assert [(r.get("KeyMarker"), r.get("VersionIdMarker")) for r in s3.requests] == [
+        (None, None),
+        (keys[0], "v0"),
+        (keys[1], "v1"),
+    ]
+
+
+# ---------------------------------------------------------------------------- status and report
+
+
+def test_the_last_cleanup_skips_a_newer_run_without_a_summary(platform: Platform) -> None:
+    """A run still going (or one that died before its summary) is skipped: the newest run that
+    wrote a summary is the last cleanup."""
+    from ops.core.status import last_cleanup
+
+    older = "cleanup/2026-09-01/run-20261201T030000Z-aaaaaaaa/"
+    newer = "cleanup/2026-09-01/run-20261202T030000Z-bbbbbbbb/"
+    summary = {"run_id": "run-20261201T030000Z-aaaaaaaa", "mode": "delete", "deleted": 3}
+    platform.s3.put_object(Bucket=BUCKET, Key=older + SUMMARY_NAME, Body=json.dumps(summary).encode())
+    platform.s3.put_object(Bucket=BUCKET, Key=newer + "chunk-0001" + OBJECT_SUFFIX, Body=b"")
+    found = last_cleanup(platform.s3, BUCKET)
+    assert found is not None and found["run_id"] == "run-20261201T030000Z-aaaaaaaa"
+
+
+def test_a_report_says_when_it_was_generated_and_today_is_a_day() -> None:
+    now = dt.datetime(2026, 12, 2, 6, 30, 1, 250000, tzinfo=dt.UTC)
+    built = report.build_report(_NoRows(), "t", "by-day", 1, dt.date(2026, 12, 1), max_workers=1, now=now)
+    assert built.generated_at == "2026-12-02T06:30:01.250Z"
+    assert report.resolve_day("today", now) == dt.date(2026, 12, 2)
+    assert report.resolve_day(None, now) == report.resolve_day("yesterday", now) == dt.date(2026, 12, 1)
+
+
+class _NoRows:
+    def query(self, **_: Any) -> dict[str, Any]:
+        return {"Items": [], "Count": 0, "ScannedCount": 0}

@@ -494,3 +494,21 @@ def test_status_calls_aws_with_bounded_retries_and_time_outs(
     for config in configs.values():
         assert config.retries["total_max_attempts"] == 2
         assert (config.connect_timeout, config.read_timeout) == (2, 5)
+
+
+def test_with_the_suffix_alone_only_this_environments_alarms_count(
+    run: Callable[..., Result], health: dict[str, Any]
+) -> None:
+    """Alarms are found by the naming rule's prefix, which other environments share: an alarm of
+    another suffix in ALARM is not this platform's."""
+    cloudwatch = health["cloudwatch"]
+    other = "payment-intake-errors-other"
+    cloudwatch.put_metric_alarm(
+        AlarmName=other, MetricName="Errors", Namespace="AWS/Lambda", Statistic="Sum", Period=60,
+        EvaluationPeriods=1, Threshold=1, ComparisonOperator="GreaterThanOrEqualToThreshold",
+    )  # fmt: skip
+    for name in (other, ALARMS["intake_errors"]):
+        cloudwatch.set_alarm_state(AlarmName=name, StateValue="ALARM", StateReason="x")
+    result = run("--suffix", SUFFIX, "status", "--json", outputs=False)
+    data = json.loads(result.stdout)
+    assert [a["name"] for a in data["alarms"]] == [ALARMS["intake_errors"]], data["alarms"]

@@ -291,3 +291,24 @@ def test_a_report_says_when_it_was_generated_and_today_is_a_day() -> None:
 class _NoRows:
     def query(self, **_: Any) -> dict[str, Any]:
         return {"Items": [], "Count": 0, "ScannedCount": 0}
+
+
+def test_verify_reads_the_table_in_batches_of_a_hundred_keys() -> None:
+    """--verify asks the table which archived rows are still there: one BatchGetItem per hundred
+    keys (DynamoDB's limit), each key once."""
+    from payments.jobs.archive import _present
+
+    class Batches:
+        def __init__(self) -> None:
+            self.sizes: list[int] = []
+
+        def batch_get_item(self, RequestItems: dict[str, Any]) -> dict[str, Any]:
+            keys = RequestItems["t"]["Keys"]
+            self.sizes.append(len(keys))
+            return {"Responses": {"t": keys[::2]}}
+
+    keys = [{"transaction_id": {"S": f"txn_{n:03d}"}} for n in range(150)]
+    client = Batches()
+    found = _present(client, "t", ["transaction_id"], keys)
+    assert client.sizes == [100, 50]
+    assert len(found) == 75

@@ -70,6 +70,31 @@ def _objects(platform: Platform) -> list[str]:
     return [k for k in platform.s3_keys("cleanup/") if k.endswith(".jsonl")]
 
 
+def test_a_run_fenced_out_between_archive_and_delete_deletes_nothing_and_says_why(platform: Platform) -> None:
+    """Run A's clock stays inside its lease while run B (a host far ahead) takes the lock over after
+    A archived its chunk: A's own checks pass, and the fencing token in its delete transaction stops
+    it, with what to expect."""
+    rows = old_rows(3)
+    platform.put(rows)
+    a_dynamodb, a_s3 = _clients()
+
+    def take_over(**_: Any) -> None:
+        a_s3.meta.events.unregister("after-call.s3.PutObject", take_over)
+        later = 2_000_000.0 + 10 * LEASE_S
+        b = CleanupLock(platform.dynamodb, TABLE, KEYS, owner="b", lease_s=LEASE_S, clock=lambda: later)
+        b.heartbeat = False
+        b.acquire()
+
+    a_s3.meta.events.register("after-call.s3.PutObject", take_over)
+    with pytest.raises(LockLost) as lost:
+        _apply(a_dynamodb, a_s3, clock=lambda: 2_000_000.0, lock_lease_s=LEASE_S, chunk_items=len(rows))
+    assert str(lost.value) == (
+        "the cleanup lock was taken over by another run (fencing token); "
+        "stopped before deleting — the run holding the lock reconciles"
+    )
+    assert len(platform.all_items()) == len(rows) + 1  # every row still there, and the lock item
+
+
 def test_a_journalled_chunk_is_reconciled_against_the_table_as_it_is_now(platform: Platform) -> None:
     rows = old_rows(5)
     now = _paused_after_archive(platform, rows)

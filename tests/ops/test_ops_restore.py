@@ -414,6 +414,38 @@ def test_status_lists_the_environments_restores(run: Callable[..., Result], sour
     assert f"restore: {target} from {AUDIT}" in shown.stdout
 
 
+def test_a_restore_still_running_is_a_warning_in_status(
+    run: Callable[..., Result], source: dict[str, Any], client_hooks: Any
+) -> None:
+    """DynamoDB describes a table being restored as CREATING with ``RestoreInProgress`` (moto's
+    restores finish at once, so the answer is made to say so): ``ops status`` warns, naming it."""
+    target = f"{AUDIT}-copy"
+    assert (
+        run(
+            "restore", "--table", "audit", "--to-time", _t(source, "audit"), "--target", target, "--yes"
+        ).exit_code
+        == 0
+    )
+
+    def register(client: Any) -> None:
+        def still_running(parsed: dict[str, Any], **_: Any) -> None:
+            table = parsed.get("Table", {})
+            if table.get("TableName") == target:
+                table["TableStatus"] = "CREATING"
+                table.setdefault("RestoreSummary", {})["RestoreInProgress"] = True
+
+        if client.meta.service_model.service_name == "dynamodb":
+            client.meta.events.register("after-call.dynamodb.DescribeTable", still_running)
+
+    client_hooks(register)
+    status = run("status", "--json")
+    data = json.loads(status.stdout)
+    assert data["checks"]["restores"] == "WARNING", data
+    (listed,) = data["restores"]
+    assert listed["table"] == target and listed["in_progress"] is True
+    assert f"WARNING: restore into {target} (from {AUDIT}) still running" in data["reasons"]
+
+
 def test_an_enabled_pitr_without_a_reported_window_is_refused_in_one_line(source: dict[str, Any]) -> None:
     """LocalStack stores the PITR flag only: no Earliest/LatestRestorableDateTime. AWS always reports
     both; without them there is no window to check the time against, so nothing is started."""

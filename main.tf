@@ -374,3 +374,12 @@ check "alerts_reach_someone" {
     error_message = "alert_subscriptions is empty: alarms, failed scheduled jobs and health alerts reach nobody. Subscribe an incident tool (https), an SQS queue or a Lambda function (see examples/production.tfvars); `ops links --subscriptions` shows which are confirmed."
   }
 }
+
+# A warning, not an error: the production example ships with a placeholder integration key, which an
+# HTTPS subscription can never confirm (the incident tool answers 404), so alerts would reach nobody.
+check "alert_endpoints_are_not_placeholders" {
+  assert {
+    condition     = alltrue([for s in var.alert_subscriptions : !strcontains(upper(s.endpoint), "REPLACE_WITH")])
+    error_message = "an alert_subscriptions endpoint still holds a placeholder (REPLACE_WITH_...): put the incident tool's real integration URL there; a placeholder endpoint never confirms, so alerts reach nobody."
+  }
+}

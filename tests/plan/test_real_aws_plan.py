@@ -713,6 +713,9 @@ def test_alerts_reach_explicit_machine_confirmed_subscribers(
     # A stack without a subscriber plans, with a warning that alerts reach nobody.
     assert _check_status(plan_json, "alerts_reach_someone") == "fail"
     assert _check_status(production_plan, "alerts_reach_someone") == "pass"
+    # The example's integration key is a placeholder that never confirms: said as a warning.
+    assert _check_status(production_plan, "alert_endpoints_are_not_placeholders") == "fail"
+    assert _check_status(plan_json, "alert_endpoints_are_not_placeholders") == "pass"
 
     production = [
         r["values"]

@@ -499,7 +499,7 @@ def run_contract(
 @pytest.mark.skipif(
     selected_backend() == "moto" and os.environ.get("CONTRACT_ON_MOTO") != "1",
     reason="CI runs the contract fuzzing on the LocalStack lane (~5 min there); on moto each request "
-    "is a fresh interpreter and the 2,000+ requests take 8-15 min of CPU, past the CI budget: "
+    "is a fresh interpreter and the 2,000+ requests take 11-15 min of CPU, past the CI budget: "
     "CONTRACT_ON_MOTO=1 runs it here",
 )
 def test_the_deployed_api_keeps_its_contract_and_stores_no_card_number(

@@ -9,9 +9,14 @@ The threads never run at the same time: each stops before every AWS or processor
 
 - ``throttle``: the call is refused before it happens (AWS throttling);
 - ``lost``: the call happens but its answer is lost (a time-out after the write / after the charge);
-- ``refused`` / ``error_after``: the processor is unreachable / answers 5xx after charging;
-- ``crash``: the Lambda dies right after the call (time-out, OOM): no ``except`` or ``finally`` of
-  ours runs;
+- ``crash_before``: the Lambda dies before the request leaves (nothing happens server-side) and
+  ``crash``: it dies right after the call (time-out, OOM); either way no ``except`` or ``finally``
+  of ours runs, and what the actor was doing is for the automatic actors to finish;
+- the processor's answers (``ModelProcessor``): ``refused`` (unreachable, nothing sent),
+  ``http400`` (the request refused, nothing charged; the processor refuses it again until the
+  idempotency key it would replay exists), ``http429`` and ``http5xx`` (nothing done), ``http409``
+  and ``error_after`` (acted, then answered 409 / 500), and ``stale`` (a lookup that does not yet
+  see a charge made in the last ``STALE_LOOKUP_S``, at most ``STALE_LOOKUPS`` times per charge);
 - at a Step Functions task: ``timeout`` (the state machine retries the task while the first
   invocation keeps running) and ``abort`` (the execution times out: EventBridge's safety net sends
   the transaction to the failed queue).
@@ -31,6 +36,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from botocore.exceptions import ClientError, ReadTimeoutError
@@ -105,6 +111,7 @@ class Scheduler:
         # Directed faults: (site, kind, n) meets the n-th call at ``site`` (1-based) with ``kind``,
         # whoever makes it, in the chaos steps or in quiescence (a free-running actor too).
         self.forced: list[tuple[str, str, int]] = []
+        self.directed_now: str | None = None  # the directed fault the last call met
         self.calls: Counter[str] = Counter()  # calls made per site
         self.hits: Counter[tuple[str, str]] = Counter()  # faults met per (site, kind)
         self.skews: Callable[[], int] | None = None  # draws each new actor's clock offset (ms)
@@ -185,15 +192,24 @@ class Scheduler:
         """Count the call at its site; a directed fault due at this call replaces ``fault``."""
         site = site_of(op)
         self.calls[site] += 1
+        self.directed_now = None
         for entry in self.forced:
             if entry[0] == site and entry[2] == self.calls[site]:
                 self.forced.remove(entry)
-                fault = entry[1]
+                fault = self.directed_now = entry[1]
                 self.log.append(f"  directed: {site} call {entry[2]} !{fault}")
                 break
         if fault is not None:
             self.hits[(site, fault)] += 1
         return fault
+
+    def void(self, site: str, kind: str) -> None:
+        """The fault met at ``site`` could not act (nothing for it to hide): not counted as met; a
+        directed one is due again at the site's next call."""
+        self.hits[(site, kind)] -= 1
+        self.log.append(f"  {site} !{kind}: nothing to act on")
+        if self.directed_now == kind:
+            self.forced.append((site, kind, self.calls[site] + 1))
 
     def await_actor(self, task: Actor) -> str | None:
         """Wait for ``task``; returns None when it finished, or the fault that ended the wait."""
@@ -253,6 +269,8 @@ class Faulty:
 
         def call(*args: Any, **kwargs: Any) -> Any:
             fault = self._scheduler.checkpoint(f"{self._service}.{name}")
+            if fault == "crash_before":
+                raise ActorCrashed(f"before {self._service}.{name}")
             if fault == "throttle":
                 raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "model"}}, name)
             result = attr(*args, **kwargs)
@@ -484,6 +502,8 @@ class ModelSfn:
 
     def start_execution(self, **kwargs: Any) -> dict[str, Any]:
         fault = self._scheduler.checkpoint("sfn.start_execution")
+        if fault == "crash_before":
+            raise ActorCrashed("before sfn.start_execution")
         if fault == "throttle":
             raise ClientError(
                 {"Error": {"Code": "ThrottlingException", "Message": "model"}}, "StartExecution"
@@ -499,20 +519,79 @@ class ModelSfn:
         return {"executionArn": f"arn:aws:states:::execution:{kwargs['name']}"}
 
 
-def model_transport(scheduler: Scheduler, ledger: Ledger) -> Callable[..., tuple[int, bytes]]:
+# How long the processor's lookups may lag a charge, and how many lookups may miss it: far inside
+# its 24 h key retention, so a charge sent again after a miss is still answered from its key.
+STALE_LOOKUP_S = 60
+STALE_LOOKUPS = 2
+
+
+def _reference(method: str, url: str, body: bytes | None) -> str:
+    """The transaction a processor request is about (the POST body's reference, the GET's query)."""
+    if method == "GET":
+        return parse_qs(urlsplit(url).query).get("reference", [""])[0]
+    return str(json.loads(body or b"{}").get("reference") or "")
+
+
+# Answers the processor gives without acting (nothing charged, nothing looked up).
+UNAVAILABLE: dict[str, tuple[int, bytes]] = {
+    "http429": (429, b'{"error": "rate_limited"}'),  # "not now"
+    "http5xx": (503, b'{"error": {"type": "api_error", "message": "try again"}}'),
+}
+ACCOUNT_CLOSED = (400, b'{"error": "invalid_request", "code": "account_closed"}')
+LOOKUP_REFUSED = (400, b'{"error": {"type": "invalid_request_error"}}')
+NOT_YET_VISIBLE = (404, b'{"error": {"type": "resource_missing"}}')
+
+
+class ModelProcessor:
+    """The processor as the settlement reaches it (``transport``), each call meeting the fault the
+    scheduler drew.
+
+    A refused request (``http400``: a closed account) stays refused: the processor answers every
+    later charge for that payment with 400 too, unless it holds the idempotency key and replays the
+    stored answer (a charge within its key retention). A ``stale`` lookup misses a charge made in
+    the last ``STALE_LOOKUP_S``, at most ``STALE_LOOKUPS`` times per charge; a fault that cannot act
+    (no such charge, a replayed key) is answered as the processor would and not counted as met."""
+
+    def __init__(self, scheduler: Scheduler, ledger: Ledger) -> None:
+        self.scheduler = scheduler
+        self.ledger = ledger
+        self.refused: set[str] = set()  # payments whose charge the processor refuses
+        self.missed: Counter[str] = Counter()  # stale lookups served per charge
+
     def transport(
-        method: str, url: str, headers: Mapping[str, str], body: bytes | None, timeout: float
+        self, method: str, url: str, headers: Mapping[str, str], body: bytes | None, timeout: float
     ) -> tuple[int, bytes]:
-        fault = scheduler.checkpoint(f"processor.{method}")
+        site = f"processor.{method}"
+        fault = self.scheduler.checkpoint(site)
+        if fault == "crash_before":
+            raise ActorCrashed(f"before {site}")
         if fault == "refused":
             raise ConnectionRefusedError("model: processor unreachable")
-        if fault == "http400":  # the request refused, nothing charged (a closed account)
-            return 400, b'{"error": "invalid_request", "code": "account_closed"}'
-        if fault == "http429":  # "not now": nothing charged
-            return 429, b'{"error": "rate_limited"}'
-        path = url.split("://", 1)[1]
-        path = path[path.index("/") :]
-        status, payload, _ = ledger.handle(method, path, headers, body or b"")
+        if fault in UNAVAILABLE:
+            return UNAVAILABLE[fault]
+        reference = _reference(method, url, body)
+        if method == "GET":
+            if fault == "http400":  # a lookup refused: no statement about the charge
+                return LOOKUP_REFUSED
+            if fault == "stale" and self._miss(reference):
+                return NOT_YET_VISIBLE
+        closed = method == "POST" and (fault == "http400" or reference in self.refused)
+        if closed and self._live_key(reference):
+            closed = False  # the processor replays the key's stored answer instead
+        if fault in ("http400", "stale") and not closed:
+            self.scheduler.void(site, str(fault))
+        if closed:  # the request refused, nothing charged (a closed account)
+            self.refused.add(reference)
+            status, payload = ACCOUNT_CLOSED
+        else:
+            path = url.split("://", 1)[1]
+            path = path[path.index("/") :]
+            status, payload, _ = self.ledger.handle(method, path, headers, body or b"")
+        return self._after(site, fault, (status, payload))
+
+    @staticmethod
+    def _after(site: str, fault: str | None, answer: tuple[int, bytes]) -> tuple[int, bytes]:
+        """The faults that meet the answer once the processor acted."""
         if fault == "lost":
             raise TimeoutError("model: the answer was lost after the processor acted")
         if fault == "error_after":
@@ -520,10 +599,21 @@ def model_transport(scheduler: Scheduler, ledger: Ledger) -> Callable[..., tuple
         if fault == "http409":  # acted, then answered "idempotency key in use": outcome unknown
             return 409, b'{"error": "idempotency_key_in_use"}'
         if fault == "crash":
-            raise ActorCrashed(f"processor.{method}")
-        return status, payload
+            raise ActorCrashed(site)
+        return answer
 
-    return transport
+    def _live_key(self, reference: str) -> bool:
+        now, retention = self.ledger.clock(), self.ledger.key_retention_s
+        return any(now - c.created_at < retention for c in self.ledger.charges_for(reference))
+
+    def _miss(self, reference: str) -> bool:
+        """Whether this lookup misses a recent charge (one not yet visible to lookups)."""
+        now = self.ledger.clock()
+        recent = [c for c in self.ledger.charges_for(reference) if now - c.created_at < STALE_LOOKUP_S]
+        if not recent or self.missed[recent[0].charge_id] >= STALE_LOOKUPS:
+            return False
+        self.missed[recent[0].charge_id] += 1
+        return True
 
 
 @contextmanager
@@ -565,7 +655,7 @@ def platform(aws: awsenv.AwsEnv, monkeypatch: pytest.MonkeyPatch, start_ms: int)
         s3=Faulty(scheduler, aws.s3, "s3"),  # type: ignore[arg-type]
         sfn=ModelSfn(lambda: holder[0], scheduler),  # type: ignore[arg-type]
         get_parameter=get_parameter,
-        processor_transport=model_transport(scheduler, ledger),
+        processor_transport=ModelProcessor(scheduler, ledger).transport,
         clock=actor_clock,
     )
     model = Platform(aws, scheduler, clock, ledger, services, published=published)

@@ -65,19 +65,35 @@ DAY_MS = 86_400_000
 
 # Every call site of the protocol and the faults meaningful there (the cells of the coverage table:
 # each must be met at least once per run). A read's "lost" is a time-out (ReadTimeoutError, not a
-# ClientError); s3 "lost" is an archive written whose answer never came.
+# ClientError); s3 "lost" is an archive written whose answer never came. "crash_before": the actor
+# dies before the request leaves (nothing happens server-side); "crash": right after the call.
+# The processor's answers (tests/unit/model.py, ModelProcessor): http400 refuses the request
+# (nothing charged; a lookup refused says nothing), http429 and http5xx act on nothing, http409 and
+# error_after (500) come after the processor acted, stale is a lookup that misses a recent charge;
+# a 402 is the processor's own answer to a declined card (the tok_decline tokens).
+AWS_KINDS = ["throttle", "lost", "crash_before", "crash"]
 FAULTS: dict[str, list[str]] = {
-    "dynamodb.transact_write_items": ["throttle", "lost", "crash"],
-    "dynamodb.update_item": ["throttle", "lost", "crash"],
-    "dynamodb.get_item": ["throttle", "lost", "crash"],
-    "dynamodb.query": ["throttle", "lost", "crash"],
-    "sqs.send_message": ["throttle", "lost", "crash"],
-    "sqs.send_message_batch": ["throttle", "lost", "crash"],
-    "sns.publish": ["throttle", "lost", "crash"],
-    "s3.put_object": ["throttle", "lost", "crash"],
-    "processor.POST": ["refused", "lost", "error_after", "crash"],
-    "processor.GET": ["refused", "lost", "error_after", "crash"],
-    "sfn.start_execution": ["throttle", "lost", "duplicate", "crash"],
+    "dynamodb.transact_write_items": AWS_KINDS,
+    "dynamodb.update_item": AWS_KINDS,
+    "dynamodb.get_item": AWS_KINDS,
+    "dynamodb.query": AWS_KINDS,
+    "sqs.send_message": AWS_KINDS,
+    "sqs.send_message_batch": AWS_KINDS,
+    "sns.publish": AWS_KINDS,
+    "s3.put_object": AWS_KINDS,
+    "processor.POST": [
+        "crash_before",
+        "refused",
+        "http400",
+        "http429",
+        "http5xx",
+        "lost",
+        "error_after",
+        "http409",
+        "crash",
+    ],
+    "processor.GET": ["crash_before", "refused", "http400", "http429", "http5xx", "stale", "lost", "crash"],
+    "sfn.start_execution": [*AWS_KINDS, "duplicate"],
     "await": ["timeout", "abort"],
 }
 # Directed pass: faults placed first so that a site the happy path never calls is reached (a lost
@@ -297,9 +313,9 @@ def _directed(aws: awsenv.AwsEnv, monkeypatch: pytest.MonkeyPatch, index: int) -
 def _table() -> str:
     kinds = list(dict.fromkeys(kind for kinds in FAULTS.values() for kind in kinds))
     width = max(len(site) for site in FAULTS)
-    lines = [" " * width + "".join(f"{kind:>12}" for kind in kinds)]
+    lines = [" " * width + "".join(f"{kind:>{len(kind) + 2}}" for kind in kinds)]
     for site, allowed in FAULTS.items():
-        cells = "".join(f"{HITS[(site, kind)] if kind in allowed else '-':>12}" for kind in kinds)
+        cells = "".join(f"{HITS[site, kind] if kind in allowed else '-':>{len(kind) + 2}}" for kind in kinds)
         lines.append(f"{site:<{width}}{cells}")
     return "\n".join(lines)
 

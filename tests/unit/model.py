@@ -23,13 +23,18 @@ The threads never run at the same time: each stops before every AWS or processor
 
 SQS is modelled at the level the code sees it: each delivery is a retry-consumer invocation; a
 message can be delivered again while in flight (visibility expiry), returns after a failure, and
-moves to the DLQ after five receives (MAX_RECEIVES); ``redrive`` moves the DLQ back. Time is a fake clock the
-scheduler advances (lease expiry, the sweeper's budget, the processor's 24 h key retention).
+moves to the DLQ after five receives (MAX_RECEIVES); ``redrive`` moves the DLQ back. A delivery is one
+invocation of the real retry handler (``payments.handlers.retry.handler``) with a batch of messages
+in an SQS event, whose ``batchItemFailures`` decide which messages are deleted and which are received
+again (a crashed invocation returns the whole batch). Time is a fake clock the scheduler advances
+(lease expiry, the sweeper's budget, the processor's 24 h key retention).
 """
 
 from __future__ import annotations
 
+import itertools
 import json
+import logging
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
@@ -42,8 +47,9 @@ import pytest
 from botocore.exceptions import ClientError, ReadTimeoutError
 from payments import config, validation
 from payments.clock import Clock as ActorClock
+from payments.handlers import retry as retry_handler
 from payments.intake import create_transaction
-from payments.recovery import resume, sweep
+from payments.recovery import sweep
 from payments.service import Services
 from payments.settle import settle_step
 from payments.steps import failure_step, fraud_step, outcome_step, reject_step, validate_step
@@ -57,6 +63,8 @@ CREDENTIAL = "model-credential"
 TASK_ATTEMPTS = 3  # Step Functions: the first invocation and two retries
 MAX_RECEIVES = 5  # failed-transactions maxReceiveCount (modules/messaging: AWS advises >= 5 for Lambda)
 MIN_SETTLEMENT_ATTEMPTS = 16
+RETRY_BATCH_SIZE = 10  # modules/functions: retry_batch_size (default)
+RETRY_TIMEOUT_MS = 60_000  # modules/functions: the retry function's timeout
 CLIENT_PATIENCE_MS = 3600 * 1000  # well inside the 24 h an Idempotency-Key is kept
 
 
@@ -95,6 +103,7 @@ class Actor:
     error: BaseException | None = None
     awaiting: Actor | None = None
     skew_ms: int = 0  # this invocation's clock offset (its host's clock is off)
+    caught: list[Exception] = field(default_factory=list)  # what the retry handler caught and reported
     go: threading.Event = field(default_factory=threading.Event)
 
 
@@ -168,9 +177,14 @@ class Scheduler:
             actor.pending = None
             self.back.set()
 
+    def current(self) -> Actor | None:
+        """The actor whose thread calls (None on the main thread)."""
+        actor: Actor | None = getattr(self.local, "actor", None)
+        return actor
+
     def skew(self) -> int:
         """The calling actor's clock offset (0 on the main thread)."""
-        actor: Actor | None = getattr(self.local, "actor", None)
+        actor = self.current()
         return actor.skew_ms if actor is not None else 0
 
     def checkpoint(self, op: str) -> str | None:
@@ -283,11 +297,41 @@ class Faulty:
         return call
 
 
+_MESSAGE_IDS = itertools.count(1)
+
+
 @dataclass
 class Message:
     body: dict[str, Any]
     receives: int = 0
     in_flight: int = 0
+    message_id: str = field(default_factory=lambda: f"msg-{next(_MESSAGE_IDS)}")
+
+    def record(self) -> dict[str, Any]:
+        """The message as an SQS event record (what the retry handler reads)."""
+        return {
+            "messageId": self.message_id,
+            "receiptHandle": f"rh-{self.message_id}-{self.receives}",
+            "body": json.dumps(self.body),
+            "attributes": {"ApproximateReceiveCount": str(self.receives + 1)},
+            "eventSource": "aws:sqs",
+        }
+
+
+class RetryContext:
+    """The retry function's Lambda context: its time-out counts from the first time the handler
+    asks (when the invocation starts running), on the platform's true clock."""
+
+    aws_request_id = "model-retry"
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self._started: int | None = None
+
+    def get_remaining_time_in_millis(self) -> int:
+        if self._started is None:
+            self._started = self._clock.now
+        return max(0, RETRY_TIMEOUT_MS - (self._clock.now - self._started))
 
 
 @dataclass
@@ -301,7 +345,8 @@ class Platform:
     services: Services
     queue: list[Message] = field(default_factory=list)
     dlq: list[Message] = field(default_factory=list)
-    deliveries: dict[str, Message] = field(default_factory=dict)
+    deliveries: dict[str, list[Message]] = field(default_factory=dict)  # retry invocation -> its batch
+    metrics: Counter[str] = field(default_factory=Counter)  # what the retry handler counted
     payments: dict[str, str] = field(default_factory=dict)  # idempotency key -> token
     client_attempts: dict[str, int] = field(default_factory=dict)
     safety_net_messages: int = 0
@@ -405,19 +450,21 @@ class Platform:
             )
         )
 
-    def deliver(self, message: Message) -> Actor:
-        """One retry-consumer invocation for ``message`` (the handler's per-record logic)."""
-        body = message.body
-        abandoned = body.get("execution_status") if body.get("source") == "workflow-safety-net" else None
-        timestamp = body.get("timestamp")
-        actor = self.scheduler.spawn(
-            "retry",
-            lambda: resume(self.services, str(body["transaction_id"]), timestamp, abandoned=abandoned),
-            "retry",
-        )
-        message.in_flight += 1
-        self.deliveries[actor.name] = message
+    def deliver(self, batch: Message | list[Message]) -> Actor:
+        """One invocation of the retry handler (``payments.handlers.retry``) with ``batch`` in an
+        SQS event, as the event source mapping sends it; ``reap`` applies its partial batch answer."""
+        messages = [batch] if isinstance(batch, Message) else list(batch)
+        event = {"Records": [m.record() for m in messages]}
+        context = RetryContext(self.clock)
+        actor = self.scheduler.spawn("retry", lambda: retry_handler.handler(event, context), "retry")
+        for message in messages:
+            message.in_flight += 1
+        self.deliveries[actor.name] = messages
         return actor
+
+    def deliver_all(self, messages: list[Message], batch_size: int = RETRY_BATCH_SIZE) -> list[Actor]:
+        """Every message in batches of ``batch_size`` (one invocation each)."""
+        return [self.deliver(messages[i : i + batch_size]) for i in range(0, len(messages), batch_size)]
 
     def sweeper(self) -> Actor:
         return self.scheduler.spawn("sweeper", lambda: sweep(self.services), "sweeper")
@@ -438,17 +485,24 @@ class Platform:
             if self.client_attempts[key] < 6:
                 self.client(key, self.payments[key], self._merchants[key], self._amounts[key])
         for actor in [a for a in self.scheduler.actors if a.done and a.name in self.deliveries]:
-            message = self.deliveries.pop(actor.name)
-            message.in_flight -= 1
-            if message not in self.queue:
-                continue  # already deleted by another delivery's success
-            if actor.error is None:
-                self.queue.remove(message)
-                continue
-            message.receives += 1
-            if message.receives >= MAX_RECEIVES and message.in_flight == 0:
-                self.queue.remove(message)
-                self.dlq.append(message)
+            # A crashed invocation answered nothing: its whole batch is received again.
+            answer = actor.result if actor.error is None else None
+            returned = (
+                {str(f["itemIdentifier"]) for f in answer["batchItemFailures"]}
+                if isinstance(answer, Mapping)
+                else None
+            )
+            for message in self.deliveries.pop(actor.name):
+                message.in_flight -= 1
+                if message not in self.queue:
+                    continue  # already deleted by another delivery's success
+                if returned is not None and message.message_id not in returned:
+                    self.queue.remove(message)
+                    continue
+                message.receives += 1
+                if message.receives >= MAX_RECEIVES and message.in_flight == 0:
+                    self.queue.remove(message)
+                    self.dlq.append(message)
 
     def outage(self, rounds: int) -> None:
         """The processor is down (every call refused): what is in motion meets it (a workflow's
@@ -469,8 +523,8 @@ class Platform:
             self.reap()
             self.clock.now += lease_ms
             self.pull_failed_queue()
-            for message in list(self.available()):
-                run_to_completion(self, self.deliver(message), refused)
+            for delivery in self.deliver_all(self.available()):
+                run_to_completion(self, delivery, refused)
         self.reap()
 
     def available(self) -> list[Message]:
@@ -660,10 +714,39 @@ def platform(aws: awsenv.AwsEnv, monkeypatch: pytest.MonkeyPatch, start_ms: int)
     )
     model = Platform(aws, scheduler, clock, ledger, services, published=published)
     holder.append(model)
+    _serve_retry_handler(model, monkeypatch)
+    # The handler's JSON log lines (one or two per delivery) say nothing the model checks.
+    handler_log = logging.getLogger(retry_handler.logger.name)
+    level = handler_log.level
+    handler_log.setLevel(logging.CRITICAL)
     try:
         yield model
     finally:
         scheduler.close()
+        handler_log.setLevel(level)
+
+
+def _serve_retry_handler(model: Platform, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The retry handler runs as deployed, over this platform: its services are the model's, its
+    metrics are counted in ``model.metrics``, and what ``resume`` raised for a message (which the
+    handler catches and reports in ``batchItemFailures``) is kept on the delivering actor."""
+    real_resume = retry_handler.resume
+
+    def resume(*args: Any, **kwargs: Any) -> dict[str, Any]:
+        try:
+            return real_resume(*args, **kwargs)
+        except Exception as exc:
+            actor = model.scheduler.current()
+            if actor is not None:
+                actor.caught.append(exc)
+            raise
+
+    def count(name: str, value: float = 1) -> None:
+        model.metrics[name] += int(value)
+
+    monkeypatch.setattr(retry_handler, "services", lambda: model.services)
+    monkeypatch.setattr(retry_handler, "resume", resume)
+    monkeypatch.setattr(retry_handler, "count", count)
 
 
 def run_to_completion(
@@ -713,8 +796,8 @@ def drive_calm(model: Platform, rounds: int | None = None) -> int:
             run_to_completion(model, actor)
         model.reap()
         model.pull_failed_queue()
-        for message in list(model.available()):
-            run_to_completion(model, model.deliver(message))
+        for delivery in model.deliver_all(model.available()):
+            run_to_completion(model, delivery)
         model.reap()
         if model.operator:
             model.redrive()

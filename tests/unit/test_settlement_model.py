@@ -115,6 +115,7 @@ ACTIONS = ["run"] * 16 + [
     "redrive",
     "pull",
 ]
+BATCH = 3  # the most messages a chaos step's delivery takes (quiescence: the mapping's 10)
 OUTAGE_RATE = 0.1  # schedules whose processor goes down once (at a random step)
 SKEW_RATE = 0.25  # schedules whose actors' clocks are off, each by its own offset
 MAX_SKEW_MS = 5 * 60_000  # several minutes, either way: well past the 90 s settlement lease
@@ -172,7 +173,9 @@ def _operate(rng: random.Random, platform: model.Platform, action: str) -> None:
     """The world around the actors: SQS deliveries, the sweeper's schedule, time, the operator."""
     settings_ = platform.services.settings
     if action == "deliver" and platform.available():
-        platform.deliver(rng.choice(platform.available()))
+        # One retry invocation, with a batch of what the queue holds (up to BATCH messages).
+        available = platform.available()
+        platform.deliver(rng.sample(available, rng.randint(1, min(BATCH, len(available)))))
     elif action == "redeliver":
         in_flight = [m for m in platform.queue if m.in_flight]
         if in_flight:

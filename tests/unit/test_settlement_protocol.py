@@ -133,12 +133,16 @@ def test_a_duplicate_delivery_cannot_fail_the_attempt_whose_approval_is_in_fligh
     step_until(platform, first, "processor.POST")  # attempt 2 owns the lease, charge about to leave
     second = platform.deliver(message)  # the same message again (visibility expired)
     finish(platform, second)
-    assert isinstance(second.error, SettlementInProgress)
+    # The retry handler reports the message as a batch item failure: SQS delivers it again later.
+    assert second.result == {"batchItemFailures": [{"itemIdentifier": message.message_id}]}
+    [raised] = second.caught
+    assert isinstance(raised, SettlementInProgress)
     assert current(platform)["status"] == "SETTLING"  # not FAILED by the duplicate
 
     finish(platform, first)
 
-    assert first.error is None
+    assert first.error is None and first.caught == []
+    assert first.result == {"batchItemFailures": []}
     final = current(platform)
     assert final["status"] == "COMPLETED" and final["processor_outcome"] == "approved"
     assert len(platform.ledger.charges_for(txn)) == 1
@@ -380,7 +384,9 @@ def test_no_failed_notification_for_attempts_that_will_be_retried(platform: mode
         delivery = platform.deliver(message)
         step_until(platform, delivery, "processor.POST", fault="refused")
         finish(platform, delivery)
-        assert delivery.error is not None
+        assert delivery.caught and delivery.result == {
+            "batchItemFailures": [{"itemIdentifier": message.message_id}]
+        }
         platform.reap()
     assert platform.dlq == [message]
 

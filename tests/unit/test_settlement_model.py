@@ -4,32 +4,37 @@ The explorer generates schedules over the actors of tests/unit/model.py (client 
 executions, duplicated and timed-out task invocations, duplicate SQS deliveries, the retry
 consumer, the sweeper, the safety net, DLQ redrive), 1-4 payments each (approved and declined cards,
 amounts over and under the fraud threshold), and the faults (throttled calls, lost answers,
-time-outs after the charge, crashes, processor refusals and 5xx, key retention passing, processor
+time-outs after the charge, crashes before and after a call, the processor's answers: refused
+requests, 409, 429 and 5xx, lookups that miss a charge for a while; key retention passing, processor
 outages that dead-letter retry messages, clocks skewed per invocation by up to 5 minutes either
 way; pauses longer than the lease are the "lease" action: the clock passes the lease while every
-actor is held at a checkpoint).
+actor is held at a checkpoint). A delivery is an invocation of the real retry handler with a batch
+of the failed queue's messages; its partial batch answer decides what SQS deletes.
 
 Quiescence runs only what runs by itself (time, deliveries, visibility expiry, the sweeper every 5
-minutes; a DLQ redrive only if the schedule drew one): within a number of rounds derived from the
-retry budget every payment must end, COMPLETED, REJECTED, final FAILED, or parked. Then, for every
-payment: at most one charge; the terminal status agrees with the processor's ledger; nothing is
-left owed; the audit table and the FIFO stream hold the same transitions in the same order; the
-outcome events, in publish order, are prefix-consistent (one event type, re-sent under one
-notification id, the last one naming the final status; none for a parked payment).
+minutes; a DLQ redrive only if the schedule drew one), and meets what is left of the schedule's
+processor and rare-site faults: within a number of rounds derived from the retry budget every
+payment must end, COMPLETED, REJECTED, final FAILED, or parked. Then, for every payment: at most one
+charge; the terminal status agrees with the processor's ledger; nothing is left owed; the audit
+table and the FIFO stream hold the same transitions in the same order; the outcome events, in
+publish order, are prefix-consistent (one event type, re-sent under one notification id, the last
+one naming the final status; none for a parked payment).
 
 Coverage by place: ``FAULTS`` lists every call site and the faults meaningful there. Random walks
-miss cells, so a directed pass forces each (site, kind) cell at a chosen call of its site in a
-schedule of its own (``PRELUDES`` reach the sites a happy path never calls), and three liveness
-schedules end in an outage as long as the failed queue's receive budget with no operator. The test
-prints the site x kind table of faults met and fails on an empty cell or an unknown call site.
+meet faults where the actors are, so the processor and the rarely reached sites (``RARE_SITES``)
+have fault budgets of their own; and a directed pass forces each (site, kind) cell at a chosen call
+of its site in a schedule of its own (``PRELUDES`` reach the sites a happy path never calls), and
+three liveness schedules end in an outage as long as the failed queue's receive budget with no
+operator. The test prints the site x kind table of faults met and fails on an empty cell or an
+unknown call site.
 
 An explorer of our own rather than Hypothesis: each schedule draws from ``random.Random(seed)``,
 seeds ``MODEL_SEED`` (default fixed, so CI explores the same schedules every run) to
 ``MODEL_SEED + MODEL_EXAMPLES - 1`` (500 by default, in two halves: this file runs the first with
 the directed ones, test_settlement_model_second_half.py the rest, so xdist spreads them), then the
-directed ones. Schedules share a moto account (rebuilt
-every ``CHUNK``), so a schedule's shape can depend on what earlier ones left (random ids, index
-rows): Hypothesis' replay flags that as flaky data generation, while a seed per schedule stays
+directed ones. Schedules share a moto account (rebuilt every ``CHUNK``; each schedule's transaction
+rows are deleted once checked), so a schedule's shape can depend on what earlier ones left (random
+ids): Hypothesis' replay flags that as flaky data generation, while a seed per schedule stays
 reproducible (``MODEL_ONLY=<seed>`` with the same ``MODEL_EXAMPLES`` reruns one, directed ones too;
 a failure prints its seed and the schedule's log). ``MODEL_DIRECTED=0`` skips the directed pass
 (and the table's checks) while developing.
@@ -96,6 +101,11 @@ FAULTS: dict[str, list[str]] = {
     "sfn.start_execution": [*AWS_KINDS, "duplicate"],
     "await": ["timeout", "abort"],
 }
+# Call sites a schedule reaches seldom (a failure's retry enqueue, an outcome's notice and archive):
+# every random schedule keeps faults of their own for them, met there at RARE_FAULT_RATE per call,
+# in the chaos steps or, for what is left, in quiescence (as are the processor's).
+RARE_SITES = frozenset({"sqs.send_message", "sns.publish", "s3.put_object"})
+RARE_FAULT_RATE = 0.5
 # Directed pass: faults placed first so that a site the happy path never calls is reached (a lost
 # charge answer is looked up at once; three refused charges fail the workflow's attempt, whose
 # RecordFailure enqueues the retry).
@@ -147,24 +157,36 @@ def _fault_options(op: str | None) -> list[str]:
     return FAULTS.get("await" if op.startswith("await ") else op, [])
 
 
-def _run_one(rng: random.Random, platform: model.Platform, budget: tuple[int, int]) -> tuple[int, int]:
+Budget = tuple[int, int, int]  # faults left: AWS and Step Functions, the processor, the rare sites
+
+
+def _pool(op: str | None) -> int:
+    """Which of a schedule's fault budgets the call at ``op`` draws on."""
+    if (op or "").startswith("processor."):
+        return 1
+    return 2 if op in RARE_SITES else 0
+
+
+def _run_one(rng: random.Random, platform: model.Platform, budget: Budget) -> Budget:
     """Move one ready actor; its next call may meet a fault. Returns the faults left."""
     # Now and then (while faults are left) Step Functions gives up waiting on a running task.
     ready = platform.scheduler.ready(allow_timeouts=budget[0] > 0 and rng.random() < TIMEOUT_RATE)
     if not ready:
         return budget
     actor = rng.choice(ready)
-    at_processor = (actor.pending or "").startswith("processor.")
-    # The processor's faults are what the protocol is about: a rate and a budget of their own.
-    left = budget[1] if at_processor else budget[0]
-    options = _fault_options(actor.pending) if left > 0 else []
-    rate = PROCESSOR_FAULT_RATE if at_processor else FAULT_RATE
+    # The processor's faults are what the protocol is about, and the rare sites would never see
+    # one if they shared the common budget: each has a rate and a budget of its own.
+    pool = _pool(actor.pending)
+    options = _fault_options(actor.pending) if budget[pool] > 0 else []
+    rate = (FAULT_RATE, PROCESSOR_FAULT_RATE, RARE_FAULT_RATE)[pool]
     if actor.awaiting is not None and not actor.awaiting.done:
         fault = rng.choice(options)  # only a time-out ends this wait
     else:
         fault = rng.choice(options) if options and rng.random() < rate else None
     if fault is not None:
-        budget = (budget[0], budget[1] - 1) if at_processor else (budget[0] - 1, budget[1])
+        spent = list(budget)
+        spent[pool] -= 1
+        budget = (spent[0], spent[1], spent[2])
     platform.scheduler.step(actor, fault)
     return budget
 
@@ -202,8 +224,8 @@ def _schedule(rng: random.Random, platform: model.Platform, faults: bool, outage
     """Chaos steps. ``outage``: the processor goes down for that many of the failed queue's
     visibility time-outs (at a random step; 0: none), which dead-letters retry messages that
     without an operator only the sweeper's re-enqueue brings back."""
-    # (AWS and Step Functions, processor); a directed schedule meets only its directed faults.
-    budget = (rng.randint(1, 5), rng.randint(1, 3)) if faults else (0, 0)
+    # (AWS and Step Functions, processor, rare sites); a directed schedule meets only its directed faults.
+    budget = (rng.randint(1, 5), rng.randint(1, 3), rng.randint(1, 2)) if faults else (0, 0, 0)
     steps = rng.randint(CHAOS_STEPS // 4, CHAOS_STEPS)
     if platform.unattended:
         # A liveness schedule: the outage alone, then quiescence starts with its dead letters. (No
@@ -222,6 +244,21 @@ def _schedule(rng: random.Random, platform: model.Platform, faults: bool, outage
             budget = _run_one(rng, platform, budget)
         else:
             _operate(rng, platform, action)
+    # The processor and the rare sites are reached late (a payment settles, then is announced and
+    # archived), often only after the chaos steps: what is left of their budgets is met there while
+    # the automatic actors finish (still finitely many faults, so every payment must still end
+    # within the liveness bound).
+    left = list(budget)
+
+    def calm(op: str) -> str | None:
+        pool = _pool(op)
+        rate = (0.0, PROCESSOR_FAULT_RATE, RARE_FAULT_RATE)[pool]
+        if left[pool] > 0 and rng.random() < rate:
+            left[pool] -= 1
+            return rng.choice(_fault_options(op))
+        return None
+
+    platform.scheduler.calm = calm
 
 
 def _explore(
@@ -260,6 +297,7 @@ def _explore(
             rounds = model.drive_calm(platform)
             STATS["calm_requeues"] += platform.calm_requeues
             figures = model.check_invariants(platform)
+            model.forget(platform)
             # The retry budget is sized to ride out an outage as long as the failed queue's receive
             # budget: after it, nothing is parked (parking is for an outcome still unknown).
             assert not (platform.unattended and figures["parked"]), f"parked after an outage: {figures}"

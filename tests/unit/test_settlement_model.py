@@ -36,8 +36,8 @@ directed ones. Schedules share a moto account (rebuilt every ``CHUNK``; each sch
 rows are deleted once checked), so a schedule's shape can depend on what earlier ones left (random
 ids): Hypothesis' replay flags that as flaky data generation, while a seed per schedule stays
 reproducible (``MODEL_ONLY=<seed>`` with the same ``MODEL_EXAMPLES`` reruns one, directed ones too;
-a failure prints its seed and the schedule's log). ``MODEL_DIRECTED=0`` skips the directed pass
-(and the table's checks) while developing.
+a failure prints its seed, its ordinal in the run and the schedule's log). ``MODEL_DIRECTED=0``
+skips the directed pass (and the table's checks) while developing.
 """
 
 from __future__ import annotations
@@ -303,9 +303,10 @@ def _explore(
             assert not (platform.unattended and figures["parked"]), f"parked after an outage: {figures}"
         except BaseException as exc:
             log = "\n".join(platform.scheduler.log)
+            # Its ordinal in this run: every schedule before it passed (random, directed, liveness).
             raise AssertionError(
-                f"schedule seed {seed}{f' directed {directed}' if directed else ''} broke the protocol "
-                f"after {STATS['schedules']} schedules passed "
+                f"schedule seed {seed}{f' directed {directed}' if directed else ''} "
+                f"(schedule {STATS['schedules'] + 1} of the run) broke the protocol "
                 f"(rerun: MODEL_EXAMPLES={EXAMPLES} MODEL_ONLY={seed}): {exc}\nschedule:\n{log}"
             ) from exc
         hits = platform.scheduler.hits

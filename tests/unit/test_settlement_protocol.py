@@ -343,6 +343,19 @@ def test_card_numbers_with_any_separator_or_digit_form_are_refused(aws: AwsEnv, 
     assert aws.count("TRANSACTIONS_TABLE") == 0
 
 
+def assert_replays_of(
+    aws: AwsEnv, first: dict[str, Any], replays: list[dict[str, Any]], different: dict[str, Any]
+) -> None:
+    """``replays`` answered with ``first``'s payment (one stored), ``different`` refused as a conflict."""
+    assert first["statusCode"] == 202
+    for response in replays:
+        assert response["statusCode"] == 202, response["body"]
+        assert body_of(response) == body_of(first)
+        assert response["headers"].get("Idempotent-Replayed") == "true"
+    assert different["statusCode"] == 409
+    assert aws.count("TRANSACTIONS_TABLE") == 1
+
+
 def test_replays_of_the_same_payment_spelled_differently_are_not_conflicts(aws: AwsEnv) -> None:
     def post(**overrides: Any) -> dict[str, Any]:
         raw = json.dumps(payment(**overrides))
@@ -360,13 +373,7 @@ def test_replays_of_the_same_payment_spelled_differently_are_not_conflicts(aws: 
     ]
     different = post(amount="100.51")
 
-    assert first["statusCode"] == 202
-    for response in replays:
-        assert response["statusCode"] == 202, response["body"]
-        assert body_of(response) == body_of(first)
-        assert response["headers"].get("Idempotent-Replayed") == "true"
-    assert different["statusCode"] == 409
-    assert aws.count("TRANSACTIONS_TABLE") == 1
+    assert_replays_of(aws, first, replays, different)
 
 
 def test_replays_with_keys_in_another_order_or_other_whitespace_are_the_same_request(aws: AwsEnv) -> None:
@@ -387,13 +394,7 @@ def test_replays_with_keys_in_another_order_or_other_whitespace_are_the_same_req
     ]
     different = post(json.dumps(payment(metadata={**metadata, "channel": "app"})))
 
-    assert first["statusCode"] == 202
-    for response in replays:
-        assert response["statusCode"] == 202, response["body"]
-        assert body_of(response) == body_of(first)
-        assert response["headers"].get("Idempotent-Replayed") == "true"
-    assert different["statusCode"] == 409
-    assert aws.count("TRANSACTIONS_TABLE") == 1
+    assert_replays_of(aws, first, replays, different)
 
 
 # ---------------------------------------------------------------------------- defect 8

@@ -66,6 +66,9 @@ MIN_SETTLEMENT_ATTEMPTS = 16
 RETRY_BATCH_SIZE = 10  # modules/functions: retry_batch_size (default)
 RETRY_TIMEOUT_MS = 60_000  # modules/functions: the retry function's timeout
 CLIENT_PATIENCE_MS = 3600 * 1000  # well inside the 24 h an Idempotency-Key is kept
+# Schedules started in this process: the two halves of the model test are two test modules (each
+# with its own figures), and a failure names its schedule's ordinal in the whole run.
+SCHEDULE_ORDINALS = itertools.count(1)
 
 
 class ActorCrashed(BaseException):

@@ -271,6 +271,7 @@ def _explore(
     """One schedule; ``directed``: its faults (the last one the cell under test), no random ones.
     Returns whether every directed fault was met."""
     rng = random.Random(seed)
+    ordinal = next(model.SCHEDULE_ORDINALS)  # in this run: both halves, directed ones too
     start = int(time.time() * 1000) + (seed - SEED) * 3 * DAY_MS
     with model.platform(aws, monkeypatch, start) as platform:
         platform.scheduler.forced = list(directed or [])
@@ -306,7 +307,7 @@ def _explore(
             # Its ordinal in this run: every schedule before it passed (random, directed, liveness).
             raise AssertionError(
                 f"schedule seed {seed}{f' directed {directed}' if directed else ''} "
-                f"(schedule {STATS['schedules'] + 1} of the run) broke the protocol "
+                f"(schedule {ordinal} of the run) broke the protocol "
                 f"(rerun: MODEL_EXAMPLES={EXAMPLES} MODEL_ONLY={seed}): {exc}\nschedule:\n{log}"
             ) from exc
         hits = platform.scheduler.hits

@@ -353,12 +353,12 @@ def _directed(aws: awsenv.AwsEnv, monkeypatch: pytest.MonkeyPatch, index: int) -
     return False
 
 
-def _table() -> str:
+def _table(hits: Counter[tuple[str, str]] = HITS) -> str:
     kinds = list(dict.fromkeys(kind for kinds in FAULTS.values() for kind in kinds))
     width = max(len(site) for site in FAULTS)
     lines = [" " * width + "".join(f"{kind:>{len(kind) + 2}}" for kind in kinds)]
     for site, allowed in FAULTS.items():
-        cells = "".join(f"{HITS[site, kind] if kind in allowed else '-':>{len(kind) + 2}}" for kind in kinds)
+        cells = "".join(f"{hits[site, kind] if kind in allowed else '-':>{len(kind) + 2}}" for kind in kinds)
         lines.append(f"{site:<{width}}{cells}")
     return "\n".join(lines)
 

@@ -4,6 +4,7 @@ proves each is caught)."""
 
 from __future__ import annotations
 
+import runpy
 import subprocess
 from pathlib import Path
 
@@ -31,3 +32,17 @@ def test_each_planted_bug_names_its_rule_and_guard_and_still_applies(patch: Path
         check=False,
     )
     assert checked.returncode == 0, checked.stderr
+
+
+def test_a_model_catch_is_reported_at_the_ordinal_the_model_counted_not_at_its_seed() -> None:
+    caught_by = runpy.run_path(str(ROOT / "tools" / "mutants.py"))["caught_by"]
+    output = (
+        "FAILED tests/unit/test_settlement_model.py::test_holds - AssertionError: schedule seed\n"
+        "E   AssertionError: schedule seed 20261270 directed [('sns.publish', 'lost', 1)] "
+        "(schedule 57 of the run) broke the protocol (rerun: MODEL_EXAMPLES=40 MODEL_ONLY=20261270)"
+    )
+
+    assert caught_by(output) == (
+        " by tests/unit/test_settlement_model.py::test_holds at schedule seed 20261270"
+        " directed [('sns.publish', 'lost', 1)] (schedule 57 of the run)"
+    )

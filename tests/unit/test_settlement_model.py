@@ -4,35 +4,40 @@ The explorer generates schedules over the actors of tests/unit/model.py (client 
 executions, duplicated and timed-out task invocations, duplicate SQS deliveries, the retry
 consumer, the sweeper, the safety net, DLQ redrive), 1-4 payments each (approved and declined cards,
 amounts over and under the fraud threshold), and the faults (throttled calls, lost answers,
-time-outs after the charge, crashes, processor refusals and 5xx, key retention passing, processor
+time-outs after the charge, crashes before and after a call, the processor's answers: refused
+requests, 409, 429 and 5xx, lookups that miss a charge for a while; key retention passing, processor
 outages that dead-letter retry messages, clocks skewed per invocation by up to 5 minutes either
 way; pauses longer than the lease are the "lease" action: the clock passes the lease while every
-actor is held at a checkpoint).
+actor is held at a checkpoint). A delivery is an invocation of the real retry handler with a batch
+of the failed queue's messages; its partial batch answer decides what SQS deletes.
 
 Quiescence runs only what runs by itself (time, deliveries, visibility expiry, the sweeper every 5
-minutes; a DLQ redrive only if the schedule drew one): within a number of rounds derived from the
-retry budget every payment must end, COMPLETED, REJECTED, final FAILED, or parked. Then, for every
-payment: at most one charge; the terminal status agrees with the processor's ledger; nothing is
-left owed; the audit table and the FIFO stream hold the same transitions in the same order; the
-outcome events, in publish order, are prefix-consistent (one event type, re-sent under one
-notification id, the last one naming the final status; none for a parked payment).
+minutes; a DLQ redrive only if the schedule drew one), and meets what is left of the schedule's
+processor and rare-site faults: within a number of rounds derived from the retry budget every
+payment must end, COMPLETED, REJECTED, final FAILED, or parked. Then, for every payment: at most one
+charge; the terminal status agrees with the processor's ledger; nothing is left owed; the audit
+table and the FIFO stream hold the same transitions in the same order; the outcome events, in
+publish order, are prefix-consistent (one event type, re-sent under one notification id, the last
+one naming the final status; none for a parked payment).
 
 Coverage by place: ``FAULTS`` lists every call site and the faults meaningful there. Random walks
-miss cells, so a directed pass forces each (site, kind) cell at a chosen call of its site in a
-schedule of its own (``PRELUDES`` reach the sites a happy path never calls), and three liveness
-schedules end in an outage as long as the failed queue's receive budget with no operator. The test
-prints the site x kind table of faults met and fails on an empty cell or an unknown call site.
+meet faults where the actors are, so the processor and the rarely reached sites (``RARE_SITES``)
+have fault budgets of their own; and a directed pass forces each (site, kind) cell at a chosen call
+of its site in a schedule of its own (``PRELUDES`` reach the sites a happy path never calls), and
+three liveness schedules end in an outage as long as the failed queue's receive budget with no
+operator. The test prints the site x kind table of faults met and fails on an empty cell or an
+unknown call site.
 
 An explorer of our own rather than Hypothesis: each schedule draws from ``random.Random(seed)``,
 seeds ``MODEL_SEED`` (default fixed, so CI explores the same schedules every run) to
 ``MODEL_SEED + MODEL_EXAMPLES - 1`` (500 by default, in two halves: this file runs the first with
 the directed ones, test_settlement_model_second_half.py the rest, so xdist spreads them), then the
-directed ones. Schedules share a moto account (rebuilt
-every ``CHUNK``), so a schedule's shape can depend on what earlier ones left (random ids, index
-rows): Hypothesis' replay flags that as flaky data generation, while a seed per schedule stays
+directed ones. Schedules share a moto account (rebuilt every ``CHUNK``; each schedule's transaction
+rows are deleted once checked), so a schedule's shape can depend on what earlier ones left (random
+ids): Hypothesis' replay flags that as flaky data generation, while a seed per schedule stays
 reproducible (``MODEL_ONLY=<seed>`` with the same ``MODEL_EXAMPLES`` reruns one, directed ones too;
-a failure prints its seed and the schedule's log). ``MODEL_DIRECTED=0`` skips the directed pass
-(and the table's checks) while developing.
+a failure prints its seed, its ordinal in the run and the schedule's log). ``MODEL_DIRECTED=0``
+skips the directed pass (and the table's checks) while developing.
 """
 
 from __future__ import annotations
@@ -65,21 +70,42 @@ DAY_MS = 86_400_000
 
 # Every call site of the protocol and the faults meaningful there (the cells of the coverage table:
 # each must be met at least once per run). A read's "lost" is a time-out (ReadTimeoutError, not a
-# ClientError); s3 "lost" is an archive written whose answer never came.
+# ClientError); s3 "lost" is an archive written whose answer never came. "crash_before": the actor
+# dies before the request leaves (nothing happens server-side); "crash": right after the call.
+# The processor's answers (tests/unit/model.py, ModelProcessor): http400 refuses the request
+# (nothing charged; a lookup refused says nothing), http429 and http5xx act on nothing, http409 and
+# error_after (500) come after the processor acted, stale is a lookup that misses a recent charge;
+# a 402 is the processor's own answer to a declined card (the tok_decline tokens).
+AWS_KINDS = ["throttle", "lost", "crash_before", "crash"]
 FAULTS: dict[str, list[str]] = {
-    "dynamodb.transact_write_items": ["throttle", "lost", "crash"],
-    "dynamodb.update_item": ["throttle", "lost", "crash"],
-    "dynamodb.get_item": ["throttle", "lost", "crash"],
-    "dynamodb.query": ["throttle", "lost", "crash"],
-    "sqs.send_message": ["throttle", "lost", "crash"],
-    "sqs.send_message_batch": ["throttle", "lost", "crash"],
-    "sns.publish": ["throttle", "lost", "crash"],
-    "s3.put_object": ["throttle", "lost", "crash"],
-    "processor.POST": ["refused", "lost", "error_after", "crash"],
-    "processor.GET": ["refused", "lost", "error_after", "crash"],
-    "sfn.start_execution": ["throttle", "lost", "duplicate", "crash"],
+    "dynamodb.transact_write_items": AWS_KINDS,
+    "dynamodb.update_item": AWS_KINDS,
+    "dynamodb.get_item": AWS_KINDS,
+    "dynamodb.query": AWS_KINDS,
+    "sqs.send_message": AWS_KINDS,
+    "sqs.send_message_batch": AWS_KINDS,
+    "sns.publish": AWS_KINDS,
+    "s3.put_object": AWS_KINDS,
+    "processor.POST": [
+        "crash_before",
+        "refused",
+        "http400",
+        "http429",
+        "http5xx",
+        "lost",
+        "error_after",
+        "http409",
+        "crash",
+    ],
+    "processor.GET": ["crash_before", "refused", "http400", "http429", "http5xx", "stale", "lost", "crash"],
+    "sfn.start_execution": [*AWS_KINDS, "duplicate"],
     "await": ["timeout", "abort"],
 }
+# Call sites a schedule reaches seldom (a failure's retry enqueue, an outcome's notice and archive):
+# every random schedule keeps faults of their own for them, met there at RARE_FAULT_RATE per call,
+# in the chaos steps or, for what is left, in quiescence (as are the processor's).
+RARE_SITES = frozenset({"sqs.send_message", "sns.publish", "s3.put_object"})
+RARE_FAULT_RATE = 0.5
 # Directed pass: faults placed first so that a site the happy path never calls is reached (a lost
 # charge answer is looked up at once; three refused charges fail the workflow's attempt, whose
 # RecordFailure enqueues the retry).
@@ -99,6 +125,7 @@ ACTIONS = ["run"] * 16 + [
     "redrive",
     "pull",
 ]
+BATCH = 3  # the most messages a chaos step's delivery takes (quiescence: the mapping's 10)
 OUTAGE_RATE = 0.1  # schedules whose processor goes down once (at a random step)
 SKEW_RATE = 0.25  # schedules whose actors' clocks are off, each by its own offset
 MAX_SKEW_MS = 5 * 60_000  # several minutes, either way: well past the 90 s settlement lease
@@ -130,24 +157,36 @@ def _fault_options(op: str | None) -> list[str]:
     return FAULTS.get("await" if op.startswith("await ") else op, [])
 
 
-def _run_one(rng: random.Random, platform: model.Platform, budget: tuple[int, int]) -> tuple[int, int]:
+Budget = tuple[int, int, int]  # faults left: AWS and Step Functions, the processor, the rare sites
+
+
+def _pool(op: str | None) -> int:
+    """Which of a schedule's fault budgets the call at ``op`` draws on."""
+    if (op or "").startswith("processor."):
+        return 1
+    return 2 if op in RARE_SITES else 0
+
+
+def _run_one(rng: random.Random, platform: model.Platform, budget: Budget) -> Budget:
     """Move one ready actor; its next call may meet a fault. Returns the faults left."""
     # Now and then (while faults are left) Step Functions gives up waiting on a running task.
     ready = platform.scheduler.ready(allow_timeouts=budget[0] > 0 and rng.random() < TIMEOUT_RATE)
     if not ready:
         return budget
     actor = rng.choice(ready)
-    at_processor = (actor.pending or "").startswith("processor.")
-    # The processor's faults are what the protocol is about: a rate and a budget of their own.
-    left = budget[1] if at_processor else budget[0]
-    options = _fault_options(actor.pending) if left > 0 else []
-    rate = PROCESSOR_FAULT_RATE if at_processor else FAULT_RATE
+    # The processor's faults are what the protocol is about, and the rare sites would never see
+    # one if they shared the common budget: each has a rate and a budget of its own.
+    pool = _pool(actor.pending)
+    options = _fault_options(actor.pending) if budget[pool] > 0 else []
+    rate = (FAULT_RATE, PROCESSOR_FAULT_RATE, RARE_FAULT_RATE)[pool]
     if actor.awaiting is not None and not actor.awaiting.done:
         fault = rng.choice(options)  # only a time-out ends this wait
     else:
         fault = rng.choice(options) if options and rng.random() < rate else None
     if fault is not None:
-        budget = (budget[0], budget[1] - 1) if at_processor else (budget[0] - 1, budget[1])
+        spent = list(budget)
+        spent[pool] -= 1
+        budget = (spent[0], spent[1], spent[2])
     platform.scheduler.step(actor, fault)
     return budget
 
@@ -156,7 +195,9 @@ def _operate(rng: random.Random, platform: model.Platform, action: str) -> None:
     """The world around the actors: SQS deliveries, the sweeper's schedule, time, the operator."""
     settings_ = platform.services.settings
     if action == "deliver" and platform.available():
-        platform.deliver(rng.choice(platform.available()))
+        # One retry invocation, with a batch of what the queue holds (up to BATCH messages).
+        available = platform.available()
+        platform.deliver(rng.sample(available, rng.randint(1, min(BATCH, len(available)))))
     elif action == "redeliver":
         in_flight = [m for m in platform.queue if m.in_flight]
         if in_flight:
@@ -183,8 +224,8 @@ def _schedule(rng: random.Random, platform: model.Platform, faults: bool, outage
     """Chaos steps. ``outage``: the processor goes down for that many of the failed queue's
     visibility time-outs (at a random step; 0: none), which dead-letters retry messages that
     without an operator only the sweeper's re-enqueue brings back."""
-    # (AWS and Step Functions, processor); a directed schedule meets only its directed faults.
-    budget = (rng.randint(1, 5), rng.randint(1, 3)) if faults else (0, 0)
+    # (AWS and Step Functions, processor, rare sites); a directed schedule meets only its directed faults.
+    budget = (rng.randint(1, 5), rng.randint(1, 3), rng.randint(1, 2)) if faults else (0, 0, 0)
     steps = rng.randint(CHAOS_STEPS // 4, CHAOS_STEPS)
     if platform.unattended:
         # A liveness schedule: the outage alone, then quiescence starts with its dead letters. (No
@@ -203,6 +244,21 @@ def _schedule(rng: random.Random, platform: model.Platform, faults: bool, outage
             budget = _run_one(rng, platform, budget)
         else:
             _operate(rng, platform, action)
+    # The processor and the rare sites are reached late (a payment settles, then is announced and
+    # archived), often only after the chaos steps: what is left of their budgets is met there while
+    # the automatic actors finish (still finitely many faults, so every payment must still end
+    # within the liveness bound).
+    left = list(budget)
+
+    def calm(op: str) -> str | None:
+        pool = _pool(op)
+        rate = (0.0, PROCESSOR_FAULT_RATE, RARE_FAULT_RATE)[pool]
+        if left[pool] > 0 and rng.random() < rate:
+            left[pool] -= 1
+            return rng.choice(_fault_options(op))
+        return None
+
+    platform.scheduler.calm = calm
 
 
 def _explore(
@@ -215,6 +271,7 @@ def _explore(
     """One schedule; ``directed``: its faults (the last one the cell under test), no random ones.
     Returns whether every directed fault was met."""
     rng = random.Random(seed)
+    ordinal = next(model.SCHEDULE_ORDINALS)  # in this run: both halves, directed ones too
     start = int(time.time() * 1000) + (seed - SEED) * 3 * DAY_MS
     with model.platform(aws, monkeypatch, start) as platform:
         platform.scheduler.forced = list(directed or [])
@@ -241,14 +298,16 @@ def _explore(
             rounds = model.drive_calm(platform)
             STATS["calm_requeues"] += platform.calm_requeues
             figures = model.check_invariants(platform)
+            model.forget(platform)
             # The retry budget is sized to ride out an outage as long as the failed queue's receive
             # budget: after it, nothing is parked (parking is for an outcome still unknown).
             assert not (platform.unattended and figures["parked"]), f"parked after an outage: {figures}"
         except BaseException as exc:
             log = "\n".join(platform.scheduler.log)
+            # Its ordinal in this run: every schedule before it passed (random, directed, liveness).
             raise AssertionError(
-                f"schedule seed {seed}{f' directed {directed}' if directed else ''} broke the protocol "
-                f"after {STATS['schedules']} schedules passed "
+                f"schedule seed {seed}{f' directed {directed}' if directed else ''} "
+                f"(schedule {ordinal} of the run) broke the protocol "
                 f"(rerun: MODEL_EXAMPLES={EXAMPLES} MODEL_ONLY={seed}): {exc}\nschedule:\n{log}"
             ) from exc
         hits = platform.scheduler.hits
@@ -294,12 +353,12 @@ def _directed(aws: awsenv.AwsEnv, monkeypatch: pytest.MonkeyPatch, index: int) -
     return False
 
 
-def _table() -> str:
+def _table(hits: Counter[tuple[str, str]] = HITS) -> str:
     kinds = list(dict.fromkeys(kind for kinds in FAULTS.values() for kind in kinds))
     width = max(len(site) for site in FAULTS)
-    lines = [" " * width + "".join(f"{kind:>12}" for kind in kinds)]
+    lines = [" " * width + "".join(f"{kind:>{len(kind) + 2}}" for kind in kinds)]
     for site, allowed in FAULTS.items():
-        cells = "".join(f"{HITS[(site, kind)] if kind in allowed else '-':>12}" for kind in kinds)
+        cells = "".join(f"{hits[site, kind] if kind in allowed else '-':>{len(kind) + 2}}" for kind in kinds)
         lines.append(f"{site:<{width}}{cells}")
     return "\n".join(lines)
 

@@ -5,6 +5,7 @@ loadfile` runs the two halves on both workers."""
 from __future__ import annotations
 
 import time
+from collections import Counter
 
 import pytest
 
@@ -20,8 +21,11 @@ def test_settlement_protocol_holds_its_invariants_under_more_adversarial_schedul
     seeds = list(range(explorer.SEED + explorer.HALF, explorer.SEED + explorer.EXAMPLES))
     started = time.monotonic()
     before = explorer.STATS["schedules"]
+    hits_before = Counter(explorer.HITS)
     explorer.explore_random(monkeypatch, seeds)
     elapsed = time.monotonic() - started
     print(f"\nmodel (second half): {explorer.STATS} seeds {seeds[0]}..{seeds[-1]} in {elapsed:.0f} s")
+    walks = explorer.HITS - hits_before  # this half's faults, whether or not the first ran here
+    print(f"faults met per call site and kind (these random walks):\n{explorer._table(walks)}")
     assert explorer.STATS["schedules"] - before >= len(seeds)
     explorer.check_adversarial(seeds)

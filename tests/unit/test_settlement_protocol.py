@@ -103,6 +103,35 @@ def test_every_attempt_sends_the_same_charge_and_key_retention_is_not_trusted(
     model.check_invariants(platform)
 
 
+@pytest.mark.parametrize("failure", ["refused", "lost", "http400", "http429", "http5xx"])
+def test_a_lookup_that_fails_is_never_read_as_not_charged(platform: model.Platform, failure: str) -> None:
+    """Past the processor's key retention only the lookup knows the charge exists: a lookup that got
+    no usable answer must stop the attempt, never let it charge again."""
+    item = created(platform)
+    txn, ts = item["transaction_id"], item["timestamp"]
+    settle = spawn(platform, "Settle", lambda: settle_step(platform.services, txn, ts))
+    step_until(platform, settle, "processor.POST", fault="lost")  # charged; the answer is lost
+    step_until(platform, settle, "processor.GET", fault="refused")
+    finish(platform, settle)
+    assert steps.failure_step(platform.services, txn, ts, {"Error": "ProcessorUnavailable"})["recorded"]
+    platform.clock.now += 2 * 86_400_000  # the processor has forgotten the idempotency key
+    platform.pull_failed_queue()
+    [message] = platform.queue
+
+    delivery = platform.deliver(message)
+    step_until(platform, delivery, "processor.GET", fault=failure)
+    finish(platform, delivery)
+
+    assert [r["method"] for r in platform.ledger.requests].count("POST") == 1  # not charged again
+    assert delivery.result == {"batchItemFailures": [{"itemIdentifier": message.message_id}]}
+    assert len(platform.ledger.charges_for(txn)) == 1
+    platform.reap()
+    model.drive_calm(platform)  # the lookup answers again: the one charge is found and concluded
+    assert current(platform)["status"] == "COMPLETED"
+    assert len(platform.ledger.charges_for(txn)) == 1
+    model.check_invariants(platform)
+
+
 def test_the_charge_body_never_changes_between_attempts(platform: model.Platform) -> None:
     item = created(platform)
     txn, ts = item["transaction_id"], item["timestamp"]
@@ -133,12 +162,16 @@ def test_a_duplicate_delivery_cannot_fail_the_attempt_whose_approval_is_in_fligh
     step_until(platform, first, "processor.POST")  # attempt 2 owns the lease, charge about to leave
     second = platform.deliver(message)  # the same message again (visibility expired)
     finish(platform, second)
-    assert isinstance(second.error, SettlementInProgress)
+    # The retry handler reports the message as a batch item failure: SQS delivers it again later.
+    assert second.result == {"batchItemFailures": [{"itemIdentifier": message.message_id}]}
+    [raised] = second.caught
+    assert isinstance(raised, SettlementInProgress)
     assert current(platform)["status"] == "SETTLING"  # not FAILED by the duplicate
 
     finish(platform, first)
 
-    assert first.error is None
+    assert first.error is None and first.caught == []
+    assert first.result == {"batchItemFailures": []}
     final = current(platform)
     assert final["status"] == "COMPLETED" and final["processor_outcome"] == "approved"
     assert len(platform.ledger.charges_for(txn)) == 1
@@ -310,6 +343,19 @@ def test_card_numbers_with_any_separator_or_digit_form_are_refused(aws: AwsEnv, 
     assert aws.count("TRANSACTIONS_TABLE") == 0
 
 
+def assert_replays_of(
+    aws: AwsEnv, first: dict[str, Any], replays: list[dict[str, Any]], different: dict[str, Any]
+) -> None:
+    """``replays`` answered with ``first``'s payment (one stored), ``different`` refused as a conflict."""
+    assert first["statusCode"] == 202
+    for response in replays:
+        assert response["statusCode"] == 202, response["body"]
+        assert body_of(response) == body_of(first)
+        assert response["headers"].get("Idempotent-Replayed") == "true"
+    assert different["statusCode"] == 409
+    assert aws.count("TRANSACTIONS_TABLE") == 1
+
+
 def test_replays_of_the_same_payment_spelled_differently_are_not_conflicts(aws: AwsEnv) -> None:
     def post(**overrides: Any) -> dict[str, Any]:
         raw = json.dumps(payment(**overrides))
@@ -327,13 +373,28 @@ def test_replays_of_the_same_payment_spelled_differently_are_not_conflicts(aws: 
     ]
     different = post(amount="100.51")
 
-    assert first["statusCode"] == 202
-    for response in replays:
-        assert response["statusCode"] == 202, response["body"]
-        assert body_of(response) == body_of(first)
-        assert response["headers"].get("Idempotent-Replayed") == "true"
-    assert different["statusCode"] == 409
-    assert aws.count("TRANSACTIONS_TABLE") == 1
+    assert_replays_of(aws, first, replays, different)
+
+
+def test_replays_with_keys_in_another_order_or_other_whitespace_are_the_same_request(aws: AwsEnv) -> None:
+    """The request hash is over the normalised payment: neither the order of the body's keys (the
+    metadata's included) nor the JSON's whitespace makes a replay a conflict."""
+    metadata = {"order_id": "1001", "channel": "web", "basket": "b-7"}
+
+    def post(raw: str) -> dict[str, Any]:
+        event = api_event("POST", "/transactions", None, raw_body=raw, idempotency_key="order-key")
+        return intake.handler(event, CTX)
+
+    first = post(json.dumps(payment(metadata=metadata)))
+    reordered = dict(reversed(list(payment(metadata=dict(reversed(list(metadata.items())))).items())))
+    replays = [
+        post(json.dumps(reordered)),
+        post(json.dumps(payment(metadata=metadata), indent=4, separators=(" , ", " :  "))),
+        post(json.dumps(payment(metadata=dict(sorted(metadata.items()))), separators=(",", ":"))),
+    ]
+    different = post(json.dumps(payment(metadata={**metadata, "channel": "app"})))
+
+    assert_replays_of(aws, first, replays, different)
 
 
 # ---------------------------------------------------------------------------- defect 8
@@ -380,7 +441,9 @@ def test_no_failed_notification_for_attempts_that_will_be_retried(platform: mode
         delivery = platform.deliver(message)
         step_until(platform, delivery, "processor.POST", fault="refused")
         finish(platform, delivery)
-        assert delivery.error is not None
+        assert delivery.caught and delivery.result == {
+            "batchItemFailures": [{"itemIdentifier": message.message_id}]
+        }
         platform.reap()
     assert platform.dlq == [message]
 

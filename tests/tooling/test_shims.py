@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import threading
 import time
 import uuid
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
+from moto.dynamodb import models as dynamodb_models
 
 from devkit.emulator import shims
 from devkit.emulator.server import Emulator
@@ -573,3 +576,76 @@ def test_a_restored_table_gets_the_kms_key_and_billing_mode_it_was_asked_for(mot
     assert dynamodb.get_item(TableName=target, Key={"k": {"S": "one"}})["Item"]["k"]["S"] == "one"
     for name in (source, target):
         dynamodb.delete_table(TableName=name)
+
+
+def test_a_refused_transaction_undoes_no_other_request_s_write(
+    moto_emulator: Emulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A refused TransactWriteItems changes nothing: not its own items, not another request's write.
+
+    Stock moto 5.2.5 rolls a refused transaction back by putting a snapshot of the whole table (a deep
+    copy taken before it applies anything) in place of the table, so a write another request committed
+    in between is lost although it was answered 200 (seen in CI: a replayed Idempotency-Key's refused
+    create undid the first payment's VALIDATING transition). The schedule is forced: the snapshot waits
+    (up to 2 s) for a concurrent UpdateItem, which then lands inside the transaction's window unless
+    the backend runs one operation at a time."""
+    assert "moto.dynamodb.models.DynamoDBBackend.transact_write_items" in shims.PATCHED
+    ddb = moto_emulator.client("dynamodb")
+    table = _name("atomic")
+    ddb.create_table(
+        TableName=table,
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    ddb.put_item(TableName=table, Item={"pk": {"S": "counter"}, "n": {"N": "0"}})
+    ddb.put_item(TableName=table, Item={"pk": {"S": "taken"}})
+
+    snapshot_taken, write_done = threading.Event(), threading.Event()
+    real_deepcopy = copy.deepcopy
+
+    def deepcopy(obj: Any, *args: Any) -> Any:
+        result = real_deepcopy(obj, *args)
+        if isinstance(obj, dynamodb_models.Table) and obj.name == table:
+            snapshot_taken.set()
+            write_done.wait(2.0)
+        return result
+
+    monkeypatch.setattr(dynamodb_models, "copy", SimpleNamespace(deepcopy=deepcopy))
+    outcome: list[str] = []
+
+    def writer() -> None:
+        if not snapshot_taken.wait(30):
+            outcome.append("the transaction never took its snapshot")
+            return
+        moto_emulator.client("dynamodb").update_item(
+            TableName=table,
+            Key={"pk": {"S": "counter"}},
+            UpdateExpression="ADD n :one",
+            ExpressionAttributeValues={":one": {"N": "1"}},
+        )
+        outcome.append("acknowledged")
+        write_done.set()
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    with pytest.raises(ClientError) as refused:
+        ddb.transact_write_items(
+            # One item on the table: moto snapshots a table once per item that names it.
+            TransactItems=[
+                {
+                    "Put": {
+                        "TableName": table,
+                        "Item": {"pk": {"S": "taken"}, "n": {"N": "7"}},
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                },
+            ]
+        )
+    thread.join(60)
+    assert refused.value.response["Error"]["Code"] == "TransactionCanceledException"
+    assert outcome == ["acknowledged"]
+    counter = ddb.get_item(TableName=table, Key={"pk": {"S": "counter"}}, ConsistentRead=True)["Item"]
+    assert counter["n"]["N"] == "1", "an acknowledged write was undone by another request's roll-back"
+    taken = ddb.get_item(TableName=table, Key={"pk": {"S": "taken"}}, ConsistentRead=True)["Item"]
+    assert "n" not in taken, "the refused Put was applied"

@@ -14,7 +14,8 @@ touch test emulation; nothing here is production code.
   :mod:`.ssm`.
 * :data:`RUNTIME_SHIMS` (:func:`install_runtime`, :mod:`.runtime`) — what the deployed code meets at
   run time (Step Functions JSONPath, S3 bucket-policy conditions, DescribeAlarms filters, DynamoDB
-  restore overrides).
+  restore overrides) and :mod:`.dynamodb` (each item operation atomic: a refused transaction's
+  roll-back no longer undoes other requests' writes).
 
 The X-Ray control plane moto lacks is not a shim but an emulation of a missing service:
 :mod:`devkit.emulator.xray_fake`.
@@ -34,6 +35,7 @@ from devkit.emulator.shims._base import (
     patch,
     require,
 )
+from devkit.emulator.shims.dynamodb import shim_dynamodb_atomic_operations
 from devkit.emulator.shims.ec2 import (
     shim_ec2_gateway_endpoint_delete_without_its_route,
     shim_ec2_security_group_rule_description,
@@ -97,6 +99,7 @@ RUNTIME_SHIMS: tuple[Callable[[], None], ...] = (
     shim_s3_bucket_policy_conditions,
     shim_cloudwatch_describe_alarms_filters,
     shim_dynamodb_restore_overrides,
+    shim_dynamodb_atomic_operations,
 )
 
 _install_lock = threading.Lock()

@@ -13,7 +13,6 @@ from typing import Any
 import boto3
 import pytest
 from click.testing import CliRunner, Result
-from moto import mock_aws
 from moto.core.botocore_stubber import BotocoreStubber
 from ops_testkit import (
     ACCOUNT,
@@ -30,6 +29,7 @@ from ops_testkit import (
 
 from ops.cli import context as cli_context
 from ops.cli.main import cli
+from tests.support.inprocess import in_process_aws
 
 _MOTO_LOCK = threading.RLock()
 
@@ -60,7 +60,7 @@ def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
     monkeypatch.setenv("COLUMNS", "160")
     _atomic_requests(monkeypatch)
-    with mock_aws():
+    with in_process_aws():
         yield
 
 

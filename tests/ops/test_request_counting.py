@@ -13,15 +13,16 @@ from typing import Any
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from moto import mock_aws
 from payments.jobs.calls import RequestCounter
+
+from tests.support.inprocess import in_process_aws
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
 def clients() -> Iterator[tuple[Any, Any]]:
-    with mock_aws():
+    with in_process_aws():
         s3 = boto3.client("s3", region_name="us-east-1")
         sqs = boto3.client("sqs", region_name="us-east-1")
         yield s3, sqs

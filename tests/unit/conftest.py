@@ -6,9 +6,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from moto import mock_aws
 
 from devkit.emulator.processor import ProcessorServer, serve
+from tests.support.inprocess import in_process_aws
 from tests.unit import awsenv
 
 
@@ -21,7 +21,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[awsenv.AwsEnv]:
     # Clients survive between tests (building them is the slow part); settings, parameters
     # and services are rebuilt so every test sees its own environment.
     _runtime.reset(keep_clients=True)
-    with mock_aws():
+    with in_process_aws():
         env = awsenv.build()
         yield env
     _runtime.reset(keep_clients=True)

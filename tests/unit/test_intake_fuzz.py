@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from moto import mock_aws
 from payments.handlers import _runtime, intake
 
+from tests.support.inprocess import in_process_aws
 from tests.unit import awsenv
 from tests.unit.awsenv import api_event, payment
 
@@ -50,7 +50,7 @@ def fuzz_env() -> Iterator[tuple[awsenv.AwsEnv, CallCounter]]:
         for key, value in awsenv.process_env().items():
             patch.setenv(key, value)
         _runtime.reset(keep_clients=True)
-        with mock_aws():
+        with in_process_aws():
             env = awsenv.build()
             counter = CallCounter()
             services = _runtime.services()

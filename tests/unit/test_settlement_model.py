@@ -48,8 +48,8 @@ import time
 from collections import Counter
 
 import pytest
-from moto import mock_aws
 
+from tests.support.inprocess import in_process_aws
 from tests.unit import awsenv, model
 
 # slow: ~4 minutes of schedules; `make test` runs it, `make check` leaves it out.
@@ -370,7 +370,7 @@ def explore_random(monkeypatch: pytest.MonkeyPatch, seeds: list[int]) -> None:
     # A fresh emulated account every CHUNK schedules: moto's state (queues' message history, index
     # rows) grows with every schedule and would make each later one slower than the last.
     for first in range(0, len(seeds), CHUNK):
-        with mock_aws():
+        with in_process_aws():
             aws = awsenv.build()
             for seed in seeds[first : first + CHUNK]:
                 _explore(aws, monkeypatch, seed, *_plan(seed))  # MODEL_ONLY may name a directed one
@@ -395,13 +395,13 @@ def test_settlement_protocol_holds_its_invariants_under_adversarial_schedules(
         # Directed pass: every (site, kind) cell forced in a schedule of its own.
         cells = _cells()
         for first in range(0, len(cells), CHUNK):
-            with mock_aws():
+            with in_process_aws():
                 aws = awsenv.build()
                 for index in range(first, min(first + CHUNK, len(cells))):
                     if not _directed(aws, monkeypatch, index):
                         missed.append(cells[index])
         # Liveness: outages that dead-letter retry messages, no operator to redrive them.
-        with mock_aws():
+        with in_process_aws():
             aws = awsenv.build()
             for index in range(OUTAGE_SCHEDULES):
                 seed = SEED + EXAMPLES + 3 * len(cells) + index

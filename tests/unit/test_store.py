@@ -18,6 +18,7 @@ from payments.store import write
 from payments.store.keys import KEY_NAMES, key_of, lock_key
 from payments.store.repository import Repository
 
+from tests.support.inprocess import in_process_aws
 from tests.unit.awsenv import AwsEnv
 from tests.unit.flows import create
 
@@ -254,10 +255,9 @@ def test_every_lock_write_increments_the_lock_items_version(aws: AwsEnv) -> None
 
 def test_a_replacing_put_must_carry_the_next_version_and_is_refused_on_another() -> None:
     import boto3
-    from moto import mock_aws
     from payments.store import write
 
-    with mock_aws():
+    with in_process_aws():
         ddb = boto3.client("dynamodb", region_name="us-east-1")
         ddb.create_table(
             TableName="t",

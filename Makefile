@@ -85,8 +85,14 @@ test: lint security build ## THE test command: lint, security scan, unit, plan, 
 localstack-install: $(STAMP) ## install LocalStack without Docker (its venv, DynamoDB Local); no-op when current
 	$(PY) -m devkit.emulator.localstack install
 
+# Two deployments side by side on one LocalStack, one per pytest-xdist worker: the flows that build
+# on each other run in order on one worker ("chain"), the longest independent files on the other
+# ("apart": the API contract test, the stranded flow; tests/conftest.py). LocalStack is started once
+# for both (`localstack run`), so neither worker stops it under the other.
+E2E_XDIST := -n 2 --dist loadgroup --no-loadscope-reorder
 test-localstack: $(STAMP) build ## apply, re-plan, e2e and destroy on LocalStack (Docker on :4566, else installed and run on the host)
-	E2E_BACKEND=localstack $(VENV)/bin/pytest -q --durations=12 -m "apply or e2e"
+	E2E_BACKEND=localstack $(PY) -m devkit.emulator.localstack run -- \
+	  $(VENV)/bin/pytest -q --durations=12 $(E2E_XDIST) -m "apply or e2e"
 
 bench: build ## benchmarks; figures land in bench/results/*.md
 	$(PY) -m bench.deploy

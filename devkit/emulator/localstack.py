@@ -18,7 +18,9 @@ hosts a sandboxed CI cannot reach, into ``.local/localstack-host/fs`` (its ``FIL
 ``start`` runs ``python -m localstack.runtime.main`` on a free 127.0.0.1 port and waits (bounded) for
 ``/_localstack/health``; its log is ``.local/localstack-host/localstack.log`` and
 ``.local/localstack-host/host.json`` records pid and endpoint so that ``stop`` (or another process)
-finds it.
+finds it. ``run -- CMD ...`` runs a command against one LocalStack (``make test-localstack``: the
+pytest-xdist workers of the lane share it through ``LOCALSTACK_ENDPOINT``), starting and stopping
+the host one when nothing else answers.
 """
 
 from __future__ import annotations
@@ -474,6 +476,11 @@ def select_localstack(region: str = DEFAULT_REGION) -> ExternalEmulator:
     default port (``docker compose up -d``), else LocalStack without Docker, started here."""
     endpoint = os.environ.get("LOCALSTACK_ENDPOINT")
     if endpoint:
+        current = running()
+        if current and current["endpoint_url"] == endpoint.rstrip("/"):
+            # The host LocalStack another process started (``run``): it runs the deployed code on
+            # this host, and it is not ours to stop.
+            return HostLocalStack(region=region)
         return ExternalEmulator(endpoint, region)
     docker = ExternalEmulator(LOCALSTACK_ENDPOINT, region)
     if docker.running:
@@ -481,15 +488,34 @@ def select_localstack(region: str = DEFAULT_REGION) -> ExternalEmulator:
     return HostLocalStack(region=region)
 
 
+def run(command: list[str], region: str = DEFAULT_REGION) -> int:
+    """Run ``command`` against one LocalStack: the one :func:`select_localstack` picks, started here
+    and stopped when the command ends if it is ours. ``LOCALSTACK_ENDPOINT`` tells the command (and
+    every pytest-xdist worker it starts) where it is, so the workers share it and none stops it."""
+    if not command:
+        raise EmulatorError("run: no command given (python -m devkit.emulator.localstack run -- CMD ...)")
+    emulator = select_localstack(region)
+    if isinstance(emulator, HostLocalStack):
+        emulator.start()  # ours to stop only when it was not running before
+    env = {**os.environ, "LOCALSTACK_ENDPOINT": emulator.endpoint_url}
+    try:
+        return subprocess.call(command, env=env)  # noqa: S603 - the caller's own command line
+    finally:
+        emulator.stop()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m devkit.emulator.localstack", description="LocalStack without Docker"
     )
-    parser.add_argument("command", choices=("install", "start", "stop", "status", "env"))
+    parser.add_argument("command", choices=("install", "start", "stop", "status", "env", "run"))
     parser.add_argument("--port", type=int, default=None)
     parser.add_argument("--force", action="store_true", help="install: fetch DynamoDB Local again")
+    parser.add_argument("argv", nargs=argparse.REMAINDER, help="run: -- the command to run against it")
     args = parser.parse_args(argv)
     try:
+        if args.command == "run":
+            return run(args.argv[1:] if args.argv[:1] == ["--"] else args.argv)
         if args.command == "install":
             print(json.dumps(install(force=args.force), indent=1))
         elif args.command == "start":

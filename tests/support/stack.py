@@ -64,6 +64,19 @@ class Deployment:
         self.destroyed = True
 
 
+def _stack_vars(package: BuildResult) -> dict[str, Any]:
+    """The session's variables beyond the local ones. The pytest-xdist workers of the LocalStack lane
+    share one LocalStack (``make test-localstack``), so their stacks share one account: the
+    account-wide API Gateway CloudWatch role (``aws_api_gateway_account``) is set by the first
+    worker's stack only, as a second stack in a real account leaves it to the first
+    (``manage_api_gateway_account``). The embedded moto server is one per worker process."""
+    extra: dict[str, Any] = {"lambda_architecture": package.architecture}
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    if selected_backend() == "localstack" and worker != "gw0":
+        extra["manage_api_gateway_account"] = False
+    return extra
+
+
 def deploy(
     tmp_path_factory: pytest.TempPathFactory, emulator: Any, package: BuildResult
 ) -> Iterator[Deployment]:
@@ -76,9 +89,7 @@ def deploy(
     )
     log = workdir.parent / "terraform.log"
     tf = Terraform(workdir, timeout=APPLY_TIMEOUT_S, log_path=log)
-    tf_vars = local_tf_vars(
-        suffix, extra={"lambda_architecture": package.architecture}, backend=selected_backend()
-    )
+    tf_vars = local_tf_vars(suffix, extra=_stack_vars(package), backend=selected_backend())
     dep = Deployment(
         tf=tf, emulator=emulator, suffix=suffix, tf_vars=tf_vars, package=package, workdir=workdir
     )

@@ -115,3 +115,81 @@ def test_host_files_survive_ops_down() -> None:
     # `devkit down --backend localstack` removes its own stack directory: LocalStack's files live apart.
     assert not host.HOME.is_relative_to(local.backend_dir("localstack"))
     assert not local.backend_dir("localstack").is_relative_to(host.HOME)
+
+
+class _FakeHost(host.HostLocalStack):
+    """A host LocalStack that records its start and stop instead of running LocalStack."""
+
+    def __init__(self, calls: list[str]) -> None:
+        super().__init__()
+        self.calls = calls
+
+    def start(self) -> host.HostLocalStack:
+        self.calls.append("start")
+        self.endpoint_url = "http://127.0.0.1:45999"
+        return self
+
+    def stop(self) -> None:
+        self.calls.append("stop")
+
+
+# Writes the LOCALSTACK_ENDPOINT it was given to argv[1], then exits with argv[2].
+_REPORT_ENDPOINT = (
+    "import os, pathlib, sys; "
+    "pathlib.Path(sys.argv[1]).write_text(os.environ.get('LOCALSTACK_ENDPOINT', '')); "
+    "sys.exit(int(sys.argv[2]))"
+)
+
+
+def test_run_shares_one_host_localstack_with_the_command_and_stops_it_after(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`make test-localstack`'s workers find LocalStack through LOCALSTACK_ENDPOINT; the one started
+    for them is stopped when the command ends, failed or not, and its exit code is the command's."""
+    monkeypatch.delenv("LOCALSTACK_ENDPOINT", raising=False)
+    calls: list[str] = []
+    monkeypatch.setattr(host, "select_localstack", lambda region=host.DEFAULT_REGION: _FakeHost(calls))
+    seen = tmp_path / "endpoint.txt"
+    assert host.run([sys.executable, "-c", _REPORT_ENDPOINT, str(seen), "3"]) == 3
+    assert seen.read_text() == "http://127.0.0.1:45999"
+    assert calls == ["start", "stop"]
+
+
+def test_run_leaves_a_localstack_it_did_not_start_running(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    endpoint = f"http://127.0.0.1:{free_port()}"
+    monkeypatch.setenv("LOCALSTACK_ENDPOINT", endpoint)
+    stops: list[str] = []
+    monkeypatch.setattr(host, "stop", lambda *a, **k: stops.append("stop") or True)
+    seen = tmp_path / "endpoint.txt"
+    assert host.run([sys.executable, "-c", _REPORT_ENDPOINT, str(seen), "0"]) == 0
+    assert seen.read_text() == endpoint
+    assert stops == []
+
+
+def test_run_without_a_command_is_a_usage_error() -> None:
+    command = [sys.executable, "-m", "devkit.emulator.localstack", "run"]
+    out = subprocess.run(command, capture_output=True, text=True, check=False)  # noqa: S603 - fixed argv
+    assert out.returncode == 1 and "no command given" in out.stderr
+
+
+def test_the_endpoint_of_the_host_localstack_selects_it_without_owning_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A pytest worker under `localstack run`: the host LocalStack (it runs the deployed code on this
+    host, which flows that serve a processor on 127.0.0.1 need), never stopped by the worker."""
+    endpoint = f"http://127.0.0.1:{free_port()}"
+    state = {"pid": 1, "port": 1, "endpoint_url": endpoint}
+    monkeypatch.setattr(host, "running", lambda: state)
+    monkeypatch.setenv("LOCALSTACK_ENDPOINT", endpoint + "/")
+    stops: list[str] = []
+    monkeypatch.setattr(host, "stop", lambda *a, **k: stops.append("stop") or True)
+    chosen = host.select_localstack()
+    assert isinstance(chosen, host.HostLocalStack)
+    chosen.start()
+    assert chosen.endpoint_url == endpoint
+    chosen.stop()
+    assert stops == []
+    monkeypatch.setenv("LOCALSTACK_ENDPOINT", f"http://127.0.0.1:{free_port()}")
+    assert type(host.select_localstack()) is host.ExternalEmulator

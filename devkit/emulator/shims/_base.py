@@ -6,6 +6,8 @@ start-up fails with a clear message instead of a shim silently doing nothing.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterable
 from typing import Any
 
 import moto
@@ -42,6 +44,24 @@ def patch(owner: Any, name: str, value: Any) -> None:
     """Install one patched attribute on a moto class (recorded for diagnostics)."""
     setattr(owner, name, value)
     PATCHED.append(f"{owner.__module__}.{owner.__name__}.{name}")
+
+
+def serialize(owner: Any, names: Iterable[str], lock: threading.RLock) -> None:
+    """Patch each method ``names`` of ``owner`` to run under ``lock``, one call at a time (for moto
+    backends whose state is not safe under the server's threads); a method already wrapped is left
+    as it is, so installing twice is harmless."""
+    for name in names:
+        original = require(owner, name)
+        if getattr(original, "_serialized_shim", False):
+            continue
+
+        def call(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
+            with lock:
+                return _original(self, *args, **kwargs)
+
+        call.__name__ = name
+        call._serialized_shim = True  # type: ignore[attr-defined]
+        patch(owner, name, call)
 
 
 def moto_version() -> str:

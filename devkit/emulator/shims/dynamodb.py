@@ -23,11 +23,10 @@ it blocks.
 from __future__ import annotations
 
 import threading
-from typing import Any
 
 from moto.dynamodb.models import DynamoDBBackend
 
-from devkit.emulator.shims._base import patch, require
+from devkit.emulator.shims._base import serialize
 
 _dynamodb_lock = threading.RLock()
 
@@ -53,15 +52,4 @@ SERIALIZED = (
 
 def shim_dynamodb_atomic_operations() -> None:
     """Serialize the item operations of moto's DynamoDB backend (see the module docstring); idempotent."""
-    for name in SERIALIZED:
-        original = require(DynamoDBBackend, name)
-        if getattr(original, "_serialized_shim", False):
-            continue
-
-        def call(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
-            with _dynamodb_lock:
-                return _original(self, *args, **kwargs)
-
-        call.__name__ = name
-        call._serialized_shim = True  # type: ignore[attr-defined]
-        patch(DynamoDBBackend, name, call)
+    serialize(DynamoDBBackend, SERIALIZED, _dynamodb_lock)

@@ -75,21 +75,35 @@ mutants: $(STAMP) ## planted bugs (tests/mutants/*.patch): each must fail the te
 mutation: $(STAMP) ## mutmut score of TARGET=settlement|fencing|jobs against its tests (bench/results/mutation.md)
 	$(PY) tools/mutation.py $(or $(TARGET),settlement)
 
-# CI_PHASE1_MARKER (set by .ci/run): a file touched once the first pytest phase has passed, the
-# signal for the LocalStack lane to start beside the apply + e2e phase.
+# The apply + e2e selection on two pytest-xdist workers, a deployment of its own on each: the flows
+# that build on each other run in order on one worker ("chain"), the longest independent files on the
+# other ("apart": tests/conftest.py picks them per backend). On moto each worker runs an embedded
+# server of its own; on LocalStack both share one, started once for both (`localstack run`), so
+# neither worker stops it under the other.
+E2E_XDIST := -n 2 --dist loadgroup --no-loadscope-reorder
+
+# The two pytest phases run side by side: the first (everything but apply/e2e) keeps both cores busy,
+# while the apply + e2e phase mostly waits on Terraform's waiters and the emulator's flows (0.8 of a
+# core), so together they take ~15 minutes instead of ~20 one after the other (bench/results/ci-lanes.md).
+# They are separate pytest processes: the in-process moto accounts of the first never meet the
+# embedded servers of the second. The apply + e2e output is shown when both have ended.
+# CI_E2E_MARKER (set by .ci/run): a file touched once the apply + e2e phase has passed, the signal
+# for the LocalStack lane to start.
+E2E_LOG := build/test/apply-e2e.log
 test: lint security build ## THE test command: lint, security scan, unit, plan, apply and end-to-end tests
-	$(VENV)/bin/pytest -q --durations=10 $(XDIST) -m "not e2e and not apply"
-	$(if $(CI_PHASE1_MARKER),touch $(CI_PHASE1_MARKER))
-	$(VENV)/bin/pytest -q --durations=12 -m "apply or e2e"
+	@mkdir -p $(dir $(E2E_LOG))
+	@echo "apply + e2e on two workers beside the first phase (its output: $(E2E_LOG))"
+	( $(VENV)/bin/pytest -q --durations=12 $(E2E_XDIST) -m "apply or e2e" >$(E2E_LOG) 2>&1 \
+	  $(if $(CI_E2E_MARKER),&& touch $(CI_E2E_MARKER)) ) & e2e=$$!; \
+	first=0; $(VENV)/bin/pytest -q --durations=10 $(XDIST) -m "not e2e and not apply" || first=$$?; \
+	second=0; wait $$e2e || second=$$?; \
+	echo "----- apply + e2e (pytest $(E2E_XDIST) -m \"apply or e2e\") -----"; cat $(E2E_LOG); \
+	echo "first phase: exit $$first; apply + e2e: exit $$second"; \
+	[ $$first -eq 0 ] && [ $$second -eq 0 ]
 
 localstack-install: $(STAMP) ## install LocalStack without Docker (its venv, DynamoDB Local); no-op when current
 	$(PY) -m devkit.emulator.localstack install
 
-# Two deployments side by side on one LocalStack, one per pytest-xdist worker: the flows that build
-# on each other run in order on one worker ("chain"), the longest independent files on the other
-# ("apart": the API contract test, the stranded flow; tests/conftest.py). LocalStack is started once
-# for both (`localstack run`), so neither worker stops it under the other.
-E2E_XDIST := -n 2 --dist loadgroup --no-loadscope-reorder
 test-localstack: $(STAMP) build ## apply, re-plan, e2e and destroy on LocalStack (Docker on :4566, else installed and run on the host)
 	E2E_BACKEND=localstack $(PY) -m devkit.emulator.localstack run -- \
 	  $(VENV)/bin/pytest -q --durations=12 $(E2E_XDIST) -m "apply or e2e"

@@ -221,17 +221,30 @@ def ensure_venv(venv: Path = VENV) -> Path:
 def install_executor_plugin(venv: Path = VENV) -> Path:
     """Register :mod:`devkit.emulator.localstack_executor` as LocalStack's ``subprocess`` executor."""
     site = site_packages(venv)
-    (site / "payment_platform_repo.pth").write_text(f"{REPO_ROOT}\n")
+    _replace_text(site / "payment_platform_repo.pth", f"{REPO_ROOT}\n")
     dist = site / EXECUTOR_DIST
     dist.mkdir(exist_ok=True)
-    (dist / "METADATA").write_text(
-        "Metadata-Version: 2.1\nName: payment-platform-localstack-executor\nVersion: 0.1.0\n"
+    _replace_text(
+        dist / "METADATA",
+        "Metadata-Version: 2.1\nName: payment-platform-localstack-executor\nVersion: 0.1.0\n",
     )
-    (dist / "entry_points.txt").write_text(
+    _replace_text(
+        dist / "entry_points.txt",
         "[localstack.lambda.runtime_executor]\n"
-        "subprocess = devkit.emulator.localstack_executor:SubprocessRuntimeExecutorPlugin\n"
+        "subprocess = devkit.emulator.localstack_executor:SubprocessRuntimeExecutorPlugin\n",
     )
     return dist
+
+
+def _replace_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` unless it holds it already, through a temporary file and a rename.
+    A LocalStack may be running from this venv while the plugin is registered again (CI runs the
+    LocalStack lane beside the tooling tests): it must never read a file cut short mid-write."""
+    if path.is_file() and path.read_text(encoding="utf-8") == text:
+        return
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
 
 
 def java_home() -> Path:

@@ -87,6 +87,25 @@ def test_executor_plugin_is_registered_in_the_localstack_venv(tmp_path: Path) ->
     assert out.stdout.split() == ["subprocess", "SubprocessRuntimeExecutor"]
 
 
+def test_registering_the_plugin_again_never_leaves_a_file_cut_short(tmp_path: Path) -> None:
+    """CI runs the LocalStack lane beside the tooling tests, which register the executor plugin in the
+    same venv: a LocalStack starting then must read the entry points whole, never an emptied file."""
+    site = tmp_path / "lib" / "python3.13" / "site-packages"
+    site.mkdir(parents=True)
+    entry_points = host.install_executor_plugin(tmp_path) / "entry_points.txt"
+    first = entry_points.stat()
+    host.install_executor_plugin(tmp_path)
+    assert entry_points.stat().st_ino == first.st_ino  # unchanged content: not written again
+    assert entry_points.stat().st_mtime_ns == first.st_mtime_ns
+    # A changed file is replaced by a rename: a reader holding the old one reads it whole.
+    entry_points.write_text("stale\n")
+    with entry_points.open(encoding="utf-8") as held:
+        host.install_executor_plugin(tmp_path)
+        assert held.read() == "stale\n"
+    assert "SubprocessRuntimeExecutorPlugin" in entry_points.read_text(encoding="utf-8")
+    assert sorted(p.name for p in site.rglob("*.tmp")) == []
+
+
 def test_nothing_recorded_means_nothing_to_stop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(host, "STATE_FILE", tmp_path / "host.json")
     assert host.running() is None

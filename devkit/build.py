@@ -408,7 +408,7 @@ def filebase64sha256(data: bytes) -> str:
     return base64.b64encode(hashlib.sha256(data).digest()).decode("ascii")
 
 
-def _write_atomically(path: Path, data: bytes) -> None:
+def write_atomically(path: Path, data: bytes) -> None:
     """Write through a temporary file of its own, so concurrent builds (pytest-xdist workers each
     building the same package) never interleave or rename each other's files away."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", suffix=".tmp", dir=path.parent)
@@ -450,10 +450,10 @@ def build_package(
     output.parent.mkdir(parents=True, exist_ok=True)
     changed = not output.is_file() or output.read_bytes() != data
     if changed:
-        _write_atomically(output, data)
+        write_atomically(output, data)
     sha_file = output.with_name(output.name + ".sha256")
     if not sha_file.is_file() or sha_file.read_text().strip() != digest_b64:
-        _write_atomically(sha_file, (digest_b64 + "\n").encode("ascii"))
+        write_atomically(sha_file, (digest_b64 + "\n").encode("ascii"))
     return BuildResult(
         path=output,
         sha256_b64=digest_b64,

@@ -42,6 +42,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from devkit.build import write_atomically
 from devkit.emulator.endpoints import (
     DEFAULT_REGION,
     LOCALSTACK_ENDPOINT,
@@ -242,9 +243,7 @@ def _replace_text(path: Path, text: str) -> None:
     LocalStack lane beside the tooling tests): it must never read a file cut short mid-write."""
     if path.is_file() and path.read_text(encoding="utf-8") == text:
         return
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    write_atomically(path, text.encode("utf-8"))
 
 
 def java_home() -> Path:

@@ -39,11 +39,8 @@ def test_every_file_sent_apart_exists(backend: str) -> None:
 
 @pytest.mark.parametrize("backend", sorted(E2E_APART))
 def test_no_file_sent_apart_reads_what_earlier_flows_left(backend: str) -> None:
-    leaning = {
-        name: sorted(_fixtures_requested(E2E / name) & SHARED_STATE)
-        for name in E2E_APART[backend]
-        if _fixtures_requested(E2E / name) & SHARED_STATE
-    }
+    shared = {name: _fixtures_requested(E2E / name) & SHARED_STATE for name in E2E_APART[backend]}
+    leaning = {name: sorted(used) for name, used in shared.items() if used}
     assert not leaning, f"{backend}: these files read the chain's shared state yet run apart: {leaning}"
 
 
